@@ -1,0 +1,1 @@
+"""Temporal activities: the I/O steps that workflows call."""

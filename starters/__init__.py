@@ -1,0 +1,1 @@
+"""The `telebill` command line."""

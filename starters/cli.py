@@ -1,0 +1,34 @@
+"""The `telebill` command: every operator action on the system."""
+
+from __future__ import annotations
+
+import typer
+from pydantic import ValidationError
+
+from starters import stack_cmd
+from starters.errors import UserError, fail
+
+app = typer.Typer(
+    help="Telebill: monthly telecom bill settlement and delivery (Temporal, Kafka, PostgreSQL).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(stack_cmd.app, name="stack")
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        fail(str(exc))
+    except ValidationError as exc:  # a bad TELEBILL_* setting
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fail(f"invalid setting {where}: {first['msg']}")
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Configuration from the environment (pydantic-settings), with defaults for the local stack."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Every setting reads TELEBILL_<NAME>; the three service addresses also read their usual names."""
+
+    model_config = SettingsConfigDict(env_prefix="TELEBILL_", extra="ignore")
+
+    stack_dir: Path = Field(
+        default=PROJECT_ROOT / ".stack",
+        description="Folder holding all data, logs and process ids of the local stack.",
+    )
+    # Ports sit in the 5xxxx range so they do not clash with a PostgreSQL/Kafka/Temporal already on
+    # the machine at its well-known port.
+    pg_port: int = 55432
+    kafka_port: int = 59092
+    kafka_controller_port: int = 59093
+    temporal_port: int = 57233
+    temporal_ui_port: int = 58233
+    kafka_partitions: int = Field(default=12, ge=1)
+    kafka_version: str = "4.1.1"
+    start_timeout_s: float = Field(default=180.0, gt=0)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "TELEBILL_DATABASE_URL")
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TELEBILL_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "TELEBILL_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "telebill"
+
+    @property
+    def db_url(self) -> str:
+        """SQLAlchemy URL (asyncpg driver) of the database in use."""
+        if self.database_url:
+            return normalise_db_url(self.database_url)
+        return f"postgresql+asyncpg://telebill:telebill@127.0.0.1:{self.pg_port}/telebill"
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def temporal_ui_url(self) -> str | None:
+        return None if self.temporal_address else f"http://127.0.0.1:{self.temporal_ui_port}"
+
+
+def normalise_db_url(url: str) -> str:
+    """Accept the plain libpq form (postgresql://…) that operators usually have in DATABASE_URL."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    """The same database as a DSN that asyncpg.connect accepts."""
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

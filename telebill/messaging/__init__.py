@@ -1,0 +1,1 @@
+"""Event models, topic names and Kafka helpers of the message platform."""

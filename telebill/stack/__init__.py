@@ -1,0 +1,1 @@
+"""The local stack: PostgreSQL, Apache Kafka (KRaft) and the Temporal dev server on loopback."""

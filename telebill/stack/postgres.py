@@ -1,0 +1,176 @@
+"""PostgreSQL from Debian's server binaries, run as an unprivileged user when started as root."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import pwd
+import shutil
+import signal
+from pathlib import Path
+
+import asyncpg
+
+from telebill.config import asyncpg_dsn
+from telebill.stack.process import StackError, run_checked, spawn, stop_pid, wait_until
+from telebill.stack.service import Service, require_dir_reachable
+
+DB_NAME = "telebill"
+DB_USER = "telebill"
+DB_PASSWORD = "telebill"  # loopback-only development stack; production sets DATABASE_URL
+
+# Tuned for bulk COPY of millions of rows on a small machine; durability (fsync, synchronous
+# commit) stays on because bills are money.
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "max_connections": "200",
+    "shared_buffers": "1GB",
+    "work_mem": "32MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "wal_compression": "on",
+    "log_min_messages": "warning",
+    "log_line_prefix": "%m [%p] ",
+}
+
+
+def server_bin_dir() -> Path:
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which("postgres")
+    if on_path:
+        return Path(on_path).parent
+    raise StackError("PostgreSQL server binaries not found (apt-get install postgresql)")
+
+
+def server_user() -> str | None:
+    """PostgreSQL refuses to run as root; pick the unprivileged account Debian's package creates."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise StackError("running as root and no unprivileged user 'postgres' exists to run PostgreSQL")
+
+
+class Postgres(Service):
+    name = "postgres"
+    env_var = "DATABASE_URL"
+
+    @property
+    def external(self) -> bool:
+        return self.settings.database_url is not None
+
+    @property
+    def address(self) -> str:
+        if self.external:
+            return self.settings.db_url.split("@")[-1]
+        return f"127.0.0.1:{self.settings.pg_port}"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.pg_port]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    async def answers(self) -> bool:
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(self.settings.db_url), timeout=3)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            return False
+        try:
+            return bool(await conn.fetchval("SELECT 1") == 1)
+        finally:
+            await conn.close()
+
+    def _chown(self, path: Path, user: str | None) -> None:
+        if user:
+            shutil.chown(path, user, user)
+
+    def _initdb(self, bindir: Path, user: str | None) -> None:
+        require_dir_reachable(self.dir)
+        self._chown(self.dir, user)
+        pwfile = self.dir / "initdb.pw"
+        pwfile.write_text(DB_PASSWORD + "\n")
+        self._chown(pwfile, user)
+        try:
+            run_checked(
+                [
+                    str(bindir / "initdb"),
+                    "-D", str(self.data_dir),
+                    "-U", DB_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E", "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                what="initdb",
+                user=user,
+                group=user,
+                extra_groups=[] if user else None,
+            )  # fmt: skip
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    async def _start(self) -> None:
+        bindir = server_bin_dir()
+        user = server_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            if self.data_dir.exists():
+                shutil.rmtree(self.data_dir)  # a half-made cluster from an interrupted initdb
+            await asyncio.to_thread(self._initdb, bindir, user)
+        argv = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.pg_port)]
+        for key, value in SERVER_SETTINGS.items():
+            argv += ["-c", f"{key}={value}"]
+        self.log_file.touch()
+        self._chown(self.log_file, user)
+        pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, user=user)
+        await wait_until(
+            self._answers_admin,
+            timeout=self.settings.start_timeout_s,
+            what="PostgreSQL",
+            pid=pid,
+            marker=self.marker,
+            log_file=self.log_file,
+        )
+        await self._create_database()
+
+    def _admin_dsn(self) -> str:
+        port = self.settings.pg_port
+        return f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{port}/postgres"
+
+    async def _answers_admin(self) -> bool:
+        conn = await asyncpg.connect(self._admin_dsn(), timeout=3)
+        await conn.close()
+        return True
+
+    async def _create_database(self) -> None:
+        conn = await asyncpg.connect(self._admin_dsn(), timeout=10)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB_NAME):
+                await conn.execute(f'CREATE DATABASE "{DB_NAME}" OWNER "{DB_USER}"')
+        finally:
+            await conn.close()
+
+    async def after_start(self) -> None:
+        if not self.external:
+            await self._create_database()  # also repairs a stack whose first `up` was interrupted
+
+    def _stop(self, pid: int) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
+        stop_pid(pid, self.marker, signal.SIGINT)
