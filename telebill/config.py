@@ -12,7 +12,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
-    """Every setting reads TELEBILL_<NAME>; the three service addresses also read their usual names."""
+    """Each setting reads TELEBILL_<NAME>; service addresses also read their usual names."""
 
     model_config = SettingsConfigDict(env_prefix="TELEBILL_", extra="ignore")
 
@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TELEBILL_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "TELEBILL_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "TELEBILL_TEMPORAL_ADDRESS")

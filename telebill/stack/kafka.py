@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -48,7 +49,7 @@ def kafka_uuid() -> str:
 
 
 @contextlib.contextmanager
-def quiet_kafka_logs() -> object:
+def quiet_kafka_logs() -> Iterator[None]:
     """aiokafka logs every refused connection at ERROR; while probing, a refusal is expected."""
     logger = logging.getLogger("aiokafka")
     level = logger.level
@@ -102,7 +103,9 @@ class Kafka(Service):
             return self.libs_dir
         mvn = shutil.which("mvn")
         if mvn is None:
-            raise StackError("Maven (mvn) not found; it resolves the Kafka jars once (apt-get install maven)")
+            raise StackError(
+                "Maven (mvn) not found; it resolves the Kafka jars once (apt-get install maven)"
+            )
         staging = self.libs_dir.with_name("libs.partial")
         shutil.rmtree(staging, ignore_errors=True)
         run_checked(
@@ -186,7 +189,7 @@ class Kafka(Service):
         pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file)
         await wait_until(
             self.answers,
-            timeout=self.settings.start_timeout_s,
+            within=self.settings.start_timeout_s,
             what="Kafka",
             pid=pid,
             marker=self.marker,

@@ -27,7 +27,9 @@ class Stack:
     def __init__(self, settings: Settings, only: Sequence[str] = ()) -> None:
         unknown = [n for n in only if n not in SERVICE_NAMES]
         if unknown:
-            raise StackError(f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICE_NAMES)}")
+            raise StackError(
+                f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICE_NAMES)}"
+            )
         every: list[Service] = [Postgres(settings), Kafka(settings), Temporal(settings)]
         self.services = [s for s in every if not only or s.name in only]
         self.settings = settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -14,7 +15,7 @@ import asyncpg
 
 from telebill.config import asyncpg_dsn
 from telebill.stack.process import StackError, run_checked, spawn, stop_pid, wait_until
-from telebill.stack.service import Service, require_dir_reachable
+from telebill.stack.service import Service, reachable_by_others
 
 DB_NAME = "telebill"
 DB_USER = "telebill"
@@ -85,12 +86,30 @@ class Postgres(Service):
 
     @property
     def data_dir(self) -> Path:
-        return self.dir / "data"
+        link = self.dir / "data"
+        return link.resolve() if link.is_symlink() else link
+
+    @property
+    def marker(self) -> str:
+        return str(self.data_dir)
+
+    def _place_data_dir(self, user: str | None) -> None:
+        """Where the checkout lies under a folder the server user cannot enter (e.g. /root, 0700),
+        keep the cluster in /var/lib/telebill and link it from the stack folder."""
+        link = self.dir / "data"
+        if link.exists() or link.is_symlink() or not user or reachable_by_others(self.dir):
+            return
+        key = hashlib.sha1(str(self.dir).encode()).hexdigest()[:12]
+        target = Path("/var/lib/telebill") / key / "data"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Path("/var/lib/telebill").chmod(0o755)
+        self._chown(target.parent, user)
+        link.symlink_to(target)
 
     async def answers(self) -> bool:
         try:
             conn = await asyncpg.connect(asyncpg_dsn(self.settings.db_url), timeout=3)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             return False
         try:
             return bool(await conn.fetchval("SELECT 1") == 1)
@@ -102,9 +121,9 @@ class Postgres(Service):
             shutil.chown(path, user, user)
 
     def _initdb(self, bindir: Path, user: str | None) -> None:
-        require_dir_reachable(self.dir)
+        self._place_data_dir(user)
         self._chown(self.dir, user)
-        pwfile = self.dir / "initdb.pw"
+        pwfile = self.data_dir.parent / "initdb.pw"
         pwfile.write_text(DB_PASSWORD + "\n")
         self._chown(pwfile, user)
         try:
@@ -133,8 +152,15 @@ class Postgres(Service):
         if not (self.data_dir / "PG_VERSION").exists():
             if self.data_dir.exists():
                 shutil.rmtree(self.data_dir)  # a half-made cluster from an interrupted initdb
+            (self.dir / "data").unlink(missing_ok=True)  # and its link, if it was placed outside
             await asyncio.to_thread(self._initdb, bindir, user)
-        argv = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.pg_port)]
+        argv = [
+            str(bindir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.settings.pg_port),
+        ]
         for key, value in SERVER_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
         self.log_file.touch()
@@ -142,7 +168,7 @@ class Postgres(Service):
         pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, user=user)
         await wait_until(
             self._answers_admin,
-            timeout=self.settings.start_timeout_s,
+            within=self.settings.start_timeout_s,
             what="PostgreSQL",
             pid=pid,
             marker=self.marker,
@@ -170,6 +196,13 @@ class Postgres(Service):
     async def after_start(self) -> None:
         if not self.external:
             await self._create_database()  # also repairs a stack whose first `up` was interrupted
+
+    def down(self, purge: bool = False) -> str:
+        outside = self.data_dir if (self.dir / "data").is_symlink() else None
+        said = super().down(purge)
+        if purge and outside is not None:
+            shutil.rmtree(outside.parent, ignore_errors=True)
+        return said
 
     def _stop(self, pid: int) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 
-
 class StackError(Exception):
     """A one-line reason why a service could not be brought up, checked or stopped."""
 
@@ -88,7 +87,9 @@ def spawn(
     return proc.pid
 
 
-def stop_pid(pid: int, marker: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 60) -> None:
+def stop_pid(
+    pid: int, marker: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 60
+) -> None:
     """Send `sig`, wait for the process to end, and kill it if it does not end in time."""
     if not pid_alive(pid, marker):
         return
@@ -116,14 +117,14 @@ def log_tail(log_file: Path, lines: int = 1) -> str:
 async def wait_until(
     probe: Callable[[], Awaitable[bool]],
     *,
-    timeout: float,
+    within: float,
     what: str,
     pid: int | None = None,
     marker: str = "",
     log_file: Path | None = None,
 ) -> None:
-    """Poll `probe` until it answers True; fail fast when the process died, else after `timeout`."""
-    deadline = time.monotonic() + timeout
+    """Poll `probe` until it answers True; fail at once if the process dies, else after `within`."""
+    deadline = time.monotonic() + within
     while True:
         with contextlib.suppress(Exception):
             if await probe():
@@ -133,12 +134,12 @@ async def wait_until(
             last = log_tail(log_file, 1) if log_file else ""
             raise StackError(f"{what} exited while starting{hint}: {last}".rstrip(": "))
         if time.monotonic() > deadline:
-            raise StackError(f"{what} did not answer within {timeout:.0f} s{hint}")
+            raise StackError(f"{what} did not answer within {within:.0f} s{hint}")
         await asyncio.sleep(0.5)
 
 
 def run_checked(argv: Sequence[str], *, what: str, **kwargs: object) -> str:
-    """Run a short set-up command; on failure raise a one-line StackError with its last output line."""
+    """Run a set-up command; on failure raise a one-line StackError with its last output line."""
     try:
         proc = subprocess.run(list(argv), capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     except FileNotFoundError as exc:

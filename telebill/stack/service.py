@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from telebill.config import Settings
@@ -58,7 +57,7 @@ class Service(ABC):
         """Prepare (first use) and start the local process, then wait until it answers."""
 
     async def after_start(self) -> None:  # noqa: B027 - optional hook
-        """Idempotent set-up that also applies to an external service (topics, search attributes)."""
+        """Idempotent set-up, also for an external service (topics, search attributes)."""
 
     # -- shared behaviour ----------------------------------------------------------------------
     @property
@@ -129,11 +128,6 @@ class Service(ABC):
         stop_pid(pid, self.marker)
 
 
-def require_dir_reachable(path: Path) -> None:
-    """An unprivileged server user must be able to reach its data folder through every parent."""
-    for parent in [*reversed(path.parents)]:
-        if parent.exists() and not parent.stat().st_mode & 0o001:
-            raise StackError(
-                f"{parent} is not reachable by other users; put the stack elsewhere with "
-                "TELEBILL_STACK_DIR"
-            )
+def reachable_by_others(path: Path) -> bool:
+    """Whether another (unprivileged) user can enter every folder on the way to `path`."""
+    return all(p.stat().st_mode & 0o001 for p in [*path.parents, path] if p.exists())

@@ -88,7 +88,7 @@ class Temporal(Service):
         pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, cwd=self.dir)
         await wait_until(
             self.answers,
-            timeout=s.start_timeout_s,
+            within=s.start_timeout_s,
             what="Temporal",
             pid=pid,
             marker=self.marker,

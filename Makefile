@@ -1,0 +1,53 @@
+# `make demo` and `make test` do all the set-up on a fresh machine: system packages (when root),
+# the virtual environment with the locked Python packages, and the local stack.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help deps system-deps stack-up stack-down demo test lint format lock clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+system-deps: ## Install PostgreSQL, Java 17 and Maven with apt-get where missing
+	@bash scripts/system-deps.sh
+
+$(INSTALLED): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+deps: system-deps $(INSTALLED) ## Everything installed (system packages and .venv)
+
+stack-up: deps ## Start PostgreSQL, Kafka and Temporal (reuses running ones)
+	$(BIN)/telebill stack up
+
+stack-down: ## Stop the local stack (data kept)
+	@test -x $(BIN)/telebill && $(BIN)/telebill stack down || true
+
+demo: stack-up ## Bring the stack up and run a smoke round trip through all three services
+	$(BIN)/telebill stack check
+	$(BIN)/telebill stack status
+
+lint: deps ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: stack-up lint ## Bring up what the tests need and run them all
+	$(BIN)/python -m pytest
+
+format: deps ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: ## Re-pin requirements.lock from the current .venv
+	$(BIN)/pip freeze --exclude-editable > requirements.lock
+
+clean: stack-down ## Remove .venv (the stack's data stays; `telebill stack down --purge` deletes it)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

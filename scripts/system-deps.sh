@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the machine packages the local stack needs, when they are missing: PostgreSQL's server
+# binaries, Java 17+ (Kafka) and Maven (resolves the Kafka jars once). Python packages are not
+# installed here (the Makefile puts them in .venv). As root it uses apt-get; otherwise it says what
+# to install and stops.
+set -euo pipefail
+
+need=()
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 \
+  || need+=(postgresql)
+
+java_major() {
+  local java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+  command -v "$java" >/dev/null 2>&1 || { echo 0; return; }
+  "$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+[ "$(java_major)" -ge 17 ] 2>/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing system packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from telebill.config import Settings, asyncpg_dsn, normalise_db_url
+
+
+def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TEMPORAL_ADDRESS", "TELEBILL_PG_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings()
+    assert s.db_url == "postgresql+asyncpg://telebill:telebill@127.0.0.1:55432/telebill"
+    assert s.kafka_servers == "127.0.0.1:59092"
+    assert s.temporal_target == "127.0.0.1:57233"
+    assert s.temporal_ui_url == "http://127.0.0.1:58233"
+
+
+def test_service_addresses_come_from_their_usual_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example:5432/bills")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.example:7233")
+    s = Settings()
+    assert s.db_url == "postgresql+asyncpg://u:p@db.example:5432/bills"
+    assert s.kafka_servers == "k1:9092,k2:9092"
+    assert s.temporal_target == "temporal.example:7233"
+    assert s.temporal_ui_url is None  # an external Temporal's UI is wherever its operator put it
+
+
+def test_ports_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("TELEBILL_PG_PORT", "6543")
+    assert Settings().db_url.endswith("@127.0.0.1:6543/telebill")
+
+
+def test_dsn_conversions() -> None:
+    assert normalise_db_url("postgresql://a@h/d") == "postgresql+asyncpg://a@h/d"
+    assert normalise_db_url("postgresql+asyncpg://a@h/d") == "postgresql+asyncpg://a@h/d"
+    assert asyncpg_dsn("postgresql+asyncpg://a@h/d") == "postgresql://a@h/d"

