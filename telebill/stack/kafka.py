@@ -186,13 +186,12 @@ class Kafka(Service):
         java = await asyncio.to_thread(self._prepare)
         argv = self._java_argv(java, "kafka.Kafka", str(self.config_file), heap="1g")
         argv.insert(1, "-XX:+UseG1GC")
-        pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file)
+        proc = spawn(argv, log_file=self.log_file, pid_file=self.pid_file)
         await wait_until(
             self.answers,
             within=self.settings.start_timeout_s,
             what="Kafka",
-            pid=pid,
-            marker=self.marker,
+            proc=proc,
             log_file=self.log_file,
         )
 

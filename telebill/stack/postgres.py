@@ -165,13 +165,12 @@ class Postgres(Service):
             argv += ["-c", f"{key}={value}"]
         self.log_file.touch()
         self._chown(self.log_file, user)
-        pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, user=user)
+        proc = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, user=user)
         await wait_until(
             self._answers_admin,
             within=self.settings.start_timeout_s,
             what="PostgreSQL",
-            pid=pid,
-            marker=self.marker,
+            proc=proc,
             log_file=self.log_file,
         )
         await self._create_database()

@@ -67,7 +67,7 @@ def spawn(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     user: str | None = None,
-) -> int:
+) -> subprocess.Popen[bytes]:
     """Start a long-lived service detached from this process (own session), recording its pid."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
@@ -84,7 +84,7 @@ def spawn(
             extra_groups=[] if user else None,
         )
     pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid
+    return proc
 
 
 def stop_pid(
@@ -119,20 +119,21 @@ async def wait_until(
     *,
     within: float,
     what: str,
-    pid: int | None = None,
-    marker: str = "",
+    proc: subprocess.Popen[bytes] | None = None,
     log_file: Path | None = None,
 ) -> None:
-    """Poll `probe` until it answers True; fail at once if the process dies, else after `within`."""
+    """Poll `probe` until it answers True; fail at once if `proc` exits, else after `within`."""
     deadline = time.monotonic() + within
     while True:
         with contextlib.suppress(Exception):
             if await probe():
                 return
         hint = f" (log: {log_file})" if log_file else ""
-        if pid is not None and not pid_alive(pid, marker):
+        if proc is not None and proc.poll() is not None:
             last = log_tail(log_file, 1) if log_file else ""
-            raise StackError(f"{what} exited while starting{hint}: {last}".rstrip(": "))
+            code = proc.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            raise StackError(f"{what} exited while starting ({how}){hint}: {last}".rstrip(": "))
         if time.monotonic() > deadline:
             raise StackError(f"{what} did not answer within {within:.0f} s{hint}")
         await asyncio.sleep(0.5)

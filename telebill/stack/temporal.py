@@ -85,13 +85,12 @@ class Temporal(Service):
         ]  # fmt: skip
         for key, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{key}={_CLI_TYPE_NAMES[kind]}"]
-        pid = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, cwd=self.dir)
+        proc = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, cwd=self.dir)
         await wait_until(
             self.answers,
             within=s.start_timeout_s,
             what="Temporal",
-            pid=pid,
-            marker=self.marker,
+            proc=proc,
             log_file=self.log_file,
         )
 
