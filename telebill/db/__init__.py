@@ -1,0 +1,1 @@
+"""The system of record: models, migrations, sessions and bulk-load helpers (PostgreSQL)."""

@@ -1,0 +1,38 @@
+"""`telebill db migrate`: bring any database to the latest schema (Alembic, idempotent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(db_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("postgresql+asyncpg://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(db_url: str) -> None:
+    """Blocking (Alembic runs its own event loop): call from a thread when inside asyncio."""
+    command.upgrade(alembic_config(db_url), "head")
+
+
+async def current_revision(conn: asyncpg.Connection) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return None
+    revision = await conn.fetchval("SELECT version_num FROM alembic_version")
+    return str(revision) if revision is not None else None

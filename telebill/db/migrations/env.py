@@ -1,0 +1,38 @@
+"""Alembic environment: async engine (asyncpg), one migrator at a time (advisory lock)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from telebill.db.models import Base
+
+# Any constant works; it only has to be the same for every migrator of this database.
+MIGRATION_LOCK_KEY = 0x7E1EB111
+
+
+def run_with_connection(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+    # Two `telebill db migrate` at once (several workers starting) must not both run DDL.
+    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_with_connection)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+asyncio.run(run_online())

@@ -1,0 +1,287 @@
+"""SQLAlchemy 2 models of design section 3. Constraints live in the database, not only in code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A database function (created by the first migration) that raises for an unknown IANA zone, so
+# a CHECK can refuse it without a per-row lookup table.
+VALID_TZ_CHECK = "telebill_valid_timezone(timezone)"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB}  # noqa: RUF012 - SQLAlchemy reads it as is
+
+
+def first_of_month(column: str) -> str:
+    return f"EXTRACT(DAY FROM {column}) = 1"
+
+
+class Population(Base):
+    """How the seeded population was generated, so adding members later continues it exactly."""
+
+    __tablename__ = "population"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (CheckConstraint("id = 1", name="population_single_row"),)
+
+
+class Member(Base):
+    __tablename__ = "member"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    phone: Mapped[str] = mapped_column(Text)
+    preferred_day: Mapped[int] = mapped_column(SmallInteger)
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    timezone: Mapped[str] = mapped_column(Text, server_default="Asia/Seoul")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("preferred_day BETWEEN 1 AND 31", name="member_preferred_day_1_31"),
+        CheckConstraint(
+            "(quiet_start IS NULL) = (quiet_end IS NULL)", name="member_quiet_hours_both_or_none"
+        ),
+        CheckConstraint(
+            "quiet_start IS NULL OR quiet_start <> quiet_end", name="member_quiet_not_empty"
+        ),
+        CheckConstraint(VALID_TZ_CHECK, name="member_timezone_valid"),
+        CheckConstraint("email LIKE '%_@_%'", name="member_email_shape"),
+        # Dispatch reads "whose day is D" across 1M members.
+        Index("member_preferred_day_idx", "preferred_day"),
+    )
+
+
+class Product(Base):
+    """Catalogue entry. Prices are VAT-exclusive integer KRW; rates are milli-KRW per unit so
+    fractional tariffs (22.53 KRW/MB) stay exact integers."""
+
+    __tablename__ = "product"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    monthly_fee: Mapped[int] = mapped_column(Integer, server_default="0")
+    data_mb: Mapped[int | None] = mapped_column(Integer)  # NULL: unlimited
+    voice_sec: Mapped[int | None] = mapped_column(Integer)
+    sms_count: Mapped[int | None] = mapped_column(Integer)
+    data_rate_mkrw_per_mb: Mapped[int] = mapped_column(Integer, server_default="0")
+    voice_rate_mkrw_per_sec: Mapped[int] = mapped_column(Integer, server_default="0")
+    sms_rate_mkrw: Mapped[int] = mapped_column(Integer, server_default="0")
+    device_price: Mapped[int | None] = mapped_column(Integer)
+    vat_exempt: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    __table_args__ = (
+        CheckConstraint("kind IN ('plan', 'addon', 'device')", name="product_kind"),
+        CheckConstraint(
+            "monthly_fee >= 0 AND coalesce(data_mb, 0) >= 0 AND coalesce(voice_sec, 0) >= 0 "
+            "AND coalesce(sms_count, 0) >= 0 AND data_rate_mkrw_per_mb >= 0 "
+            "AND voice_rate_mkrw_per_sec >= 0 AND sms_rate_mkrw >= 0 "
+            "AND coalesce(device_price, 0) >= 0",
+            name="product_amounts_non_negative",
+        ),
+        CheckConstraint("kind <> 'device' OR device_price > 0", name="product_device_has_price"),
+    )
+
+
+class Subscription(Base):
+    __tablename__ = "subscription"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    contract_discount: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    installment_months: Mapped[int | None] = mapped_column(SmallInteger)
+    __table_args__ = (
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="subscription_period"),
+        CheckConstraint(
+            "installment_months IS NULL OR installment_months IN (12, 24, 30, 36)",
+            name="subscription_installment_terms",
+        ),
+        Index("subscription_member_idx", "member_id"),
+    )
+
+
+class UsageMonthly(Base):
+    """Input of the settlement (당월 이용 정보). Quantities are not constrained here: bad input must
+    reach the settlement, which refuses that member's bill with a recorded reason."""
+
+    __tablename__ = "usage_monthly"
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"), primary_key=True)
+    data_mb: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    voice_sec: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    sms_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    micro_payment_krw: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    __table_args__ = (
+        CheckConstraint(first_of_month("billing_month"), name="usage_month_first_day"),
+    )
+
+
+class Bill(Base):
+    __tablename__ = "bill"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    billing_month: Mapped[date] = mapped_column(Date)
+    charges: Mapped[int] = mapped_column(BigInteger)
+    discounts: Mapped[int] = mapped_column(BigInteger)
+    vat: Mapped[int] = mapped_column(BigInteger)
+    amount_due: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text, server_default="SETTLED")
+    settlement_id: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("member_id", "billing_month", name="bill_member_month_key"),
+        CheckConstraint(first_of_month("billing_month"), name="bill_month_first_day"),
+        CheckConstraint("charges >= 0 AND discounts <= 0 AND vat >= 0", name="bill_parts_signs"),
+        CheckConstraint(
+            "amount_due >= 0 AND amount_due % 10 = 0", name="bill_amount_due_whole_tens"
+        ),
+        Index("bill_month_status_idx", "billing_month", "status"),
+    )
+
+
+class BillItem(Base):
+    __tablename__ = "bill_item"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    # The product, rates and quantities as they were at settlement time (no FK to product).
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    __table_args__ = (
+        UniqueConstraint("bill_id", "line_no", name="bill_item_bill_line_key"),
+        CheckConstraint("line_no >= 1", name="bill_item_line_no_positive"),
+    )
+
+
+class Notification(Base):
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id"))
+    purpose: Mapped[str] = mapped_column(Text, server_default="MONTHLY_BILL")
+    status: Mapped[str] = mapped_column(Text, server_default="PENDING")
+    channel: Mapped[str | None] = mapped_column(Text)  # the channel that delivered it
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        # The delivery key: one successful delivery per bill and purpose.
+        UniqueConstraint("bill_id", "purpose", name="notification_bill_purpose_key"),
+        Index("notification_status_idx", "status"),
+    )
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempt"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"))
+    channel: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(SmallInteger)
+    outcome: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    template_code: Mapped[str | None] = mapped_column(Text)
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("attempt >= 1", name="delivery_attempt_positive"),
+        Index("delivery_attempt_notification_idx", "notification_id"),
+    )
+
+
+class MessageTemplate(Base):
+    __tablename__ = "message_template"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("channel", "code", "version", name="message_template_version_key"),
+        CheckConstraint("version >= 1", name="message_template_version_positive"),
+        # Exactly one active version per (channel, code) at most.
+        Index(
+            "message_template_one_active_idx",
+            "channel",
+            "code",
+            unique=True,
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class BlackoutWindow(Base):
+    """System-wide forbidden window, half-open [start, end) in the system time zone; may wrap
+    midnight. weekdays: ISO days (1 = Monday) it applies to, NULL = every day."""
+
+    __tablename__ = "blackout_window"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    weekdays: Mapped[list[int] | None] = mapped_column(ARRAY(SmallInteger))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    __table_args__ = (
+        CheckConstraint("start_time <> end_time", name="blackout_window_not_empty"),
+        CheckConstraint("weekdays <@ ARRAY[1,2,3,4,5,6,7]::smallint[]", name="blackout_weekdays"),
+    )
+
+
+class ReservedSend(Base):
+    __tablename__ = "reserved_send"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    billing_month: Mapped[date] = mapped_column(Date)
+    member_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))  # NULL: whole month
+    status: Mapped[str] = mapped_column(Text, server_default="RESERVED")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint(first_of_month("billing_month"), name="reserved_send_month_first_day"),
+        CheckConstraint(
+            "status IN ('RESERVED', 'DISPATCHED', 'CANCELLED')", name="reserved_send_status"
+        ),
+        Index("reserved_send_status_at_idx", "status", "send_at"),
+    )
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letter"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reason: Mapped[str] = mapped_column(Text)
+    first_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    bill_id: Mapped[int | None] = mapped_column(BigInteger)  # not a FK: the event may be malformed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
