@@ -5,22 +5,26 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from starters import stack_cmd
-from starters.errors import UserError, fail
+from starters import db_cmd, seed_cmd, stack_cmd
+from starters.errors import fail
+from telebill.errors import TelebillError
 
 app = typer.Typer(
     help="Telebill: monthly telecom bill settlement and delivery (Temporal, Kafka, PostgreSQL).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(db_cmd.app, name="db")
+app.command("seed")(seed_cmd.command)
 
 
 def main() -> None:
     try:
         app()
-    except UserError as exc:
+    except TelebillError as exc:
         fail(str(exc))
     except ValidationError as exc:  # a bad TELEBILL_* setting
         first = exc.errors()[0]

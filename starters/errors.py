@@ -7,10 +7,12 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from telebill.errors import TelebillError
+
 err_console = Console(stderr=True)
 
 
-class UserError(Exception):
+class UserError(TelebillError):
     """A mistake the user can fix; printed as one line, exit code 1."""
 
 

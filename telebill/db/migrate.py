@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import asyncpg
@@ -25,9 +26,15 @@ def head_revision() -> str:
     return head
 
 
+# Alembic keeps its migration context in module globals: one upgrade at a time per process.
+# Across processes, the advisory lock in env.py serialises migrators.
+_in_process = threading.Lock()
+
+
 def upgrade(db_url: str) -> None:
     """Blocking (Alembic runs its own event loop): call from a thread when inside asyncio."""
-    command.upgrade(alembic_config(db_url), "head")
+    with _in_process:
+        command.upgrade(alembic_config(db_url), "head")
 
 
 async def current_revision(conn: asyncpg.Connection) -> str | None:

@@ -12,8 +12,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from telebill.errors import TelebillError
 
-class StackError(Exception):
+
+class StackError(TelebillError):
     """A one-line reason why a service could not be brought up, checked or stopped."""
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from telebill.config import Settings
+from telebill.db import migrate as migrations
+from telebill.db.connect import connect
 from telebill.stack.manager import Stack
 
 pytestmark = pytest.mark.integration
@@ -16,3 +24,48 @@ async def stack_running(settings: Settings) -> None:
     failed = [f"{o.service}: {o.message}" for o in outcomes if not o.ok]
     if failed:
         pytest.fail("the stack did not come up: " + "; ".join(failed), pytrace=False)
+
+
+class Databases:
+    """Creates throw-away databases beside the main one, so tests never see each other's rows."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.created: list[str] = []
+
+    async def create(self, migrated: bool = True) -> str:
+        name = f"tb_test_{uuid.uuid4().hex[:10]}"
+        admin = await connect(self.settings.db_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        self.created.append(name)
+        url = make_url(self.settings.db_url).set(database=name)
+        db_url = url.render_as_string(hide_password=False)
+        if migrated:
+            await asyncio.to_thread(migrations.upgrade, db_url)
+        return db_url
+
+    async def drop_all(self) -> None:
+        admin = await connect(self.settings.db_url)
+        try:
+            for name in self.created:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def databases(settings: Settings) -> AsyncIterator[Databases]:
+    dbs = Databases(settings)
+    yield dbs
+    await dbs.drop_all()
+
+
+@pytest.fixture
+async def db(databases: Databases) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a fresh database at the latest schema."""
+    conn = await connect(await databases.create())
+    yield conn
+    await conn.close()

@@ -1,0 +1,24 @@
+"""Connecting to PostgreSQL with a one-line reason when it cannot be reached."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from telebill.config import asyncpg_dsn
+from telebill.errors import TelebillError
+
+
+class DatabaseUnavailable(TelebillError):
+    """The database does not answer; the message names where and why, in one line."""
+
+
+def where(db_url: str) -> str:
+    return db_url.split("@")[-1]
+
+
+async def connect(db_url: str, connect_timeout: float = 10) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(asyncpg_dsn(db_url), timeout=connect_timeout)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(f"database at {where(db_url)} does not answer: {reason}") from exc

@@ -1,0 +1,1 @@
+"""Deterministic synthetic population: members, subscriptions and monthly usage at 1M scale."""

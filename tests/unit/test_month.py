@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from telebill.domain.month import format_month, parse_month
+
+
+def test_parses_a_month_to_its_first_day() -> None:
+    assert parse_month("2026-11") == date(2026, 11, 1)
+    assert parse_month(" 2027-01 ") == date(2027, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "bad", ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "", "2026-11-01"]
+)
+def test_refuses_anything_but_yyyy_mm(bad: str) -> None:
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        parse_month(bad)
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(9999, 12, 31)))
+def test_format_and_parse_round_trip(day: date) -> None:
+    month = day.replace(day=1)
+    assert parse_month(format_month(month)) == month
