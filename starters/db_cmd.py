@@ -8,8 +8,6 @@ import typer
 from rich.console import Console
 
 from telebill.config import get_settings
-from telebill.db import migrate as migrations
-from telebill.db.connect import connect
 
 app = typer.Typer(help="The PostgreSQL schema (Alembic migrations).", no_args_is_help=True)
 console = Console()
@@ -17,6 +15,9 @@ console = Console()
 
 async def migrate_database(db_url: str) -> tuple[str | None, str]:
     """Migrate to the latest revision; return (revision before, revision after)."""
+    from telebill.db import migrate as migrations  # Alembic is slow to import: only on use
+    from telebill.db.connect import connect
+
     conn = await connect(db_url)
     try:
         before = await migrations.current_revision(conn)

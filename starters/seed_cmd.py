@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,10 +20,11 @@ from rich.progress import (
 from starters.db_cmd import migrate_database
 from starters.errors import UserError
 from telebill.config import get_settings
-from telebill.db.connect import connect
 from telebill.domain.month import parse_month
-from telebill.seed.generate import ChunkRows
-from telebill.seed.load import SeedPlan, SeedReport, seed_population
+
+if TYPE_CHECKING:
+    from telebill.seed.generate import ChunkRows
+    from telebill.seed.load import SeedPlan, SeedReport
 
 console = Console()
 
@@ -41,6 +42,9 @@ def progress_bar() -> Progress:
 
 
 async def _seed(members: int, month_text: str, seed: int | None, workers: int | None) -> SeedReport:
+    from telebill.db.connect import connect
+    from telebill.seed.load import seed_population
+
     month = parse_month(month_text)
     settings = get_settings()
     await migrate_database(settings.db_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,8 +12,10 @@ from rich.table import Table
 
 from starters.errors import fail
 from telebill.config import get_settings
-from telebill.stack.manager import SERVICE_NAMES, Outcome, Stack
-from telebill.stack.process import StackError
+from telebill.stack import SERVICE_NAMES
+
+if TYPE_CHECKING:  # the service modules pull in Temporal and Kafka clients: load them on use
+    from telebill.stack.manager import Outcome, Stack
 
 app = typer.Typer(
     help=(
@@ -37,10 +39,9 @@ Only = Annotated[
 
 
 def _stack(only: list[str] | None) -> Stack:
-    try:
-        return Stack(get_settings(), only or ())
-    except StackError as exc:
-        fail(str(exc))
+    from telebill.stack.manager import Stack
+
+    return Stack(get_settings(), only or ())
 
 
 def _print(outcomes: list[Outcome]) -> None:
@@ -103,8 +104,6 @@ def check() -> None:
     try:
         with console.status("running the smoke workflow…"):
             report = asyncio.run(run_smoke(get_settings()))
-    except StackError as exc:
-        fail(str(exc))
     except (OSError, RuntimeError) as exc:
         fail(f"smoke check failed: {exc}")
     r = report.result

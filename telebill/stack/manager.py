@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telebill.config import Settings
+from telebill.stack import SERVICE_NAMES
 from telebill.stack.kafka import Kafka
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import StackError
 from telebill.stack.service import Service, ServiceStatus
 from telebill.stack.temporal import Temporal
-
-SERVICE_NAMES = ("postgres", "kafka", "temporal")
 
 
 @dataclass(frozen=True)
