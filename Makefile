@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DEMO_MEMBERS ?= 5000
+DEMO_MONTH ?= 2026-11
 
 .PHONY: help deps system-deps stack-up stack-down demo test lint format lock clean
 
@@ -30,8 +32,9 @@ stack-up: deps ## Start PostgreSQL, Kafka and Temporal (reuses running ones)
 stack-down: ## Stop the local stack (data kept)
 	@test -x $(BIN)/telebill && $(BIN)/telebill stack down || true
 
-demo: stack-up ## Bring the stack up and run a smoke round trip through all three services
+demo: stack-up ## Stack up, smoke round trip, then seed DEMO_MEMBERS members and DEMO_MONTH usage
 	$(BIN)/telebill stack check
+	$(BIN)/telebill seed --members $(DEMO_MEMBERS) --month $(DEMO_MONTH)
 	$(BIN)/telebill stack status
 
 lint: deps ## ruff (lint and format check) and mypy
