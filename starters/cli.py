@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from starters import db_cmd, seed_cmd, stack_cmd
+from starters import db_cmd, seed_cmd, settle_cmd, stack_cmd
 from starters.errors import fail
 from telebill.errors import TelebillError
 
@@ -19,6 +19,10 @@ app = typer.Typer(
 app.add_typer(stack_cmd.app, name="stack")
 app.add_typer(db_cmd.app, name="db")
 app.command("seed")(seed_cmd.command)
+app.command("settle")(settle_cmd.settle)
+app.command("report")(settle_cmd.report)
+app.command("worker")(settle_cmd.worker)
+app.add_typer(settle_cmd.schedules, name="schedules")
 
 
 def main() -> None:

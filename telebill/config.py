@@ -46,6 +46,21 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "telebill"
 
+    # Worker: how much one `telebill worker` process takes on at once.
+    worker_max_activities: int = Field(default=4, ge=1)
+    worker_max_workflow_tasks: int = Field(default=8, ge=1)
+    db_pool_size: int = Field(default=6, ge=1)
+
+    # Settlement: members per shard (child workflow), per chunk (one transaction), shards at once.
+    settle_shard_size: int = Field(default=20_000, ge=1)
+    settle_chunk_size: int = Field(default=5_000, ge=1)
+    settle_parallel: int = Field(default=3, ge=1)
+    settle_heartbeat_timeout_s: float = Field(default=60.0, gt=0)
+
+    # The monthly Schedule: day 1 at this local time settles the previous month.
+    settle_schedule_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    schedule_time_zone: str = "Asia/Seoul"
+
     @property
     def db_url(self) -> str:
         """SQLAlchemy URL (asyncpg driver) of the database in use."""

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from telebill.config import asyncpg_dsn
 from telebill.errors import TelebillError
+
+# A plain connection or one borrowed from a pool: the queries do not care which. (The proxy is
+# generic only in the type stubs.)
+if TYPE_CHECKING:
+    DbConn: TypeAlias = asyncpg.Connection | PoolConnectionProxy[Any]
+else:
+    DbConn = asyncpg.Connection | PoolConnectionProxy
 
 
 class DatabaseUnavailable(TelebillError):

@@ -285,3 +285,40 @@ class DeadLetter(Base):
     bill_id: Mapped[int | None] = mapped_column(BigInteger)  # not a FK: the event may be malformed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Settlement(Base):
+    """One row per billing month: progress and totals of its settlement (정산) runs."""
+
+    __tablename__ = "settlement"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)  # settlement-YYYY-MM
+    billing_month: Mapped[date] = mapped_column(Date, unique=True)
+    status: Mapped[str] = mapped_column(Text, server_default="RUNNING")
+    runs: Mapped[int] = mapped_column(Integer, server_default="0")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    members: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    last_run_bills: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    last_run_items: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    bills: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    items: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    errors: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    amount_due: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    totals: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    __table_args__ = (
+        CheckConstraint(first_of_month("billing_month"), name="settlement_month_first_day"),
+        CheckConstraint("status IN ('RUNNING', 'COMPLETED')", name="settlement_status"),
+    )
+
+
+class SettlementError(Base):
+    """A member whose bill could not be made this month, and why (bad usage data, …)."""
+
+    __tablename__ = "settlement_error"
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -13,10 +13,22 @@ from tests.helpers import run_cli
 from tests.integration.conftest import Databases
 
 TABLES = {
-    "member", "product", "subscription", "usage_monthly", "bill", "bill_item", "notification",
-    "delivery_attempt", "message_template", "blackout_window", "reserved_send", "dead_letter",
+    "member",
+    "product",
+    "subscription",
+    "usage_monthly",
+    "bill",
+    "bill_item",
+    "notification",
+    "delivery_attempt",
+    "message_template",
+    "blackout_window",
+    "reserved_send",
+    "dead_letter",
     "population",
-}  # fmt: skip
+    "settlement",
+    "settlement_error",
+}
 
 
 async def test_migrates_an_empty_database_and_a_second_run_changes_nothing(
@@ -60,9 +72,12 @@ async def test_two_migrators_at_once_both_succeed(databases: Databases) -> None:
 
 async def add_member(conn: asyncpg.Connection, **overrides: object) -> int:
     values: dict[str, object] = {
-        "name": "홍길동", "email": f"m{await conn.fetchval('SELECT count(*) FROM member')}@a.kr",
-        "phone": "010-1234-5678", "preferred_day": 10, "timezone": "Asia/Seoul",
-    }  # fmt: skip
+        "name": "홍길동",
+        "email": f"m{await conn.fetchval('SELECT count(*) FROM member')}@a.kr",
+        "phone": "010-1234-5678",
+        "preferred_day": 10,
+        "timezone": "Asia/Seoul",
+    }
     values.update(overrides)
     cols = ", ".join(values)
     params = ", ".join(f"${i}" for i in range(1, len(values) + 1))

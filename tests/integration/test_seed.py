@@ -193,8 +193,14 @@ def test_cli_names_an_unreachable_database(tmp_path: object) -> None:
     from tests.helpers import free_port
 
     port = free_port()
-    result = run_cli("seed", "-n", "10", "-m", "2026-11",
-                     env={"DATABASE_URL": f"postgresql://u:p@127.0.0.1:{port}/x"})  # fmt: skip
+    result = run_cli(
+        "seed",
+        "-n",
+        "10",
+        "-m",
+        "2026-11",
+        env={"DATABASE_URL": f"postgresql://u:p@127.0.0.1:{port}/x"},
+    )
     assert result.returncode != 0
     err = result.stderr.strip()
     assert f"database at 127.0.0.1:{port}/x does not answer" in err

@@ -22,8 +22,14 @@ CATALOGUE = Catalogue(
 NOV = date(2026, 11, 1)
 
 
-def request(start: int = 1, end: int = 300, members_after: int = 0, usage_after: int = 0,
-            seed: int = 42, month: date = NOV) -> ChunkRequest:  # fmt: skip
+def request(
+    start: int = 1,
+    end: int = 300,
+    members_after: int = 0,
+    usage_after: int = 0,
+    seed: int = 42,
+    month: date = NOV,
+) -> ChunkRequest:
     return ChunkRequest(seed, CATALOGUE, month, start, end, members_after, usage_after)
 
 

@@ -1,0 +1,193 @@
+"""Settlement activities: open the month, settle a shard chunk by chunk, close the month.
+
+Payloads carry months and id ranges only, never member data (Temporal's 2 MB payload limit).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import asyncpg
+from temporalio import activity
+
+from telebill.db.settlement_store import ChunkOutcome, load_products, settle_chunk
+from telebill.domain.month import parse_month
+
+
+@dataclass(frozen=True)
+class SettlementScope:
+    settlement_id: str
+    month: str
+    first_member_id: int
+    last_member_id: int
+    members: int
+    run: int
+
+
+@dataclass(frozen=True)
+class ShardInput:
+    settlement_id: str
+    month: str
+    first_member_id: int
+    last_member_id: int
+    chunk_size: int
+
+
+@dataclass
+class ShardResult:
+    first_member_id: int
+    last_member_id: int
+    members: int = 0
+    already_billed: int = 0
+    bills: int = 0
+    items: int = 0
+    errors: int = 0
+    amount_due: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CloseInput:
+    settlement_id: str
+    month: str
+    bills_created: int
+    items_created: int
+
+
+@dataclass(frozen=True)
+class SettlementSummary:
+    settlement_id: str
+    month: str
+    members: int
+    bills: int  # bills of the month, all runs
+    items: int
+    errors: int
+    amount_due: int
+    totals: dict[str, int]
+    bills_created: int  # by this run
+    items_created: int
+    nothing_due: int = 0
+
+    @property
+    def nothing_left(self) -> bool:
+        return self.bills_created == 0
+
+
+class SettlementActivities:
+    """The settlement's I/O; one instance per worker, sharing the worker's connection pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @activity.defn(name="settlement.open")
+    async def open_settlement(self, settlement_id: str, month: str) -> SettlementScope:
+        billing_month = parse_month(month)
+        async with self.pool.acquire() as conn:
+            first, last, members = await conn.fetchrow(
+                "SELECT coalesce(min(id), 1), coalesce(max(id), 0), count(*) FROM member"
+            )  # type: ignore[misc]
+            run = await conn.fetchval(
+                """
+                INSERT INTO settlement (id, billing_month, status, runs, members)
+                VALUES ($1, $2, 'RUNNING', 1, $3)
+                ON CONFLICT (id) DO UPDATE
+                SET status = 'RUNNING', runs = settlement.runs + 1, members = excluded.members,
+                    started_at = now(), finished_at = NULL
+                RETURNING runs
+                """,
+                settlement_id,
+                billing_month,
+                members,
+            )
+        return SettlementScope(settlement_id, month, first, last, members, run)
+
+    @activity.defn(name="settlement.settle_shard")
+    async def settle_shard(self, inp: ShardInput) -> ShardResult:
+        month = parse_month(inp.month)
+        result = ShardResult(inp.first_member_id, inp.last_member_id)
+        start = inp.first_member_id
+        details = activity.info().heartbeat_details
+        if details:  # a retry: carry on after the last chunk the previous attempt committed
+            resumed = details[0]
+            start = int(resumed["next_member_id"])
+            result = ShardResult(**resumed["done"])
+        async with self.pool.acquire() as conn:
+            products = await load_products(conn)
+            while start <= inp.last_member_id:
+                end = min(start + inp.chunk_size - 1, inp.last_member_id)
+                outcome = await settle_chunk(conn, month, inp.settlement_id, start, end, products)
+                _accumulate(result, outcome)
+                start = end + 1
+                activity.heartbeat({"next_member_id": start, "done": asdict(result)})
+        return result
+
+    @activity.defn(name="settlement.close")
+    async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
+        month = parse_month(inp.month)
+        async with self.pool.acquire() as conn:
+            totals = {
+                r["kind"]: int(r["amount"])
+                for r in await conn.fetch(
+                    """
+                    SELECT i.kind, sum(i.amount) AS amount FROM bill_item i
+                    JOIN bill b ON b.id = i.bill_id WHERE b.billing_month = $1 GROUP BY i.kind
+                    """,
+                    month,
+                )
+            }
+            row = await conn.fetchrow(
+                """
+                SELECT count(*) AS bills, coalesce(sum(amount_due), 0) AS amount_due,
+                       count(*) FILTER (WHERE status = 'NOTHING_DUE') AS nothing_due,
+                       (SELECT count(*) FROM bill_item i JOIN bill b2 ON b2.id = i.bill_id
+                         WHERE b2.billing_month = $1) AS items,
+                       (SELECT count(*) FROM settlement_error e
+                         WHERE e.billing_month = $1) AS errors,
+                       (SELECT members FROM settlement WHERE id = $2) AS members
+                FROM bill WHERE billing_month = $1
+                """,
+                month,
+                inp.settlement_id,
+            )
+            assert row is not None
+            await conn.execute(
+                """
+                UPDATE settlement SET status = 'COMPLETED', finished_at = now(),
+                    last_run_bills = $2, last_run_items = $3, bills = $4, items = $5, errors = $6,
+                    amount_due = $7, totals = $8::jsonb
+                WHERE id = $1
+                """,
+                inp.settlement_id,
+                inp.bills_created,
+                inp.items_created,
+                row["bills"],
+                row["items"],
+                row["errors"],
+                row["amount_due"],
+                json.dumps(totals),
+            )
+        return SettlementSummary(
+            settlement_id=inp.settlement_id,
+            month=inp.month,
+            members=int(row["members"] or 0),
+            bills=int(row["bills"]),
+            items=int(row["items"]),
+            errors=int(row["errors"]),
+            amount_due=int(row["amount_due"]),
+            totals=totals,
+            bills_created=inp.bills_created,
+            items_created=inp.items_created,
+            nothing_due=int(row["nothing_due"]),
+        )
+
+
+def _accumulate(result: ShardResult, outcome: ChunkOutcome) -> None:
+    result.members += outcome.members
+    result.already_billed += outcome.already_billed
+    result.bills += outcome.bills
+    result.items += outcome.items
+    result.errors += outcome.errors
+    result.amount_due += outcome.amount_due
+    for kind, amount in outcome.totals.items():
+        result.totals[kind] = result.totals.get(kind, 0) + amount

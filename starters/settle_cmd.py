@@ -1,0 +1,292 @@
+"""`telebill settle`, `telebill report`, `telebill worker`, `telebill schedules`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from starters.errors import UserError
+from starters.seed_cmd import progress_bar
+from telebill.config import Settings, get_settings
+from telebill.domain.month import parse_month
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from telebill.settlement_report import MonthReport
+
+console = Console()
+Month = Annotated[str, typer.Option("--month", "-m", help="Billing month, YYYY-MM.")]
+SCHEDULE_ID = "telebill-monthly-settlement"
+
+
+def checked_month(month: str) -> str:
+    try:
+        return f"{parse_month(month):%Y-%m}"
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+async def temporal_client(settings: Settings) -> Client:
+    from temporalio.client import Client
+
+    try:
+        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+    except RuntimeError as exc:
+        raise UserError(f"Temporal at {settings.temporal_target} does not answer: {exc}") from None
+
+
+async def _warn_without_worker(client: Client, settings: Settings) -> None:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=settings.temporal_namespace,
+            task_queue=TaskQueue(name=settings.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    if not described.pollers:
+        console.print(
+            f"[yellow]no worker is polling task queue {settings.task_queue!r}: the settlement "
+            "waits until one starts (`telebill worker`)[/]",
+            highlight=False,
+        )
+
+
+async def _settle(
+    month: str, wait: bool, shard_size: int | None, chunk_size: int | None, parallel: int | None
+) -> None:
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from workflows.settlement import MonthlySettlementWorkflow, SettlementInput, settlement_id
+
+    settings = get_settings()
+    client = await temporal_client(settings)
+    params = SettlementInput(
+        month=month,
+        shard_size=shard_size or settings.settle_shard_size,
+        chunk_size=chunk_size or settings.settle_chunk_size,
+        parallel=parallel or settings.settle_parallel,
+        heartbeat_timeout_s=settings.settle_heartbeat_timeout_s,
+    )
+    handle = await client.start_workflow(
+        MonthlySettlementWorkflow.run,
+        params,
+        id=settlement_id(month),
+        task_queue=settings.task_queue,
+        # A settlement of this month already running is joined, not started a second time.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await _warn_without_worker(client, settings)
+    ui = settings.temporal_ui_url
+    where = f" — {ui}/namespaces/{settings.temporal_namespace}/workflows/{handle.id}" if ui else ""
+    console.print(f"settlement {handle.id} (run {handle.result_run_id}){where}", highlight=False)
+    if not wait:
+        console.print(f"follow it with `telebill settle --month {month} --wait`", highlight=False)
+        return
+    progress = progress_bar()
+    task = progress.add_task(f"settling {month}", total=None)
+    with progress:
+        result = asyncio.ensure_future(handle.result())
+        while not result.done():
+            try:
+                p = await handle.query(MonthlySettlementWorkflow.progress)
+                progress.update(
+                    task,
+                    total=p.members or None,
+                    completed=p.members_done,
+                    description=f"settling {month} ({p.phase}, shards "
+                    f"{p.shards_done}/{p.shards_total})",
+                )
+            except Exception:
+                pass
+            await asyncio.wait({result}, timeout=1.0)
+        summary = result.result()
+        progress.update(task, total=summary.members or 1, completed=summary.members or 1)
+    if summary.nothing_left:
+        console.print(f"nothing was left to do: all {summary.bills:,} bills of {month} existed")
+    else:
+        console.print(
+            f"created {summary.bills_created:,} bills and {summary.items_created:,} items"
+        )
+    await _report(month, as_json=False)
+
+
+def settle(
+    month: Month,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Show progress until it ends.")
+    ] = False,
+    shard_size: Annotated[
+        int | None, typer.Option(help="Members per shard workflow.", min=1)
+    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Members per transaction.", min=1)] = None,
+    parallel: Annotated[int | None, typer.Option(help="Shards settling at once.", min=1)] = None,
+) -> None:
+    """Settle a month: one bill per member with its items (workflow settlement-YYYY-MM).
+
+    Starting it while it runs joins the running one; starting it again after it finished settles
+    only members still without a bill (normally none). Needs a running `telebill worker`.
+    """
+    asyncio.run(_settle(checked_month(month), wait, shard_size, chunk_size, parallel))
+
+
+async def _read_report(month: str) -> MonthReport:
+    from telebill.db.connect import connect
+    from telebill.settlement_report import read_report
+
+    conn = await connect(get_settings().db_url)
+    try:
+        return await read_report(conn, parse_month(month))
+    finally:
+        await conn.close()
+
+
+async def _report(month: str, as_json: bool) -> None:
+    from telebill.settlement_report import KIND_LABELS
+
+    r = await _read_report(month)
+    if as_json:
+        print(json.dumps(r.as_dict(), indent=2, ensure_ascii=False))
+        return
+    head = Table(title=f"Settlement {r.month} ({r.status}, run {r.runs})", show_header=False)
+    head.add_column(justify="left")
+    head.add_column(justify="right")
+    took = f"{(r.finished_at - r.started_at).total_seconds():,.1f} s" if r.finished_at else "-"
+    for label, value in (
+        ("members", f"{r.members:,}"),
+        ("bills", f"{r.bills:,}"),
+        ("bill items", f"{r.items:,} ({r.items_per_bill:.2f} per bill)"),
+        ("members refused (bad data)", f"{r.errors:,}"),
+        ("created by the last run", f"{r.last_run_bills:,} bills, {r.last_run_items:,} items"),
+        ("last run took", took),
+        ("amount due", f"{r.amount_due:,}원"),
+    ):
+        head.add_row(label, value)
+    console.print(head)
+    lines = Table("line", "kind", "total", title="Totals per line kind")
+    lines.columns[2].justify = "right"
+    for kind, label in KIND_LABELS.items():
+        if kind in r.totals:
+            lines.add_row(label, str(kind), f"{r.totals[kind]:,}원")
+    console.print(lines)
+
+
+def report(
+    month: Month,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Print a settled month's totals: bills, items, errors, amounts per line kind."""
+    asyncio.run(_report(checked_month(month), as_json))
+
+
+def worker(
+    task_queue: Annotated[
+        str | None, typer.Option(help="Task queue (default TELEBILL_TASK_QUEUE).")
+    ] = None,
+) -> None:
+    """Run a Temporal worker for the settlement workflows and activities (Ctrl-C stops it).
+
+    Run several, here or on other machines, on the same task queue to share the work.
+    """
+    from workers.temporal_worker import run_worker
+
+    settings = get_settings()
+    console.print(
+        f"worker on task queue {task_queue or settings.task_queue!r} at {settings.temporal_target} "
+        f"(up to {settings.worker_max_activities} activities at once); Ctrl-C stops it",
+        highlight=False,
+    )
+    asyncio.run(run_worker(settings, task_queue))
+
+
+schedules = typer.Typer(help="Temporal Schedules (the monthly settlement).", no_args_is_help=True)
+
+
+async def _install_schedule(at: str, time_zone: str) -> str:
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleCalendarSpec,
+        ScheduleRange,
+        ScheduleSpec,
+        ScheduleUpdate,
+        ScheduleUpdateInput,
+    )
+
+    from workflows.settlement import ScheduledSettlementInput, ScheduledSettlementWorkflow
+
+    settings = get_settings()
+    hour, minute = (int(x) for x in at.split(":"))
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ScheduledSettlementWorkflow.run,
+            ScheduledSettlementInput(time_zone=time_zone),
+            id="scheduled-settlement",
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(days=7),
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    day_of_month=[ScheduleRange(1)],
+                    hour=[ScheduleRange(hour)],
+                    minute=[ScheduleRange(minute)],
+                    comment="previous month's settlement",
+                )
+            ],
+            time_zone_name=time_zone,
+        ),
+    )
+    client = await temporal_client(settings)
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+        return "updated"
+
+
+@schedules.command("install")
+def install(
+    at: Annotated[str | None, typer.Option("--at", help="Local time HH:MM on day 1.")] = None,
+    time_zone: Annotated[str | None, typer.Option(help="IANA time zone of --at.")] = None,
+) -> None:
+    """Create or update the Schedule that settles the previous month on day 1 (02:00 Asia/Seoul)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    settings = get_settings()
+    at = at or settings.settle_schedule_time
+    zone = time_zone or settings.schedule_time_zone
+    if not _valid_hhmm(at):
+        raise UserError(f"--at must be HH:MM (00:00–23:59), got {at!r}")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"unknown time zone {zone!r}") from None
+    what = asyncio.run(_install_schedule(at, zone))
+    console.print(
+        f"schedule {SCHEDULE_ID} {what}: day 1 at {at} {zone} settles the previous month "
+        "(Temporal UI → Schedules)",
+        highlight=False,
+    )
+
+
+def _valid_hhmm(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text) is not None

@@ -1,0 +1,71 @@
+"""`telebill worker`: hosts the workflows and activities on the task queue.
+
+Stateless: run as many as you like on one task queue, on one machine or many; Temporal hands each
+task to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.settlement import SettlementActivities
+from telebill.config import Settings, asyncpg_dsn
+from workflows.settlement import (
+    MonthlySettlementWorkflow,
+    ScheduledSettlementWorkflow,
+    SettlementShardWorkflow,
+)
+
+WORKFLOWS: Sequence[type] = (
+    MonthlySettlementWorkflow,
+    SettlementShardWorkflow,
+    ScheduledSettlementWorkflow,
+)
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.db_url), min_size=1, max_size=settings.db_pool_size
+    )
+    assert pool is not None
+    return pool
+
+
+def activities_for(pool: asyncpg.Pool) -> list[Any]:
+    settlement = SettlementActivities(pool)
+    return [settlement.open_settlement, settlement.settle_shard, settlement.close_settlement]
+
+
+def build_worker(client: Client, pool: asyncpg.Pool, settings: Settings, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities_for(pool),
+        max_concurrent_activities=settings.worker_max_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
+    client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+    pool = await create_pool(settings)
+    worker = build_worker(client, pool, settings, task_queue or settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        await pool.close()

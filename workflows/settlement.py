@@ -1,0 +1,165 @@
+"""The monthly settlement (정산 Job): a parent that fans out over member-id shards.
+
+MonthlySettlementWorkflow   id settlement-YYYY-MM
+  └─ SettlementShardWorkflow × N   id settlement-YYYY-MM/shard-KKKK, at most `parallel` at once
+       └─ activity settlement.settle_shard (chunks, heartbeats, resumes after a crash)
+ScheduledSettlementWorkflow: what the monthly Temporal Schedule starts; settles the previous month.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from zoneinfo import ZoneInfo
+
+    from activities.settlement import (
+        CloseInput,
+        SettlementActivities,
+        SettlementScope,
+        SettlementSummary,
+        ShardInput,
+        ShardResult,
+    )
+
+MAX_SHARDS = 1_000  # bounds the parent's history whatever the member count
+
+
+def settlement_id(month: str) -> str:
+    return f"settlement-{month}"
+
+
+@dataclass(frozen=True)
+class SettlementInput:
+    month: str  # YYYY-MM
+    shard_size: int = 20_000
+    chunk_size: int = 5_000
+    parallel: int = 3  # shards settling at once
+    heartbeat_timeout_s: float = 60.0
+
+
+@dataclass
+class SettlementProgress:
+    month: str
+    members: int = 0
+    shards_total: int = 0
+    shards_done: int = 0
+    members_done: int = 0
+    bills_created: int = 0
+    items_created: int = 0
+    errors: int = 0
+    phase: str = "starting"  # starting, settling, closing, done
+    summary: SettlementSummary | None = None
+    shard_results: list[ShardResult] = field(default_factory=list)
+
+
+def shard_ranges(first: int, last: int, shard_size: int) -> list[tuple[int, int]]:
+    if last < first:
+        return []
+    size = max(shard_size, -(-(last - first + 1) // MAX_SHARDS))
+    return [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]
+
+
+@workflow.defn
+class SettlementShardWorkflow:
+    @workflow.run
+    async def run(self, inp: ShardInput, heartbeat_timeout_s: float = 60.0) -> ShardResult:
+        return await workflow.execute_activity_method(
+            SettlementActivities.settle_shard,
+            inp,
+            start_to_close_timeout=timedelta(hours=6),
+            heartbeat_timeout=timedelta(seconds=heartbeat_timeout_s),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+            ),
+        )
+
+
+@workflow.defn
+class MonthlySettlementWorkflow:
+    def __init__(self) -> None:
+        self._progress = SettlementProgress(month="")
+
+    @workflow.query
+    def progress(self) -> SettlementProgress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, inp: SettlementInput) -> SettlementSummary:
+        p = self._progress = SettlementProgress(month=inp.month)
+        sid = settlement_id(inp.month)
+        short = timedelta(minutes=5)
+        retry = RetryPolicy(maximum_interval=timedelta(seconds=30))
+        scope: SettlementScope = await workflow.execute_activity_method(
+            SettlementActivities.open_settlement,
+            args=[sid, inp.month],
+            start_to_close_timeout=short,
+            retry_policy=retry,
+        )
+        shards = shard_ranges(scope.first_member_id, scope.last_member_id, inp.shard_size)
+        p.members, p.shards_total, p.phase = scope.members, len(shards), "settling"
+        gate = asyncio.Semaphore(max(1, inp.parallel))
+
+        async def settle(index: int, first: int, last: int) -> None:
+            async with gate:
+                result: ShardResult = await workflow.execute_child_workflow(
+                    SettlementShardWorkflow.run,
+                    args=[
+                        ShardInput(sid, inp.month, first, last, inp.chunk_size),
+                        inp.heartbeat_timeout_s,
+                    ],
+                    id=f"{sid}/shard-{index:04d}",
+                )
+            p.shards_done += 1
+            p.members_done += result.members
+            p.bills_created += result.bills
+            p.items_created += result.items
+            p.errors += result.errors
+
+        await asyncio.gather(*(settle(i, lo, hi) for i, (lo, hi) in enumerate(shards, start=1)))
+        p.phase = "closing"
+        summary: SettlementSummary = await workflow.execute_activity_method(
+            SettlementActivities.close_settlement,
+            CloseInput(sid, inp.month, p.bills_created, p.items_created),
+            start_to_close_timeout=short,
+            retry_policy=retry,
+        )
+        p.summary, p.phase = summary, "done"
+        return summary
+
+
+@dataclass(frozen=True)
+class ScheduledSettlementInput:
+    time_zone: str = "Asia/Seoul"
+    settlement: SettlementInput | None = None  # month is replaced by the previous month
+
+
+@workflow.defn
+class ScheduledSettlementWorkflow:
+    """Started by the monthly Schedule: settles the month before the one it runs in."""
+
+    @workflow.run
+    async def run(self, inp: ScheduledSettlementInput) -> str:
+        now = workflow.now().astimezone(ZoneInfo(inp.time_zone))
+        year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+        target = f"{year:04d}-{month:02d}"
+        base = inp.settlement or SettlementInput(month=target)
+        params = SettlementInput(
+            target, base.shard_size, base.chunk_size, base.parallel, base.heartbeat_timeout_s
+        )
+        try:
+            await workflow.start_child_workflow(
+                MonthlySettlementWorkflow.run,
+                params,
+                id=settlement_id(target),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("settlement of %s already running", target)
+        return target
