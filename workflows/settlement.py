@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -57,6 +57,13 @@ class SettlementProgress:
     phase: str = "starting"  # starting, settling, closing, done
     summary: SettlementSummary | None = None
     shard_results: list[ShardResult] = field(default_factory=list)
+
+
+def previous_month(now: datetime, time_zone: str) -> str:
+    """The billing month before `now` as seen in `time_zone` (YYYY-MM)."""
+    local = now.astimezone(ZoneInfo(time_zone))
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
 
 
 def shard_ranges(first: int, last: int, shard_size: int) -> list[tuple[int, int]]:
@@ -146,9 +153,7 @@ class ScheduledSettlementWorkflow:
 
     @workflow.run
     async def run(self, inp: ScheduledSettlementInput) -> str:
-        now = workflow.now().astimezone(ZoneInfo(inp.time_zone))
-        year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
-        target = f"{year:04d}-{month:02d}"
+        target = previous_month(workflow.now(), inp.time_zone)
         base = inp.settlement or SettlementInput(month=target)
         params = SettlementInput(
             target, base.shard_size, base.chunk_size, base.parallel, base.heartbeat_timeout_s
