@@ -37,7 +37,12 @@ class Env:
     settings: Settings
 
     def params(self, **kw: object) -> SettlementInput:
-        base = {"shard_size": 700, "chunk_size": 250, "parallel": 3, "heartbeat_timeout_s": 5.0}
+        base: dict[str, object] = {
+            "shard_size": 700,
+            "chunk_size": 250,
+            "parallel": 3,
+            "heartbeat_timeout_s": 5.0,
+        }
         base.update(kw)
         return SettlementInput(NOV, **base)  # type: ignore[arg-type]
 
@@ -156,11 +161,12 @@ async def test_edge_members_and_bad_data_do_not_stop_the_month(env: Env) -> None
     summary = await env.settle()
     assert summary.errors == 2 and summary.bills == 2_998
     await assert_month_is_whole(c, 3_000, errors=2)
-    reasons = dict(
-        await c.fetch(
+    reasons: dict[int, str] = {
+        r[0]: r[1]
+        for r in await c.fetch(
             "SELECT member_id, reason FROM settlement_error WHERE billing_month = $1", month
         )
-    )
+    }
     assert "negative data_mb" in reasons[9]
     assert "not the member's" in reasons[11]
 
