@@ -19,10 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
+from bench.common import drop_database, fresh_database
 from telebill.config import get_settings
-from telebill.db import migrate as migrations
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
 from telebill.seed.generate import (
@@ -44,11 +42,7 @@ TABLES = (
 async def main(members: int, month_text: str, keep: bool) -> None:
     month = parse_month(month_text)
     settings = get_settings()
-    admin = await connect(settings.db_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = make_url(settings.db_url).set(database=BENCH_DB).render_as_string(hide_password=False)
-    await asyncio.to_thread(migrations.upgrade, url)
+    url = await fresh_database(settings, BENCH_DB)
     conn = await connect(url)
     try:
         with tempfile.TemporaryDirectory(prefix="telebill-bench-") as tmp:
@@ -73,8 +67,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     finally:
         await conn.close()
         if not keep:
-            await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        await admin.close()
+            await drop_database(settings, BENCH_DB)
 
     assert report.rows_added == rows, (report.rows_added, rows)
     raw_rate = rows / raw_s

@@ -56,26 +56,10 @@ class Product:
     device_price: int | None = None
     vat_exempt: bool = False
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "code": self.code,
-            "kind": self.kind,
-            "name": self.name,
-            "monthly_fee": self.monthly_fee,
-            "allowance": {
-                "data_mb": self.data_mb,
-                "voice_sec": self.voice_sec,
-                "sms": self.sms_count,
-            },
-            "rates_mkrw": {
-                "data_per_mb": self.data_rate_mkrw_per_mb,
-                "voice_per_sec": self.voice_rate_mkrw_per_sec,
-                "sms": self.sms_rate_mkrw,
-            },
-            "device_price": self.device_price,
-            "vat_exempt": self.vat_exempt,
-        }
+    def snapshot(self, **terms: Any) -> dict[str, Any]:
+        """The product as a line was computed from it: its identity plus the terms that line
+        used (a fee line keeps the fee, an overage line its allowance and rate, and so on)."""
+        return {"id": self.id, "code": self.code, "name": self.name, **terms}
 
 
 @dataclass(frozen=True)
@@ -162,8 +146,8 @@ def _validate(mm: MemberMonth) -> None:
 
 
 def _plan_lines(s: Subscription, p: Product, usage: list[Usage]) -> list[Line]:
-    base = {"product": p.snapshot(), "subscription_id": s.id}
-    lines = [Line(LineKind.PLAN_FEE, f"{p.name} 기본료", p.monthly_fee, base)]
+    fee = {"product": p.snapshot(monthly_fee=p.monthly_fee), "subscription_id": s.id}
+    lines = [Line(LineKind.PLAN_FEE, f"{p.name} 기본료", p.monthly_fee, fee)]
     if s.contract_discount:
         discount = p.monthly_fee * CONTRACT_DISCOUNT_PERCENT // 100
         lines.append(
@@ -171,7 +155,7 @@ def _plan_lines(s: Subscription, p: Product, usage: list[Usage]) -> list[Line]:
                 LineKind.CONTRACT_DISCOUNT,
                 f"선택약정 할인 ({CONTRACT_DISCOUNT_PERCENT}%)",
                 -discount,
-                {**base, "percent": CONTRACT_DISCOUNT_PERCENT, "of": p.monthly_fee},
+                {**fee, "percent": CONTRACT_DISCOUNT_PERCENT},
             )
         )
     data = sum(u.data_mb for u in usage)
@@ -197,15 +181,10 @@ def _plan_lines(s: Subscription, p: Product, usage: list[Usage]) -> list[Line]:
         (LineKind.SMS_OVERAGE, "문자 초과 사용료", sms, p.sms_count, p.sms_rate_mkrw, "건"),
     ):
         over, amount = _overage(used, allowance, rate)
-        snap = {
-            **base,
-            "used": used,
-            "allowance": allowance,
-            "over": over,
-            "unit": unit,
-            "rate_mkrw": rate,
-        }
-        lines.append(Line(kind, label, amount, snap))
+        if amount:
+            product = p.snapshot(allowance=allowance, rate_mkrw_per_unit=rate, unit=unit)
+            snap = {"product": product, "subscription_id": s.id, "used": used, "over": over}
+            lines.append(Line(kind, label, amount, snap))
     return lines
 
 
@@ -221,9 +200,8 @@ def _installment_line(s: Subscription, p: Product, month: date) -> Line | None:
     # The remainder of the division is paid with the last instalment, so they add up to the price.
     amount = monthly + (price - monthly * months if number == months else 0)
     snap = {
-        "product": p.snapshot(),
+        "product": p.snapshot(device_price=price),
         "subscription_id": s.id,
-        "price": price,
         "months": months,
         "number": number,
     }
@@ -251,7 +229,7 @@ def price_member(mm: MemberMonth) -> PricedBill:
         if p.kind == "plan":
             taxable += _plan_lines(s, p, usage_by_sub.get(s.id, []))
         elif p.kind == "addon":
-            snap = {"product": p.snapshot(), "subscription_id": s.id}
+            snap = {"product": p.snapshot(monthly_fee=p.monthly_fee), "subscription_id": s.id}
             taxable.append(Line(LineKind.ADDON_FEE, p.name, p.monthly_fee, snap))
         elif p.kind == "device":
             line = _installment_line(s, p, mm.month)

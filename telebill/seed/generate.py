@@ -28,10 +28,10 @@ PLAN_WEIGHTS = {
     "5G_PREMIUM_UNL": 18,
 }
 CONTRACT_SHARE = 0.5  # 선택약정 (25% discount)
-ADDON_COUNT_WEIGHTS = (50, 30, 15, 5)  # members with 0, 1, 2, 3 add-ons
+ADDON_COUNT_WEIGHTS = (40, 33, 20, 7)  # members with 0, 1, 2, 3 add-ons (0.94 on average)
 DEVICE_SHARE = 0.35
 INSTALLMENT_WEIGHTS = {24: 60, 36: 20, 30: 10, 12: 10}
-MICRO_PAYMENT_SHARE = 0.25
+MICRO_PAYMENT_SHARE = 0.30
 QUIET_SHARE = 1 / 3
 QUIET_WINDOWS = (  # (start, end, weight); the first three wrap midnight
     ("22:00", "09:00", 30),

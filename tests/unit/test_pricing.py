@@ -97,9 +97,13 @@ def test_worked_example_with_every_kind_of_line() -> None:
     installment = next(ln for ln in bill.lines if ln.kind == LineKind.DEVICE_INSTALLMENT)
     assert installment.label == "Galaxy S26 할부금 (3/24회)"
     assert installment.snapshot["product"]["device_price"] == 1_155_000
+    assert installment.snapshot["months"] == 24 and installment.snapshot["number"] == 3
     data = next(ln for ln in bill.lines if ln.kind == LineKind.DATA_OVERAGE)
     assert data.snapshot["used"] == 9_000 and data.snapshot["over"] == 808
-    assert data.snapshot["product"]["rates_mkrw"]["data_per_mb"] == 22_530
+    assert data.snapshot["product"]["rate_mkrw_per_unit"] == 22_530
+    assert data.snapshot["product"]["allowance"] == 8_192
+    fee = bill.lines[0].snapshot["product"]
+    assert (fee["code"], fee["monthly_fee"]) == ("5G_SLIM_8G", 49_091)
 
 
 def test_member_without_usage_gets_the_plan_lines() -> None:

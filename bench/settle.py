@@ -1,0 +1,116 @@
+"""Settlement wall time against the raw COPY time of the very same output rows, in one run.
+
+    python -m bench.settle --members 1000000 [--month 2026-11] [--keep]
+
+1. seeds N members in its own database (telebill_bench_settle; not timed);
+2. starts a `telebill worker` process and times the month's settlement through Temporal;
+3. dumps the bills and items it wrote, empties the tables, and times a raw COPY of those rows
+   back in (the floor: the database's own ingest time for this output);
+4. prints both times, their ratio, and the worker's peak memory (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client
+
+from bench.common import drop_database, fresh_database
+from telebill.config import get_settings
+from telebill.db.connect import connect
+from telebill.domain.month import parse_month
+from telebill.seed.load import seed_population
+from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
+
+BENCH_DB = "telebill_bench_settle"
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main(members: int, month: str, keep: bool) -> None:
+    settings = get_settings()
+    url = await fresh_database(settings, BENCH_DB)
+    conn = await connect(url)
+    print(f"seeding {members:,} members (not timed)…", flush=True)
+    await seed_population(conn, members, parse_month(month), None)
+    await conn.execute("VACUUM ANALYZE")
+    task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "starters.cli",
+        "worker",
+        "--task-queue",
+        task_queue,
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        client = await Client.connect(settings.temporal_target)
+        print("settling…", flush=True)
+        started = time.perf_counter()
+        summary = await client.execute_workflow(
+            MonthlySettlementWorkflow.run,
+            SettlementInput(
+                month,
+                settings.settle_shard_size,
+                settings.settle_chunk_size,
+                settings.settle_parallel,
+            ),
+            id=f"bench-settlement-{task_queue}",
+            task_queue=task_queue,
+        )
+        settle_s = time.perf_counter() - started
+        worker_mib = peak_rss_mib(worker.pid)
+    finally:
+        worker.terminate()
+        await worker.wait()
+
+    print("raw COPY of the same bills and items…", flush=True)
+    with tempfile.TemporaryDirectory(prefix="telebill-bench-") as tmp:
+        bills, items = Path(tmp) / "bill.bin", Path(tmp) / "bill_item.bin"
+        await conn.copy_from_table("bill", output=bills, format="binary")
+        await conn.copy_from_table("bill_item", output=items, format="binary")
+        await conn.execute("TRUNCATE bill CASCADE")
+        await conn.execute("VACUUM bill, bill_item")
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_to_table("bill", source=bills, format="binary")
+            await conn.copy_to_table("bill_item", source=items, format="binary")
+        raw_s = time.perf_counter() - started
+    await conn.close()
+    if not keep:
+        await drop_database(settings, BENCH_DB)
+
+    print()
+    print(
+        f"bills {summary.bills:,}, items {summary.items:,} "
+        f"({summary.items / max(summary.bills, 1):.2f} per bill), errors {summary.errors}"
+    )
+    print(f"raw COPY of bills + items (baseline): {raw_s:7.1f} s")
+    print(f"telebill settlement (Temporal):       {settle_s:7.1f} s")
+    print(f"settlement / raw COPY: {settle_s / raw_s:.2f}×  (goal ≤ 3×)")
+    print(f"worker peak RSS: {worker_mib:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--month", default="2026-11")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args()
+    asyncio.run(main(args.members, args.month, args.keep))
