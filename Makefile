@@ -32,10 +32,11 @@ stack-up: deps ## Start PostgreSQL, Kafka and Temporal (reuses running ones)
 stack-down: ## Stop the local stack (data kept)
 	@test -x $(BIN)/telebill && $(BIN)/telebill stack down || true
 
-demo: stack-up ## Stack up, smoke round trip, then seed DEMO_MEMBERS members and DEMO_MONTH usage
+demo: stack-up ## Stack up, smoke check, seed DEMO_MEMBERS members, settle DEMO_MONTH, report
 	$(BIN)/telebill stack check
 	$(BIN)/telebill seed --members $(DEMO_MEMBERS) --month $(DEMO_MONTH)
-	$(BIN)/telebill stack status
+	$(BIN)/telebill schedules install
+	$(BIN)/telebill settle --month $(DEMO_MONTH) --with-worker
 
 lint: deps ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .

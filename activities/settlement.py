@@ -51,8 +51,6 @@ class ShardResult:
 class CloseInput:
     settlement_id: str
     month: str
-    bills_created: int
-    items_created: int
 
 
 @dataclass(frozen=True)
@@ -124,33 +122,49 @@ class SettlementActivities:
 
     @activity.defn(name="settlement.close")
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
+        """Month totals from the database itself, so they are right whatever was retried; what
+        "this run" created is what was written since it opened the settlement record."""
         month = parse_month(inp.month)
         async with self.pool.acquire() as conn:
-            totals = {
-                r["kind"]: int(r["amount"])
-                for r in await conn.fetch(
-                    """
-                    SELECT i.kind, sum(i.amount) AS amount FROM bill_item i
-                    JOIN bill b ON b.id = i.bill_id WHERE b.billing_month = $1 GROUP BY i.kind
-                    """,
-                    month,
-                )
-            }
-            row = await conn.fetchrow(
+            started_at, members = await conn.fetchrow(
+                "SELECT started_at, members FROM settlement WHERE id = $1", inp.settlement_id
+            )  # type: ignore[misc]
+            kinds = await conn.fetch(
                 """
-                SELECT count(*) AS bills, coalesce(sum(amount_due), 0) AS amount_due,
+                SELECT i.kind, sum(i.amount) AS amount, count(*) AS n,
+                       count(*) FILTER (WHERE b.created_at >= $2) AS new
+                FROM bill_item i JOIN bill b ON b.id = i.bill_id
+                WHERE b.billing_month = $1 GROUP BY i.kind
+                """,
+                month,
+                started_at,
+            )
+            bills = await conn.fetchrow(
+                """
+                SELECT count(*) AS n, count(*) FILTER (WHERE created_at >= $2) AS new,
+                       coalesce(sum(amount_due), 0) AS amount_due,
                        count(*) FILTER (WHERE status = 'NOTHING_DUE') AS nothing_due,
-                       (SELECT count(*) FROM bill_item i JOIN bill b2 ON b2.id = i.bill_id
-                         WHERE b2.billing_month = $1) AS items,
                        (SELECT count(*) FROM settlement_error e
-                         WHERE e.billing_month = $1) AS errors,
-                       (SELECT members FROM settlement WHERE id = $2) AS members
+                         WHERE e.billing_month = $1) AS errors
                 FROM bill WHERE billing_month = $1
                 """,
                 month,
-                inp.settlement_id,
+                started_at,
             )
-            assert row is not None
+            assert bills is not None
+            summary = SettlementSummary(
+                settlement_id=inp.settlement_id,
+                month=inp.month,
+                members=int(members),
+                bills=int(bills["n"]),
+                items=sum(int(k["n"]) for k in kinds),
+                errors=int(bills["errors"]),
+                amount_due=int(bills["amount_due"]),
+                totals={k["kind"]: int(k["amount"]) for k in kinds},
+                bills_created=int(bills["new"]),
+                items_created=sum(int(k["new"]) for k in kinds),
+                nothing_due=int(bills["nothing_due"]),
+            )
             await conn.execute(
                 """
                 UPDATE settlement SET status = 'COMPLETED', finished_at = now(),
@@ -159,27 +173,15 @@ class SettlementActivities:
                 WHERE id = $1
                 """,
                 inp.settlement_id,
-                inp.bills_created,
-                inp.items_created,
-                row["bills"],
-                row["items"],
-                row["errors"],
-                row["amount_due"],
-                json.dumps(totals),
+                summary.bills_created,
+                summary.items_created,
+                summary.bills,
+                summary.items,
+                summary.errors,
+                summary.amount_due,
+                json.dumps(summary.totals),
             )
-        return SettlementSummary(
-            settlement_id=inp.settlement_id,
-            month=inp.month,
-            members=int(row["members"] or 0),
-            bills=int(row["bills"]),
-            items=int(row["items"]),
-            errors=int(row["errors"]),
-            amount_due=int(row["amount_due"]),
-            totals=totals,
-            bills_created=inp.bills_created,
-            items_created=inp.items_created,
-            nothing_due=int(row["nothing_due"]),
-        )
+        return summary
 
 
 def _accumulate(result: ShardResult, outcome: ChunkOutcome) -> None:

@@ -63,7 +63,35 @@ async def _warn_without_worker(client: Client, settings: Settings) -> None:
 
 
 async def _settle(
-    month: str, wait: bool, shard_size: int | None, chunk_size: int | None, parallel: int | None
+    month: str,
+    wait: bool,
+    shard_size: int | None,
+    chunk_size: int | None,
+    parallel: int | None,
+    with_worker: bool = False,
+) -> None:
+    if not with_worker:
+        await _start_and_follow(month, wait, shard_size, chunk_size, parallel)
+        return
+    from workers.temporal_worker import build_worker, create_pool
+
+    settings = get_settings()
+    client = await temporal_client(settings)
+    pool = await create_pool(settings)
+    try:
+        async with build_worker(client, pool, settings, settings.task_queue):
+            await _start_and_follow(month, True, shard_size, chunk_size, parallel, own_worker=True)
+    finally:
+        await pool.close()
+
+
+async def _start_and_follow(
+    month: str,
+    wait: bool,
+    shard_size: int | None,
+    chunk_size: int | None,
+    parallel: int | None,
+    own_worker: bool = False,
 ) -> None:
     from temporalio.common import WorkflowIDConflictPolicy
 
@@ -86,7 +114,8 @@ async def _settle(
         # A settlement of this month already running is joined, not started a second time.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    await _warn_without_worker(client, settings)
+    if not own_worker:
+        await _warn_without_worker(client, settings)
     ui = settings.temporal_ui_url
     where = f" — {ui}/namespaces/{settings.temporal_namespace}/workflows/{handle.id}" if ui else ""
     console.print(f"settlement {handle.id} (run {handle.result_run_id}){where}", highlight=False)
@@ -131,13 +160,21 @@ def settle(
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Members per transaction.", min=1)] = None,
     parallel: Annotated[int | None, typer.Option(help="Shards settling at once.", min=1)] = None,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker",
+            help="Also run a worker in this process until it ends (implies --wait).",
+        ),
+    ] = False,
 ) -> None:
     """Settle a month: one bill per member with its items (workflow settlement-YYYY-MM).
 
     Starting it while it runs joins the running one; starting it again after it finished settles
-    only members still without a bill (normally none). Needs a running `telebill worker`.
+    only members still without a bill (normally none). Needs a running `telebill worker`, or
+    --with-worker.
     """
-    asyncio.run(_settle(checked_month(month), wait, shard_size, chunk_size, parallel))
+    asyncio.run(_settle(checked_month(month), wait, shard_size, chunk_size, parallel, with_worker))
 
 
 async def _read_report(month: str) -> MonthReport:

@@ -133,7 +133,7 @@ class MonthlySettlementWorkflow:
         p.phase = "closing"
         summary: SettlementSummary = await workflow.execute_activity_method(
             SettlementActivities.close_settlement,
-            CloseInput(sid, inp.month, p.bills_created, p.items_created),
+            CloseInput(sid, inp.month),
             start_to_close_timeout=short,
             retry_policy=retry,
         )

@@ -69,17 +69,9 @@ class StandIns:
 
     @activity.defn(name="settlement.close")
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
+        n = sum(hi - lo + 1 for lo, hi in self.shards)
         return SettlementSummary(
-            inp.settlement_id,
-            inp.month,
-            self.members,
-            inp.bills_created,
-            inp.items_created,
-            0,
-            0,
-            {},
-            inp.bills_created,
-            inp.items_created,
+            inp.settlement_id, inp.month, self.members, n, 5 * n, 0, 0, {}, n, 5 * n
         )
 
 
