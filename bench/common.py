@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -30,3 +33,15 @@ async def drop_database(settings: Settings, name: str) -> None:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+def run_bench(main: Callable[[int, str, bool], Coroutine[Any, Any, None]], doc: str | None) -> None:
+    """The command line every benchmark shares: --members, --month, --keep."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--month", default="2026-11")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args()
+    asyncio.run(main(args.members, args.month, args.keep))

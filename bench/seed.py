@@ -11,15 +11,13 @@ Works in its own database (telebill_bench_seed), dropped afterwards unless --kee
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import resource
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.common import drop_database, fresh_database
+from bench.common import drop_database, fresh_database, run_bench
 from telebill.config import get_settings
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
@@ -100,11 +98,4 @@ def generate_files(requests: list, files: dict[str, Path]) -> int:  # type: igno
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--month", default="2026-11")
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    args = parser.parse_args()
-    asyncio.run(main(args.members, args.month, args.keep))
+    run_bench(main, __doc__)

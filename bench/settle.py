@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.common import drop_database, fresh_database
+from bench.common import drop_database, fresh_database, run_bench
 from telebill.config import get_settings
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
@@ -106,11 +105,4 @@ async def main(members: int, month: str, keep: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--month", default="2026-11")
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    args = parser.parse_args()
-    asyncio.run(main(args.members, args.month, args.keep))
+    run_bench(main, __doc__)
