@@ -140,7 +140,12 @@ async def _start_and_follow(
                 pass
             await asyncio.wait({result}, timeout=1.0)
         summary = result.result()
-        progress.update(task, total=summary.members or 1, completed=summary.members or 1)
+        progress.update(
+            task,
+            total=summary.members or 1,
+            completed=summary.members or 1,
+            description=f"settled {month}",
+        )
     if summary.nothing_left:
         console.print(f"nothing was left to do: all {summary.bills:,} bills of {month} existed")
     else:

@@ -121,7 +121,7 @@ class MonthlySettlementWorkflow:
                         ShardInput(sid, inp.month, first, last, inp.chunk_size),
                         inp.heartbeat_timeout_s,
                     ],
-                    id=f"{sid}/shard-{index:04d}",
+                    id=f"{workflow.info().workflow_id}/shard-{index:04d}",
                 )
             p.shards_done += 1
             p.members_done += result.members

@@ -193,10 +193,10 @@ async def test_edge_members_and_bad_data_do_not_stop_the_month(env: Env) -> None
     assert await c.fetchval("SELECT count(*) FROM settlement_error WHERE member_id = 9") == 0
 
 
-def start_worker(env: Env) -> subprocess.Popen[bytes]:
+def start_worker(env: Env, **settings: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "starters.cli", "worker", "--task-queue", env.task_queue],
-        env={**os.environ, "DATABASE_URL": env.db_url},
+        env={**os.environ, "DATABASE_URL": env.db_url, **settings},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -234,4 +234,32 @@ async def test_killing_the_worker_mid_month_loses_and_doubles_nothing(
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait()
+        await env.conn.close()
+
+
+@pytest.mark.slow
+async def test_several_workers_on_one_task_queue_share_a_month(
+    databases: Databases, settings: Settings
+) -> None:
+    env = await seeded_env(databases, settings, 6_000)
+    # One activity at a time each, four shards at once: both workers must take shards.
+    workers = [start_worker(env, TELEBILL_WORKER_MAX_ACTIVITIES="1") for _ in range(2)]
+    try:
+        wid = f"settlement-{NOV}-{uuid.uuid4().hex[:8]}"
+        summary = await asyncio.wait_for(
+            env.settle(wid, shard_size=500, chunk_size=250, parallel=4), timeout=180
+        )
+        assert summary.bills_created == 6_000
+        await assert_month_is_whole(env.conn, 6_000)
+        identities = set()
+        for index in range(1, 13):
+            child = env.client.get_workflow_handle(f"{wid}/shard-{index:04d}")
+            async for event in child.fetch_history_events():
+                if event.HasField("activity_task_started_event_attributes"):
+                    identities.add(event.activity_task_started_event_attributes.identity)
+        assert len(identities) == 2, identities
+    finally:
+        for proc in workers:
+            proc.terminate()
+            proc.wait()
         await env.conn.close()

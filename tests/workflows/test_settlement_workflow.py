@@ -87,12 +87,17 @@ async def test_fan_out_is_bounded_and_every_shard_runs_once(
         workflows=[MonthlySettlementWorkflow, SettlementShardWorkflow],
         activities=[stand_ins.open_settlement, stand_ins.settle_shard, stand_ins.close_settlement],
     ):
+        wid = f"settlement-2026-11-{uuid.uuid4().hex[:6]}"
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
             SettlementInput("2026-11", shard_size=1_000, chunk_size=100, parallel=3),
-            id=f"settlement-2026-11-{uuid.uuid4().hex[:6]}",
+            id=wid,
             task_queue=tq,
         )
+        # Children have deterministic ids under their parent's: <parent>/shard-0001 … -0011.
+        for index in (1, 11):
+            described = await client.get_workflow_handle(f"{wid}/shard-{index:04d}").describe()
+            assert described.workflow_type == "SettlementShardWorkflow"
     assert sorted(stand_ins.shards) == shard_ranges(1, 10_500, 1_000)
     assert 1 < stand_ins.max_running <= 3
     assert summary.bills_created == 10_500 and summary.items_created == 52_500
