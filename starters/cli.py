@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from starters import db_cmd, seed_cmd, settle_cmd, stack_cmd
+from starters import db_cmd, seed_cmd, settle_cmd, stack_cmd, templates_cmd
 from starters.errors import fail
 from telebill.errors import TelebillError
 
@@ -23,6 +23,7 @@ app.command("settle")(settle_cmd.settle)
 app.command("report")(settle_cmd.report)
 app.command("worker")(settle_cmd.worker)
 app.add_typer(settle_cmd.schedules, name="schedules")
+app.add_typer(templates_cmd.app, name="templates")
 
 
 def main() -> None:

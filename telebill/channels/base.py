@@ -1,0 +1,86 @@
+"""A delivery channel: its template (default, validation, rendering) and its sender.
+
+A new channel (push, KakaoTalk AlimTalk, …) is one new module in this package that defines
+`CHANNEL = SomeChannel()`; the registry finds it, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from telebill.templates.context import BillContext, sample_context
+
+DEFAULTS = Path(__file__).resolve().parents[1] / "templates" / "defaults"
+DEFAULT_CODE = "monthly_bill"
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    channel: str
+    code: str
+    version: int  # 0 for a template not stored yet
+    subject: str | None
+    body: str
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    channel: str
+    template_code: str
+    template_version: int
+    kind: str  # what goes out: EMAIL, SMS, LMS, …
+    subject: str | None
+    body: str  # HTML for email, the text for SMS
+    text: str | None  # the plain-text alternative, where the channel has one
+    size_bytes: int
+
+
+class DeliveryFailed(Exception):
+    """The provider did not accept the message; the message platform retries or falls back."""
+
+
+class SimulatedSender:
+    """Stands in for a real provider (the requirement says nothing is really sent): it takes
+    `latency_s`, fails with probability `failure_rate`, and always fails for listed addresses."""
+
+    def __init__(
+        self,
+        latency_s: float,
+        failure_rate: float,
+        always_fail: frozenset[str] = frozenset(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.latency_s = latency_s
+        self.failure_rate = failure_rate
+        self.always_fail = always_fail
+        self.rng = rng or random.Random()
+
+    async def send(self, address: str, message: RenderedMessage) -> None:
+        await asyncio.sleep(self.latency_s)
+        if address in self.always_fail:
+            raise DeliveryFailed(f"provider refused {address} (configured to fail)")
+        if self.rng.random() < self.failure_rate:
+            raise DeliveryFailed("provider error (simulated)")
+
+
+class Channel(ABC):
+    name: str
+    has_subject: bool
+
+    def default_template(self, code: str = DEFAULT_CODE) -> TemplateSource:
+        folder = DEFAULTS / self.name
+        subject_file = folder / f"{code}.subject.j2"
+        subject = subject_file.read_text().strip() if subject_file.exists() else None
+        return TemplateSource(self.name, code, 0, subject, (folder / f"{code}.j2").read_text())
+
+    @abstractmethod
+    def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
+        """Render for one bill; raises TemplateInvalid if the template cannot render it."""
+
+    def validate(self, template: TemplateSource) -> RenderedMessage:
+        """Refuse a template that cannot render the sample bill (line and reason)."""
+        return self.render(template, sample_context())

@@ -1,0 +1,49 @@
+"""SMS: a short summary. Up to 90 bytes in EUC-KR it goes as an SMS, up to 2,000 as an LMS."""
+
+from __future__ import annotations
+
+from telebill.channels.base import Channel, RenderedMessage, TemplateSource
+from telebill.templates.context import BillContext
+from telebill.templates.render import TemplateInvalid, compile_template, render, to_plain_text
+
+SMS_MAX_BYTES = 90
+LMS_MAX_BYTES = 2_000
+# CP949 is EUC-KR's superset that holds every Hangul syllable, with the same byte lengths.
+ENCODING = "cp949"
+
+
+def message_kind(text: str) -> tuple[str, int]:
+    """('SMS' | 'LMS', bytes) for a text, or TemplateInvalid when no Korean SMS can carry it."""
+    try:
+        size = len(text.encode(ENCODING))
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise TemplateInvalid(f"sms: {bad!r} cannot be sent by SMS (not in EUC-KR)") from None
+    if size <= SMS_MAX_BYTES:
+        return "SMS", size
+    if size <= LMS_MAX_BYTES:
+        return "LMS", size
+    raise TemplateInvalid(f"sms: renders to {size:,} bytes; an LMS holds at most {LMS_MAX_BYTES:,}")
+
+
+class SmsChannel(Channel):
+    name = "sms"
+    has_subject = False
+
+    def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
+        raw = render(compile_template(template.body, "sms"), context.for_template(), what="sms")
+        text = to_plain_text(raw).strip()
+        kind, size = message_kind(text)
+        return RenderedMessage(
+            channel=self.name,
+            template_code=template.code,
+            template_version=template.version,
+            kind=kind,
+            subject=None,
+            body=text,
+            text=text,
+            size_bytes=size,
+        )
+
+
+CHANNEL = SmsChannel()

@@ -1,0 +1,87 @@
+"""Sandboxed jinja2 rendering: autoescape on, strict undefined, Korean won formatting.
+
+A template that fails is refused with its line and the reason (syntax error, unknown variable,
+anything the sandbox forbids).
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from types import TracebackType
+
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from telebill.errors import TelebillError
+
+TEMPLATE_FILENAME = "<template>"
+
+
+class TemplateInvalid(TelebillError):
+    """The template cannot be used; says where (line) and why."""
+
+
+def won(amount: int) -> str:
+    """54890 → '54,890원'."""
+    return f"{amount:,}원"
+
+
+def month_ko(day: date) -> str:
+    return f"{day.year}년 {day.month}월"
+
+
+def date_ko(day: date) -> str:
+    return f"{day.year}년 {day.month}월 {day.day}일"
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters.update(won=won, month_ko=month_ko, date_ko=date_ko)
+    return env
+
+
+ENV = _environment()
+
+
+def _template_line(tb: TracebackType | None) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == TEMPLATE_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _invalid(what: str, exc: Exception, line: int | None) -> TemplateInvalid:
+    where = f"line {line}: " if line else ""
+    message = getattr(exc, "message", None) or str(exc)
+    return TemplateInvalid(f"{what}: {where}{message}")
+
+
+def compile_template(source: str, what: str = "template") -> Template:
+    try:
+        return ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise _invalid(what, exc, exc.lineno) from None
+
+
+def render(
+    template: Template, context: dict[str, object], block: str | None = None, what: str = "template"
+) -> str:
+    """Render the whole template, or one of its {% block %}s."""
+    try:
+        if block is None:
+            return template.render(context)
+        if block not in template.blocks:
+            raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
+        return "".join(template.blocks[block](template.new_context(context)))
+    except TemplateError as exc:
+        raise _invalid(what, exc, _template_line(exc.__traceback__)) from None
+
+
+def to_plain_text(rendered: str) -> str:
+    """A part rendered with autoescape, made plain again (for the text/plain alternative)."""
+    return html.unescape(rendered)
