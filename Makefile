@@ -37,6 +37,9 @@ demo: stack-up ## Stack up, smoke check, seed DEMO_MEMBERS members, settle DEMO_
 	$(BIN)/telebill seed --members $(DEMO_MEMBERS) --month $(DEMO_MONTH)
 	$(BIN)/telebill schedules install
 	$(BIN)/telebill settle --month $(DEMO_MONTH) --with-worker
+	$(BIN)/telebill templates install-defaults
+	$(BIN)/telebill templates preview --channel sms
+	$(BIN)/telebill templates preview --channel email
 
 lint: deps ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .

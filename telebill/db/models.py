@@ -209,6 +209,7 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     template_code: Mapped[str | None] = mapped_column(Text)
     template_version: Mapped[int | None] = mapped_column(Integer)
+    message_kind: Mapped[str | None] = mapped_column(Text)  # EMAIL, SMS or LMS: what went out
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (

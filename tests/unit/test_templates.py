@@ -1,0 +1,90 @@
+"""Rendering and validation of templates (no database needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from telebill.channels import channel, channels
+from telebill.channels.base import TemplateSource
+from telebill.channels.sms import LMS_MAX_BYTES, SMS_MAX_BYTES, message_kind
+from telebill.templates.context import MemberView, sample_context
+from telebill.templates.render import TemplateInvalid, won
+
+EMAIL = channel("email")
+SMS = channel("sms")
+
+
+def sms(body: str) -> TemplateSource:
+    return TemplateSource("sms", "t", 0, None, body)
+
+
+def email(body: str, subject: str | None = "제목") -> TemplateSource:
+    return TemplateSource("email", "t", 0, subject, body)
+
+
+def test_both_channels_are_found_by_the_registry() -> None:
+    assert {"email", "sms"} <= set(channels())
+
+
+def test_won_format() -> None:
+    assert won(54_890) == "54,890원" and won(-7) == "-7원" and won(0) == "0원"
+
+
+def test_default_email_shows_every_item_the_amount_due_and_a_text_part() -> None:
+    ctx = sample_context()
+    msg = EMAIL.render(EMAIL.default_template(), ctx)
+    assert msg.kind == "EMAIL" and msg.subject and "132,230원" in msg.subject
+    assert msg.text is not None
+    for item in ctx.items:
+        assert item.label in msg.body and won(item.amount) in msg.body
+        assert item.label in msg.text
+    assert "2026년 12월 25일" in msg.body  # the due date
+    assert "<" not in msg.text  # the alternative part is plain text
+
+
+def test_a_member_name_with_markup_is_escaped_in_html_and_plain_in_text() -> None:
+    ctx = sample_context().model_copy(
+        update={"member": MemberView(id=1, name="<script>x()</script>")}
+    )
+    msg = EMAIL.render(EMAIL.default_template(), ctx)
+    assert "<script>" not in msg.body and "&lt;script&gt;" in msg.body
+    assert msg.text is not None and "<script>x()</script>" in msg.text
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (sms("{{ bill.amount_due|won }"), "line 1: unexpected '}'"),
+        (sms("ok\n{{ member.phone }}"), "line 2: 'dict object' has no attribute 'phone'"),
+        (sms("{{ nobody }}"), "'nobody' is undefined"),
+        (sms("{{ ''.__class__.__mro__ }}"), "unsafe"),
+        (sms("{% for i in items %}{{ i.label }}"), "endfor"),
+        (sms("{{ bill.amount_due|nosuchfilter }}"), "nosuchfilter"),
+        (sms("청구 " * 700), "an LMS holds at most 2,000"),
+        (sms("요금 안내 📱"), "not in EUC-KR"),
+        (
+            email("{% block html %}x{% endblock %}{% block text %}x{% endblock %}", subject=""),
+            "subject",
+        ),
+        (email("{% block html %}x{% endblock %}"), "no {% block text %}"),
+    ],
+)
+def test_bad_templates_are_refused_with_the_reason(source: TemplateSource, reason: str) -> None:
+    with pytest.raises(TemplateInvalid) as refused:
+        channel(source.channel).validate(source)
+    assert reason in str(refused.value)
+
+
+def test_sms_or_lms_is_chosen_at_the_byte_boundary() -> None:
+    # Hangul takes 2 bytes in EUC-KR, ASCII 1.
+    assert message_kind("가" * 45) == ("SMS", SMS_MAX_BYTES)
+    assert message_kind("가" * 45 + "a") == ("LMS", SMS_MAX_BYTES + 1)
+    assert message_kind("가" * 1000) == ("LMS", LMS_MAX_BYTES)
+    with pytest.raises(TemplateInvalid, match="2,001 bytes"):
+        message_kind("가" * 1000 + "a")
+
+
+def test_default_sms_fits_one_sms_and_records_its_kind() -> None:
+    msg = SMS.render(SMS.default_template(), sample_context())
+    assert msg.kind == "SMS" and msg.size_bytes <= SMS_MAX_BYTES
+    assert "132,230원" in msg.body and "2026년 12월 25일" in msg.body
