@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from pydantic import ValidationError
 
@@ -35,6 +37,16 @@ def main() -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         fail(f"invalid setting {where}: {first['msg']}")
+    except OSError as exc:  # e.g. a file that cannot be written
+        fail(str(exc))
+    except Exception as exc:
+        # Last resort for what has no message of its own yet (a database error, …): still one
+        # line for the user; TELEBILL_DEBUG=1 shows the traceback.
+        if os.environ.get("TELEBILL_DEBUG"):
+            raise
+        fail(
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
     except KeyboardInterrupt:
         fail("interrupted", code=130)
 

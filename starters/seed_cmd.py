@@ -17,7 +17,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from starters.db_cmd import migrate_database
 from starters.errors import UserError
 from telebill.config import get_settings
 from telebill.domain.month import parse_month
@@ -42,13 +41,12 @@ def progress_bar() -> Progress:
 
 
 async def _seed(members: int, month_text: str, seed: int | None, workers: int | None) -> SeedReport:
-    from telebill.db.connect import connect
+    from telebill.db.migrate import connect_ready
     from telebill.seed.load import seed_population
 
     month = parse_month(month_text)
     settings = get_settings()
-    await migrate_database(settings.db_url)
-    conn = await connect(settings.db_url)
+    conn = await connect_ready(settings.db_url)
     progress = progress_bar()
     task = progress.add_task("seeding members", total=None)
 

@@ -183,10 +183,10 @@ def settle(
 
 
 async def _read_report(month: str) -> MonthReport:
-    from telebill.db.connect import connect
+    from telebill.db.migrate import connect_ready
     from telebill.settlement_report import read_report
 
-    conn = await connect(get_settings().db_url)
+    conn = await connect_ready(get_settings().db_url)
     try:
         return await read_report(conn, parse_month(month))
     finally:

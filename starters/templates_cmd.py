@@ -31,9 +31,9 @@ DEFAULT_CODE = "monthly_bill"
 
 def with_db(work: Callable[..., Awaitable[T]]) -> T:
     async def run() -> T:
-        from telebill.db.connect import connect
+        from telebill.db.migrate import connect_ready
 
-        conn = await connect(get_settings().db_url)
+        conn = await connect_ready(get_settings().db_url)
         try:
             return await work(conn)
         finally:

@@ -57,6 +57,9 @@ def build_worker(client: Client, pool: asyncpg.Pool, settings: Settings, task_qu
 
 
 async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
+    from telebill.db.migrate import ensure_schema
+
+    await ensure_schema(settings.db_url)  # a worker never runs against an older schema
     client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
     pool = await create_pool(settings)
     worker = build_worker(client, pool, settings, task_queue or settings.task_queue)

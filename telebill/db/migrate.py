@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -43,3 +44,27 @@ async def current_revision(conn: asyncpg.Connection) -> str | None:
         return None
     revision = await conn.fetchval("SELECT version_num FROM alembic_version")
     return str(revision) if revision is not None else None
+
+
+async def ensure_schema(db_url: str) -> tuple[str | None, str]:
+    """Migrate to the latest revision if behind; return (revision before, revision after)."""
+    from telebill.db.connect import connect
+
+    conn = await connect(db_url)
+    try:
+        before = await current_revision(conn)
+        if before != head_revision():
+            await asyncio.to_thread(upgrade, db_url)
+        after = await current_revision(conn)
+    finally:
+        await conn.close()
+    assert after is not None
+    return before, after
+
+
+async def connect_ready(db_url: str) -> asyncpg.Connection:
+    """A connection to a database at the latest schema (migrated first when needed)."""
+    from telebill.db.connect import connect
+
+    await ensure_schema(db_url)
+    return await connect(db_url)
