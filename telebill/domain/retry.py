@@ -1,0 +1,75 @@
+"""Where a failed delivery goes next: the email → retry tiers → SMS → retry tiers → DLQ chain.
+
+Pure: the consumers of the message platform ask it; it does no I/O and keeps no state.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+MIN_RETRIES, MAX_RETRIES = 3, 5
+Channel = Literal["email", "sms"]
+FALLBACK: dict[str, Channel | None] = {"email": "sms", "sms": None}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`retries` retries after the first attempt, the n-th after base × factor^(n-1) (capped),
+    each spread by ±jitter so a burst of failures does not come back all at once."""
+
+    retries: int = 3
+    base_delay_s: float = 30.0
+    factor: float = 4.0
+    max_delay_s: float = 3_600.0
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not MIN_RETRIES <= self.retries <= MAX_RETRIES:
+            raise ValueError(f"retries must be {MIN_RETRIES}–{MAX_RETRIES}, got {self.retries}")
+        if self.base_delay_s < 0 or self.factor < 1 or not 0 <= self.jitter < 1:
+            raise ValueError("delays need base ≥ 0, factor ≥ 1 and 0 ≤ jitter < 1")
+
+    def nominal_delay(self, retry: int) -> timedelta:
+        return timedelta(
+            seconds=min(self.base_delay_s * self.factor ** (retry - 1), self.max_delay_s)
+        )
+
+    def delay(self, retry: int, rng: random.Random) -> timedelta:
+        spread = 1 + self.jitter * (2 * rng.random() - 1)
+        return self.nominal_delay(retry) * spread
+
+
+@dataclass(frozen=True)
+class Retry:
+    channel: Channel
+    tier: int  # 1..retries: the retry topic of that channel
+    delay: timedelta
+
+
+@dataclass(frozen=True)
+class FallBack:
+    channel: Channel  # the next channel, from its first attempt
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+
+
+Step = Retry | FallBack | DeadLetter
+
+
+def after_failure(
+    channel: Channel, attempt: int, policies: dict[Channel, RetryPolicy], rng: random.Random
+) -> Step:
+    """What to do after attempt number `attempt` (1 = first try) on `channel` failed."""
+    policy = policies[channel]
+    if attempt <= policy.retries:
+        return Retry(channel, attempt, policy.delay(attempt, rng))
+    nxt = FALLBACK[channel]
+    if nxt is not None:
+        return FallBack(nxt)
+    return DeadLetter(f"{channel} failed {attempt} times and there is no channel left")
