@@ -1,0 +1,132 @@
+"""When a bill may be sent (design section 5), as pure functions.
+
+Bills of month M go out in month M+1 on the member's preferred day (a day past the month's end
+means its last day). The send instant is the earliest instant at or after
+max(bill ready, preferred day 00:00 member-local, reservation) that lies outside every system
+blackout window (system time zone) and outside the member's quiet hours (member time zone).
+Windows are half-open [start, end) and wrap midnight when start > end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from telebill.domain.pricing import month_end
+
+MAX_HOPS = 1_000  # windows chained end to start; far more than any real configuration has
+WEEKDAY_NAMES = (
+    "Mondays",
+    "Tuesdays",
+    "Wednesdays",
+    "Thursdays",
+    "Fridays",
+    "Saturdays",
+    "Sundays",
+)
+
+
+class NoAllowedInstant(ValueError):
+    """The windows leave no time to send (refused when preferences are saved)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in local time of `zone`; wraps midnight when start > end. `weekdays` are ISO
+    days (1 = Monday) on which the window *starts*; None means every day."""
+
+    start: time
+    end: time
+    zone: str
+    weekdays: frozenset[int] | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError(
+                "a window needs start ≠ end (an empty or all-day window is not allowed)"
+            )
+        ZoneInfo(self.zone)  # an unknown zone raises here
+
+    @property
+    def wraps(self) -> bool:
+        return self.start > self.end
+
+    def label(self) -> str:
+        return (
+            f"{self.name + ' ' if self.name else ''}{self.start:%H:%M}–{self.end:%H:%M} {self.zone}"
+        )
+
+    def instance_around(self, instant: datetime) -> tuple[datetime, datetime] | None:
+        """The occurrence of this window that contains `instant`, as (start, end), if any."""
+        tz = ZoneInfo(self.zone)
+        local_day = instant.astimezone(tz).date()
+        for day in (local_day, local_day - timedelta(days=1)):
+            if self.weekdays is not None and day.isoweekday() not in self.weekdays:
+                continue
+            begins = datetime.combine(day, self.start, tzinfo=tz)
+            ends = datetime.combine(
+                day + timedelta(days=1) if self.wraps else day, self.end, tzinfo=tz
+            )
+            if begins <= instant < ends:
+                return begins, ends
+        return None
+
+
+def scheduled_day(billing_month: date, preferred_day: int) -> date:
+    """The day of month M+1 a bill of month M goes out: the preferred day, or the month's last."""
+    if not 1 <= preferred_day <= 31:
+        raise ValueError(f"preferred day must be 1–31, got {preferred_day}")
+    send_month = month_end(billing_month) + timedelta(days=1)
+    return send_month.replace(day=min(preferred_day, month_end(send_month).day))
+
+
+def earliest_allowed(lower_bound: datetime, windows: Sequence[Window]) -> datetime:
+    """The earliest instant ≥ lower_bound inside none of the windows."""
+    if lower_bound.tzinfo is None:
+        raise ValueError("lower_bound must be timezone-aware")
+    t = lower_bound
+    for _ in range(MAX_HOPS):
+        ends = [inst[1] for w in windows if (inst := w.instance_around(t)) is not None]
+        if not ends:
+            return t
+        t = max(ends)
+    raise NoAllowedInstant("the windows leave no time to send")
+
+
+def send_instant(
+    billing_month: date,
+    preferred_day: int,
+    member_zone: str,
+    ready_at: datetime,
+    windows: Sequence[Window],
+    reserved_at: datetime | None = None,
+) -> datetime:
+    """When to send: see the module's rule. Returned in UTC."""
+    day = scheduled_day(billing_month, preferred_day)
+    day_start = datetime.combine(day, time(0), tzinfo=ZoneInfo(member_zone))
+    lower = max([ready_at, day_start, *([reserved_at] if reserved_at else [])])
+    return earliest_allowed(lower, windows).astimezone(ZoneInfo("UTC"))
+
+
+def check_preferences(windows: Iterable[Window], member_zone: str) -> None:
+    """Refuse quiet hours that, with the system blackout, leave some day with no time to send."""
+    ws = list(windows)
+    tz = ZoneInfo(member_zone)
+    monday = date(2026, 11, 2)  # any Monday: the check covers each weekday once
+    for offset in range(7):
+        day = monday + timedelta(days=offset)
+        start = datetime.combine(day, time(0), tzinfo=tz)
+        nxt = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+        try:
+            found = earliest_allowed(start, ws)
+        except NoAllowedInstant:
+            found = nxt
+        if found >= nxt:
+            names = ", ".join(w.label() for w in ws)
+            raise NoAllowedInstant(
+                f"no time left to send on {WEEKDAY_NAMES[day.weekday()]}: "
+                f"{names} cover the whole day"
+            )

@@ -1,0 +1,128 @@
+"""Send-window rules (design section 5): worked examples and properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telebill.domain.send_window import (
+    NoAllowedInstant,
+    Window,
+    check_preferences,
+    earliest_allowed,
+    scheduled_day,
+    send_instant,
+)
+
+SEOUL = ZoneInfo("Asia/Seoul")
+NIGHT = Window(time(21), time(8), "Asia/Seoul", name="night")  # system blackout 21:00–08:00
+NOV = date(2026, 11, 1)
+
+
+def seoul(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SEOUL)
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "expected"),
+    [
+        (date(2026, 11, 1), 10, date(2026, 12, 10)),
+        (date(2027, 1, 1), 31, date(2027, 2, 28)),  # February has no 31st: its last day
+        (date(2027, 12, 1), 31, date(2028, 1, 31)),
+        (date(2028, 1, 1), 30, date(2028, 2, 29)),  # leap year
+    ],
+)
+def test_preferred_day_is_clamped_to_the_month(month: date, day: int, expected: date) -> None:
+    assert scheduled_day(month, day) == expected
+
+
+def test_preferred_day_midnight_is_inside_the_night_blackout_so_it_goes_at_eight() -> None:
+    at = send_instant(NOV, 10, "Asia/Seoul", ready_at=seoul(2026, 12, 1, 2), windows=[NIGHT])
+    assert at == seoul(2026, 12, 10, 8).astimezone(UTC)
+
+
+def test_quiet_hours_wrapping_midnight_push_it_further() -> None:
+    quiet = Window(time(22), time(9), "Asia/Seoul", name="quiet")
+    at = send_instant(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1, 2), [NIGHT, quiet])
+    assert at == seoul(2026, 12, 10, 9).astimezone(UTC)
+
+
+def test_a_day_already_passed_means_the_next_allowed_instant_not_next_month() -> None:
+    ready = seoul(2026, 12, 15, 22, 30)  # the 10th is gone, and 22:30 is inside the blackout
+    at = send_instant(NOV, 10, "Asia/Seoul", ready, [NIGHT])
+    assert at == seoul(2026, 12, 16, 8).astimezone(UTC)
+
+
+def test_reservation_and_member_time_zone() -> None:
+    reserved = seoul(2026, 12, 12, 14)
+    assert send_instant(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1), [NIGHT], reserved) == reserved
+    # A member in Los Angeles: their 10th starts at 17:00 Seoul time, outside Seoul's blackout…
+    at = send_instant(NOV, 10, "America/Los_Angeles", seoul(2026, 12, 1), [NIGHT])
+    assert at == seoul(2026, 12, 10, 17).astimezone(UTC)
+    # …but their own quiet hours (22:00–09:00 Los Angeles) hold it until 09:00 there, which is
+    # 02:00 in Seoul, inside the blackout: so 08:00 Seoul (15:00 in Los Angeles).
+    quiet_la = Window(time(22), time(9), "America/Los_Angeles")
+    at = send_instant(NOV, 10, "America/Los_Angeles", seoul(2026, 12, 1), [NIGHT, quiet_la])
+    assert at == seoul(2026, 12, 11, 8).astimezone(UTC)
+
+
+def test_half_open_end_is_allowed_and_weekday_windows() -> None:
+    assert earliest_allowed(seoul(2026, 12, 10, 8), [NIGHT]) == seoul(2026, 12, 10, 8)
+    maintenance = Window(time(0), time(6), "Asia/Seoul", frozenset({7}), "sunday maintenance")
+    sunday = seoul(2026, 12, 13, 3)  # 2026-12-13 is a Sunday
+    assert earliest_allowed(sunday, [maintenance]) == seoul(2026, 12, 13, 6)
+    assert earliest_allowed(sunday + timedelta(days=1), [maintenance]) == sunday + timedelta(days=1)
+
+
+def test_preferences_leaving_no_time_in_a_day_are_refused() -> None:
+    day = Window(time(8), time(21), "Asia/Seoul", name="quiet")
+    with pytest.raises(NoAllowedInstant, match="no time left to send on Mondays"):
+        check_preferences([NIGHT, day], "Asia/Seoul")
+    check_preferences([NIGHT, Window(time(22), time(9), "Asia/Seoul")], "Asia/Seoul")
+
+
+def test_an_empty_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="start ≠ end"):
+        Window(time(9), time(9), "Asia/Seoul")
+
+
+minutes = st.integers(0, 24 * 60 - 1).map(lambda m: time(m // 60, m % 60))
+zones = st.sampled_from(["Asia/Seoul", "Asia/Tokyo", "Europe/London", "America/New_York"])
+
+
+@st.composite
+def windows(draw: st.DrawFn) -> Window:
+    start, end = draw(minutes), draw(minutes)
+    if start == end:
+        end = time((end.hour + 1) % 24, end.minute)
+    days = draw(st.one_of(st.none(), st.frozensets(st.integers(1, 7), min_size=1)))
+    return Window(start, end, draw(zones), days)
+
+
+def blocked(t: datetime, ws: list[Window]) -> bool:
+    return any(w.instance_around(t) is not None for w in ws)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(windows(), min_size=1, max_size=3),
+    st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)).map(
+        lambda d: d.replace(second=0, microsecond=0, tzinfo=UTC)
+    ),
+)
+def test_result_is_allowed_not_early_and_the_earliest(ws: list[Window], lower: datetime) -> None:
+    try:
+        t = earliest_allowed(lower, ws)
+    except NoAllowedInstant:
+        return
+    assert t >= lower
+    assert not blocked(t, ws)
+    # Window edges are whole minutes, so checking each minute before it is exhaustive.
+    probe = lower
+    while probe < t:
+        assert blocked(probe, ws), probe
+        probe += timedelta(minutes=1)
