@@ -7,7 +7,7 @@ import os
 import typer
 from pydantic import ValidationError
 
-from starters import db_cmd, seed_cmd, settle_cmd, stack_cmd, templates_cmd
+from starters import blackout_cmd, db_cmd, seed_cmd, settle_cmd, stack_cmd, templates_cmd
 from starters.errors import fail
 from telebill.errors import TelebillError
 
@@ -26,6 +26,7 @@ app.command("report")(settle_cmd.report)
 app.command("worker")(settle_cmd.worker)
 app.add_typer(settle_cmd.schedules, name="schedules")
 app.add_typer(templates_cmd.app, name="templates")
+app.add_typer(blackout_cmd.app, name="blackout")
 
 
 def main() -> None:

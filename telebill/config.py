@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # The monthly Schedule: day 1 at this local time settles the previous month.
     settle_schedule_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     schedule_time_zone: str = "Asia/Seoul"
+    # Blackout windows are in this zone; members' quiet hours in their own.
+    system_time_zone: str = "Asia/Seoul"
 
     @property
     def db_url(self) -> str:

@@ -1,0 +1,101 @@
+"""System-wide blackout windows (시스템 금지 시간대) in PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+import asyncpg
+
+from telebill.db.connect import DbConn
+from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences
+from telebill.errors import TelebillError
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Blackout:
+    id: int
+    name: str
+    start: time
+    end: time
+    weekdays: tuple[int, ...] | None
+    active: bool
+
+    def window(self, zone: str) -> Window:
+        days = frozenset(self.weekdays) if self.weekdays else None
+        return Window(self.start, self.end, zone, days, self.name)
+
+    def days_label(self) -> str:
+        return ",".join(DAY_NAMES[d - 1] for d in self.weekdays) if self.weekdays else "every day"
+
+
+def parse_hhmm(text: str) -> time:
+    try:
+        hour, minute = (int(x) for x in text.split(":"))
+        return time(hour, minute)
+    except ValueError:
+        raise TelebillError(f"time must be HH:MM (00:00–23:59), got {text!r}") from None
+
+
+def parse_days(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    days = []
+    for part in text.lower().split(","):
+        if part.strip() not in DAY_NAMES:
+            raise TelebillError(f"unknown day {part.strip()!r}; use {','.join(DAY_NAMES)}")
+        days.append(DAY_NAMES.index(part.strip()) + 1)
+    return tuple(sorted(set(days)))
+
+
+async def list_blackouts(conn: DbConn, active_only: bool = False) -> list[Blackout]:
+    rows = await conn.fetch(
+        "SELECT id, name, start_time, end_time, weekdays, active FROM blackout_window "
+        "WHERE active OR NOT $1 ORDER BY start_time, name",
+        active_only,
+    )
+    return [
+        Blackout(
+            r["id"],
+            r["name"],
+            r["start_time"],
+            r["end_time"],
+            tuple(r["weekdays"]) if r["weekdays"] else None,
+            r["active"],
+        )
+        for r in rows
+    ]
+
+
+async def add_blackout(
+    conn: DbConn, name: str, start: time, end: time, weekdays: tuple[int, ...] | None, zone: str
+) -> int:
+    """Store a window; refused when empty, named twice, or when with the others it blocks a day."""
+    if start == end:
+        raise TelebillError("a blackout window needs start ≠ end")
+    new = Window(start, end, zone, frozenset(weekdays) if weekdays else None, name)
+    others = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+    try:
+        check_preferences([*others, new], zone)
+    except NoAllowedInstant as exc:
+        raise TelebillError(f"refused: {exc}") from None
+    try:
+        return int(
+            await conn.fetchval(
+                "INSERT INTO blackout_window (name, start_time, end_time, weekdays) "
+                "VALUES ($1, $2, $3, $4) RETURNING id",
+                name,
+                start,
+                end,
+                list(weekdays) if weekdays else None,
+            )
+        )
+    except asyncpg.UniqueViolationError:
+        raise TelebillError(f"a blackout window named {name!r} exists already") from None
+
+
+async def remove_blackout(conn: DbConn, name: str) -> None:
+    if await conn.execute("DELETE FROM blackout_window WHERE name = $1", name) == "DELETE 0":
+        raise TelebillError(f"no blackout window named {name!r}")

@@ -1,0 +1,63 @@
+"""`telebill blackout`: system windows stored, listed, removed; a window that would leave a day
+with no time to send is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import time
+
+import asyncpg
+import pytest
+
+from telebill.db.blackout_store import add_blackout, list_blackouts, remove_blackout
+from telebill.errors import TelebillError
+from tests.helpers import run_cli
+from tests.integration.conftest import Databases
+
+SEOUL = "Asia/Seoul"
+
+
+async def test_add_list_remove(db: asyncpg.Connection) -> None:
+    await add_blackout(db, "night", time(21), time(8), None, SEOUL)
+    await add_blackout(db, "maintenance", time(2), time(4), (7,), SEOUL)
+    listed = {b.name: b for b in await list_blackouts(db)}
+    assert listed["night"].window(SEOUL).wraps
+    assert listed["maintenance"].days_label() == "sun"
+    with pytest.raises(TelebillError, match="exists already"):
+        await add_blackout(db, "night", time(22), time(7), None, SEOUL)
+    await remove_blackout(db, "maintenance")
+    assert [b.name for b in await list_blackouts(db)] == ["night"]
+    with pytest.raises(TelebillError, match="no blackout window named 'nope'"):
+        await remove_blackout(db, "nope")
+
+
+async def test_a_window_that_blocks_a_whole_day_is_refused(db: asyncpg.Connection) -> None:
+    await add_blackout(db, "night", time(21), time(8), None, SEOUL)
+    with pytest.raises(TelebillError, match="no time left to send on Saturdays"):
+        await add_blackout(db, "weekend day", time(8), time(21), (6,), SEOUL)
+    assert [b.name for b in await list_blackouts(db)] == ["night"]
+
+
+async def test_cli_round_trip_and_one_line_errors(databases: Databases) -> None:
+    env = {"DATABASE_URL": await databases.create(), "COLUMNS": "200"}
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        r = run_cli("blackout", *args, env=env)
+        return r.returncode, r.stdout, r.stderr
+
+    code, out, _ = await asyncio.to_thread(
+        cli, "add", "--name", "night", "--from", "21:00", "--to", "08:00"
+    )
+    assert code == 0 and "added" in out
+    code, out, _ = await asyncio.to_thread(cli, "list")
+    assert "night" in out and "21:00" in out and "every day" in out
+    for args, message in (
+        (("add", "--name", "x", "--from", "25:00", "--to", "08:00"), "time must be HH:MM"),
+        (
+            ("add", "--name", "x", "--from", "01:00", "--to", "02:00", "--days", "funday"),
+            "unknown day",
+        ),
+        (("remove", "--name", "ghost"), "no blackout window named 'ghost'"),
+    ):
+        code, _, err = await asyncio.to_thread(cli, *args)
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1
