@@ -25,6 +25,7 @@ from telebill.seed.generate import (
     MEMBER_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     USAGE_COLUMNS,
+    ChunkRequest,
     generate_chunk,
 )
 from telebill.seed.load import DEFAULT_SEED, SeedPlan, read_catalogue, seed_population
@@ -81,7 +82,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     )
 
 
-def generate_files(requests: list, files: dict[str, Path]) -> int:  # type: ignore[type-arg]
+def generate_files(requests: list[ChunkRequest], files: dict[str, Path]) -> int:
     total = 0
     handles = {table: path.open("wb") for table, path in files.items()}
     try:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from telebill.domain.pricing import (
     LineKind,
     MemberMonth,
+    PricedBill,
     PricingError,
     Product,
     Subscription,
@@ -63,8 +64,8 @@ def sub(sid: int, product: Product, starts: date = date(2024, 1, 1), **kw: objec
     return Subscription(sid, product, product.id, starts, **kw)  # type: ignore[arg-type]
 
 
-def amounts(bill: object) -> dict[LineKind, int]:
-    return {line.kind: line.amount for line in bill.lines}  # type: ignore[attr-defined]
+def amounts(bill: PricedBill) -> dict[LineKind, int]:
+    return {line.kind: line.amount for line in bill.lines}
 
 
 def test_worked_example_with_every_kind_of_line() -> None:
