@@ -1,0 +1,153 @@
+"""Idempotent delivery records, written in batches (one transaction for many attempts).
+
+The delivery key is (bill_id, purpose): the `notification` row. Its status moves from PENDING to
+DELIVERED_EMAIL / DELIVERED_SMS / DEAD_LETTER at most once to a delivered state; a second success
+for the same key (a redelivered Kafka event) is recorded as an attempt but changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from telebill.db.connect import DbConn
+
+DELIVERED = ("DELIVERED_EMAIL", "DELIVERED_SMS")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    bill_id: int
+    purpose: str
+    channel: str
+    attempt: int
+    outcome: str  # SENT, FAILED, DEFERRED
+    error: str | None = None
+    template_code: str | None = None
+    template_version: int | None = None
+    message_kind: str | None = None  # EMAIL, SMS, LMS
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    event: dict[str, Any]
+    reason: str
+    bill_id: int | None
+    purpose: str | None
+    first_error: str | None
+    last_error: str | None
+
+
+async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (bill_id, purpose) were delivered already: one query for the batch."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "SELECT n.bill_id, n.purpose FROM notification n "
+        "JOIN unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
+        "ON n.bill_id = k.bill_id AND n.purpose = k.purpose WHERE n.status = ANY($3::text[])",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        list(DELIVERED),
+    )
+    return {(r["bill_id"], r["purpose"]) for r in rows}
+
+
+async def _ensure_notifications(conn: DbConn, keys: Sequence[tuple[int, str]]) -> None:
+    await conn.execute(
+        "INSERT INTO notification (bill_id, purpose) "
+        "SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+
+
+async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tuple[int, str]]:
+    """Write every attempt; mark the first success of each key delivered. Returns the keys this
+    call delivered (a key delivered before is not among them)."""
+    if not attempts:
+        return set()
+    keys = [(a.bill_id, a.purpose) for a in attempts]
+    sent = [a for a in attempts if a.outcome == "SENT"]
+    async with conn.transaction():
+        await _ensure_notifications(conn, keys)
+        firsts: set[tuple[int, str]] = set()
+        if sent:
+            rows = await conn.fetch(
+                """
+                UPDATE notification n
+                SET status = 'DELIVERED_' || upper(s.channel), channel = s.channel,
+                    template_version = s.version, delivered_at = now()
+                FROM (SELECT DISTINCT ON (bill_id, purpose) *
+                      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[])
+                           AS u(bill_id, purpose, channel, version)) s
+                WHERE n.bill_id = s.bill_id AND n.purpose = s.purpose
+                  AND n.status <> ALL($5::text[])
+                RETURNING n.bill_id, n.purpose
+                """,
+                [a.bill_id for a in sent],
+                [a.purpose for a in sent],
+                [a.channel for a in sent],
+                [a.template_version for a in sent],
+                list(DELIVERED),
+            )
+            firsts = {(r["bill_id"], r["purpose"]) for r in rows}
+        await conn.execute(
+            """
+            INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error,
+                template_code, template_version, message_kind, latency_ms)
+            SELECT n.id, a.channel, a.attempt, a.outcome, a.error, a.code, a.version, a.kind, a.ms
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[],
+                        $6::text[], $7::text[], $8::int[], $9::text[], $10::int[])
+                 AS a(bill_id, purpose, channel, attempt, outcome, error, code, version, kind, ms)
+            JOIN notification n ON n.bill_id = a.bill_id AND n.purpose = a.purpose
+            """,
+            [a.bill_id for a in attempts],
+            [a.purpose for a in attempts],
+            [a.channel for a in attempts],
+            [a.attempt for a in attempts],
+            [a.outcome for a in attempts],
+            [a.error for a in attempts],
+            [a.template_code for a in attempts],
+            [a.template_version for a in attempts],
+            [a.message_kind for a in attempts],
+            [a.latency_ms for a in attempts],
+        )
+    return firsts
+
+
+async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord]) -> None:
+    """Keep each dead letter with its reason; its notification (if any, and not delivered
+    meanwhile) becomes DEAD_LETTER."""
+    if not letters:
+        return
+    async with conn.transaction():
+        await conn.executemany(
+            "INSERT INTO dead_letter (event, reason, first_error, last_error, bill_id) "
+            "VALUES ($1::jsonb, $2, $3, $4, $5)",
+            [
+                (
+                    json.dumps(d.event, ensure_ascii=False),
+                    d.reason,
+                    d.first_error,
+                    d.last_error,
+                    d.bill_id,
+                )
+                for d in letters
+            ],
+        )
+        keyed = [(d.bill_id, d.purpose) for d in letters if d.bill_id and d.purpose]
+        if keyed:
+            await _ensure_notifications(conn, keyed)
+            await conn.execute(
+                "UPDATE notification n SET status = 'DEAD_LETTER' "
+                "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
+                "WHERE n.bill_id = k.bill_id AND n.purpose = k.purpose "
+                "AND n.status <> ALL($3::text[])",
+                [k[0] for k in keyed],
+                [k[1] for k in keyed],
+                list(DELIVERED),
+            )

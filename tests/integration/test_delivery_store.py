@@ -1,0 +1,88 @@
+"""Delivery records: one delivery per bill and purpose, whatever is recorded twice."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.delivery.store import (
+    Attempt,
+    DeadLetterRecord,
+    delivered_keys,
+    record_attempts,
+    record_dead_letters,
+)
+from telebill.domain.month import parse_month
+from telebill.seed.load import seed_population
+
+P = "MONTHLY_BILL"
+
+
+async def bills(db: asyncpg.Connection, n: int) -> list[int]:
+    month = parse_month("2026-11")
+    await seed_population(db, n, month, None, workers=1)
+    await settle_chunk(db, month, "settlement-2026-11", 1, n, await load_products(db))
+    return [r[0] for r in await db.fetch("SELECT id FROM bill ORDER BY id")]
+
+
+async def status(db: asyncpg.Connection, bill: int) -> str:
+    return str(await db.fetchval("SELECT status FROM notification WHERE bill_id = $1", bill))
+
+
+async def test_a_success_recorded_twice_delivers_once(db: asyncpg.Connection) -> None:
+    a, b, c = await bills(db, 3)
+    first = await record_attempts(
+        db,
+        [
+            Attempt(a, P, "email", 1, "FAILED", error="smtp 451"),
+            Attempt(
+                a,
+                P,
+                "email",
+                2,
+                "SENT",
+                template_code="monthly_bill",
+                template_version=3,
+                message_kind="EMAIL",
+                latency_ms=1000,
+            ),
+            Attempt(b, P, "email", 1, "SENT", template_version=3),
+            Attempt(
+                b, P, "email", 1, "SENT", template_version=3
+            ),  # the same event twice in a batch
+        ],
+    )
+    assert first == {(a, P), (b, P)}
+    again = await record_attempts(db, [Attempt(a, P, "sms", 1, "SENT", template_version=1)])
+    assert again == set()  # already delivered: recorded as an attempt, changes nothing
+    assert await status(db, a) == "DELIVERED_EMAIL"
+    row = await db.fetchrow(
+        "SELECT channel, template_version FROM notification WHERE bill_id = $1", a
+    )
+    assert row is not None and (row["channel"], row["template_version"]) == ("email", 3)
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM delivery_attempt d "
+            "JOIN notification n ON n.id = d.notification_id WHERE n.bill_id = $1",
+            a,
+        )
+        == 3
+    )
+    assert await delivered_keys(db, [(a, P), (b, P), (c, P)]) == {(a, P), (b, P)}
+    assert await db.fetchval("SELECT count(*) FROM notification") == 2
+
+
+async def test_dead_letters_are_kept_and_never_undo_a_delivery(db: asyncpg.Connection) -> None:
+    a, b = await bills(db, 2)
+    await record_attempts(db, [Attempt(a, P, "email", 1, "SENT")])
+    await record_dead_letters(
+        db,
+        [
+            DeadLetterRecord({"bill_id": a}, "sms failed 4 times", a, P, "smtp 451", "sms 500"),
+            DeadLetterRecord({"bill_id": b}, "sms failed 4 times", b, P, "smtp 451", "sms 500"),
+            DeadLetterRecord({"raw": "not json"}, "not JSON", None, None, None, None),
+        ],
+    )
+    assert await status(db, a) == "DELIVERED_EMAIL"
+    assert await status(db, b) == "DEAD_LETTER"
+    assert await db.fetchval("SELECT count(*) FROM dead_letter") == 3
