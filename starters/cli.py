@@ -7,7 +7,15 @@ import os
 import typer
 from pydantic import ValidationError
 
-from starters import blackout_cmd, db_cmd, seed_cmd, settle_cmd, stack_cmd, templates_cmd
+from starters import (
+    blackout_cmd,
+    consume_cmd,
+    db_cmd,
+    seed_cmd,
+    settle_cmd,
+    stack_cmd,
+    templates_cmd,
+)
 from starters.errors import fail
 from telebill.errors import TelebillError
 
@@ -27,6 +35,7 @@ app.command("worker")(settle_cmd.worker)
 app.add_typer(settle_cmd.schedules, name="schedules")
 app.add_typer(templates_cmd.app, name="templates")
 app.add_typer(blackout_cmd.app, name="blackout")
+app.add_typer(consume_cmd.app, name="consume")
 
 
 def main() -> None:

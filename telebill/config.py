@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     # The monthly Schedule: day 1 at this local time settles the previous month.
     settle_schedule_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     schedule_time_zone: str = "Asia/Seoul"
+    # Message platform
+    topic_prefix: str = ""
+    email_latency_s: float = Field(default=1.0, ge=0)
+    email_failure_rate: float = Field(default=0.01, ge=0, le=1)
+    sms_latency_s: float = Field(default=0.2, ge=0)
+    sms_failure_rate: float = Field(default=0.01, ge=0, le=1)
+    fail_addresses: str = ""  # comma-separated addresses the simulated providers always refuse
+    email_retries: int = Field(default=3, ge=3, le=5)
+    sms_retries: int = Field(default=3, ge=3, le=5)
+    retry_base_delay_s: float = Field(default=30.0, ge=0)
+    retry_factor: float = Field(default=4.0, ge=1)
+    consumer_batch: int = Field(default=1_000, ge=1)
+    consumer_max_in_flight: int = Field(default=2_000, ge=1)
+
     # Blackout windows are in this zone; members' quiet hours in their own.
     system_time_zone: str = "Asia/Seoul"
 

@@ -151,3 +151,14 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
                 [k[1] for k in keyed],
                 list(DELIVERED),
             )
+
+
+async def load_addresses(conn: DbConn, bill_ids: Sequence[int], channel: str) -> dict[int, str]:
+    """bill id → the member's address on `channel` (e-mail or phone), for a batch of bills."""
+    column = "email" if channel == "email" else "phone"
+    rows = await conn.fetch(
+        f"SELECT b.id, m.{column} AS address FROM bill b JOIN member m ON m.id = b.member_id "
+        "WHERE b.id = ANY($1::bigint[])",
+        list(bill_ids),
+    )
+    return {r["id"]: r["address"] for r in rows}

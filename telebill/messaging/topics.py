@@ -1,6 +1,12 @@
-"""Kafka topic names. Retry tiers are separate topics so a waiting event never blocks fresh ones."""
+"""Kafka topic names. Retry tiers are separate topics so a waiting event never blocks fresh ones.
+
+Every name can carry a prefix (TELEBILL_TOPIC_PREFIX), so several installations, or tests, can
+share one Kafka cluster without reading each other's events.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 EMAIL = "billing.email"
 SMS = "billing.sms"
@@ -16,8 +22,26 @@ def retry_topic(channel_topic: str, tier: int) -> str:
     return f"{channel_topic}.retry.{tier}"
 
 
-def all_topics() -> list[str]:
-    topics = [EMAIL, SMS, DLQ, SMOKE]
-    for channel in (EMAIL, SMS):
-        topics += [retry_topic(channel, tier) for tier in range(1, MAX_RETRY_TIERS + 1)]
-    return topics
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = ""
+
+    def channel(self, name: str) -> str:
+        return f"{self.prefix}{EMAIL if name == 'email' else SMS}"
+
+    def retry(self, name: str, tier: int) -> str:
+        return retry_topic(self.channel(name), tier)
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}{DLQ}"
+
+    def all(self) -> list[str]:
+        names = [self.channel("email"), self.channel("sms"), self.dlq, f"{self.prefix}{SMOKE}"]
+        for channel in ("email", "sms"):
+            names += [self.retry(channel, tier) for tier in range(1, MAX_RETRY_TIERS + 1)]
+        return names
+
+
+def all_topics(prefix: str = "") -> list[str]:
+    return Topics(prefix).all()

@@ -196,16 +196,18 @@ class Kafka(Service):
         )
 
     async def after_start(self) -> None:
-        await ensure_topics(self.address, self.settings.kafka_partitions)
+        await ensure_topics(
+            self.address, self.settings.kafka_partitions, self.settings.topic_prefix
+        )
 
 
-async def ensure_topics(bootstrap: str, partitions: int) -> list[str]:
+async def ensure_topics(bootstrap: str, partitions: int, prefix: str = "") -> list[str]:
     """Create whichever of the platform's topics are missing; return the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in all_topics() if t not in existing]
+        missing = [t for t in all_topics(prefix) if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another `up` raced us
                 await admin.create_topics(

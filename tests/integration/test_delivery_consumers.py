@@ -1,0 +1,155 @@
+"""The e-mail → SMS → DLQ chain on real Kafka and PostgreSQL (providers simulated)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from telebill.config import Settings, asyncpg_dsn
+from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.domain.month import parse_month
+from telebill.messaging.events import NotificationEvent
+from telebill.messaging.topics import Topics
+from telebill.seed.load import seed_population
+from telebill.stack.kafka import ensure_topics
+from telebill.templates.store import install_defaults
+from tests.integration.conftest import Databases
+from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
+
+MEMBERS = 20
+
+
+class Platform:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        self.settings, self.pool, self.conn = settings, pool, conn
+        self.topics = Topics(settings.topic_prefix)
+
+    async def publish(self, *values: bytes, key: bytes = b"1") -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_servers)
+        await producer.start()
+        try:
+            for value in values:
+                await producer.send_and_wait(self.topics.channel("email"), value, key=key)
+        finally:
+            await producer.stop()
+
+    async def run_until(self, done: Callable[[], Awaitable[bool]], within: float = 60) -> None:
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(ChannelConsumer("email", self.settings, self.pool).run(stop)),
+            asyncio.create_task(ChannelConsumer("sms", self.settings, self.pool).run(stop)),
+            asyncio.create_task(DeadLetterConsumer(self.settings, self.pool).run(stop)),
+        ]
+        try:
+            deadline = asyncio.get_running_loop().time() + within
+            while not await done():
+                assert asyncio.get_running_loop().time() < deadline, (
+                    "the chain did not finish in time"
+                )
+                for t in tasks:
+                    if t.done():
+                        t.result()  # a consumer that crashed fails the test with its error
+                await asyncio.sleep(0.2)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+
+def event(bill_id: int, member_id: int) -> NotificationEvent:
+    return NotificationEvent(
+        event_id=uuid.uuid4(), bill_id=bill_id, member_id=member_id, billing_month="2026-11"
+    )
+
+
+@pytest.fixture
+async def platform(databases: Databases, settings: Settings) -> AsyncIterator[Platform]:
+    url = await databases.create()
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    month = parse_month("2026-11")
+    await seed_population(conn, MEMBERS, month, None, workers=1)
+    await settle_chunk(conn, month, "settlement-2026-11", 1, MEMBERS, await load_products(conn))
+    await install_defaults(conn)
+    m1 = await conn.fetchrow("SELECT email, phone FROM member WHERE id = 1")
+    m2 = await conn.fetchrow("SELECT email FROM member WHERE id = 2")
+    assert m1 is not None and m2 is not None
+    prefix = f"it{uuid.uuid4().hex[:8]}."
+    await ensure_topics(settings.kafka_servers, 3, prefix)
+    custom = settings.model_copy(
+        update={
+            "database_url": url,
+            "topic_prefix": prefix,
+            "email_latency_s": 0.05,
+            "email_failure_rate": 0.0,
+            "sms_latency_s": 0.01,
+            "sms_failure_rate": 0.0,
+            "retry_base_delay_s": 0.2,
+            "retry_factor": 2.0,
+            # member 1 fails on both channels, member 2 only by e-mail
+            "fail_addresses": f"{m1['email']},{m1['phone']},{m2['email']}",
+        }
+    )
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=4)
+    assert pool is not None
+    yield Platform(custom, pool, conn)
+    await pool.close()
+    await conn.close()
+
+
+async def test_every_bill_delivered_once_failures_fall_back_and_end_in_the_dlq(
+    platform: Platform,
+) -> None:
+    c = platform.conn
+    bills = {r["member_id"]: r["id"] for r in await c.fetch("SELECT id, member_id FROM bill")}
+    events = [event(bill, member) for member, bill in bills.items()]
+    duplicate = events[4].model_copy(update={"event_id": uuid.uuid4()})
+    await platform.publish(*(e.to_bytes() for e in events), duplicate.to_bytes(), b"not json")
+
+    async def finished() -> bool:
+        settled = await c.fetchval("SELECT count(*) FROM notification WHERE status <> 'PENDING'")
+        letters = await c.fetchval("SELECT count(*) FROM dead_letter")
+        return bool(settled == MEMBERS and letters == 2)
+
+    await platform.run_until(finished)
+    status: dict[int, str] = {
+        r[0]: r[1] for r in await c.fetch("SELECT bill_id, status FROM notification")
+    }
+    assert status[bills[1]] == "DEAD_LETTER"
+    assert status[bills[2]] == "DELIVERED_SMS"
+    assert sum(1 for s in status.values() if s == "DELIVERED_EMAIL") == MEMBERS - 2
+    attempts = await c.fetch(
+        "SELECT d.channel, d.attempt, d.outcome, d.template_version, d.message_kind "
+        "FROM delivery_attempt d JOIN notification n ON n.id = d.notification_id "
+        "WHERE n.bill_id = $1 ORDER BY d.id",
+        bills[1],
+    )
+    # 1 + 3 e-mail attempts, then 1 + 3 SMS attempts, all failed
+    assert [(a["channel"], a["attempt"]) for a in attempts] == [
+        ("email", 1),
+        ("email", 2),
+        ("email", 3),
+        ("email", 4),
+        ("sms", 1),
+        ("sms", 2),
+        ("sms", 3),
+        ("sms", 4),
+    ]
+    assert {a["outcome"] for a in attempts} == {"FAILED"}
+    assert attempts[0]["template_version"] == 1 and attempts[4]["message_kind"] in {"SMS", "LMS"}
+    dup_attempts = await c.fetchval(
+        "SELECT count(*) FROM delivery_attempt d JOIN notification n ON n.id = d.notification_id "
+        "WHERE n.bill_id = $1",
+        events[4].bill_id,
+    )
+    assert dup_attempts == 1  # published twice, sent once
+    reasons = [r[0] for r in await c.fetch("SELECT reason FROM dead_letter ORDER BY id")]
+    assert any("not JSON" in r for r in reasons)
+    assert any("sms failed 4 times" in r for r in reasons)
+    letter = await c.fetchrow(
+        "SELECT first_error, last_error FROM dead_letter WHERE bill_id = $1", bills[1]
+    )
+    assert letter is not None and letter["first_error"] and letter["last_error"]

@@ -1,0 +1,305 @@
+"""The message platform's consumers: `telebill consume email|sms|dlq`.
+
+A channel consumer reads its main topic and its retry tiers in one consumer group. Per poll it
+loads what the batch needs in a few queries (delivered keys, bills, items, members, the active
+template), sends every event of the batch at once (the provider's latency is waited for
+concurrently, never one after another), records the attempts in one transaction, publishes what
+comes next (a retry tier, the SMS fallback, the dead-letter queue), and only then commits the
+offsets: at least once, and the delivery key makes a repeat harmless.
+
+A retry tier's events carry `not_before`; a partition whose next event is not due is paused and
+resumed when it is (its events share one delay, so those behind it are not due either), while
+the other partitions go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from telebill.channels import channel as get_channel
+from telebill.channels.base import DeliveryFailed, SimulatedSender
+from telebill.config import Settings
+from telebill.delivery.store import (
+    Attempt,
+    DeadLetterRecord,
+    delivered_keys,
+    load_addresses,
+    record_attempts,
+    record_dead_letters,
+)
+from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, after_failure
+from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.topics import Topics
+from telebill.templates.bills import load_contexts
+from telebill.templates.store import get_template
+
+
+def policies(settings: Settings) -> dict[str, RetryPolicy]:
+    base, factor = settings.retry_base_delay_s, settings.retry_factor
+    return {
+        "email": RetryPolicy(settings.email_retries, base, factor),
+        "sms": RetryPolicy(settings.sms_retries, base, factor),
+    }
+
+
+def sender_for(channel: str, settings: Settings) -> SimulatedSender:
+    failing = frozenset(a.strip() for a in settings.fail_addresses.split(",") if a.strip())
+    if channel == "email":
+        return SimulatedSender(settings.email_latency_s, settings.email_failure_rate, failing)
+    return SimulatedSender(settings.sms_latency_s, settings.sms_failure_rate, failing)
+
+
+def dead_letter_message(reason: str, event: NotificationEvent | None, raw: bytes | None) -> bytes:
+    errors = [n.error for n in event.history] if event else []
+    return json.dumps(
+        {
+            "reason": reason,
+            "event": json.loads(event.model_dump_json()) if event else None,
+            "raw": raw.decode("utf-8", "replace") if raw is not None and event is None else None,
+            "first_error": errors[0] if errors else None,
+            "last_error": errors[-1] if errors else None,
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+@dataclass
+class Outcome:
+    event: NotificationEvent
+    attempt: Attempt
+
+
+class ChannelConsumer:
+    def __init__(
+        self,
+        channel: str,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        sender: SimulatedSender | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.channel = channel
+        self.settings = settings
+        self.pool = pool
+        self.sender = sender or sender_for(channel, settings)
+        self.rng = rng or random.Random()
+        self.topics = Topics(settings.topic_prefix)
+        self.policies = policies(settings)
+        self.gate = asyncio.Semaphore(settings.consumer_max_in_flight)
+        self.sent = 0
+
+    def subscriptions(self) -> list[str]:
+        retries = self.policies[self.channel].retries
+        return [self.topics.channel(self.channel)] + [
+            self.topics.retry(self.channel, t) for t in range(1, retries + 1)
+        ]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            *self.subscriptions(),
+            bootstrap_servers=s.kafka_servers,
+            group_id=f"{s.topic_prefix}telebill-{self.channel}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.consumer_batch,
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_servers, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500)
+                if batch:
+                    await self.handle_batch(consumer, producer, batch)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def handle_batch(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        batch: dict[TopicPartition, list[ConsumerRecord]],
+    ) -> None:
+        now = datetime.now(UTC)
+        ready: list[tuple[ConsumerRecord, NotificationEvent | None, str | None]] = []
+        commit: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    event: NotificationEvent | None = NotificationEvent.from_bytes(record.value)
+                    problem = None
+                except MalformedEvent as exc:
+                    event, problem = None, str(exc)
+                if event and event.not_before and event.not_before > now:
+                    self._hold(
+                        consumer, tp, record.offset, (event.not_before - now).total_seconds()
+                    )
+                    break
+                ready.append((record, event, problem))
+                commit[tp] = record.offset + 1
+        follow_ups = await self.deliver(ready)
+        await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in follow_ups])
+        if commit:
+            await consumer.commit(commit)
+
+    def _hold(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, delay: float
+    ) -> None:
+        consumer.seek(tp, offset)
+        consumer.pause(tp)
+        asyncio.get_running_loop().call_later(max(delay, 0.0), consumer.resume, tp)
+
+    async def deliver(
+        self, ready: Sequence[tuple[ConsumerRecord, NotificationEvent | None, str | None]]
+    ) -> list[tuple[str, bytes | None, bytes]]:
+        """Send the batch; return the messages to publish next (topic, key, value)."""
+        out: list[tuple[str, bytes | None, bytes]] = []
+        events: dict[tuple[int, str], NotificationEvent] = {}
+        for record, event, problem in ready:
+            if event is None:
+                out.append(
+                    (
+                        self.topics.dlq,
+                        record.key,
+                        dead_letter_message(problem or "?", None, record.value),
+                    )
+                )
+            else:
+                events.setdefault((event.bill_id, event.purpose), event)  # a duplicate in the batch
+        if not events:
+            return out
+        async with self.pool.acquire() as conn:
+            done = await delivered_keys(conn, list(events))
+            todo = {k: e for k, e in events.items() if k not in done}
+            bill_ids = [e.bill_id for e in todo.values()]
+            contexts = await load_contexts(conn, bill_ids)
+            addresses = await load_addresses(conn, bill_ids, self.channel)
+            template = await get_template(conn, self.channel)
+        ch = get_channel(self.channel)
+        sendable = []
+        for e in todo.values():
+            if e.bill_id not in contexts:
+                out.append(
+                    (
+                        self.topics.dlq,
+                        e.key,
+                        dead_letter_message(f"unknown bill {e.bill_id}", e, None),
+                    )
+                )
+            else:
+                sendable.append(e)
+
+        async def one(e: NotificationEvent) -> Outcome:
+            message = ch.render(template, contexts[e.bill_id])
+            started = time.perf_counter()
+            error = None
+            async with self.gate:
+                try:
+                    await self.sender.send(addresses[e.bill_id], message)
+                except DeliveryFailed as exc:
+                    error = str(exc)
+            ms = int((time.perf_counter() - started) * 1000)
+            return Outcome(
+                e,
+                Attempt(
+                    e.bill_id,
+                    e.purpose,
+                    self.channel,
+                    e.attempt,
+                    "FAILED" if error else "SENT",
+                    error,
+                    template.code,
+                    template.version,
+                    message.kind,
+                    ms,
+                ),
+            )
+
+        outcomes = await asyncio.gather(*(one(e) for e in sendable))
+        async with self.pool.acquire() as conn:
+            await record_attempts(conn, [o.attempt for o in outcomes])
+        self.sent += sum(1 for o in outcomes if o.attempt.outcome == "SENT")
+        now = datetime.now(UTC)
+        for o in outcomes:
+            if o.attempt.outcome == "SENT":
+                continue
+            failed = o.event.failed(o.attempt.error or "failed", now)
+            step = after_failure(self.channel, o.event.attempt, self.policies, self.rng)  # type: ignore[arg-type]
+            if isinstance(step, Retry):
+                nxt = failed.model_copy(
+                    update={"attempt": o.event.attempt + 1, "not_before": now + step.delay}
+                )
+                out.append((self.topics.retry(self.channel, step.tier), nxt.key, nxt.to_bytes()))
+            elif isinstance(step, FallBack):
+                nxt = failed.model_copy(
+                    update={"channel": step.channel, "attempt": 1, "not_before": None}
+                )
+                out.append((self.topics.channel(step.channel), nxt.key, nxt.to_bytes()))
+            elif isinstance(step, DeadLetter):
+                out.append(
+                    (self.topics.dlq, failed.key, dead_letter_message(step.reason, failed, None))
+                )
+        return out
+
+
+class DeadLetterConsumer:
+    """Records every dead letter with its reason and history (the admin lists and replays them)."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.recorded = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            Topics(s.topic_prefix).dlq,
+            bootstrap_servers=s.kafka_servers,
+            group_id=f"{s.topic_prefix}telebill-dlq",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500)
+                letters = [
+                    parse_dead_letter(r.value) for records in batch.values() for r in records
+                ]
+                if letters:
+                    async with self.pool.acquire() as conn:
+                        await record_dead_letters(conn, letters)
+                    self.recorded += len(letters)
+                    await consumer.commit()
+        finally:
+            await consumer.stop()
+
+
+def parse_dead_letter(raw: bytes | None) -> DeadLetterRecord:
+    try:
+        data = json.loads(raw or b"")
+        event = data.get("event") or {}
+        return DeadLetterRecord(
+            event=event or {"raw": data.get("raw")},
+            reason=str(data.get("reason") or "unknown"),
+            bill_id=event.get("bill_id"),
+            purpose=event.get("purpose"),
+            first_error=data.get("first_error"),
+            last_error=data.get("last_error"),
+        )
+    except (ValueError, AttributeError):
+        text = (raw or b"").decode("utf-8", "replace")
+        return DeadLetterRecord({"raw": text}, "unreadable dead letter", None, None, None, None)
