@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     sms_retries: int = Field(default=3, ge=3, le=5)
     retry_base_delay_s: float = Field(default=30.0, ge=0)
     retry_factor: float = Field(default=4.0, ge=1)
-    consumer_batch: int = Field(default=1_000, ge=1)
-    consumer_max_in_flight: int = Field(default=2_000, ge=1)
+    consumer_batch: int = Field(default=3_000, ge=1)
+    consumer_max_in_flight: int = Field(default=5_000, ge=1)
 
     # Blackout windows are in this zone; members' quiet hours in their own.
     system_time_zone: str = "Asia/Seoul"

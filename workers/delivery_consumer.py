@@ -120,12 +120,30 @@ class ChannelConsumer:
         await consumer.start()
         try:
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500)
+                batch = await self.poll(consumer)
                 if batch:
                     await self.handle_batch(consumer, producer, batch)
         finally:
             await consumer.stop()
             await producer.stop()
+
+    async def poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """A batch of up to consumer_batch events: a single fetch returns far fewer, and each
+        batch costs one provider latency, so keep fetching for a moment."""
+        batch = await consumer.getmany(timeout_ms=500)
+        size = sum(len(r) for r in batch.values())
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.2
+        while batch and size < self.settings.consumer_batch and loop.time() < until:
+            more = await consumer.getmany(
+                timeout_ms=50, max_records=self.settings.consumer_batch - size
+            )
+            if not more:
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                size += len(records)
+        return batch
 
     async def handle_batch(
         self,

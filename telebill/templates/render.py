@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from datetime import date
+from functools import lru_cache
 from types import TracebackType
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
@@ -63,9 +64,15 @@ def _invalid(what: str, exc: Exception, line: int | None) -> TemplateInvalid:
 
 def compile_template(source: str, what: str = "template") -> Template:
     try:
-        return ENV.from_string(source)
+        return _compiled(source)
     except TemplateSyntaxError as exc:
         raise _invalid(what, exc, exc.lineno) from None
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> Template:
+    # Compiling costs milliseconds; a consumer renders the same few versions thousands of times.
+    return ENV.from_string(source)
 
 
 def render(
