@@ -130,7 +130,7 @@ class ChannelConsumer:
     async def poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """A batch of up to consumer_batch events: a single fetch returns far fewer, and each
         batch costs one provider latency, so keep fetching for a moment."""
-        batch = await consumer.getmany(timeout_ms=500)
+        batch: dict[TopicPartition, list[ConsumerRecord]] = await consumer.getmany(timeout_ms=500)
         size = sum(len(r) for r in batch.values())
         loop = asyncio.get_running_loop()
         until = loop.time() + 0.2
