@@ -11,6 +11,7 @@ from starters import (
     blackout_cmd,
     consume_cmd,
     db_cmd,
+    dlq_cmd,
     seed_cmd,
     settle_cmd,
     stack_cmd,
@@ -36,6 +37,7 @@ app.add_typer(settle_cmd.schedules, name="schedules")
 app.add_typer(templates_cmd.app, name="templates")
 app.add_typer(blackout_cmd.app, name="blackout")
 app.add_typer(consume_cmd.app, name="consume")
+app.add_typer(dlq_cmd.app, name="dlq")
 
 
 def main() -> None:

@@ -162,3 +162,42 @@ async def load_addresses(conn: DbConn, bill_ids: Sequence[int], channel: str) ->
         list(bill_ids),
     )
     return {r["id"]: r["address"] for r in rows}
+
+
+@dataclass(frozen=True)
+class StoredDeadLetter:
+    id: int
+    bill_id: int | None
+    reason: str
+    first_error: str | None
+    last_error: str | None
+    event: dict[str, Any]
+    created_at: Any
+    replayed_at: Any
+
+
+async def list_dead_letters(conn: DbConn, include_replayed: bool = False) -> list[StoredDeadLetter]:
+    rows = await conn.fetch(
+        "SELECT id, bill_id, reason, first_error, last_error, event, created_at, replayed_at "
+        "FROM dead_letter WHERE replayed_at IS NULL OR $1 ORDER BY id",
+        include_replayed,
+    )
+    return [
+        StoredDeadLetter(
+            r["id"],
+            r["bill_id"],
+            r["reason"],
+            r["first_error"],
+            r["last_error"],
+            json.loads(r["event"]),
+            r["created_at"],
+            r["replayed_at"],
+        )
+        for r in rows
+    ]
+
+
+async def mark_replayed(conn: DbConn, ids: Sequence[int]) -> None:
+    await conn.execute(
+        "UPDATE dead_letter SET replayed_at = now() WHERE id = ANY($1::bigint[])", list(ids)
+    )

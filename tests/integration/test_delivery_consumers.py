@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.delivery.replay import replay
+from telebill.delivery.store import list_dead_letters
 from telebill.domain.month import parse_month
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
@@ -153,3 +155,18 @@ async def test_every_bill_delivered_once_failures_fall_back_and_end_in_the_dlq(
         "SELECT first_error, last_error FROM dead_letter WHERE bill_id = $1", bills[1]
     )
     assert letter is not None and letter["first_error"] and letter["last_error"]
+
+    # Replay: the dead letter goes back to the e-mail topic; with the provider fixed it is
+    # delivered, and replaying again finds nothing left to replay.
+    replayed = await replay(c, platform.settings.kafka_servers, platform.topics, None)
+    assert len(replayed) == 1
+    platform.settings = platform.settings.model_copy(update={"fail_addresses": ""})
+
+    async def redelivered() -> bool:
+        got = await c.fetchval("SELECT status FROM notification WHERE bill_id = $1", bills[1])
+        return bool(got == "DELIVERED_EMAIL")
+
+    await platform.run_until(redelivered)
+    left = await list_dead_letters(c)
+    assert [d.bill_id for d in left] == [None]  # only the non-JSON message, which holds no event
+    assert await replay(c, platform.settings.kafka_servers, platform.topics, None) == []

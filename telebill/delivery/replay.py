@@ -1,0 +1,57 @@
+"""Replaying dead letters: back to the start of the chain (the e-mail topic, attempt 1).
+
+Still idempotent: a bill delivered meanwhile is not sent again (its delivery key), and the
+event's history keeps every earlier attempt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from telebill.db.connect import DbConn
+from telebill.delivery.store import StoredDeadLetter, list_dead_letters, mark_replayed
+from telebill.errors import TelebillError
+from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.topics import Topics
+
+
+def replayable(letter: StoredDeadLetter) -> NotificationEvent:
+    try:
+        event = NotificationEvent.model_validate(letter.event)
+    except ValueError:
+        raise MalformedEvent(
+            f"dead letter {letter.id} holds no event to replay ({letter.reason})"
+        ) from None
+    return event.model_copy(
+        update={"event_id": uuid.uuid4(), "channel": "email", "attempt": 1, "not_before": None}
+    )
+
+
+async def replay(
+    conn: DbConn, bootstrap: str, topics: Topics, ids: Sequence[int] | None
+) -> list[int]:
+    """Republish the chosen (or all not yet replayed) dead letters; return the ids replayed."""
+    letters = await list_dead_letters(conn)
+    if ids is not None:
+        wanted = set(ids)
+        unknown = wanted - {d.id for d in letters}
+        if unknown:
+            raise TelebillError(f"no unreplayed dead letter with id {min(unknown)}")
+        letters = [d for d in letters if d.id in wanted]
+    events = [(d.id, replayable(d)) for d in letters if d.bill_id is not None]
+    if not events:
+        return []
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for _, event in events:
+            await producer.send(topics.channel("email"), event.to_bytes(), key=event.key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    done = [i for i, _ in events]
+    await mark_replayed(conn, done)
+    return done
