@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from starters.db_cmd import with_db
 from starters.errors import UserError
-from starters.templates_cmd import with_db
 from telebill.config import get_settings
 
 app = typer.Typer(

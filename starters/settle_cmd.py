@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from starters.db_cmd import using_db
 from starters.errors import UserError
 from starters.seed_cmd import progress_bar
 from telebill.config import Settings, get_settings
@@ -183,14 +184,9 @@ def settle(
 
 
 async def _read_report(month: str) -> MonthReport:
-    from telebill.db.migrate import connect_ready
     from telebill.settlement_report import read_report
 
-    conn = await connect_ready(get_settings().db_url)
-    try:
-        return await read_report(conn, parse_month(month))
-    finally:
-        await conn.close()
+    return await using_db(lambda conn: read_report(conn, parse_month(month)))
 
 
 async def _report(month: str, as_json: bool) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from starters.db_cmd import with_db
 from starters.errors import UserError
-from telebill.config import PROJECT_ROOT, get_settings
+from telebill.config import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from telebill.channels.base import TemplateSource
@@ -23,23 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-T = TypeVar("T")
 Channel = Annotated[str, typer.Option("--channel", "-c", help="email or sms (or another channel).")]
 Code = Annotated[str, typer.Option(help="Template code.")]
 DEFAULT_CODE = "monthly_bill"
-
-
-def with_db(work: Callable[..., Awaitable[T]]) -> T:
-    async def run() -> T:
-        from telebill.db.migrate import connect_ready
-
-        conn = await connect_ready(get_settings().db_url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 @app.command("list")
