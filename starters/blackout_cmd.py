@@ -50,9 +50,9 @@ def add(
     ] = None,
 ) -> None:
     """Add a window; refused if, with the others, it would leave a day with no time to send."""
-    from telebill.db.blackout_store import add_blackout, parse_days, parse_hhmm
+    from telebill.db.blackout_store import add_blackout, parse_days, parse_time
 
-    s, e, d = parse_hhmm(start), parse_hhmm(end), parse_days(days)
+    s, e, d = parse_time(start), parse_time(end), parse_days(days)
     zone = get_settings().system_time_zone
     with_db(lambda conn: add_blackout(conn, name, s, e, d, zone))
     console.print(f"blackout {name!r} {start}–{end} {zone} added", highlight=False)

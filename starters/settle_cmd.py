@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -250,7 +250,7 @@ def worker(
 schedules = typer.Typer(help="Temporal Schedules (the monthly settlement).", no_args_is_help=True)
 
 
-async def _install_schedule(at: str, time_zone: str) -> str:
+async def _install_schedule(at: time, time_zone: str) -> str:
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -265,7 +265,7 @@ async def _install_schedule(at: str, time_zone: str) -> str:
     from workflows.settlement import ScheduledSettlementInput, ScheduledSettlementWorkflow
 
     settings = get_settings()
-    hour, minute = (int(x) for x in at.split(":"))
+    hour, minute = at.hour, at.minute
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledSettlementWorkflow.run,
@@ -310,21 +310,19 @@ def install(
     settings = get_settings()
     at = at or settings.settle_schedule_time
     zone = time_zone or settings.schedule_time_zone
-    if not _valid_hhmm(at):
-        raise UserError(f"--at must be HH:MM (00:00–23:59), got {at!r}")
+    from telebill.domain.send_window import parse_hhmm
+
+    try:
+        local_time = parse_hhmm(at)
+    except ValueError:
+        raise UserError(f"--at must be HH:MM (00:00–23:59), got {at!r}") from None
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise UserError(f"unknown time zone {zone!r}") from None
-    what = asyncio.run(_install_schedule(at, zone))
+    what = asyncio.run(_install_schedule(local_time, zone))
     console.print(
         f"schedule {SCHEDULE_ID} {what}: day 1 at {at} {zone} settles the previous month "
         "(Temporal UI → Schedules)",
         highlight=False,
     )
-
-
-def _valid_hhmm(text: str) -> bool:
-    import re
-
-    return re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text) is not None

@@ -8,7 +8,7 @@ from datetime import time
 import asyncpg
 
 from telebill.db.connect import DbConn
-from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences
+from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences, parse_hhmm
 from telebill.errors import TelebillError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,12 +31,11 @@ class Blackout:
         return ",".join(DAY_NAMES[d - 1] for d in self.weekdays) if self.weekdays else "every day"
 
 
-def parse_hhmm(text: str) -> time:
+def parse_time(text: str) -> time:
     try:
-        hour, minute = (int(x) for x in text.split(":"))
-        return time(hour, minute)
-    except ValueError:
-        raise TelebillError(f"time must be HH:MM (00:00–23:59), got {text!r}") from None
+        return parse_hhmm(text)
+    except ValueError as exc:
+        raise TelebillError(str(exc)) from None
 
 
 def parse_days(text: str | None) -> tuple[int, ...] | None:

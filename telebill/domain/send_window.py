@@ -9,6 +9,7 @@ Windows are half-open [start, end) and wrap midnight when start > end.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -26,6 +27,17 @@ WEEKDAY_NAMES = (
     "Saturdays",
     "Sundays",
 )
+
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def parse_hhmm(text: str) -> time:
+    """'21:00' → time(21, 0); anything but HH:MM from 00:00 to 23:59 raises ValueError."""
+    match = _HHMM.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"time must be HH:MM (00:00–23:59), got {text!r}")
+    return time(int(match.group(1)), int(match.group(2)))
 
 
 class NoAllowedInstant(ValueError):

@@ -14,6 +14,7 @@ from telebill.domain.send_window import (
     Window,
     check_preferences,
     earliest_allowed,
+    parse_hhmm,
     scheduled_day,
     send_instant,
 )
@@ -126,3 +127,10 @@ def test_result_is_allowed_not_early_and_the_earliest(ws: list[Window], lower: d
     while probe < t:
         assert blocked(probe, ws), probe
         probe += timedelta(minutes=1)
+
+
+def test_hhmm_is_parsed_strictly() -> None:
+    assert parse_hhmm("21:00") == time(21) and parse_hhmm("00:05") == time(0, 5)
+    for bad in ("24:00", "9:00", "21:60", "21-00", ""):
+        with pytest.raises(ValueError, match="HH:MM"):
+            parse_hhmm(bad)
