@@ -6,7 +6,7 @@ Payloads carry months and id ranges only, never member data (Temporal's 2 MB pay
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import asyncpg
 from temporalio import activity
@@ -35,16 +35,11 @@ class ShardInput:
 
 
 @dataclass
-class ShardResult:
-    first_member_id: int
-    last_member_id: int
-    members: int = 0
-    already_billed: int = 0
-    bills: int = 0
-    items: int = 0
-    errors: int = 0
-    amount_due: int = 0
-    totals: dict[str, int] = field(default_factory=dict)
+class ShardResult(ChunkOutcome):
+    """What a shard's chunks added up to, for the member range it covered."""
+
+    first_member_id: int = 0
+    last_member_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ class SettlementActivities:
     @activity.defn(name="settlement.settle_shard")
     async def settle_shard(self, inp: ShardInput) -> ShardResult:
         month = parse_month(inp.month)
-        result = ShardResult(inp.first_member_id, inp.last_member_id)
+        result = ShardResult(first_member_id=inp.first_member_id, last_member_id=inp.last_member_id)
         start = inp.first_member_id
         details = activity.info().heartbeat_details
         if details:  # a retry: carry on after the last chunk the previous attempt committed
@@ -115,7 +110,7 @@ class SettlementActivities:
             while start <= inp.last_member_id:
                 end = min(start + inp.chunk_size - 1, inp.last_member_id)
                 outcome = await settle_chunk(conn, month, inp.settlement_id, start, end, products)
-                _accumulate(result, outcome)
+                result.add(outcome)
                 start = end + 1
                 activity.heartbeat({"next_member_id": start, "done": asdict(result)})
         return result
@@ -182,14 +177,3 @@ class SettlementActivities:
                 json.dumps(summary.totals),
             )
         return summary
-
-
-def _accumulate(result: ShardResult, outcome: ChunkOutcome) -> None:
-    result.members += outcome.members
-    result.already_billed += outcome.already_billed
-    result.bills += outcome.bills
-    result.items += outcome.items
-    result.errors += outcome.errors
-    result.amount_due += outcome.amount_due
-    for kind, amount in outcome.totals.items():
-        result.totals[kind] = result.totals.get(kind, 0) + amount

@@ -55,6 +55,16 @@ class ChunkOutcome:
     amount_due: int = 0
     totals: dict[str, int] = field(default_factory=dict)  # line kind → sum of amounts
 
+    def add(self, other: ChunkOutcome) -> None:
+        self.members += other.members
+        self.already_billed += other.already_billed
+        self.bills += other.bills
+        self.items += other.items
+        self.errors += other.errors
+        self.amount_due += other.amount_due
+        for kind, amount in other.totals.items():
+            self.totals[kind] = self.totals.get(kind, 0) + amount
+
 
 async def load_products(conn: DbConn) -> dict[int, Product]:
     rows = await conn.fetch(

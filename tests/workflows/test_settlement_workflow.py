@@ -65,7 +65,13 @@ class StandIns:
         self.running -= 1
         self.shards.append((inp.first_member_id, inp.last_member_id))
         n = inp.last_member_id - inp.first_member_id + 1
-        return ShardResult(inp.first_member_id, inp.last_member_id, members=n, bills=n, items=5 * n)
+        return ShardResult(
+            members=n,
+            bills=n,
+            items=5 * n,
+            first_member_id=inp.first_member_id,
+            last_member_id=inp.last_member_id,
+        )
 
     @activity.defn(name="settlement.close")
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
