@@ -173,7 +173,7 @@ class Postgres(Service):
             proc=proc,
             log_file=self.log_file,
         )
-        await self._create_database()
+        # The database itself is created by after_start(), which `up` runs next.
 
     def _admin_dsn(self) -> str:
         port = self.settings.pg_port
