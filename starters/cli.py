@@ -37,6 +37,7 @@ app.add_typer(settle_cmd.schedules, name="schedules")
 app.add_typer(templates_cmd.app, name="templates")
 app.add_typer(blackout_cmd.app, name="blackout")
 app.add_typer(consume_cmd.app, name="consume")
+app.command("lag")(consume_cmd.lag)
 app.add_typer(dlq_cmd.app, name="dlq")
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
+from rich.table import Table
 
 from telebill.config import get_settings
+from telebill.errors import TelebillError
 
 app = typer.Typer(
     help="Run a consumer of the message platform until SIGTERM/Ctrl-C. Run several processes of "
@@ -58,3 +63,45 @@ def sms() -> None:
 def dlq() -> None:
     """Dead letters: records each with its reason and history in PostgreSQL."""
     asyncio.run(_run("dlq"))
+
+
+def lag(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Each consumer group's lag per topic: events published and not yet handled. This is the
+    figure to scale consumers on (add processes of a kind while its lag grows)."""
+    from telebill.messaging.lag import consumer_lag
+
+    settings = get_settings()
+    try:
+        rows = asyncio.run(consumer_lag(settings.kafka_servers, settings.topic_prefix))
+    except KafkaError as exc:
+        raise TelebillError(f"Kafka at {settings.kafka_servers} did not answer: {exc}") from None
+    if as_json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        console.print("no consumer group has committed anything yet")
+        return
+    prefix = settings.topic_prefix
+    table = Table(
+        "group",
+        "topic",
+        "partitions",
+        "committed",
+        "end",
+        "lag",
+        "processes",
+        caption=f"topic prefix {prefix!r}" if prefix else None,
+    )
+    for r in rows:
+        table.add_row(
+            r.group.removeprefix(prefix),
+            r.topic.removeprefix(prefix),
+            str(r.partitions),
+            f"{r.committed:,}",
+            f"{r.end:,}",
+            f"{r.lag:,}",
+            str(r.members),
+        )
+    console.print(table)

@@ -24,20 +24,27 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from temporalio.client import Client
 
 from telebill.channels import channel as get_channel
 from telebill.channels.base import DeliveryFailed, SimulatedSender
 from telebill.config import Settings
+from telebill.db.blackout_store import list_blackouts
+from telebill.db.connect import DbConn
+from telebill.delivery.deferred import Deferral, DeferredReleaser, defer_events
+from telebill.delivery.outcomes import OutcomeReporter, TemporalOutcomeSink
 from telebill.delivery.store import (
     Attempt,
     DeadLetterRecord,
     delivered_keys,
-    load_addresses,
+    load_recipients,
     record_attempts,
     record_dead_letters,
 )
 from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, after_failure
+from telebill.domain.send_window import NoAllowedInstant, Window, earliest_allowed
 from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
 from telebill.templates.bills import load_contexts
 from telebill.templates.store import get_template
@@ -78,6 +85,9 @@ class Outcome:
     attempt: Attempt
 
 
+BLACKOUT_CACHE_S = 30.0  # a new blackout window applies within this long
+
+
 class ChannelConsumer:
     def __init__(
         self,
@@ -86,6 +96,7 @@ class ChannelConsumer:
         pool: asyncpg.Pool,
         sender: SimulatedSender | None = None,
         rng: random.Random | None = None,
+        sink: OutcomeSink | None = None,
     ) -> None:
         self.channel = channel
         self.settings = settings
@@ -95,7 +106,10 @@ class ChannelConsumer:
         self.topics = Topics(settings.topic_prefix)
         self.policies = policies(settings)
         self.gate = asyncio.Semaphore(settings.consumer_max_in_flight)
+        self.sink = sink or temporal_sink(settings)
         self.sent = 0
+        self.deferred = 0
+        self._blackouts: tuple[float, list[Window]] = (-BLACKOUT_CACHE_S, [])
 
     def subscriptions(self) -> list[str]:
         retries = self.policies[self.channel].retries
@@ -108,7 +122,7 @@ class ChannelConsumer:
         consumer = AIOKafkaConsumer(
             *self.subscriptions(),
             bootstrap_servers=s.kafka_servers,
-            group_id=f"{s.topic_prefix}telebill-{self.channel}",
+            group_id=group_id(s, self.channel),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.consumer_batch,
@@ -118,12 +132,20 @@ class ChannelConsumer:
         )
         await producer.start()
         await consumer.start()
+        self.releaser = DeferredReleaser(self.pool, producer)
+        self.reporter = OutcomeReporter(self.pool, self.sink)
+        helpers = [
+            asyncio.create_task(self.releaser.run(stop)),
+            asyncio.create_task(self.reporter.run(stop)),
+        ]
         try:
             while not stop.is_set():
                 batch = await self.poll(consumer)
                 if batch:
                     await self.handle_batch(consumer, producer, batch)
         finally:
+            stop.set()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await consumer.stop()
             await producer.stop()
 
@@ -180,6 +202,14 @@ class ChannelConsumer:
         consumer.pause(tp)
         asyncio.get_running_loop().call_later(max(delay, 0.0), consumer.resume, tp)
 
+    async def blackouts(self, conn: DbConn) -> list[Window]:
+        loaded_at, windows = self._blackouts
+        if time.monotonic() - loaded_at >= BLACKOUT_CACHE_S:
+            zone = self.settings.system_time_zone
+            windows = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+            self._blackouts = (time.monotonic(), windows)
+        return windows
+
     async def deliver(
         self, ready: Sequence[tuple[ConsumerRecord, NotificationEvent | None, str | None]]
     ) -> list[tuple[str, bytes | None, bytes]]:
@@ -188,13 +218,8 @@ class ChannelConsumer:
         events: dict[tuple[int, str], NotificationEvent] = {}
         for record, event, problem in ready:
             if event is None:
-                out.append(
-                    (
-                        self.topics.dlq,
-                        record.key,
-                        dead_letter_message(problem or "?", None, record.value),
-                    )
-                )
+                dead = dead_letter_message(problem or "?", None, record.value)
+                out.append((self.topics.dlq, record.key, dead))
             else:
                 events.setdefault((event.bill_id, event.purpose), event)  # a duplicate in the batch
         if not events:
@@ -204,21 +229,34 @@ class ChannelConsumer:
             todo = {k: e for k, e in events.items() if k not in done}
             bill_ids = [e.bill_id for e in todo.values()]
             contexts = await load_contexts(conn, bill_ids)
-            addresses = await load_addresses(conn, bill_ids, self.channel)
+            recipients = await load_recipients(conn, bill_ids, self.channel)
             template = await get_template(conn, self.channel)
-        ch = get_channel(self.channel)
-        sendable = []
+            blackouts = await self.blackouts(conn)
+        now = datetime.now(UTC)
+        sendable: list[NotificationEvent] = []
+        deferrals: list[Deferral] = []
         for e in todo.values():
             if e.bill_id not in contexts:
-                out.append(
-                    (
-                        self.topics.dlq,
-                        e.key,
-                        dead_letter_message(f"unknown bill {e.bill_id}", e, None),
-                    )
+                dead = dead_letter_message(f"unknown bill {e.bill_id}", e, None)
+                out.append((self.topics.dlq, e.key, dead))
+                continue
+            quiet = recipients[e.bill_id].quiet_hours
+            windows = [*blackouts, *([quiet] if quiet else [])]
+            try:
+                allowed = earliest_allowed(now, windows)
+            except NoAllowedInstant as exc:
+                out.append((self.topics.dlq, e.key, dead_letter_message(str(exc), e, None)))
+                continue
+            if allowed > now:
+                inside = ", ".join(w.label() for w in windows if w.instance_around(now))
+                reason = f"inside {inside}; deferred to {allowed.isoformat()}"
+                plain = e.model_copy(update={"not_before": None})
+                deferrals.append(
+                    Deferral(plain, self.topics.channel(self.channel), allowed, reason)
                 )
             else:
                 sendable.append(e)
+        ch = get_channel(self.channel)
 
         async def one(e: NotificationEvent) -> Outcome:
             message = ch.render(template, contexts[e.bill_id])
@@ -226,7 +264,7 @@ class ChannelConsumer:
             error = None
             async with self.gate:
                 try:
-                    await self.sender.send(addresses[e.bill_id], message)
+                    await self.sender.send(recipients[e.bill_id].address, message)
                 except DeliveryFailed as exc:
                     error = str(exc)
             ms = int((time.perf_counter() - started) * 1000)
@@ -247,13 +285,34 @@ class ChannelConsumer:
             )
 
         outcomes = await asyncio.gather(*(one(e) for e in sendable))
-        async with self.pool.acquire() as conn:
-            await record_attempts(conn, [o.attempt for o in outcomes])
+        waits = [
+            Attempt(
+                d.event.bill_id,
+                d.event.purpose,
+                self.channel,
+                d.event.attempt,
+                "DEFERRED",
+                d.reason,
+            )
+            for d in deferrals
+        ]
+        async with self.pool.acquire() as conn, conn.transaction():
+            delivered = await record_attempts(conn, [o.attempt for o in outcomes] + waits)
+            await defer_events(conn, deferrals)
+        if deferrals:
+            self.deferred += len(deferrals)
+            self.releaser.waker.wake()
+        if delivered:
+            self.reporter.waker.wake()
         self.sent += sum(1 for o in outcomes if o.attempt.outcome == "SENT")
+        out += self.next_steps([o for o in outcomes if o.attempt.outcome != "SENT"])
+        return out
+
+    def next_steps(self, failures: Sequence[Outcome]) -> list[tuple[str, bytes | None, bytes]]:
+        """Where each failed event goes: its next retry tier, the fallback channel, or the DLQ."""
+        out: list[tuple[str, bytes | None, bytes]] = []
         now = datetime.now(UTC)
-        for o in outcomes:
-            if o.attempt.outcome == "SENT":
-                continue
+        for o in failures:
             failed = o.event.failed(o.attempt.error or "failed", now)
             step = after_failure(self.channel, o.event.attempt, self.policies, self.rng)  # type: ignore[arg-type]
             if isinstance(step, Retry):
@@ -273,12 +332,27 @@ class ChannelConsumer:
         return out
 
 
+def group_id(settings: Settings, kind: str) -> str:
+    """The consumer group of one kind of consumer (email, sms, dlq)."""
+    return f"{settings.topic_prefix}telebill-{kind}"
+
+
+def temporal_sink(settings: Settings) -> TemporalOutcomeSink:
+    async def connect() -> Client:
+        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+
+    return TemporalOutcomeSink(connect)
+
+
 class DeadLetterConsumer:
     """Records every dead letter with its reason and history (the admin lists and replays them)."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, sink: OutcomeSink | None = None
+    ) -> None:
         self.settings = settings
         self.pool = pool
+        self.reporter = OutcomeReporter(pool, sink or temporal_sink(settings))
         self.recorded = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -286,11 +360,12 @@ class DeadLetterConsumer:
         consumer = AIOKafkaConsumer(
             Topics(s.topic_prefix).dlq,
             bootstrap_servers=s.kafka_servers,
-            group_id=f"{s.topic_prefix}telebill-dlq",
+            group_id=group_id(s, "dlq"),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
         await consumer.start()
+        reporting = asyncio.create_task(self.reporter.run(stop))
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
@@ -301,8 +376,11 @@ class DeadLetterConsumer:
                     async with self.pool.acquire() as conn:
                         await record_dead_letters(conn, letters)
                     self.recorded += len(letters)
+                    self.reporter.waker.wake()
                     await consumer.commit()
         finally:
+            stop.set()
+            await reporting
             await consumer.stop()
 
 

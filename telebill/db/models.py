@@ -192,11 +192,38 @@ class Notification(Base):
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The notification workflow waiting for the outcome, and when it was told: an outbox, so an
+    # outcome that cannot be reported at once is reported later, never lost.
+    workflow_id: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         # The delivery key: one successful delivery per bill and purpose.
         UniqueConstraint("bill_id", "purpose", name="notification_bill_purpose_key"),
         Index("notification_status_idx", "status"),
+        Index(
+            "notification_unreported_idx",
+            "id",
+            postgresql_where=text(
+                "workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'"
+            ),
+        ),
     )
+
+
+class DeferredEvent(Base):
+    """An event that reached its consumer inside a blackout window or quiet hours: kept here
+    until the next allowed instant, then published again (never sent inside the window)."""
+
+    __tablename__ = "deferred_event"
+    bill_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    purpose: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    event: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (Index("deferred_event_due_idx", "due_at"),)
 
 
 class DeliveryAttempt(Base):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telebill.db.connect import DbConn
+from telebill.domain.send_window import Window
 
 DELIVERED = ("DELIVERED_EMAIL", "DELIVERED_SMS")
 
@@ -153,15 +154,31 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
             )
 
 
-async def load_addresses(conn: DbConn, bill_ids: Sequence[int], channel: str) -> dict[int, str]:
-    """bill id → the member's address on `channel` (e-mail or phone), for a batch of bills."""
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # e-mail or phone, by channel
+    quiet_hours: Window | None  # in the member's zone
+
+
+async def load_recipients(
+    conn: DbConn, bill_ids: Sequence[int], channel: str
+) -> dict[int, Recipient]:
+    """bill id → where to send it on `channel` and the member's quiet hours, for a batch."""
     column = "email" if channel == "email" else "phone"
     rows = await conn.fetch(
-        f"SELECT b.id, m.{column} AS address FROM bill b JOIN member m ON m.id = b.member_id "
-        "WHERE b.id = ANY($1::bigint[])",
+        f"SELECT b.id, m.{column} AS address, m.quiet_start, m.quiet_end, m.timezone "
+        "FROM bill b JOIN member m ON m.id = b.member_id WHERE b.id = ANY($1::bigint[])",
         list(bill_ids),
     )
-    return {r["id"]: r["address"] for r in rows}
+    return {
+        r["id"]: Recipient(
+            r["address"],
+            Window(r["quiet_start"], r["quiet_end"], r["timezone"], name="quiet hours")
+            if r["quiet_start"] is not None
+            else None,
+        )
+        for r in rows
+    }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""Events deferred by a send window (blackout or quiet hours, design invariant 3).
+
+The consumer does not send an event that reaches it inside a window: it stores the event with the
+next allowed instant and commits its offset. A releaser beside each consumer publishes due events
+back to their topic, sleeping until the earliest due time (never a polling loop per event). The
+row is deleted only after the publish is acknowledged, so a crash in between publishes twice,
+which the delivery key makes harmless; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from telebill.db.connect import DbConn
+from telebill.delivery.waker import Waker
+from telebill.messaging.events import NotificationEvent
+
+log = logging.getLogger(__name__)
+
+RELEASE_BATCH = 1_000
+IDLE_CHECK_S = 10.0  # another process may defer events; look at least this often
+
+
+@dataclass(frozen=True)
+class Deferral:
+    event: NotificationEvent
+    topic: str
+    due_at: datetime
+    reason: str
+
+
+async def defer_events(conn: DbConn, deferrals: Sequence[Deferral]) -> None:
+    """Store (or move) each event until its due time; one statement for the batch."""
+    if not deferrals:
+        return
+    await conn.execute(
+        """
+        INSERT INTO deferred_event (bill_id, purpose, topic, event, due_at, reason)
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
+                             $5::timestamptz[], $6::text[])
+        ON CONFLICT (bill_id, purpose) DO UPDATE
+        SET topic = excluded.topic, event = excluded.event, due_at = excluded.due_at,
+            reason = excluded.reason
+        """,
+        [d.event.bill_id for d in deferrals],
+        [d.event.purpose for d in deferrals],
+        [d.topic for d in deferrals],
+        [d.event.model_dump_json() for d in deferrals],
+        [d.due_at for d in deferrals],
+        [d.reason for d in deferrals],
+    )
+
+
+async def release_due(
+    conn: DbConn, producer: AIOKafkaProducer, now: datetime, limit: int = RELEASE_BATCH
+) -> int:
+    """Publish up to `limit` due events and forget them; SKIP LOCKED lets every consumer
+    process run a releaser without two of them taking the same rows."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT bill_id, purpose, topic, event FROM deferred_event WHERE due_at <= $1 "
+            "ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        if not rows:
+            return 0
+        sends = []
+        for r in rows:
+            event = NotificationEvent.model_validate(json.loads(r["event"]))
+            sends.append(await producer.send(r["topic"], event.to_bytes(), key=event.key))
+        await asyncio.gather(*sends)
+        await conn.execute(
+            "DELETE FROM deferred_event d USING unnest($1::bigint[], $2::text[]) AS k(b, p) "
+            "WHERE d.bill_id = k.b AND d.purpose = k.p",
+            [r["bill_id"] for r in rows],
+            [r["purpose"] for r in rows],
+        )
+    return len(rows)
+
+
+async def next_due(conn: DbConn) -> datetime | None:
+    due: datetime | None = await conn.fetchval("SELECT min(due_at) FROM deferred_event")
+    return due
+
+
+class DeferredReleaser:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.waker = Waker()  # woken when this process defers something
+        self.released = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self.pool.acquire() as conn:
+                    n = await release_due(conn, self.producer, datetime.now(UTC))
+                    self.released += n
+                    if n == RELEASE_BATCH:
+                        continue
+                    due = await next_due(conn)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("deferred events: %s; trying again shortly", exc)
+                due = None
+            wait = IDLE_CHECK_S
+            if due is not None:
+                wait = min(wait, (due - datetime.now(UTC)).total_seconds())
+            await self.waker.sleep(wait, stop)

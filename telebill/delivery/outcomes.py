@@ -1,0 +1,113 @@
+"""Reporting terminal outcomes to the notification workflows (the outbox side of
+`telebill.messaging.outcome`).
+
+A notification row that a workflow waits on (`workflow_id` set) and that reached a terminal status
+is reported once `reported_at` is set. The reporter claims unreported rows with SKIP LOCKED (every
+consumer process may run one), signals their workflows concurrently and marks them. When Temporal
+cannot be reached the rows stay unreported and the next pass, or another process, tries again;
+the workflow also looks in PostgreSQL itself when it hears nothing for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from telebill.db.connect import DbConn
+from telebill.delivery.waker import Waker
+from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink
+
+log = logging.getLogger(__name__)
+
+REPORT_BATCH = 500
+SIGNALS_AT_ONCE = 50
+IDLE_CHECK_S = 10.0
+MAX_BACKOFF_S = 60.0
+
+
+class TemporalOutcomeSink:
+    """Signals the workflow; connects on first use so a consumer with nothing to report never
+    needs Temporal."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Client]]) -> None:
+        self._connect = connect
+        self._client: Client | None = None
+
+    async def report(self, workflow_id: str, outcome: DeliveryOutcome) -> bool:
+        if self._client is None:
+            self._client = await self._connect()
+        try:
+            await self._client.get_workflow_handle(workflow_id).signal(OUTCOME_SIGNAL, outcome)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return True  # finished or never started: nobody is waiting for it
+            if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise
+            log.warning("outcome of %s not reported: %s", workflow_id, exc.message)
+            return False
+        return True
+
+
+async def report_pending(conn: DbConn, sink: OutcomeSink, limit: int = REPORT_BATCH) -> int:
+    """Report one batch of unreported terminal outcomes; return how many were reported."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            """
+            SELECT id, bill_id, purpose, status, channel, workflow_id,
+                   coalesce(delivered_at, now()) AS at
+            FROM notification
+            WHERE workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'
+            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+            """,
+            limit,
+        )
+        gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
+
+        async def one(r: asyncpg.Record) -> bool:
+            outcome = DeliveryOutcome(
+                r["bill_id"],
+                r["purpose"],
+                r["status"],
+                r["channel"] if r["status"] != "DEAD_LETTER" else None,
+                r["at"].isoformat(),
+            )
+            async with gate:
+                return await sink.report(r["workflow_id"], outcome)
+
+        told = await asyncio.gather(*(one(r) for r in rows))
+        done = [r["id"] for r, ok in zip(rows, told, strict=True) if ok]
+        if done:
+            await conn.execute(
+                "UPDATE notification SET reported_at = now() WHERE id = ANY($1::bigint[])", done
+            )
+    return len(done)
+
+
+class OutcomeReporter:
+    def __init__(self, pool: asyncpg.Pool, sink: OutcomeSink) -> None:
+        self.pool = pool
+        self.sink = sink
+        self.waker = Waker()  # woken when this process records a terminal outcome
+        self.reported = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                async with self.pool.acquire() as conn:
+                    n = await report_pending(conn, self.sink)
+                self.reported += n
+                backoff = 1.0
+                if n == REPORT_BATCH:
+                    continue
+                wait = IDLE_CHECK_S
+            except (OSError, RuntimeError, RPCError, asyncpg.PostgresError) as exc:
+                # Temporal or PostgreSQL unreachable: the outcomes stay in the outbox.
+                log.warning("outcomes not reported yet (%s); retrying in %.0f s", exc, backoff)
+                wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF_S)
+            await self.waker.sleep(wait, stop)
