@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 from typing import Annotated
 
@@ -28,6 +29,8 @@ async def _run(kind: str) -> None:
     from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
     from workers.temporal_worker import create_pool
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = get_settings()
     await ensure_schema(settings.db_url)
     pool = await create_pool(settings)
@@ -45,6 +48,7 @@ async def _run(kind: str) -> None:
         await consumer.run(stop)  # an event in flight is finished, then its offset committed
     finally:
         await pool.close()
+    console.print(f"{kind} consumer stopped cleanly", highlight=False)
 
 
 @app.command()

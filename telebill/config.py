@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     retry_factor: float = Field(default=4.0, ge=1)
     consumer_batch: int = Field(default=3_000, ge=1)
     consumer_max_in_flight: int = Field(default=5_000, ge=1)
+    # A consumer re-reads the blackout windows this often (a new window applies within it).
+    blackout_refresh_s: float = Field(default=30.0, ge=0)
 
     # Blackout windows are in this zone; members' quiet hours in their own.
     system_time_zone: str = "Asia/Seoul"

@@ -16,14 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from temporalio.client import Client
 
 from telebill.channels import channel as get_channel
@@ -48,6 +56,8 @@ from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
 from telebill.templates.bills import load_contexts
 from telebill.templates.store import get_template
+
+log = logging.getLogger(__name__)
 
 
 def policies(settings: Settings) -> dict[str, RetryPolicy]:
@@ -85,9 +95,6 @@ class Outcome:
     attempt: Attempt
 
 
-BLACKOUT_CACHE_S = 30.0  # a new blackout window applies within this long
-
-
 class ChannelConsumer:
     def __init__(
         self,
@@ -109,7 +116,7 @@ class ChannelConsumer:
         self.sink = sink or temporal_sink(settings)
         self.sent = 0
         self.deferred = 0
-        self._blackouts: tuple[float, list[Window]] = (-BLACKOUT_CACHE_S, [])
+        self._blackouts: tuple[float, list[Window]] | None = None
 
     def subscriptions(self) -> list[str]:
         retries = self.policies[self.channel].retries
@@ -120,13 +127,13 @@ class ChannelConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            *self.subscriptions(),
             bootstrap_servers=s.kafka_servers,
             group_id=group_id(s, self.channel),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.consumer_batch,
         )
+        consumer.subscribe(self.subscriptions(), listener=AssignmentLog(self.channel))
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_servers, acks="all", enable_idempotence=True
         )
@@ -193,21 +200,27 @@ class ChannelConsumer:
         follow_ups = await self.deliver(ready)
         await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in follow_ups])
         if commit:
-            await consumer.commit(commit)
+            await commit_handled(consumer, commit)
 
     def _hold(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, delay: float
     ) -> None:
         consumer.seek(tp, offset)
         consumer.pause(tp)
-        asyncio.get_running_loop().call_later(max(delay, 0.0), consumer.resume, tp)
+
+        def resume() -> None:
+            if tp in consumer.assignment():  # a rebalance may have moved it meanwhile
+                consumer.resume(tp)
+
+        asyncio.get_running_loop().call_later(max(delay, 0.0), resume)
 
     async def blackouts(self, conn: DbConn) -> list[Window]:
-        loaded_at, windows = self._blackouts
-        if time.monotonic() - loaded_at >= BLACKOUT_CACHE_S:
-            zone = self.settings.system_time_zone
-            windows = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
-            self._blackouts = (time.monotonic(), windows)
+        cached = self._blackouts
+        if cached and time.monotonic() - cached[0] < self.settings.blackout_refresh_s:
+            return cached[1]
+        zone = self.settings.system_time_zone
+        windows = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+        self._blackouts = (time.monotonic(), windows)
         return windows
 
     async def deliver(
@@ -332,6 +345,30 @@ class ChannelConsumer:
         return out
 
 
+async def commit_handled(
+    consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None
+) -> None:
+    """Commit what was handled. When a rebalance gave the partitions to another process
+    meanwhile, the commit is refused: that process handles the events again and their
+    delivery keys keep them from being sent twice."""
+    try:
+        await consumer.commit(offsets)
+    except (CommitFailedError, IllegalStateError) as exc:
+        log.warning("offsets not committed (%s); the new owner re-handles them", exc)
+
+
+class AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        parts = list(assigned)
+        log.info("%s consumer: assigned %d partitions", self.kind, len(parts))
+
+
 def group_id(settings: Settings, kind: str) -> str:
     """The consumer group of one kind of consumer (email, sms, dlq)."""
     return f"{settings.topic_prefix}telebill-{kind}"
@@ -358,12 +395,12 @@ class DeadLetterConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            Topics(s.topic_prefix).dlq,
             bootstrap_servers=s.kafka_servers,
             group_id=group_id(s, "dlq"),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
+        consumer.subscribe([Topics(s.topic_prefix).dlq], listener=AssignmentLog("dlq"))
         await consumer.start()
         reporting = asyncio.create_task(self.reporter.run(stop))
         try:
@@ -377,7 +414,7 @@ class DeadLetterConsumer:
                         await record_dead_letters(conn, letters)
                     self.recorded += len(letters)
                     self.reporter.waker.wake()
-                    await consumer.commit()
+                    await commit_handled(consumer)
         finally:
             stop.set()
             await reporting

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telebill.db.connect import DbConn
@@ -217,4 +218,33 @@ async def list_dead_letters(conn: DbConn, include_replayed: bool = False) -> lis
 async def mark_replayed(conn: DbConn, ids: Sequence[int]) -> None:
     await conn.execute(
         "UPDATE dead_letter SET replayed_at = now() WHERE id = ANY($1::bigint[])", list(ids)
+    )
+
+
+@dataclass(frozen=True)
+class Published:
+    bill_id: int
+    purpose: str
+    workflow_id: str  # told the outcome when there is one
+    send_at: datetime
+
+
+async def mark_published(conn: DbConn, rows: Sequence[Published]) -> None:
+    """Record that these notifications were published and which workflow waits for each.
+    An outcome recorded already (a re-publish after a crash) is reported again to that workflow."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO notification (bill_id, purpose, workflow_id, send_at, published_at)
+        SELECT b, p, w, s, now()
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(b, p, w, s)
+        ON CONFLICT (bill_id, purpose) DO UPDATE
+        SET workflow_id = excluded.workflow_id, send_at = excluded.send_at,
+            published_at = excluded.published_at, reported_at = NULL
+        """,
+        [r.bill_id for r in rows],
+        [r.purpose for r in rows],
+        [r.workflow_id for r in rows],
+        [r.send_at for r in rows],
     )

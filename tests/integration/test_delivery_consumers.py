@@ -5,22 +5,31 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from telebill.config import Settings, asyncpg_dsn
+from telebill.db.blackout_store import add_blackout, remove_blackout
 from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.delivery.outcomes import TemporalOutcomeSink
 from telebill.delivery.replay import replay
-from telebill.delivery.store import list_dead_letters
+from telebill.delivery.store import Published, list_dead_letters, mark_published
 from telebill.domain.month import parse_month
+from telebill.domain.send_window import Window, earliest_allowed
 from telebill.messaging.events import NotificationEvent
+from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
 from telebill.seed.load import seed_population
 from telebill.stack.kafka import ensure_topics
 from telebill.templates.store import install_defaults
 from tests.integration.conftest import Databases
+from tests.integration.outcome_waiter import OutcomeWaiter
 from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
 
 MEMBERS = 20
@@ -40,12 +49,26 @@ class Platform:
         finally:
             await producer.stop()
 
-    async def run_until(self, done: Callable[[], Awaitable[bool]], within: float = 60) -> None:
+    async def publish_to(self, topic: str, event: NotificationEvent) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, event.to_bytes(), key=event.key)
+        finally:
+            await producer.stop()
+
+    async def run_until(
+        self,
+        done: Callable[[], Awaitable[bool]],
+        within: float = 60,
+        sink: OutcomeSink | None = None,
+    ) -> None:
         stop = asyncio.Event()
+        s, pool = self.settings, self.pool
         tasks = [
-            asyncio.create_task(ChannelConsumer("email", self.settings, self.pool).run(stop)),
-            asyncio.create_task(ChannelConsumer("sms", self.settings, self.pool).run(stop)),
-            asyncio.create_task(DeadLetterConsumer(self.settings, self.pool).run(stop)),
+            asyncio.create_task(ChannelConsumer("email", s, pool, sink=sink).run(stop)),
+            asyncio.create_task(ChannelConsumer("sms", s, pool, sink=sink).run(stop)),
+            asyncio.create_task(DeadLetterConsumer(s, pool, sink=sink).run(stop)),
         ]
         try:
             deadline = asyncio.get_running_loop().time() + within
@@ -76,6 +99,9 @@ async def platform(databases: Databases, settings: Settings) -> AsyncIterator[Pl
     await seed_population(conn, MEMBERS, month, None, workers=1)
     await settle_chunk(conn, month, "settlement-2026-11", 1, MEMBERS, await load_products(conn))
     await install_defaults(conn)
+    # Quiet hours would defer some members depending on when the test runs; the deferral has a
+    # test of its own that sets them.
+    await conn.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")
     m1 = await conn.fetchrow("SELECT email, phone FROM member WHERE id = 1")
     m2 = await conn.fetchrow("SELECT email FROM member WHERE id = 2")
     assert m1 is not None and m2 is not None
@@ -91,6 +117,7 @@ async def platform(databases: Databases, settings: Settings) -> AsyncIterator[Pl
             "sms_failure_rate": 0.0,
             "retry_base_delay_s": 0.2,
             "retry_factor": 2.0,
+            "blackout_refresh_s": 0.0,
             # member 1 fails on both channels, member 2 only by e-mail
             "fail_addresses": f"{m1['email']},{m1['phone']},{m2['email']}",
         }
@@ -170,3 +197,112 @@ async def test_every_bill_delivered_once_failures_fall_back_and_end_in_the_dlq(
     left = await list_dead_letters(c)
     assert [d.bill_id for d in left] == [None]  # only the non-JSON message, which holds no event
     assert await replay(c, platform.settings.kafka_servers, platform.topics, None) == []
+
+
+async def test_a_retry_inside_a_blackout_window_or_quiet_hours_waits_for_the_window_to_end(
+    platform: Platform,
+) -> None:
+    c = platform.conn
+    bills = {r["member_id"]: r["id"] for r in await c.fetch("SELECT id, member_id FROM bill")}
+    now = datetime.now(UTC)
+    seoul = now.astimezone(ZoneInfo("Asia/Seoul"))
+    start = (seoul - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
+    end = (seoul + timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    await add_blackout(c, "test window", start, end, None, "Asia/Seoul")
+    # member 4 lives in New York and is inside quiet hours of their own right now
+    ny = now.astimezone(ZoneInfo("America/New_York"))
+    q_start = (ny - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
+    q_end = (ny + timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    await c.execute(
+        "UPDATE member SET timezone = 'America/New_York', quiet_start = $1, quiet_end = $2 "
+        "WHERE id = 4",
+        q_start,
+        q_end,
+    )
+    retry = event(bills[3], 3).model_copy(
+        update={"attempt": 2, "not_before": now + timedelta(seconds=0.5)}
+    )
+    await platform.publish_to(platform.topics.retry("email", 1), retry)
+    await platform.publish(event(bills[4], 4).to_bytes(), key=b"4")
+
+    async def deferred() -> bool:
+        return bool(await c.fetchval("SELECT count(*) FROM deferred_event") == 2)
+
+    await platform.run_until(deferred)
+    rows = {
+        r["bill_id"]: r for r in await c.fetch("SELECT bill_id, due_at, reason FROM deferred_event")
+    }
+    window = Window(start, end, "Asia/Seoul")
+    assert rows[bills[3]]["due_at"] == earliest_allowed(now, [window])
+    assert "test window" in rows[bills[3]]["reason"]
+    assert "quiet hours" in rows[bills[4]]["reason"]
+    assert rows[bills[4]]["due_at"] >= earliest_allowed(
+        now, [window, Window(q_start, q_end, "America/New_York")]
+    )
+    outcomes = await c.fetch(
+        "SELECT n.bill_id, d.outcome, d.attempt FROM delivery_attempt d "
+        "JOIN notification n ON n.id = d.notification_id"
+    )
+    assert sorted((r["bill_id"], r["outcome"], r["attempt"]) for r in outcomes) == sorted(
+        [(bills[3], "DEFERRED", 2), (bills[4], "DEFERRED", 1)]
+    )
+
+    # The clock reaches the end of the windows (the rows are made due, the windows lifted):
+    # the releaser publishes them again and they are sent, the retry still as attempt 2.
+    await remove_blackout(c, "test window")
+    await c.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL WHERE id = 4")
+    await c.execute("UPDATE deferred_event SET due_at = now()")
+
+    async def sent() -> bool:
+        n = await c.fetchval("SELECT count(*) FROM notification WHERE status = 'DELIVERED_EMAIL'")
+        return bool(n == 2)
+
+    await platform.run_until(sent)
+    attempts = await c.fetch(
+        "SELECT d.outcome, d.attempt FROM delivery_attempt d "
+        "JOIN notification n ON n.id = d.notification_id WHERE n.bill_id = $1 ORDER BY d.id",
+        bills[3],
+    )
+    assert [(a["outcome"], a["attempt"]) for a in attempts] == [("DEFERRED", 2), ("SENT", 2)]
+    assert await c.fetchval("SELECT count(*) FROM deferred_event") == 0
+
+
+async def test_outcomes_reach_the_waiting_workflows_even_when_temporal_was_down(
+    platform: Platform, settings: Settings
+) -> None:
+    c = platform.conn
+    bills = {r["member_id"]: r["id"] for r in await c.fetch("SELECT id, member_id FROM bill")}
+    client = await Client.connect(settings.temporal_target)
+    queue = f"outcomes-{uuid.uuid4().hex[:8]}"
+    handles = {}
+    async with Worker(client, task_queue=queue, workflows=[OutcomeWaiter]):
+        for member in (1, 3):  # member 1 fails on every channel
+            wid = f"test-outcome-{uuid.uuid4().hex[:8]}-{member}"
+            handles[member] = await client.start_workflow(
+                OutcomeWaiter.run, id=wid, task_queue=queue
+            )
+            await mark_published(
+                c, [Published(bills[member], "MONTHLY_BILL", wid, datetime.now(UTC))]
+            )
+            await platform.publish(event(bills[member], member).to_bytes(), key=b"1")
+
+        async def connect_nowhere() -> Client:
+            return await Client.connect("127.0.0.1:1")
+
+        unreachable = TemporalOutcomeSink(connect_nowhere)
+
+        async def terminal() -> bool:
+            n = await c.fetchval("SELECT count(*) FROM notification WHERE status <> 'PENDING'")
+            return bool(n == 2)
+
+        await platform.run_until(terminal, sink=unreachable)
+        # delivered and dead-lettered while Temporal could not be told: kept in the outbox
+        assert await c.fetchval("SELECT count(*) FROM notification WHERE reported_at IS NULL") == 2
+
+        async def reported() -> bool:
+            n = await c.fetchval("SELECT count(*) FROM notification WHERE reported_at IS NULL")
+            return bool(n == 0)
+
+        await platform.run_until(reported)  # consumers with the real sink
+        assert await asyncio.wait_for(handles[3].result(), 30) == "DELIVERED_EMAIL"
+        assert await asyncio.wait_for(handles[1].result(), 30) == "DEAD_LETTER"
