@@ -317,7 +317,16 @@ class ChannelConsumer:
             self.releaser.waker.wake()
         if delivered:
             self.reporter.waker.wake()
-        self.sent += sum(1 for o in outcomes if o.attempt.outcome == "SENT")
+        sent = sum(1 for o in outcomes if o.attempt.outcome == "SENT")
+        self.sent += sent
+        log.info(
+            "%s consumer: %d sent, %d failed, %d deferred, %d delivered before",
+            self.channel,
+            sent,
+            len(outcomes) - sent,
+            len(deferrals),
+            len(done),
+        )
         out += self.next_steps([o for o in outcomes if o.attempt.outcome != "SENT"])
         return out
 

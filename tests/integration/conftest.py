@@ -69,3 +69,7 @@ async def db(databases: Databases) -> AsyncIterator[asyncpg.Connection]:
     conn = await connect(await databases.create())
     yield conn
     await conn.close()
+
+
+# The message platform fixture, shared by the delivery tests (defined beside its helpers).
+from tests.integration.delivery_platform import platform  # noqa: E402, F401

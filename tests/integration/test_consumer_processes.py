@@ -1,0 +1,164 @@
+"""`telebill consume` as real processes: SIGTERM, SIGKILL, and several sharing one group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from telebill.messaging.lag import consumer_lag
+from tests.integration.delivery_platform import MEMBERS, Platform, event
+
+TELEBILL = str(Path(sys.executable).parent / "telebill")
+
+
+def spawn(platform: Platform, latency_s: float) -> subprocess.Popen[str]:
+    s = platform.settings
+    env = os.environ | {
+        "TELEBILL_DATABASE_URL": s.db_url,
+        "TELEBILL_TOPIC_PREFIX": s.topic_prefix,
+        "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": s.kafka_servers,
+        "TELEBILL_EMAIL_LATENCY_S": str(latency_s),
+        "TELEBILL_EMAIL_FAILURE_RATE": "0",
+        "TELEBILL_FAIL_ADDRESSES": "",
+    }
+    return subprocess.Popen(
+        [TELEBILL, "consume", "email"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+async def members_in_group(platform: Platform, wanted: int, within: float = 60) -> None:
+    s = platform.settings
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        rows = await consumer_lag(s.kafka_servers, s.topic_prefix)
+        if any(r.group.endswith("telebill-email") and r.members == wanted for r in rows):
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{wanted} consumers never joined"
+        await asyncio.sleep(0.5)
+
+
+async def publish_all(platform: Platform) -> list[int]:
+    bills = await platform.conn.fetch("SELECT id, member_id FROM bill ORDER BY id")
+    for b in bills:
+        await platform.publish(
+            event(b["id"], b["member_id"]).to_bytes(), key=b"%d" % b["member_id"]
+        )
+    return [b["id"] for b in bills]
+
+
+async def sent_per_bill(platform: Platform) -> dict[int, int]:
+    rows = await platform.conn.fetch(
+        "SELECT n.bill_id, count(*) FILTER (WHERE d.outcome = 'SENT') AS sent "
+        "FROM notification n JOIN delivery_attempt d ON d.notification_id = n.id GROUP BY 1"
+    )
+    return {r["bill_id"]: r["sent"] for r in rows}
+
+
+async def finish_in_process(platform: Platform) -> None:
+    platform.settings = platform.settings.model_copy(
+        update={"fail_addresses": "", "email_failure_rate": 0.0}
+    )
+
+    async def all_delivered() -> bool:
+        n = await platform.conn.fetchval(
+            "SELECT count(*) FROM notification WHERE status = 'DELIVERED_EMAIL'"
+        )
+        return bool(n == MEMBERS)
+
+    await platform.run_until(all_delivered)
+
+
+def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
+    process.send_signal(sig)
+    out, _ = process.communicate(timeout=60)
+    return process.returncode, out
+
+
+async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: Platform) -> None:
+    process = spawn(platform, latency_s=4.0)
+    try:
+        await members_in_group(platform, 1)
+        bills = await publish_all(platform)
+        await asyncio.sleep(2.5)  # fetched and being sent (each send takes 4 s)
+        assert await sent_per_bill(platform) == {}  # nothing finished yet
+        code, out = await asyncio.to_thread(stop, process, signal.SIGTERM)
+    finally:
+        process.kill()
+    assert code == 0, out
+    assert "email consumer stopped cleanly" in out
+    before = await sent_per_bill(platform)
+    assert before and set(before.values()) == {1}  # what was in flight was finished
+    await finish_in_process(platform)  # a new consumer takes what was not yet fetched
+    assert await sent_per_bill(platform) == {b: 1 for b in bills}
+
+
+async def test_a_consumer_killed_mid_flight_loses_nothing(platform: Platform) -> None:
+    process = spawn(platform, latency_s=4.0)
+    try:
+        await members_in_group(platform, 1)
+        bills = await publish_all(platform)
+        await asyncio.sleep(2.5)
+        code, _ = await asyncio.to_thread(stop, process, signal.SIGKILL)
+    finally:
+        process.kill()
+    assert code == -signal.SIGKILL
+    assert await sent_per_bill(platform) == {}  # killed before anything was recorded
+    await finish_in_process(platform)  # the next consumer takes the uncommitted events
+    assert await sent_per_bill(platform) == {b: 1 for b in bills}
+
+
+class Output:
+    """Collects a process's output while it runs (a thread reads the pipe)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stdout is not None
+        self.thread = threading.Thread(target=self.lines.extend, args=(process.stdout,))
+        self.thread.start()
+
+    def last_assignment(self) -> int:
+        counts = re.findall(r"assigned (\d+) partitions", "".join(self.lines))
+        return int(counts[-1]) if counts else 0
+
+
+async def test_two_processes_share_the_work_of_one_group(platform: Platform) -> None:
+    first = spawn(platform, latency_s=0.05)
+    second = spawn(platform, latency_s=0.05)
+    outs = [Output(first), Output(second)]
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        # 4 topics (main + 3 retry tiers) × 3 partitions, split between the two
+        while not (
+            sum(o.last_assignment() for o in outs) == 12 and all(o.last_assignment() for o in outs)
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the group never balanced"
+            await asyncio.sleep(0.3)
+        bills = await publish_all(platform)
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(await sent_per_bill(platform)) < len(bills):
+            assert asyncio.get_running_loop().time() < deadline, "not all delivered"
+            await asyncio.sleep(0.3)
+        for p in (first, second):
+            p.send_signal(signal.SIGTERM)
+        codes = [await asyncio.to_thread(p.wait, 60) for p in (first, second)]
+    finally:
+        first.kill()
+        second.kill()
+    for o in outs:
+        o.thread.join(10)
+    assert codes == [0, 0]
+    assert await sent_per_bill(platform) == {b: 1 for b in bills}
+    shares = []
+    for out in ("".join(o.lines) for o in outs):
+        shares.append(sum(int(n) for n in re.findall(r"email consumer: (\d+) sent", out)))
+    assert sum(shares) == len(bills) and min(shares) > 0, shares  # both did part of it
