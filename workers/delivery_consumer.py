@@ -89,6 +89,9 @@ def dead_letter_message(reason: str, event: NotificationEvent | None, raw: bytes
     ).encode()
 
 
+Ready = tuple[ConsumerRecord, NotificationEvent | None, str | None]  # event or why it is not one
+
+
 @dataclass
 class Outcome:
     event: NotificationEvent
@@ -114,6 +117,7 @@ class ChannelConsumer:
         self.policies = policies(settings)
         self.gate = asyncio.Semaphore(settings.consumer_max_in_flight)
         self.sink = sink or temporal_sink(settings)
+        self.in_flight: set[tuple[int, str]] = set()  # delivery keys being handled right now
         self.sent = 0
         self.deferred = 0
         self._blackouts: tuple[float, list[Window]] | None = None
@@ -145,13 +149,27 @@ class ChannelConsumer:
             asyncio.create_task(self.releaser.run(stop)),
             asyncio.create_task(self.reporter.run(stop)),
         ]
+        # Up to consumer_pipeline batches at once: the next batch is loaded and rendered while
+        # the provider's latency of the previous one runs. Offsets are still committed in order.
+        slots = asyncio.Semaphore(s.consumer_pipeline)
+        previous: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
-                batch = await self.poll(consumer)
-                if batch:
-                    await self.handle_batch(consumer, producer, batch)
+                if previous is not None and previous.done() and previous.exception():
+                    raise previous.exception()  # type: ignore[misc]
+                async with slots:
+                    batch = await self.poll(consumer)
+                if not batch:
+                    continue
+                await slots.acquire()
+                ready, commit = self.classify(consumer, batch)
+                previous = asyncio.create_task(
+                    self.process(consumer, producer, ready, commit, previous, slots)
+                )
         finally:
             stop.set()
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)  # in flight: finished
             await asyncio.gather(*helpers, return_exceptions=True)
             await consumer.stop()
             await producer.stop()
@@ -174,14 +192,13 @@ class ChannelConsumer:
                 size += len(records)
         return batch
 
-    async def handle_batch(
-        self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
-        batch: dict[TopicPartition, list[ConsumerRecord]],
-    ) -> None:
+    def classify(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> tuple[list[Ready], dict[TopicPartition, int]]:
+        """The events of the batch to handle now, and the offsets to commit once they are.
+        A retry tier's partition whose next event is not due is held (paused) until it is."""
         now = datetime.now(UTC)
-        ready: list[tuple[ConsumerRecord, NotificationEvent | None, str | None]] = []
+        ready: list[Ready] = []
         commit: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
             for record in records:
@@ -197,10 +214,26 @@ class ChannelConsumer:
                     break
                 ready.append((record, event, problem))
                 commit[tp] = record.offset + 1
-        follow_ups = await self.deliver(ready)
-        await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in follow_ups])
-        if commit:
-            await commit_handled(consumer, commit)
+        return ready, commit
+
+    async def process(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        ready: list[Ready],
+        commit: dict[TopicPartition, int],
+        previous: asyncio.Task[None] | None,
+        slot: asyncio.Semaphore,
+    ) -> None:
+        try:
+            follow_ups = await self.deliver(ready)
+            await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in follow_ups])
+            if previous is not None:
+                await previous  # a batch that failed stops every later commit
+            if commit:
+                await commit_handled(consumer, commit)
+        finally:
+            slot.release()
 
     def _hold(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, delay: float
@@ -223,9 +256,7 @@ class ChannelConsumer:
         self._blackouts = (time.monotonic(), windows)
         return windows
 
-    async def deliver(
-        self, ready: Sequence[tuple[ConsumerRecord, NotificationEvent | None, str | None]]
-    ) -> list[tuple[str, bytes | None, bytes]]:
+    async def deliver(self, ready: Sequence[Ready]) -> list[tuple[str, bytes | None, bytes]]:
         """Send the batch; return the messages to publish next (topic, key, value)."""
         out: list[tuple[str, bytes | None, bytes]] = []
         events: dict[tuple[int, str], NotificationEvent] = {}
@@ -233,10 +264,21 @@ class ChannelConsumer:
             if event is None:
                 dead = dead_letter_message(problem or "?", None, record.value)
                 out.append((self.topics.dlq, record.key, dead))
-            else:
-                events.setdefault((event.bill_id, event.purpose), event)  # a duplicate in the batch
+            elif (event.bill_id, event.purpose) not in self.in_flight:
+                # a duplicate in this batch, or in an earlier one still in flight, is left to it
+                events.setdefault((event.bill_id, event.purpose), event)
         if not events:
             return out
+        self.in_flight.update(events)
+        try:
+            return out + await self._deliver(events)
+        finally:
+            self.in_flight.difference_update(events)
+
+    async def _deliver(
+        self, events: dict[tuple[int, str], NotificationEvent]
+    ) -> list[tuple[str, bytes | None, bytes]]:
+        out: list[tuple[str, bytes | None, bytes]] = []
         async with self.pool.acquire() as conn:
             done = await delivered_keys(conn, list(events))
             todo = {k: e for k, e in events.items() if k not in done}
