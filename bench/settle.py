@@ -67,6 +67,7 @@ async def main(members: int, month: str, keep: bool) -> None:
                 settings.settle_shard_size,
                 settings.settle_chunk_size,
                 settings.settle_parallel,
+                notify=False,  # the settlement alone is measured
             ),
             id=f"bench-settlement-{task_queue}",
             task_queue=task_queue,

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
 
     # Blackout windows are in this zone; members' quiet hours in their own.
     system_time_zone: str = "Asia/Seoul"
+    # Added to the real time wherever send windows are planned or checked (see telebill/clock.py).
+    clock_offset_s: float = 0.0
+
+    # Notification workflows
+    notify_parallel_starts: int = Field(default=50, ge=1)  # workflow starts in flight at once
+    notify_stuck_after_s: float = Field(default=3 * 3600.0, gt=0)  # no outcome this long: STUCK
+    dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @property
     def db_url(self) -> str:

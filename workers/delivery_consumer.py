@@ -21,7 +21,6 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import (
@@ -34,6 +33,7 @@ from aiokafka import (
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from temporalio.client import Client
 
+from telebill import clock
 from telebill.channels import channel as get_channel
 from telebill.channels.base import DeliveryFailed, SimulatedSender
 from telebill.config import Settings
@@ -143,7 +143,7 @@ class ChannelConsumer:
         )
         await producer.start()
         await consumer.start()
-        self.releaser = DeferredReleaser(self.pool, producer)
+        self.releaser = DeferredReleaser(self.pool, producer, lambda: clock.now(s))
         self.reporter = OutcomeReporter(self.pool, self.sink)
         helpers = [
             asyncio.create_task(self.releaser.run(stop)),
@@ -197,7 +197,7 @@ class ChannelConsumer:
     ) -> tuple[list[Ready], dict[TopicPartition, int]]:
         """The events of the batch to handle now, and the offsets to commit once they are.
         A retry tier's partition whose next event is not due is held (paused) until it is."""
-        now = datetime.now(UTC)
+        now = clock.now(self.settings)
         ready: list[Ready] = []
         commit: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
@@ -287,7 +287,7 @@ class ChannelConsumer:
             recipients = await load_recipients(conn, bill_ids, self.channel)
             template = await get_template(conn, self.channel)
             blackouts = await self.blackouts(conn)
-        now = datetime.now(UTC)
+        now = clock.now(self.settings)
         sendable: list[NotificationEvent] = []
         deferrals: list[Deferral] = []
         for e in todo.values():
@@ -375,7 +375,7 @@ class ChannelConsumer:
     def next_steps(self, failures: Sequence[Outcome]) -> list[tuple[str, bytes | None, bytes]]:
         """Where each failed event goes: its next retry tier, the fallback channel, or the DLQ."""
         out: list[tuple[str, bytes | None, bytes]] = []
-        now = datetime.now(UTC)
+        now = clock.now(self.settings)
         for o in failures:
             failed = o.event.failed(o.attempt.error or "failed", now)
             step = after_failure(self.channel, o.event.attempt, self.policies, self.rng)  # type: ignore[arg-type]

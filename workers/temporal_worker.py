@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
 from telebill.config import Settings, asyncpg_dsn
+from workflows.notification import (
+    BillNotificationWorkflow,
+    DispatchWorkflow,
+    ScheduledDispatchWorkflow,
+)
 from workflows.settlement import (
     MonthlySettlementWorkflow,
     ScheduledSettlementWorkflow,
@@ -28,6 +34,9 @@ WORKFLOWS: Sequence[type] = (
     MonthlySettlementWorkflow,
     SettlementShardWorkflow,
     ScheduledSettlementWorkflow,
+    BillNotificationWorkflow,
+    DispatchWorkflow,
+    ScheduledDispatchWorkflow,
 )
 
 
@@ -39,21 +48,36 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
-def activities_for(pool: asyncpg.Pool) -> list[Any]:
+@asynccontextmanager
+async def build_worker(
+    client: Client, pool: asyncpg.Pool, settings: Settings, task_queue: str
+) -> AsyncIterator[Worker]:
+    """A running worker hosting every workflow and activity; stops (gracefully) on exit."""
     settlement = SettlementActivities(pool)
-    return [settlement.open_settlement, settlement.settle_shard, settlement.close_settlement]
-
-
-def build_worker(client: Client, pool: asyncpg.Pool, settings: Settings, task_queue: str) -> Worker:
-    return Worker(
+    notification = NotificationActivities(pool, settings, client, task_queue)
+    worker = Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(pool),
+        activities=[
+            settlement.open_settlement,
+            settlement.settle_shard,
+            settlement.close_settlement,
+            notification.plan,
+            notification.publish,
+            notification.outcome,
+            notification.month_scope,
+            notification.start_range,
+        ],
         max_concurrent_activities=settings.worker_max_activities,
         max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+    try:
+        async with worker:
+            yield worker
+    finally:
+        await notification.close()
 
 
 async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
@@ -62,13 +86,12 @@ async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
     await ensure_schema(settings.db_url)  # a worker never runs against an older schema
     client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
     pool = await create_pool(settings)
-    worker = build_worker(client, pool, settings, task_queue or settings.task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with worker:
+        async with build_worker(client, pool, settings, task_queue or settings.task_queue):
             await stop.wait()
     finally:
         await pool.close()

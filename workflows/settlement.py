@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from zoneinfo import ZoneInfo
-
     from activities.settlement import (
         CloseInput,
         SettlementActivities,
@@ -27,8 +25,9 @@ with workflow.unsafe.imports_passed_through():
         ShardInput,
         ShardResult,
     )
+    from telebill.domain.month import previous_month, shard_ranges
 
-MAX_SHARDS = 1_000  # bounds the parent's history whatever the member count
+from workflows.notification import DispatchInput, DispatchWorkflow
 
 
 def settlement_id(month: str) -> str:
@@ -42,6 +41,7 @@ class SettlementInput:
     chunk_size: int = 5_000
     parallel: int = 3  # shards settling at once
     heartbeat_timeout_s: float = 60.0
+    notify: bool = True  # then start the bills' notification workflows (see run)
 
 
 @dataclass
@@ -57,20 +57,6 @@ class SettlementProgress:
     phase: str = "starting"  # starting, settling, closing, done
     summary: SettlementSummary | None = None
     shard_results: list[ShardResult] = field(default_factory=list)
-
-
-def previous_month(now: datetime, time_zone: str) -> str:
-    """The billing month before `now` as seen in `time_zone` (YYYY-MM)."""
-    local = now.astimezone(ZoneInfo(time_zone))
-    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
-
-
-def shard_ranges(first: int, last: int, shard_size: int) -> list[tuple[int, int]]:
-    if last < first:
-        return []
-    size = max(shard_size, -(-(last - first + 1) // MAX_SHARDS))
-    return [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]
 
 
 @workflow.defn
@@ -138,6 +124,19 @@ class MonthlySettlementWorkflow:
             retry_policy=retry,
         )
         p.summary, p.phase = summary, "done"
+        if inp.notify:
+            # The month's bills are committed and reported; their notification workflows are
+            # started by a dispatch of its own, so the settlement (and whoever waits for it)
+            # is not held up by a million workflow starts.
+            try:
+                await workflow.start_child_workflow(
+                    DispatchWorkflow.run,
+                    DispatchInput(month=inp.month, parallel=inp.parallel),
+                    id=f"dispatch-{inp.month}-settled",
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                workflow.logger.info("notifications of %s are being started already", inp.month)
         return summary
 
 
@@ -156,7 +155,12 @@ class ScheduledSettlementWorkflow:
         target = previous_month(workflow.now(), inp.time_zone)
         base = inp.settlement or SettlementInput(month=target)
         params = SettlementInput(
-            target, base.shard_size, base.chunk_size, base.parallel, base.heartbeat_timeout_s
+            target,
+            base.shard_size,
+            base.chunk_size,
+            base.parallel,
+            base.heartbeat_timeout_s,
+            base.notify,
         )
         try:
             await workflow.start_child_workflow(

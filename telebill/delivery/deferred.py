@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -93,7 +93,10 @@ async def next_due(conn: DbConn) -> datetime | None:
 
 
 class DeferredReleaser:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, now: Callable[[], datetime]
+    ) -> None:
+        self.now = now  # the clock send windows are checked by
         self.pool = pool
         self.producer = producer
         self.waker = Waker()  # woken when this process defers something
@@ -103,7 +106,7 @@ class DeferredReleaser:
         while not stop.is_set():
             try:
                 async with self.pool.acquire() as conn:
-                    n = await release_due(conn, self.producer, datetime.now(UTC))
+                    n = await release_due(conn, self.producer, self.now())
                     self.released += n
                     if n == RELEASE_BATCH:
                         continue
@@ -113,5 +116,5 @@ class DeferredReleaser:
                 due = None
             wait = IDLE_CHECK_S
             if due is not None:
-                wait = min(wait, (due - datetime.now(UTC)).total_seconds())
+                wait = min(wait, (due - self.now()).total_seconds())
             await self.waker.sleep(wait, stop)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -18,3 +19,20 @@ def parse_month(text: str) -> date:
 
 def format_month(month: date) -> str:
     return f"{month:%Y-%m}"
+
+
+MAX_SHARDS = 1_000  # bounds a fan-out's history whatever the member count
+
+
+def previous_month(now: datetime, time_zone: str) -> str:
+    """The billing month before `now` as seen in `time_zone` (YYYY-MM)."""
+    local = now.astimezone(ZoneInfo(time_zone))
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def shard_ranges(first: int, last: int, shard_size: int) -> list[tuple[int, int]]:
+    if last < first:
+        return []
+    size = max(shard_size, -(-(last - first + 1) // MAX_SHARDS))
+    return [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]

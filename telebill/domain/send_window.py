@@ -142,3 +142,55 @@ def check_preferences(windows: Iterable[Window], member_zone: str) -> None:
                 f"no time left to send on {WEEKDAY_NAMES[day.weekday()]}: "
                 f"{names} cover the whole day"
             )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """When a notification goes out, and why then (for `telebill notify plan` and the UI)."""
+
+    send_at: datetime  # UTC
+    lower_bound: datetime
+    because: str  # what set the lower bound
+    moved_by: tuple[str, ...]  # the windows that pushed it past the lower bound
+
+    def explain(self) -> str:
+        text = self.because
+        if self.moved_by:
+            text += "; moved out of " + ", ".join(self.moved_by)
+        return text
+
+
+def plan_send(
+    billing_month: date,
+    preferred_day: int,
+    member_zone: str,
+    now: datetime,
+    windows: Sequence[Window],
+    reserved_at: datetime | None = None,
+) -> Plan:
+    """The send instant of a bill notification planned at `now`.
+
+    A reservation (예약 발송, or an operator's "send now") replaces the preferred day: the operator
+    chose the time. Nothing replaces the windows."""
+    if reserved_at is not None:
+        lower = max(now, reserved_at)
+        because = f"reserved for {reserved_at.isoformat()}" + (
+            " (already passed: now)" if now > reserved_at else ""
+        )
+    else:
+        day = scheduled_day(billing_month, preferred_day)
+        day_start = datetime.combine(day, time(0), tzinfo=ZoneInfo(member_zone))
+        lower = max(now, day_start)
+        clamp = "" if day.day == preferred_day else " (clamped to the month's last day)"
+        because = f"preferred day {preferred_day}: {day.isoformat()}{clamp}" + (
+            " already passed: the next allowed instant" if now > day_start else ""
+        )
+    moved: list[str] = []
+    t = lower
+    for _ in range(MAX_HOPS):
+        inside = [(w, inst) for w in windows if (inst := w.instance_around(t)) is not None]
+        if not inside:
+            return Plan(t.astimezone(ZoneInfo("UTC")), lower, because, tuple(moved))
+        moved += [w.label() for w, _ in inside if w.label() not in moved]
+        t = max(inst[1] for _, inst in inside)
+    raise NoAllowedInstant("the windows leave no time to send")

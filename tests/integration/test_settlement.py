@@ -42,6 +42,7 @@ class Env:
             "chunk_size": 250,
             "parallel": 3,
             "heartbeat_timeout_s": 5.0,
+            "notify": False,  # the notification tests start them
         }
         base.update(kw)
         return SettlementInput(NOV, **base)  # type: ignore[arg-type]
@@ -129,7 +130,7 @@ async def test_two_starts_at_once_are_one_settlement(env: Env) -> None:
 
     run_a, run_b = await asyncio.gather(start(), start())
     assert run_a == run_b
-    summary = await env.client.get_workflow_handle_for(MonthlySettlementWorkflow.run, wid).result()
+    summary = await env.client.get_workflow_handle(wid, result_type=SettlementSummary).result()
     assert summary.bills_created == 3_000
     await assert_month_is_whole(env.conn, 3_000)
 

@@ -20,3 +20,14 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def own_clock_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: its clock starts at the real time, whatever
+    the tests before it skipped to."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+    try:
+        yield env
+    finally:
+        await env.shutdown()

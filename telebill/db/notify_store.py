@@ -1,0 +1,120 @@
+"""What the notification workflows read and write in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from telebill.db.connect import DbConn
+from telebill.domain.send_window import Window
+
+MONTHLY = "MONTHLY_BILL"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A bill and the preferences its send instant depends on."""
+
+    bill_id: int
+    member_id: int
+    billing_month: date
+    ready_at: datetime  # when the bill was committed
+    preferred_day: int
+    quiet_start: time | None
+    quiet_end: time | None
+    timezone: str
+    status: str | None  # of this purpose's notification, if there is one
+
+    @property
+    def quiet_hours(self) -> Window | None:
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return Window(self.quiet_start, self.quiet_end, self.timezone, name="quiet hours")
+
+
+async def load_recipient(conn: DbConn, bill_id: int, purpose: str) -> Recipient | None:
+    r = await conn.fetchrow(
+        "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
+        "m.quiet_start, m.quiet_end, m.timezone, n.status "
+        "FROM bill b JOIN member m ON m.id = b.member_id "
+        "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2 WHERE b.id = $1",
+        bill_id,
+        purpose,
+    )
+    if r is None:
+        return None
+    return Recipient(*r.values())
+
+
+async def record_plan(
+    conn: DbConn, bill_id: int, purpose: str, workflow_id: str, send_at: datetime
+) -> None:
+    """The notification is scheduled: `telebill status` counts it, dispatch leaves it alone."""
+    await conn.execute(
+        "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (bill_id, purpose) DO UPDATE "
+        "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at",
+        bill_id,
+        purpose,
+        workflow_id,
+        send_at,
+    )
+
+
+async def notification_status(conn: DbConn, bill_id: int, purpose: str) -> str | None:
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM notification WHERE bill_id = $1 AND purpose = $2", bill_id, purpose
+    )
+    return status
+
+
+@dataclass(frozen=True)
+class BillRef:
+    bill_id: int
+    member_id: int
+
+
+async def bills_to_notify(
+    conn: DbConn,
+    month: date,
+    after_member: int,
+    last_member: int,
+    limit: int,
+    members: Sequence[int] | None,
+    overdue_before: datetime | None,
+) -> list[BillRef]:
+    """The month's bills in a member range that need a notification workflow, in member order.
+
+    With `overdue_before`: only bills never scheduled, or scheduled for before that instant and
+    still undelivered (their workflow should have sent them: it may be gone). Without it: every
+    bill not delivered or dead-lettered yet (a reservation or "send now" reaches them all)."""
+    rows = await conn.fetch(
+        """
+        SELECT b.id, b.member_id FROM bill b
+        LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $1
+        WHERE b.billing_month = $2 AND b.member_id > $3 AND b.member_id <= $4
+          AND ($5::bigint[] IS NULL OR b.member_id = ANY($5::bigint[]))
+          AND (n.id IS NULL OR (n.status = 'PENDING'
+               AND ($6::timestamptz IS NULL OR n.send_at IS NULL OR n.send_at < $6)))
+        ORDER BY b.member_id LIMIT $7
+        """,
+        MONTHLY,
+        month,
+        after_member,
+        last_member,
+        list(members) if members is not None else None,
+        overdue_before,
+        limit,
+    )
+    return [BillRef(r["id"], r["member_id"]) for r in rows]
+
+
+async def member_range(conn: DbConn, month: date) -> tuple[int, int] | None:
+    r = await conn.fetchrow(
+        "SELECT min(member_id) AS lo, max(member_id) AS hi FROM bill WHERE billing_month = $1",
+        month,
+    )
+    if r is None or r["lo"] is None:
+        return None
+    return int(r["lo"]), int(r["hi"])

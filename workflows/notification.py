@@ -1,0 +1,245 @@
+"""One workflow per bill notification, and the dispatch that makes sure each bill has one.
+
+BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n>)
+  plan (activity) → durable sleep until the send instant (re-planned on a signal, re-checked on
+  waking) → publish (activity) → wait for the outcome signal from the message platform; when none
+  comes within `stuck_after_s` it looks in PostgreSQL, and if the outcome is still unknown it
+  marks itself STUCK and keeps waiting.
+DispatchWorkflow: starts the workflows a month's bills are missing (catch-up after an outage),
+  the admin's "send now" and reserved sends, in member-range pages (bounded, resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notification import (
+        MonthScope,
+        NotificationActivities,
+        OutcomeQuery,
+        PlanInput,
+        PlanResult,
+        PublishInput,
+        StartInput,
+    )
+    from telebill.domain.month import previous_month, shard_ranges
+    from telebill.messaging.outcome import OUTCOME_SIGNAL, TERMINAL, DeliveryOutcome
+
+BILLING_MONTH = SearchAttributeKey.for_keyword("BillingMonth")
+NOTIFY_STATUS = SearchAttributeKey.for_keyword("NotifyStatus")
+SEND_AT = SearchAttributeKey.for_datetime("SendAt")
+MEMBER_ID = SearchAttributeKey.for_int("MemberId")
+
+SHORT = timedelta(minutes=2)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+@dataclass(frozen=True)
+class NotifyInput:
+    bill_id: int
+    member_id: int
+    month: str  # YYYY-MM
+    purpose: str = "MONTHLY_BILL"
+    channel: str = "email"  # where the chain starts (a resend may start at sms)
+    reserved_at: str | None = None  # ISO; replaces the preferred day
+    clock_offset_s: float = 0.0  # TELEBILL_CLOCK_OFFSET_S of the starter
+    stuck_after_s: float = 3 * 3600.0
+    # Keep BillingMonth/NotifyStatus/SendAt/MemberId up to date for Temporal UI. Off only where
+    # the server has no such attributes (the time-skipping test server cannot register them).
+    search_attributes: bool = True
+
+
+@dataclass
+class NotifyState:
+    status: str = "PLANNING"
+    send_at: str | None = None
+    why: str = ""
+    reserved_at: str | None = None
+
+
+@workflow.defn
+class BillNotificationWorkflow:
+    def __init__(self) -> None:
+        self.state = NotifyState()
+        self.replan = False
+        self.outcome: str | None = None
+        self.search_attributes = True
+
+    @workflow.query
+    def current(self) -> NotifyState:
+        return self.state
+
+    @workflow.signal
+    def preferences_changed(self) -> None:
+        self.replan = True
+
+    @workflow.signal
+    def reserve(self, at: str | None) -> None:
+        """A reserved instant (None: back to the preferred day)."""
+        self.state.reserved_at = at
+        self.replan = True
+
+    @workflow.signal(name=OUTCOME_SIGNAL)
+    def delivery_outcome(self, outcome: DeliveryOutcome) -> None:
+        if outcome.status in TERMINAL and self.outcome is None:
+            self.outcome = outcome.status
+
+    def now(self, inp: NotifyInput) -> datetime:
+        return workflow.now() + timedelta(seconds=inp.clock_offset_s)
+
+    def mark(self, status: str, send_at: datetime | None = None) -> None:
+        self.state.status = status
+        if not self.search_attributes:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = [NOTIFY_STATUS.value_set(status)]
+        if send_at is not None:
+            updates.append(SEND_AT.value_set(send_at))
+        workflow.upsert_search_attributes(updates)
+
+    @workflow.run
+    async def run(self, inp: NotifyInput) -> str:
+        if self.state.reserved_at is None:  # a reservation signalled with the start wins
+            self.state.reserved_at = inp.reserved_at
+        self.search_attributes = inp.search_attributes
+        if self.search_attributes:
+            workflow.upsert_search_attributes(
+                [BILLING_MONTH.value_set(inp.month), MEMBER_ID.value_set(inp.member_id)]
+            )
+        wid = workflow.info().workflow_id
+        while True:
+            self.replan = False
+            plan: PlanResult = await workflow.execute_activity_method(
+                NotificationActivities.plan,
+                PlanInput(
+                    inp.bill_id,
+                    inp.purpose,
+                    wid,
+                    self.now(inp).isoformat(),
+                    self.state.reserved_at,
+                ),
+                start_to_close_timeout=SHORT,
+                retry_policy=RETRY,
+            )
+            if plan.status in TERMINAL:  # delivered before this run (e.g. a catch-up start)
+                self.mark(plan.status)
+                return plan.status
+            send_at = datetime.fromisoformat(plan.send_at)
+            self.state.send_at, self.state.why = plan.send_at, plan.why
+            wait = (send_at - self.now(inp)).total_seconds()
+            if wait <= 0:
+                break
+            self.mark("SCHEDULED", send_at)
+            # On waking (or a signal) the loop re-plans, so later changes and windows are honoured.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self.replan, timeout=timedelta(seconds=wait))
+        await workflow.execute_activity_method(
+            NotificationActivities.publish,
+            PublishInput(
+                inp.bill_id, inp.member_id, inp.month, inp.purpose, inp.channel, wid, plan.send_at
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+        self.mark("PUBLISHED", send_at)
+        while self.outcome is None:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.outcome is not None,
+                    timeout=timedelta(seconds=inp.stuck_after_s),
+                )
+            except TimeoutError:
+                status = await workflow.execute_activity_method(
+                    NotificationActivities.outcome,
+                    OutcomeQuery(inp.bill_id, inp.purpose),
+                    start_to_close_timeout=SHORT,
+                    retry_policy=RETRY,
+                )
+                if status in TERMINAL:
+                    self.outcome = status
+                elif self.state.status != "STUCK":
+                    self.mark("STUCK")
+        self.mark(self.outcome)
+        return self.outcome
+
+
+@dataclass(frozen=True)
+class DispatchInput:
+    month: str | None = None  # None: the month before today in `time_zone` (the daily run)
+    members: list[int] | None = None
+    reserved_at: str | None = None
+    time_zone: str = "Asia/Seoul"
+    range_size: int = 50_000
+    parallel: int = 2
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    month: str
+    started: int  # workflows started or signalled
+
+
+@workflow.defn
+class DispatchWorkflow:
+    @workflow.run
+    async def run(self, inp: DispatchInput) -> DispatchResult:
+        month = inp.month or previous_month(workflow.now(), inp.time_zone)
+        scope: MonthScope | None = await workflow.execute_activity_method(
+            NotificationActivities.month_scope,
+            month,
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+        if scope is None:
+            return DispatchResult(month, 0)
+        targeted = inp.members is not None or inp.reserved_at is not None
+        ranges = shard_ranges(scope.first_member_id, scope.last_member_id, inp.range_size)
+        counts = await start_in_ranges(
+            month, ranges, inp.parallel, inp.members, inp.reserved_at, only_overdue=not targeted
+        )
+        return DispatchResult(month, counts)
+
+
+async def start_in_ranges(
+    month: str,
+    ranges: list[tuple[int, int]],
+    parallel: int,
+    members: list[int] | None = None,
+    reserved_at: str | None = None,
+    only_overdue: bool = True,
+) -> int:
+    """Run the start activity over member ranges, `parallel` at once (from a workflow)."""
+    gate = asyncio.Semaphore(max(parallel, 1))
+
+    async def one(lo: int, hi: int) -> int:
+        async with gate:
+            started: int = await workflow.execute_activity_method(
+                NotificationActivities.start_range,
+                StartInput(month, lo, hi, members, reserved_at, only_overdue),
+                start_to_close_timeout=timedelta(hours=6),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=RETRY,
+            )
+            return started
+
+    return sum(await asyncio.gather(*(one(lo, hi) for lo, hi in ranges)))
+
+
+@workflow.defn
+class ScheduledDispatchWorkflow:
+    """Started by the daily Schedule: catch-up for the month before today."""
+
+    @workflow.run
+    async def run(self, time_zone: str) -> DispatchResult:
+        return await workflow.execute_child_workflow(
+            DispatchWorkflow.run,
+            DispatchInput(time_zone=time_zone),
+            id=f"{workflow.info().workflow_id}/dispatch",
+        )
