@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from starters import (
     consume_cmd,
     db_cmd,
     dlq_cmd,
+    notify_cmd,
     seed_cmd,
     settle_cmd,
     stack_cmd,
@@ -39,9 +41,34 @@ app.add_typer(blackout_cmd.app, name="blackout")
 app.add_typer(consume_cmd.app, name="consume")
 app.command("lag")(consume_cmd.lag)
 app.add_typer(dlq_cmd.app, name="dlq")
+app.command("dispatch")(notify_cmd.dispatch)
+app.add_typer(notify_cmd.reserve, name="reserve")
+app.add_typer(notify_cmd.member, name="member")
+app.command("resend")(notify_cmd.resend)
+app.add_typer(notify_cmd.notify, name="notify")
+app.command("stuck")(notify_cmd.stuck)
+app.command("status")(notify_cmd.status)
 
 
 def main() -> None:
+    """The console entry point. Ends with os._exit: the Temporal client's Rust threads can abort
+    the interpreter while it finalizes (temporalio/sdk-python#300), turning a finished command
+    into exit code 134; every command has closed what it opened by then."""
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
+def run() -> None:
     try:
         app()
     except TelebillError as exc:

@@ -18,13 +18,14 @@ from telebill.config import Settings, get_settings
 from telebill.domain.month import parse_month
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
+    from temporalio.client import Client, Schedule
 
     from telebill.settlement_report import MonthReport
 
 console = Console()
 Month = Annotated[str, typer.Option("--month", "-m", help="Billing month, YYYY-MM.")]
 SCHEDULE_ID = "telebill-monthly-settlement"
+DISPATCH_SCHEDULE_ID = "telebill-daily-dispatch"
 
 
 def checked_month(month: str) -> str:
@@ -70,9 +71,10 @@ async def _settle(
     chunk_size: int | None,
     parallel: int | None,
     with_worker: bool = False,
+    notify: bool = True,
 ) -> None:
     if not with_worker:
-        await _start_and_follow(month, wait, shard_size, chunk_size, parallel)
+        await _start_and_follow(month, wait, shard_size, chunk_size, parallel, notify=notify)
         return
     from workers.temporal_worker import build_worker, create_pool
 
@@ -81,7 +83,9 @@ async def _settle(
     pool = await create_pool(settings)
     try:
         async with build_worker(client, pool, settings, settings.task_queue):
-            await _start_and_follow(month, True, shard_size, chunk_size, parallel, own_worker=True)
+            await _start_and_follow(
+                month, True, shard_size, chunk_size, parallel, own_worker=True, notify=notify
+            )
     finally:
         await pool.close()
 
@@ -93,6 +97,7 @@ async def _start_and_follow(
     chunk_size: int | None,
     parallel: int | None,
     own_worker: bool = False,
+    notify: bool = True,
 ) -> None:
     from temporalio.common import WorkflowIDConflictPolicy
 
@@ -106,6 +111,7 @@ async def _start_and_follow(
         chunk_size=chunk_size or settings.settle_chunk_size,
         parallel=parallel or settings.settle_parallel,
         heartbeat_timeout_s=settings.settle_heartbeat_timeout_s,
+        notify=notify,
     )
     handle = await client.start_workflow(
         MonthlySettlementWorkflow.run,
@@ -173,6 +179,13 @@ def settle(
             help="Also run a worker in this process until it ends (implies --wait).",
         ),
     ] = False,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify/--no-notify",
+            help="Then start the bills' notification workflows (after the month is reported).",
+        ),
+    ] = True,
 ) -> None:
     """Settle a month: one bill per member with its items (workflow settlement-YYYY-MM).
 
@@ -180,7 +193,9 @@ def settle(
     only members still without a bill (normally none). Needs a running `telebill worker`, or
     --with-worker.
     """
-    asyncio.run(_settle(checked_month(month), wait, shard_size, chunk_size, parallel, with_worker))
+    asyncio.run(
+        _settle(checked_month(month), wait, shard_size, chunk_size, parallel, with_worker, notify)
+    )
 
 
 async def _read_report(month: str) -> MonthReport:
@@ -247,26 +262,40 @@ def worker(
     asyncio.run(run_worker(settings, task_queue))
 
 
-schedules = typer.Typer(help="Temporal Schedules (the monthly settlement).", no_args_is_help=True)
+schedules = typer.Typer(
+    help="Temporal Schedules (the monthly settlement, the daily dispatch).", no_args_is_help=True
+)
 
 
-async def _install_schedule(at: time, time_zone: str) -> str:
+async def _upsert_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    from temporalio.client import ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
+
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(replace)
+        return "updated"
+
+
+async def _install_schedules(at: time, dispatch_at: time, time_zone: str) -> tuple[str, str]:
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
-        ScheduleAlreadyRunningError,
         ScheduleCalendarSpec,
         ScheduleRange,
         ScheduleSpec,
-        ScheduleUpdate,
-        ScheduleUpdateInput,
     )
 
+    from workflows.notification import ScheduledDispatchWorkflow
     from workflows.settlement import ScheduledSettlementInput, ScheduledSettlementWorkflow
 
     settings = get_settings()
-    hour, minute = at.hour, at.minute
-    schedule = Schedule(
+    monthly = Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledSettlementWorkflow.run,
             ScheduledSettlementInput(time_zone=time_zone),
@@ -278,51 +307,70 @@ async def _install_schedule(at: time, time_zone: str) -> str:
             calendars=[
                 ScheduleCalendarSpec(
                     day_of_month=[ScheduleRange(1)],
-                    hour=[ScheduleRange(hour)],
-                    minute=[ScheduleRange(minute)],
+                    hour=[ScheduleRange(at.hour)],
+                    minute=[ScheduleRange(at.minute)],
                     comment="previous month's settlement",
                 )
             ],
             time_zone_name=time_zone,
         ),
     )
+    daily = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ScheduledDispatchWorkflow.run,
+            time_zone,
+            id="scheduled-dispatch",
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(hours=20),
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    hour=[ScheduleRange(dispatch_at.hour)],
+                    minute=[ScheduleRange(dispatch_at.minute)],
+                    comment="catch-up: every due bill has its notification workflow",
+                )
+            ],
+            time_zone_name=time_zone,
+        ),
+    )
     client = await temporal_client(settings)
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
-        return "updated"
+    return (
+        await _upsert_schedule(client, SCHEDULE_ID, monthly),
+        await _upsert_schedule(client, DISPATCH_SCHEDULE_ID, daily),
+    )
 
 
 @schedules.command("install")
 def install(
     at: Annotated[str | None, typer.Option("--at", help="Local time HH:MM on day 1.")] = None,
-    time_zone: Annotated[str | None, typer.Option(help="IANA time zone of --at.")] = None,
+    dispatch_at: Annotated[
+        str | None, typer.Option("--dispatch-at", help="Local time HH:MM of the daily dispatch.")
+    ] = None,
+    time_zone: Annotated[str | None, typer.Option(help="IANA time zone of the times.")] = None,
 ) -> None:
-    """Create or update the Schedule that settles the previous month on day 1 (02:00 Asia/Seoul)."""
+    """Create or update the Schedules: the settlement of the previous month on day 1 (02:00) and
+    the daily dispatch (09:00), Asia/Seoul unless told otherwise."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from telebill.domain.send_window import parse_hhmm
 
     settings = get_settings()
     at = at or settings.settle_schedule_time
+    dispatch_at = dispatch_at or settings.dispatch_schedule_time
     zone = time_zone or settings.schedule_time_zone
-    from telebill.domain.send_window import parse_hhmm
-
     try:
-        local_time = parse_hhmm(at)
-    except ValueError:
-        raise UserError(f"--at must be HH:MM (00:00–23:59), got {at!r}") from None
+        local_time, dispatch_time = parse_hhmm(at), parse_hhmm(dispatch_at)
+    except ValueError as exc:
+        raise UserError(f"--at/--dispatch-at: {exc}") from None
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise UserError(f"unknown time zone {zone!r}") from None
-    what = asyncio.run(_install_schedule(local_time, zone))
+    monthly, daily = asyncio.run(_install_schedules(local_time, dispatch_time, zone))
     console.print(
-        f"schedule {SCHEDULE_ID} {what}: day 1 at {at} {zone} settles the previous month "
-        "(Temporal UI → Schedules)",
+        f"schedule {SCHEDULE_ID} {monthly}: day 1 at {at} {zone} settles the previous month\n"
+        f"schedule {DISPATCH_SCHEDULE_ID} {daily}: every day at {dispatch_at} {zone} makes sure "
+        "each due bill has its notification workflow (Temporal UI → Schedules)",
         highlight=False,
     )

@@ -118,3 +118,77 @@ async def member_range(conn: DbConn, month: date) -> tuple[int, int] | None:
     if r is None or r["lo"] is None:
         return None
     return int(r["lo"]), int(r["hi"])
+
+
+@dataclass(frozen=True)
+class MonthStatus:
+    month: str
+    bills: int
+    not_scheduled: int  # no notification workflow has planned it yet
+    scheduled: int
+    published: int  # handed to the message platform, no outcome yet
+    deferred: int  # of those, held by a send window right now
+    delivered_email: int
+    delivered_sms: int
+    dead_letter: int
+
+
+async def month_status(conn: DbConn, month: date) -> MonthStatus:
+    r = await conn.fetchrow(
+        """
+        SELECT count(*) AS bills,
+               count(*) FILTER (WHERE n.id IS NULL) AS not_scheduled,
+               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NULL) AS scheduled,
+               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NOT NULL)
+                   AS published,
+               count(d.bill_id) AS deferred,
+               count(*) FILTER (WHERE n.status = 'DELIVERED_EMAIL') AS delivered_email,
+               count(*) FILTER (WHERE n.status = 'DELIVERED_SMS') AS delivered_sms,
+               count(*) FILTER (WHERE n.status = 'DEAD_LETTER') AS dead_letter
+        FROM bill b
+        LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+        LEFT JOIN deferred_event d ON d.bill_id = b.id AND d.purpose = $2
+        WHERE b.billing_month = $1
+        """,
+        month,
+        MONTHLY,
+    )
+    assert r is not None
+    return MonthStatus(f"{month:%Y-%m}", *r.values())
+
+
+async def last_errors(conn: DbConn, month: date, member_ids: Sequence[int]) -> dict[int, str]:
+    """member id → the last error recorded for their bill of the month (for `telebill stuck`)."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (b.member_id) b.member_id, d.error, d.channel, d.at
+        FROM bill b JOIN notification n ON n.bill_id = b.id
+        JOIN delivery_attempt d ON d.notification_id = n.id
+        WHERE b.billing_month = $1 AND b.member_id = ANY($2::bigint[]) AND d.error IS NOT NULL
+        ORDER BY b.member_id, d.id DESC
+        """,
+        month,
+        list(member_ids),
+    )
+    return {
+        r["member_id"]: f"{r['channel']}: {r['error']} ({r['at']:%Y-%m-%d %H:%M})" for r in rows
+    }
+
+
+async def bill_of(conn: DbConn, bill_id: int) -> tuple[int, date] | None:
+    r = await conn.fetchrow("SELECT member_id, billing_month FROM bill WHERE id = $1", bill_id)
+    return (int(r["member_id"]), r["billing_month"]) if r else None
+
+
+async def bill_for(conn: DbConn, member_id: int, month: date) -> int | None:
+    found: int | None = await conn.fetchval(
+        "SELECT id FROM bill WHERE member_id = $1 AND billing_month = $2", member_id, month
+    )
+    return found
+
+
+async def resend_count(conn: DbConn, bill_id: int) -> int:
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM notification WHERE bill_id = $1 AND purpose LIKE 'RESEND-%'", bill_id
+    )
+    return n

@@ -1,0 +1,105 @@
+"""Members' delivery preferences: read, validate, change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from telebill.db.blackout_store import list_blackouts
+from telebill.db.connect import DbConn
+from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences, parse_hhmm
+from telebill.errors import TelebillError
+
+
+@dataclass(frozen=True)
+class MemberPrefs:
+    id: int
+    name: str
+    email: str
+    phone: str
+    preferred_day: int
+    quiet_start: time | None
+    quiet_end: time | None
+    timezone: str
+
+    @property
+    def quiet_label(self) -> str:
+        if self.quiet_start is None or self.quiet_end is None:
+            return "none"
+        return f"{self.quiet_start:%H:%M}–{self.quiet_end:%H:%M}"
+
+
+async def get_member(conn: DbConn, member_id: int) -> MemberPrefs:
+    r = await conn.fetchrow(
+        "SELECT id, name, email, phone, preferred_day, quiet_start, quiet_end, timezone "
+        "FROM member WHERE id = $1",
+        member_id,
+    )
+    if r is None:
+        raise TelebillError(f"no member {member_id}")
+    return MemberPrefs(*r.values())
+
+
+def parse_quiet(text: str) -> tuple[time, time]:
+    """'22:00-08:00' → (22:00, 08:00); refused with the reason when malformed or empty."""
+    parts = text.replace("–", "-").split("-")
+    if len(parts) != 2:
+        raise TelebillError(f"quiet hours must be HH:MM-HH:MM, got {text!r}")
+    try:
+        start, end = parse_hhmm(parts[0]), parse_hhmm(parts[1])
+    except ValueError as exc:
+        raise TelebillError(f"quiet hours: {exc}") from None
+    if start == end:
+        raise TelebillError("quiet hours need start ≠ end (use --no-quiet for none)")
+    return start, end
+
+
+async def update_member(
+    conn: DbConn,
+    member_id: int,
+    system_zone: str,
+    preferred_day: int | None = None,
+    quiet: tuple[time, time] | None = None,
+    no_quiet: bool = False,
+    timezone: str | None = None,
+) -> MemberPrefs:
+    """Validate and save; returns the member as saved. Refuses a day outside 1–31, an unknown
+    zone, and quiet hours that with the system blackout leave a day with no time to send."""
+    m = await get_member(conn, member_id)
+    if preferred_day is not None and not 1 <= preferred_day <= 31:
+        raise TelebillError(f"preferred day must be 1–31, got {preferred_day}")
+    zone = timezone or m.timezone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TelebillError(f"unknown time zone {zone!r}") from None
+    start, end = (None, None) if no_quiet else (quiet or (m.quiet_start, m.quiet_end))
+    windows = [b.window(system_zone) for b in await list_blackouts(conn, active_only=True)]
+    if start is not None and end is not None:
+        windows.append(Window(start, end, zone, name="quiet hours"))
+    try:
+        check_preferences(windows, zone)
+    except NoAllowedInstant as exc:
+        raise TelebillError(f"refused: {exc}") from None
+    await conn.execute(
+        "UPDATE member SET preferred_day = $2, quiet_start = $3, quiet_end = $4, timezone = $5 "
+        "WHERE id = $1",
+        member_id,
+        preferred_day or m.preferred_day,
+        start,
+        end,
+        zone,
+    )
+    return await get_member(conn, member_id)
+
+
+async def pending_workflows(conn: DbConn, member_id: int) -> list[str]:
+    """The notification workflows of this member still waiting to send."""
+    rows = await conn.fetch(
+        "SELECT n.workflow_id FROM notification n JOIN bill b ON b.id = n.bill_id "
+        "WHERE b.member_id = $1 AND n.status = 'PENDING' AND n.published_at IS NULL "
+        "AND n.workflow_id IS NOT NULL",
+        member_id,
+    )
+    return [r["workflow_id"] for r in rows]
