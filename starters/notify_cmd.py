@@ -311,7 +311,7 @@ async def _start_resend(bill: int, member_id: int, month: str, n: int, channel: 
             clock_offset_s=settings.clock_offset_s,
             stuck_after_s=settings.notify_stuck_after_s,
         ),
-        id=f"{notify_workflow_id(month, member_id)}-resend-{n}",
+        id=f"{notify_workflow_id(month, member_id, settings.workflow_id_prefix)}-resend-{n}",
         task_queue=settings.task_queue,
         search_attributes=initial_search_attributes(month, member_id),
     )

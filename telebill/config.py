@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     clock_offset_s: float = 0.0
 
     # Notification workflows
+    workflow_id_prefix: str = ""  # like topic_prefix: installations sharing one Temporal namespace
     notify_parallel_starts: int = Field(default=50, ge=1)  # workflow starts in flight at once
     notify_stuck_after_s: float = Field(default=3 * 3600.0, gt=0)  # no outcome this long: STUCK
     dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -64,7 +64,6 @@ async def build_worker(
             settlement.settle_shard,
             settlement.close_settlement,
             notification.plan,
-            notification.publish,
             notification.outcome,
             notification.month_scope,
             notification.start_range,

@@ -1,10 +1,10 @@
 """One workflow per bill notification, and the dispatch that makes sure each bill has one.
 
 BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n>)
-  plan (activity) → durable sleep until the send instant (re-planned on a signal, re-checked on
-  waking) → publish (activity) → wait for the outcome signal from the message platform; when none
-  comes within `stuck_after_s` it looks in PostgreSQL, and if the outcome is still unknown it
-  marks itself STUCK and keeps waiting.
+  plan (activity; it publishes the event itself when the bill is due) → durable sleep until the
+  send instant (re-planned on a signal, re-checked on waking, which publishes) → wait for the
+  outcome signal from the message platform; when none comes within `stuck_after_s` it looks in
+  PostgreSQL, and if the outcome is still unknown it marks itself STUCK and keeps waiting.
 DispatchWorkflow: starts the workflows a month's bills are missing (catch-up after an outage),
   the admin's "send now" and reserved sends, in member-range pages (bounded, resumable).
 """
@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         OutcomeQuery,
         PlanInput,
         PlanResult,
-        PublishInput,
         StartInput,
     )
     from telebill.domain.month import previous_month, shard_ranges
@@ -109,7 +108,10 @@ class BillNotificationWorkflow:
         if self.state.reserved_at is None:  # a reservation signalled with the start wins
             self.state.reserved_at = inp.reserved_at
         self.search_attributes = inp.search_attributes
-        if self.search_attributes:
+        if (
+            self.search_attributes
+            and workflow.info().typed_search_attributes.get(BILLING_MONTH) is None
+        ):  # the starters set these; a workflow started otherwise sets them itself
             workflow.upsert_search_attributes(
                 [BILLING_MONTH.value_set(inp.month), MEMBER_ID.value_set(inp.member_id)]
             )
@@ -120,7 +122,10 @@ class BillNotificationWorkflow:
                 NotificationActivities.plan,
                 PlanInput(
                     inp.bill_id,
+                    inp.member_id,
+                    inp.month,
                     inp.purpose,
+                    inp.channel,
                     wid,
                     self.now(inp).isoformat(),
                     self.state.reserved_at,
@@ -133,21 +138,13 @@ class BillNotificationWorkflow:
                 return plan.status
             send_at = datetime.fromisoformat(plan.send_at)
             self.state.send_at, self.state.why = plan.send_at, plan.why
-            wait = (send_at - self.now(inp)).total_seconds()
-            if wait <= 0:
+            if plan.published:  # it was due: the plan activity published it
                 break
             self.mark("SCHEDULED", send_at)
+            wait = max((send_at - self.now(inp)).total_seconds(), 1.0)
             # On waking (or a signal) the loop re-plans, so later changes and windows are honoured.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.replan, timeout=timedelta(seconds=wait))
-        await workflow.execute_activity_method(
-            NotificationActivities.publish,
-            PublishInput(
-                inp.bill_id, inp.member_id, inp.month, inp.purpose, inp.channel, wid, plan.send_at
-            ),
-            start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
-        )
         self.mark("PUBLISHED", send_at)
         while self.outcome is None:
             try:

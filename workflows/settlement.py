@@ -132,7 +132,7 @@ class MonthlySettlementWorkflow:
                 await workflow.start_child_workflow(
                     DispatchWorkflow.run,
                     DispatchInput(month=inp.month, parallel=inp.parallel),
-                    id=f"dispatch-{inp.month}-settled",
+                    id=f"{workflow.info().workflow_id}/dispatch",
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
             except WorkflowAlreadyStartedError:
