@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-DEMO_MEMBERS ?= 5000
+DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
 .PHONY: help deps system-deps stack-up stack-down demo test lint format lock clean
@@ -32,14 +32,9 @@ stack-up: deps ## Start PostgreSQL, Kafka and Temporal (reuses running ones)
 stack-down: ## Stop the local stack (data kept)
 	@test -x $(BIN)/telebill && $(BIN)/telebill stack down || true
 
-demo: stack-up ## Stack up, smoke check, seed DEMO_MEMBERS members, settle DEMO_MONTH, report
-	$(BIN)/telebill stack check
-	$(BIN)/telebill seed --members $(DEMO_MEMBERS) --month $(DEMO_MONTH)
-	$(BIN)/telebill schedules install
-	$(BIN)/telebill settle --month $(DEMO_MONTH) --with-worker
-	$(BIN)/telebill templates install-defaults
+demo: stack-up ## The whole month on DEMO_MEMBERS members: seed, settle, notify, deliver, report
+	DEMO_MEMBERS=$(DEMO_MEMBERS) DEMO_MONTH=$(DEMO_MONTH) bash scripts/demo.sh
 	$(BIN)/telebill templates preview --channel sms
-	$(BIN)/telebill templates preview --channel email
 
 lint: deps ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .

@@ -382,7 +382,7 @@ def stuck(month: Month, as_json: Json = False) -> None:
     async def work() -> list[dict[str, Any]]:
         client = await temporal_client(get_settings())
         found: list[tuple[str, int]] = []
-        query = f'BillingMonth="{month}" AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
+        query = f'{month_query(month)} AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
         async for wf in client.list_workflows(query):
             found.append((wf.id, int(wf.typed_search_attributes.get(_member_key()) or 0)))
         errors = await using_db(
@@ -409,37 +409,44 @@ def _member_key() -> Any:
     return MEMBER_ID
 
 
+def month_query(month: str) -> str:
+    """This installation's notification workflows of a month (its task queue tells them apart)."""
+    return f'BillingMonth="{month}" AND TaskQueue="{get_settings().task_queue}"'
+
+
 async def temporal_counts(client: Client, month: str) -> dict[str, int]:
     counts = {}
     for status in NOTIFY_STATUSES:
-        result = await client.count_workflows(f'BillingMonth="{month}" AND NotifyStatus="{status}"')
+        result = await client.count_workflows(f'{month_query(month)} AND NotifyStatus="{status}"')
         counts[status] = result.count
     return counts
 
 
-def status(month: Month, as_json: Json = False) -> None:
+def status(
+    month: Month,
+    as_json: Json = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Show progress until every bill that is due has an outcome."
+        ),
+    ] = False,
+) -> None:
     """A live view of a month: settled, scheduled, published, delivered by channel, dead letters
     (PostgreSQL), next to the workflows' NotifyStatus counts (Temporal)."""
-    from telebill.db.notify_store import month_status
-
     month = checked_month(month)
-    db = asdict(with_db(lambda conn: month_status(conn, parse_month(month))))
-
-    async def counts() -> dict[str, int] | None:
-        try:
-            return await temporal_counts(await temporal_client(get_settings()), month)
-        except UserError:
-            return None
-
-    temporal = asyncio.run(counts())
+    if follow:
+        _follow(month)
+    db, temporal = asyncio.run(_status(month))
     if as_json:
-        print(json.dumps({"postgresql": db, "temporal": temporal}, indent=2))
+        print(json.dumps({"postgresql": asdict(db), "temporal": temporal}, default=str, indent=2))
         return
     table = Table(title=f"Notifications of {month}", show_header=True)
     table.add_column("")
     table.add_column("PostgreSQL", justify="right")
     table.add_column("Temporal NotifyStatus", justify="right")
     t = temporal or {}
+    d = asdict(db)
     for label, key, tkey in (
         ("bills settled", "bills", None),
         ("not scheduled yet", "not_scheduled", None),
@@ -453,9 +460,54 @@ def status(month: Month, as_json: Json = False) -> None:
     ):
         table.add_row(
             label,
-            f"{db[key]:,}" if key else "",
+            f"{d[key]:,}" if key else "",
             f"{t[tkey]:,}" if tkey and tkey in t else "",
         )
     console.print(table)
+    if db.next_send_at is not None:
+        console.print(
+            f"next send: {db.next_send_at.isoformat()} (preferred days, quiet hours, blackouts)",
+            highlight=False,
+        )
     if temporal is None:
         console.print("(Temporal did not answer: its column is empty)")
+
+
+async def _status(month: str) -> tuple[Any, dict[str, int] | None]:
+    from telebill.db.notify_store import month_status
+
+    settings = get_settings()
+    db = await using_db(lambda conn: month_status(conn, parse_month(month), clock.now(settings)))
+    try:
+        temporal = await temporal_counts(await temporal_client(settings), month)
+    except UserError:
+        temporal = None
+    return db, temporal
+
+
+def _follow(month: str) -> None:
+    from starters.seed_cmd import progress_bar
+    from telebill.db.notify_store import month_status
+
+    settings = get_settings()
+
+    async def watch() -> None:
+        progress = progress_bar()
+        task = progress.add_task(f"delivering {month}", total=None)
+        with progress:
+            while True:
+                s = await using_db(
+                    lambda conn: month_status(conn, parse_month(month), clock.now(settings))
+                )
+                progress.update(
+                    task,
+                    total=s.bills or None,
+                    completed=s.settled,
+                    description=f"{month}: {s.delivered_email:,} e-mail, {s.delivered_sms:,} SMS, "
+                    f"{s.dead_letter:,} dead, {s.published:,} in flight, {s.due:,} due",
+                )
+                if s.bills and s.caught_up:
+                    return
+                await asyncio.sleep(1.0)
+
+    asyncio.run(watch())

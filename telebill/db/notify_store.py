@@ -131,9 +131,20 @@ class MonthStatus:
     delivered_email: int
     delivered_sms: int
     dead_letter: int
+    due: int  # scheduled or published for an instant that has come, and not delivered yet
+    next_send_at: datetime | None  # the earliest send still to come
+
+    @property
+    def settled(self) -> int:
+        return self.delivered_email + self.delivered_sms + self.dead_letter
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing left to do before `next_send_at`."""
+        return self.not_scheduled == 0 and self.due == 0
 
 
-async def month_status(conn: DbConn, month: date) -> MonthStatus:
+async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
     r = await conn.fetchrow(
         """
         SELECT count(*) AS bills,
@@ -144,7 +155,10 @@ async def month_status(conn: DbConn, month: date) -> MonthStatus:
                count(d.bill_id) AS deferred,
                count(*) FILTER (WHERE n.status = 'DELIVERED_EMAIL') AS delivered_email,
                count(*) FILTER (WHERE n.status = 'DELIVERED_SMS') AS delivered_sms,
-               count(*) FILTER (WHERE n.status = 'DEAD_LETTER') AS dead_letter
+               count(*) FILTER (WHERE n.status = 'DEAD_LETTER') AS dead_letter,
+               count(*) FILTER (WHERE n.status = 'PENDING' AND n.send_at <= $3) AS due,
+               min(n.send_at) FILTER (WHERE n.status = 'PENDING' AND n.send_at > $3)
+                   AS next_send_at
         FROM bill b
         LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
         LEFT JOIN deferred_event d ON d.bill_id = b.id AND d.purpose = $2
@@ -152,6 +166,7 @@ async def month_status(conn: DbConn, month: date) -> MonthStatus:
         """,
         month,
         MONTHLY,
+        now,
     )
     assert r is not None
     return MonthStatus(f"{month:%Y-%m}", *r.values())

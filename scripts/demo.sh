@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make demo`: the whole month on DEMO_MEMBERS members — seed, settle, notify, deliver, report.
+set -euo pipefail
+BIN=.venv/bin
+MEMBERS=${DEMO_MEMBERS:-2000}
+MONTH=${DEMO_MONTH:-2026-11}
+LOGS=.stack/demo
+mkdir -p "$LOGS"
+
+# Bills of MONTH go out in the month after, on each member's preferred day. The demo sets the
+# system's clock (TELEBILL_CLOCK_OFFSET_S, a setting every process reads) to the last day of that
+# month at 14:00 Seoul time, so every member's day has come and the sends happen now. Retries are
+# shortened the same way (settings), so a simulated failure is retried within the demo.
+TELEBILL_CLOCK_OFFSET_S=$($BIN/python - "$MONTH" <<'PY'
+import sys
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+year, month = map(int, sys.argv[1].split("-"))
+after = date(year + month // 12, month % 12 + 1, 1)
+last = date(after.year + after.month // 12, after.month % 12 + 1, 1) - timedelta(days=1)
+pretend = datetime(last.year, last.month, last.day, 14, 0, tzinfo=ZoneInfo("Asia/Seoul"))
+print(int((pretend - datetime.now(UTC)).total_seconds()))
+PY
+)
+export TELEBILL_CLOCK_OFFSET_S
+export TELEBILL_RETRY_BASE_DELAY_S=${TELEBILL_RETRY_BASE_DELAY_S:-5}
+export TELEBILL_RETRY_FACTOR=${TELEBILL_RETRY_FACTOR:-2}
+export TELEBILL_WORKER_MAX_ACTIVITIES=${TELEBILL_WORKER_MAX_ACTIVITIES:-32}
+
+$BIN/telebill stack check
+$BIN/telebill seed --members "$MEMBERS" --month "$MONTH"
+$BIN/telebill templates install-defaults
+$BIN/telebill schedules install
+$BIN/telebill blackout list
+
+# The long-running processes of a deployment: a Temporal worker and the three consumers.
+pids=()
+stop() { [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
+trap stop EXIT
+$BIN/telebill worker >"$LOGS/worker.log" 2>&1 & pids+=($!)
+for kind in email sms dlq; do
+  $BIN/telebill consume "$kind" >"$LOGS/consume-$kind.log" 2>&1 & pids+=($!)
+done
+
+$BIN/telebill settle --month "$MONTH" --wait
+echo "notifying $MONTH (clock set to its send month's last day, 14:00 Asia/Seoul)…"
+$BIN/telebill status --month "$MONTH" --follow
+$BIN/telebill status --month "$MONTH"
+$BIN/telebill lag
+UI=$($BIN/python -c 'from telebill.config import get_settings as g; print(g().temporal_ui_url or "")')
+if [ -n "$UI" ]; then
+  echo "Temporal UI: $UI/namespaces/default/workflows?query=BillingMonth%3D%22$MONTH%22"
+  echo "  filter by state, e.g. NotifyStatus=\"DELIVERED_SMS\" or NotifyStatus=\"STUCK\""
+fi
+echo "logs of the worker and consumers: $LOGS/"
