@@ -15,6 +15,7 @@ from telebill.domain.send_window import (
     check_preferences,
     earliest_allowed,
     parse_hhmm,
+    plan_send,
     scheduled_day,
     send_instant,
 )
@@ -134,3 +135,30 @@ def test_hhmm_is_parsed_strictly() -> None:
     for bad in ("24:00", "9:00", "21:60", "21-00", ""):
         with pytest.raises(ValueError, match="HH:MM"):
             parse_hhmm(bad)
+
+
+def test_a_plan_says_why_and_agrees_with_the_send_instant() -> None:
+    quiet = Window(time(22), time(9), "Asia/Seoul", name="quiet hours")
+    now = seoul(2026, 11, 25, 13)
+    p = plan_send(NOV, 10, "Asia/Seoul", now, [NIGHT, quiet])
+    assert p.send_at == send_instant(NOV, 10, "Asia/Seoul", now, [NIGHT, quiet])
+    assert p.send_at == seoul(2026, 12, 10, 9)
+    assert "preferred day 10: 2026-12-10" in p.explain()
+    assert "night 21:00–08:00" in p.explain() and "quiet hours 22:00–09:00" in p.explain()
+
+
+def test_a_plan_for_a_passed_day_goes_now_and_says_so() -> None:
+    now = seoul(2026, 12, 20, 14)
+    p = plan_send(NOV, 10, "Asia/Seoul", now, [NIGHT])
+    assert p.send_at == now and p.moved_by == ()
+    assert "already passed" in p.because
+
+
+def test_a_reservation_replaces_the_preferred_day_but_not_the_windows() -> None:
+    now = seoul(2026, 11, 25, 13)
+    early = plan_send(NOV, 28, "Asia/Seoul", now, [NIGHT], reserved_at=seoul(2026, 12, 2, 10))
+    assert early.send_at == seoul(2026, 12, 2, 10)  # before the preferred 28th: the admin chose
+    at_night = plan_send(NOV, 28, "Asia/Seoul", now, [NIGHT], reserved_at=seoul(2026, 12, 2, 23))
+    assert at_night.send_at == seoul(2026, 12, 3, 8) and "reserved for" in at_night.because
+    february = plan_send(date(2027, 1, 1), 31, "Asia/Seoul", now, [])
+    assert february.send_at == seoul(2027, 2, 28) and "clamped" in february.because

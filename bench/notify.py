@@ -1,0 +1,162 @@
+"""Notification workflows scheduled and completed per second, next to a minimal workflow.
+
+    python -m bench.notify --members 1000
+
+1. seeds and settles N members in a database of its own (not timed), with the clock set so every
+   bill is due, and runs a worker and the three consumers in this process;
+2. baseline: the same harness starts N minimal workflows (one no-op activity) and waits for all;
+3. it starts N BillNotificationWorkflows (plan, publish to Kafka, e-mail consumer with the 1 s
+   simulated provider, outcome signalled back) and waits for all;
+4. prints starts/s and completions/s of both, their ratio, and what that makes per day on one box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.notification import initial_search_attributes, notify_workflow_id
+from bench.common import drop_database, fresh_database, run_bench
+from bench.minimal_workflow import MinimalWorkflow, noop
+from telebill.config import asyncpg_dsn, get_settings
+from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.domain.month import parse_month
+from telebill.seed.load import seed_population
+from telebill.stack.kafka import ensure_topics
+from telebill.templates.store import install_defaults
+from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
+from workers.temporal_worker import build_worker
+from workflows.notification import BillNotificationWorkflow, NotifyInput
+
+BENCH_DB = "telebill_bench_notify"
+STARTS_AT_ONCE = 50
+
+
+async def measure(
+    n: int, start: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]]
+) -> tuple[float, float]:
+    """Start n workflows (STARTS_AT_ONCE in flight), then wait for all; (start s, total s)."""
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+
+    async def one(i: int) -> WorkflowHandle[Any, Any]:
+        async with gate:
+            return await start(i)
+
+    began = time.perf_counter()
+    handles = await asyncio.gather(*(one(i) for i in range(n)))
+    started = time.perf_counter() - began
+    await asyncio.gather(*(h.result() for h in handles))
+    return started, time.perf_counter() - began
+
+
+async def main(members: int, month_text: str, keep: bool) -> None:
+    base = get_settings()
+    month = parse_month(month_text)
+    url = await fresh_database(base, BENCH_DB)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    print(f"seeding and settling {members:,} members (not timed)…", flush=True)
+    await seed_population(conn, members, month, None)
+    products = await load_products(conn)
+    for first in range(1, members + 1, 5_000):
+        await settle_chunk(conn, month, "bench", first, min(first + 4_999, members), products)
+    await install_defaults(conn)
+    await conn.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")
+    bills = [(r["id"], r["member_id"]) for r in await conn.fetch("SELECT id, member_id FROM bill")]
+    tag = uuid.uuid4().hex[:6]
+    pretend = datetime(2027, 1, 15, 14, 0, tzinfo=ZoneInfo("Asia/Seoul"))  # every bill is due
+    settings = base.model_copy(
+        update={
+            "database_url": url,
+            "topic_prefix": f"bench{tag}.",
+            "workflow_id_prefix": f"bench{tag}-",
+            "task_queue": f"bench-notify-{tag}",
+            "clock_offset_s": (pretend - datetime.now(UTC)).total_seconds(),
+            "worker_max_activities": 64,
+            "worker_max_workflow_tasks": 32,
+        }
+    )
+    await ensure_topics(settings.kafka_servers, settings.kafka_partitions, settings.topic_prefix)
+    client = await Client.connect(settings.temporal_target)
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=12)
+    assert pool is not None
+    stop = asyncio.Event()
+    consumers = [
+        asyncio.create_task(ChannelConsumer("email", settings, pool).run(stop)),
+        asyncio.create_task(ChannelConsumer("sms", settings, pool).run(stop)),
+        asyncio.create_task(DeadLetterConsumer(settings, pool).run(stop)),
+    ]
+    minimal_queue = f"bench-minimal-{tag}"
+    try:
+        async with (
+            build_worker(client, pool, settings, settings.task_queue),
+            Worker(
+                client,
+                task_queue=minimal_queue,
+                workflows=[MinimalWorkflow],
+                activities=[noop],
+                max_concurrent_activities=64,
+                max_concurrent_workflow_tasks=32,
+            ),
+        ):
+            n = len(bills)
+            print(f"baseline: {n:,} minimal workflows (one no-op activity)…", flush=True)
+
+            async def minimal(i: int) -> WorkflowHandle[Any, Any]:
+                return await client.start_workflow(
+                    MinimalWorkflow.run, i, id=f"bench{tag}-minimal-{i}", task_queue=minimal_queue
+                )
+
+            base_start, base_total = await measure(n, minimal)
+            print(f"{n:,} notification workflows (plan, publish, deliver, outcome)…", flush=True)
+
+            async def notification(i: int) -> WorkflowHandle[Any, Any]:
+                bill, member = bills[i]
+                return await client.start_workflow(
+                    BillNotificationWorkflow.run,
+                    NotifyInput(bill, member, month_text, clock_offset_s=settings.clock_offset_s),
+                    id=notify_workflow_id(month_text, member, settings.workflow_id_prefix),
+                    task_queue=settings.task_queue,
+                    search_attributes=initial_search_attributes(month_text, member),
+                )
+
+            notify_start, notify_total = await measure(n, notification)
+    finally:
+        stop.set()
+        await asyncio.gather(*consumers)
+        await pool.close()
+    delivered = await conn.fetchval(
+        "SELECT count(*) FROM notification WHERE status LIKE 'DELIVERED_%'"
+    )
+    await conn.close()
+    if not keep:
+        await drop_database(base, BENCH_DB)
+    rows = (
+        ("minimal workflow (baseline)", n / base_start, n / base_total),
+        ("bill notification workflow", n / notify_start, n / notify_total),
+    )
+    print()
+    print(f"workflows: {n:,} of each; {delivered:,} bills delivered")
+    print(f"{'':30} {'started/s':>10} {'completed/s':>12}")
+    for label, started, completed in rows:
+        print(f"{label:30} {started:10.1f} {completed:12.1f}")
+    print(
+        f"{'ratio (notification/minimal)':30} {rows[1][1] / rows[0][1]:10.0%} "
+        f"{rows[1][2] / rows[0][2]:12.0%}"
+    )
+    print(
+        f"one box, at this rate: {rows[1][2] * 86_400:,.0f} notifications completed per day "
+        f"({rows[1][1] * 86_400:,.0f} scheduled)"
+    )
+
+
+if __name__ == "__main__":
+    run_bench(main, __doc__)

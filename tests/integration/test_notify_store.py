@@ -1,0 +1,70 @@
+"""Member preferences and the dispatch's choice of bills, on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import asyncpg
+import pytest
+
+from telebill.db.blackout_store import add_blackout
+from telebill.db.member_store import get_member, parse_quiet, pending_workflows, update_member
+from telebill.db.notify_store import MONTHLY, bills_to_notify, month_status, record_plan
+from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.delivery.store import Attempt, record_attempts
+from telebill.domain.month import parse_month
+from telebill.errors import TelebillError
+from telebill.seed.load import seed_population
+
+NOV = parse_month("2026-11")
+
+
+async def settled(db: asyncpg.Connection, members: int) -> None:
+    await seed_population(db, members, NOV, None, workers=1)
+    await settle_chunk(db, NOV, "settlement-2026-11", 1, members, await load_products(db))
+
+
+async def test_preferences_are_validated_and_saved(db: asyncpg.Connection) -> None:
+    await settled(db, 3)
+    await add_blackout(db, "night", time(21), time(8), None, "Asia/Seoul")
+    for kwargs, reason in (
+        ({"preferred_day": 32}, "1–31"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        # with the 21:00–08:00 blackout, 07:00–22:00 quiet hours leave no time at all
+        ({"quiet": (time(7), time(22))}, "no time left to send"),
+    ):
+        with pytest.raises(TelebillError, match=reason):
+            await update_member(db, 1, "Asia/Seoul", **kwargs)
+    with pytest.raises(TelebillError, match="HH:MM"):
+        parse_quiet("7-22")
+    saved = await update_member(
+        db, 1, "Asia/Seoul", preferred_day=31, quiet=parse_quiet("12:00-13:30"), timezone="UTC"
+    )
+    assert (saved.preferred_day, saved.quiet_label, saved.timezone) == (31, "12:00–13:30", "UTC")
+    cleared = await update_member(db, 1, "Asia/Seoul", no_quiet=True)
+    assert cleared.quiet_label == "none" and (await get_member(db, 1)).preferred_day == 31
+    with pytest.raises(TelebillError, match="no member 99"):
+        await get_member(db, 99)
+
+
+async def test_dispatch_takes_unscheduled_and_overdue_bills_only(db: asyncpg.Connection) -> None:
+    await settled(db, 6)
+    bills = {r["member_id"]: r["id"] for r in await db.fetch("SELECT id, member_id FROM bill")}
+    now = datetime.now(UTC)
+    await record_plan(db, bills[1], MONTHLY, "notify-2026-11-1", now + timedelta(days=3))
+    await record_plan(db, bills[2], MONTHLY, "notify-2026-11-2", now - timedelta(hours=2))
+    await record_plan(db, bills[3], MONTHLY, "notify-2026-11-3", now - timedelta(hours=2))
+    await record_attempts(db, [Attempt(bills[3], MONTHLY, "email", 1, "SENT")])
+    catch_up = await bills_to_notify(db, NOV, 0, 10, 100, None, now)
+    # 1 is waiting for its day, 3 is delivered: 2 (overdue) and 4–6 (never scheduled) remain
+    assert [b.member_id for b in catch_up] == [2, 4, 5, 6]
+    everyone = await bills_to_notify(db, NOV, 0, 10, 100, None, None)
+    assert [b.member_id for b in everyone] == [1, 2, 4, 5, 6]  # all undelivered (a reservation)
+    assert [b.member_id for b in await bills_to_notify(db, NOV, 0, 10, 2, None, None)] == [1, 2]
+    assert [b.member_id for b in await bills_to_notify(db, NOV, 4, 10, 100, [5, 1], None)] == [5]
+    assert await pending_workflows(db, 1) == ["notify-2026-11-1"]
+    assert await pending_workflows(db, 3) == []
+    status = await month_status(db, NOV, now)
+    assert (status.bills, status.not_scheduled, status.scheduled, status.due) == (6, 3, 2, 1)
+    assert status.delivered_email == 1 and status.next_send_at is not None
+    assert not status.caught_up
