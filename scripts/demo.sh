@@ -46,7 +46,6 @@ done
 $BIN/telebill settle --month "$MONTH" --wait
 echo "notifying $MONTH (clock set to its send month's last day, 14:00 Asia/Seoul)…"
 $BIN/telebill status --month "$MONTH" --follow
-$BIN/telebill status --month "$MONTH"
 $BIN/telebill lag
 UI=$($BIN/python -c 'from telebill.config import get_settings as g; print(g().temporal_ui_url or "")')
 if [ -n "$UI" ]; then

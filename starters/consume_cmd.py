@@ -108,4 +108,5 @@ def lag(
             f"{r.lag:,}",
             str(r.members),
         )
-    console.print(table)
+    # piped into a log, a table of topic names needs more than the 80 columns rich assumes
+    (console if console.is_terminal else Console(width=120)).print(table)

@@ -466,7 +466,8 @@ def status(
     console.print(table)
     if db.next_send_at is not None:
         console.print(
-            f"next send: {db.next_send_at.isoformat()} (preferred days, quiet hours, blackouts)",
+            f"{db.scheduled:,} scheduled for later (preferred day, quiet hours or a blackout "
+            f"window); the next at {db.next_send_at.isoformat()}",
             highlight=False,
         )
     if temporal is None:
