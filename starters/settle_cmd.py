@@ -359,10 +359,13 @@ def install(
     at = at or settings.settle_schedule_time
     dispatch_at = dispatch_at or settings.dispatch_schedule_time
     zone = time_zone or settings.schedule_time_zone
-    try:
-        local_time, dispatch_time = parse_hhmm(at), parse_hhmm(dispatch_at)
-    except ValueError as exc:
-        raise UserError(f"--at/--dispatch-at: {exc}") from None
+    times = []
+    for option, text in (("--at", at), ("--dispatch-at", dispatch_at)):
+        try:
+            times.append(parse_hhmm(text))
+        except ValueError:
+            raise UserError(f"{option} must be HH:MM (00:00–23:59), got {text!r}") from None
+    local_time, dispatch_time = times
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from starters.settle_cmd import SCHEDULE_ID
+from starters.settle_cmd import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
 from telebill.config import Settings
 from tests.helpers import run_cli
 
@@ -27,11 +27,15 @@ async def test_install_creates_or_updates_the_schedule(settings: Settings) -> No
     spec = (await client.get_schedule_handle(SCHEDULE_ID).describe()).schedule.spec
     assert spec.time_zone_name == "Asia/Seoul"
     assert [r.start for r in spec.calendars[0].hour] == [2]
+    daily = (await client.get_schedule_handle(DISPATCH_SCHEDULE_ID).describe()).schedule
+    assert [r.start for r in daily.spec.calendars[0].hour] == [9]
+    assert daily.spec.calendars[0].day_of_month[0].end == 31  # every day
 
 
 def test_bad_time_or_zone_is_refused_in_one_line() -> None:
     for args, message in (
         (["--at", "25:00"], "--at must be HH:MM"),
+        (["--dispatch-at", "9:00"], "--dispatch-at must be HH:MM"),
         (["--time-zone", "Mars/Base"], "unknown time zone 'Mars/Base'"),
     ):
         result = run_cli("schedules", "install", *args)
