@@ -3,7 +3,8 @@
     python -m bench.notify --members 1000
 
 1. seeds and settles N members in a database of its own (not timed), with the clock set so every
-   bill is due, and runs a worker and the three consumers in this process;
+   bill is due, runs a worker in this process and the three consumers as `telebill consume`
+   processes (as a deployment on one box would);
 2. baseline: the same harness starts N minimal workflows (one no-op activity) and waits for all;
 3. it starts N BillNotificationWorkflows (plan, publish to Kafka, e-mail consumer with the 1 s
    simulated provider, outcome signalled back) and waits for all;
@@ -13,10 +14,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from subprocess import DEVNULL
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +39,6 @@ from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.stack.kafka import ensure_topics
 from telebill.templates.store import install_defaults
-from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
 from workers.temporal_worker import build_worker
 from workflows.notification import BillNotificationWorkflow, NotifyInput
 
@@ -88,11 +93,19 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     client = await Client.connect(settings.temporal_target)
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=12)
     assert pool is not None
-    stop = asyncio.Event()
+    env = os.environ | {
+        "TELEBILL_DATABASE_URL": url,
+        "TELEBILL_TOPIC_PREFIX": settings.topic_prefix,
+        "TELEBILL_TASK_QUEUE": settings.task_queue,
+        "TELEBILL_WORKFLOW_ID_PREFIX": settings.workflow_id_prefix,
+        "TELEBILL_CLOCK_OFFSET_S": str(settings.clock_offset_s),
+    }
+    telebill = str(Path(sys.executable).parent / "telebill")
     consumers = [
-        asyncio.create_task(ChannelConsumer("email", settings, pool).run(stop)),
-        asyncio.create_task(ChannelConsumer("sms", settings, pool).run(stop)),
-        asyncio.create_task(DeadLetterConsumer(settings, pool).run(stop)),
+        await asyncio.create_subprocess_exec(
+            telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
+        )
+        for kind in ("email", "sms", "dlq")
     ]
     minimal_queue = f"bench-minimal-{tag}"
     try:
@@ -130,8 +143,9 @@ async def main(members: int, month_text: str, keep: bool) -> None:
 
             notify_start, notify_total = await measure(n, notification)
     finally:
-        stop.set()
-        await asyncio.gather(*consumers)
+        for process in consumers:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(p.wait() for p in consumers))
         await pool.close()
     delivered = await conn.fetchval(
         "SELECT count(*) FROM notification WHERE status LIKE 'DELIVERED_%'"
