@@ -36,6 +36,7 @@ from telebill.db.notify_store import (
     notification_status,
     record_plan,
 )
+from telebill.delivery.outcomes import OutcomeWatch, mark_reported
 from telebill.delivery.store import Published, mark_published
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, plan_send
@@ -63,6 +64,7 @@ class PlanResult:
     why: str
     status: str | None  # the notification's status in PostgreSQL (terminal: nothing to send)
     published: bool = False  # it was due, so the event went out in the same activity
+    outcome: str | None = None  # and how it ended, when that came within notify_outcome_wait_s
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class NotificationActivities:
         self.settings = settings
         self.client = client
         self.topics = Topics(settings.topic_prefix)
+        self.watch = OutcomeWatch(pool)
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
 
@@ -123,8 +126,9 @@ class NotificationActivities:
 
     @activity.defn(name="notify.plan")
     async def plan(self, inp: PlanInput) -> PlanResult:
-        """Plan the send instant; when it is due already, publish the event at once (one
-        activity instead of two for most bills: the dev server's throughput is the limit)."""
+        """Plan the send instant; when it is due already, publish the event at once and wait a
+        little for its outcome (one activity and no signal for most bills: the server's
+        throughput is the limit)."""
         async with self.pool.acquire() as conn:
             r = await load_recipient(conn, inp.bill_id, inp.purpose)
             if r is None:
@@ -152,9 +156,16 @@ class NotificationActivities:
                 )
             else:
                 await record_plan(conn, inp.bill_id, inp.purpose, inp.workflow_id, plan.send_at)
+        outcome = None
         if due:
             await self.publish(inp)
-        return PlanResult(plan.send_at.isoformat(), plan.explain(), r.status, due)
+            outcome = await self.watch.wait(
+                inp.bill_id, inp.purpose, self.settings.notify_outcome_wait_s
+            )
+            if outcome is not None:  # handed over here: the reporter need not signal it
+                async with self.pool.acquire() as conn:
+                    await mark_reported(conn, inp.bill_id, inp.purpose)
+        return PlanResult(plan.send_at.isoformat(), plan.explain(), r.status, due, outcome)
 
     async def publish(self, inp: PlanInput) -> None:
         """Idempotent: an activity retry publishes again, and the delivery key keeps it from

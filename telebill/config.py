@@ -47,9 +47,11 @@ class Settings(BaseSettings):
     task_queue: str = "telebill"
 
     # Worker: how much one `telebill worker` process takes on at once.
-    worker_max_activities: int = Field(default=4, ge=1)
+    # Activities mostly wait (Kafka, PostgreSQL, a notification's outcome); the settlement's own
+    # concurrency is bounded by settle_parallel.
+    worker_max_activities: int = Field(default=64, ge=1)
     worker_max_workflow_tasks: int = Field(default=8, ge=1)
-    db_pool_size: int = Field(default=6, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
 
     # Settlement: members per shard (child workflow), per chunk (one transaction), shards at once.
     settle_shard_size: int = Field(default=20_000, ge=1)
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
     workflow_id_prefix: str = ""  # like topic_prefix: installations sharing one Temporal namespace
     notify_parallel_starts: int = Field(default=50, ge=1)  # workflow starts in flight at once
     notify_stuck_after_s: float = Field(default=3 * 3600.0, gt=0)  # no outcome this long: STUCK
+    # The publishing activity waits this long for the outcome (most come within a second or two)
+    # and hands it to its workflow itself; the consumers' reporter signals the slower ones, once
+    # they are older than the grace period.
+    notify_outcome_wait_s: float = Field(default=10.0, ge=0)
+    outcome_report_grace_s: float = Field(default=20.0, ge=0)
     dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @property

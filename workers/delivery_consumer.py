@@ -144,7 +144,7 @@ class ChannelConsumer:
         await producer.start()
         await consumer.start()
         self.releaser = DeferredReleaser(self.pool, producer, lambda: clock.now(s))
-        self.reporter = OutcomeReporter(self.pool, self.sink)
+        self.reporter = OutcomeReporter(self.pool, self.sink, s.outcome_report_grace_s)
         helpers = [
             asyncio.create_task(self.releaser.run(stop)),
             asyncio.create_task(self.reporter.run(stop)),
@@ -440,7 +440,9 @@ class DeadLetterConsumer:
     ) -> None:
         self.settings = settings
         self.pool = pool
-        self.reporter = OutcomeReporter(pool, sink or temporal_sink(settings))
+        self.reporter = OutcomeReporter(
+            pool, sink or temporal_sink(settings), settings.outcome_report_grace_s
+        )
         self.recorded = 0
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -1,9 +1,10 @@
 """One workflow per bill notification, and the dispatch that makes sure each bill has one.
 
 BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n>)
-  plan (activity; it publishes the event itself when the bill is due) → durable sleep until the
-  send instant (re-planned on a signal, re-checked on waking, which publishes) → wait for the
-  outcome signal from the message platform; when none comes within `stuck_after_s` it looks in
+  plan (activity; when the bill is due it publishes the event and waits a few seconds for the
+  outcome) → durable sleep until the send instant (re-planned on a signal, re-checked on waking,
+  which publishes) → the outcome, from that activity or, when slower, a signal from the message
+  platform's reporter; when none comes within `stuck_after_s` it looks in
   PostgreSQL, and if the outcome is still unknown it marks itself STUCK and keeps waiting.
 DispatchWorkflow: starts the workflows a month's bills are missing (catch-up after an outage),
   the admin's "send now" and reserved sends, in member-range pages (bounded, resumable).
@@ -139,13 +140,16 @@ class BillNotificationWorkflow:
             send_at = datetime.fromisoformat(plan.send_at)
             self.state.send_at, self.state.why = plan.send_at, plan.why
             if plan.published:  # it was due: the plan activity published it
+                if plan.outcome in TERMINAL:  # and saw how it ended
+                    self.outcome = plan.outcome
                 break
             self.mark("SCHEDULED", send_at)
             wait = max((send_at - self.now(inp)).total_seconds(), 1.0)
             # On waking (or a signal) the loop re-plans, so later changes and windows are honoured.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.replan, timeout=timedelta(seconds=wait))
-        self.mark("PUBLISHED", send_at)
+        if self.outcome is None:
+            self.mark("PUBLISHED", send_at)
         while self.outcome is None:
             try:
                 await workflow.wait_condition(
@@ -163,7 +167,7 @@ class BillNotificationWorkflow:
                     self.outcome = status
                 elif self.state.status != "STUCK":
                     self.mark("STUCK")
-        self.mark(self.outcome)
+        self.mark(self.outcome, send_at)
         return self.outcome
 
 

@@ -53,8 +53,12 @@ class TemporalOutcomeSink:
         return True
 
 
-async def report_pending(conn: DbConn, sink: OutcomeSink, limit: int = REPORT_BATCH) -> int:
-    """Report one batch of unreported terminal outcomes; return how many were reported."""
+async def report_pending(
+    conn: DbConn, sink: OutcomeSink, grace_s: float = 0.0, limit: int = REPORT_BATCH
+) -> int:
+    """Report one batch of unreported terminal outcomes; return how many were reported.
+    Deliveries younger than `grace_s` are left to the publishing activity still waiting for
+    them (it hands the outcome over itself, which saves the workflow a signal)."""
     async with conn.transaction():
         rows = await conn.fetch(
             """
@@ -62,9 +66,11 @@ async def report_pending(conn: DbConn, sink: OutcomeSink, limit: int = REPORT_BA
                    coalesce(delivered_at, now()) AS at
             FROM notification
             WHERE workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'
+              AND (delivered_at IS NULL OR delivered_at < now() - make_interval(secs => $2))
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
             """,
             limit,
+            grace_s,
         )
         gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
 
@@ -89,7 +95,8 @@ async def report_pending(conn: DbConn, sink: OutcomeSink, limit: int = REPORT_BA
 
 
 class OutcomeReporter:
-    def __init__(self, pool: asyncpg.Pool, sink: OutcomeSink) -> None:
+    def __init__(self, pool: asyncpg.Pool, sink: OutcomeSink, grace_s: float = 0.0) -> None:
+        self.grace_s = grace_s
         self.pool = pool
         self.sink = sink
         self.waker = Waker()  # woken when this process records a terminal outcome
@@ -100,7 +107,7 @@ class OutcomeReporter:
         while not stop.is_set():
             try:
                 async with self.pool.acquire() as conn:
-                    n = await report_pending(conn, self.sink)
+                    n = await report_pending(conn, self.sink, self.grace_s)
                 self.reported += n
                 backoff = 1.0
                 if n == REPORT_BATCH:
@@ -111,3 +118,58 @@ class OutcomeReporter:
                 log.warning("outcomes not reported yet (%s); retrying in %.0f s", exc, backoff)
                 wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF_S)
             await self.waker.sleep(wait, stop)
+
+
+class OutcomeWatch:
+    """Lets many activities wait for their notifications' outcomes with one query per interval
+    (never one query per waiting notification)."""
+
+    def __init__(self, pool: asyncpg.Pool, interval_s: float = 0.25) -> None:
+        self.pool = pool
+        self.interval_s = interval_s
+        self.waiting: dict[tuple[int, str], list[asyncio.Future[str]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, bill_id: int, purpose: str, timeout_s: float) -> str | None:
+        """The terminal status, or None when there is none within `timeout_s`."""
+        key = (bill_id, purpose)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(key, []).append(future)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._watch())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self.waiting.get(key, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self.waiting.pop(key, None)
+
+    async def _watch(self) -> None:
+        while self.waiting:
+            await asyncio.sleep(self.interval_s)
+            keys = list(self.waiting)
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT n.bill_id, n.purpose, n.status FROM notification n "
+                    "JOIN unnest($1::bigint[], $2::text[]) AS k(b, p) "
+                    "ON n.bill_id = k.b AND n.purpose = k.p WHERE n.status <> 'PENDING'",
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                )
+            for r in rows:
+                for future in self.waiting.pop((r["bill_id"], r["purpose"]), []):
+                    if not future.done():
+                        future.set_result(r["status"])
+
+
+async def mark_reported(conn: DbConn, bill_id: int, purpose: str) -> None:
+    await conn.execute(
+        "UPDATE notification SET reported_at = now() "
+        "WHERE bill_id = $1 AND purpose = $2 AND reported_at IS NULL",
+        bill_id,
+        purpose,
+    )

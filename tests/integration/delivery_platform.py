@@ -110,6 +110,7 @@ async def platform(databases: Databases, settings: Settings) -> AsyncIterator[Pl
             "retry_base_delay_s": 0.2,
             "retry_factor": 2.0,
             "blackout_refresh_s": 0.0,
+            "outcome_report_grace_s": 0.0,  # no publishing activity waits here: report at once
             # member 1 fails on both channels, member 2 only by e-mail
             "fail_addresses": f"{m1['email']},{m1['phone']},{m2['email']}",
         }
