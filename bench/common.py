@@ -7,11 +7,16 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import make_url
 
-from telebill.config import Settings
+from telebill.config import Settings, asyncpg_dsn
 from telebill.db import migrate as migrations
 from telebill.db.connect import connect
+from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.domain.month import parse_month
+from telebill.seed.load import seed_population
+from telebill.templates.store import install_defaults
 
 
 async def fresh_database(settings: Settings, name: str) -> str:
@@ -25,6 +30,25 @@ async def fresh_database(settings: Settings, name: str) -> str:
     url = make_url(settings.db_url).set(database=name).render_as_string(hide_password=False)
     await asyncio.to_thread(migrations.upgrade, url)
     return url
+
+
+async def deliverable_month(
+    settings: Settings, name: str, members: int, month_text: str
+) -> tuple[str, asyncpg.Connection]:
+    """A fresh database `name` with `members` seeded and settled for the month (not through
+    Temporal), the default templates, and no quiet hours (so nothing is deferred): bills ready
+    to deliver. Returns its URL and a connection to it."""
+    month = parse_month(month_text)
+    url = await fresh_database(settings, name)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    print(f"seeding and settling {members:,} members (not timed)…", flush=True)
+    await seed_population(conn, members, month, None)
+    products = await load_products(conn)
+    for first in range(1, members + 1, 5_000):
+        await settle_chunk(conn, month, "bench", first, min(first + 4_999, members), products)
+    await install_defaults(conn)
+    await conn.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")
+    return url, conn
 
 
 async def drop_database(settings: Settings, name: str) -> None:

@@ -21,34 +21,20 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import drop_database, fresh_database, run_bench
-from telebill.config import asyncpg_dsn, get_settings
-from telebill.db.settlement_store import load_products, settle_chunk
-from telebill.domain.month import parse_month
+from bench.common import deliverable_month, drop_database, run_bench
+from telebill.config import get_settings
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
-from telebill.seed.load import seed_population
 from telebill.stack.kafka import ensure_topics
-from telebill.templates.store import install_defaults
 
 BENCH_DB = "telebill_bench_deliver"
 
 
 async def main(members: int, month_text: str, keep: bool) -> None:
     base = get_settings()
-    month = parse_month(month_text)
-    url = await fresh_database(base, BENCH_DB)
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    print(f"seeding and settling {members:,} members (not timed)…", flush=True)
-    await seed_population(conn, members, month, None)
-    products = await load_products(conn)
-    for first in range(1, members + 1, 5_000):
-        await settle_chunk(conn, month, "bench", first, min(first + 4_999, members), products)
-    await install_defaults(conn)
-    await conn.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")
+    url, conn = await deliverable_month(base, BENCH_DB, members, month_text)
     bills = await conn.fetch("SELECT id, member_id FROM bill")
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     await ensure_topics(base.kafka_servers, base.kafka_partitions, prefix)

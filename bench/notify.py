@@ -33,14 +33,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.notification import initial_search_attributes, notify_workflow_id
-from bench.common import drop_database, fresh_database, run_bench
+from bench.common import deliverable_month, drop_database, run_bench
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.config import asyncpg_dsn, get_settings
-from telebill.db.settlement_store import load_products, settle_chunk
-from telebill.domain.month import parse_month
-from telebill.seed.load import seed_population
 from telebill.stack.kafka import ensure_topics
-from telebill.templates.store import install_defaults
 from workers.temporal_worker import build_worker
 from workflows.notification import BillNotificationWorkflow, NotifyInput
 
@@ -81,16 +77,7 @@ async def measure(n: int, start: Callable[[int], Awaitable[WorkflowHandle[Any, A
 
 async def main(members: int, month_text: str, keep: bool) -> None:
     base = get_settings()
-    month = parse_month(month_text)
-    url = await fresh_database(base, BENCH_DB)
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    print(f"seeding and settling {members:,} members (not timed)…", flush=True)
-    await seed_population(conn, members, month, None)
-    products = await load_products(conn)
-    for first in range(1, members + 1, 5_000):
-        await settle_chunk(conn, month, "bench", first, min(first + 4_999, members), products)
-    await install_defaults(conn)
-    await conn.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")
+    url, conn = await deliverable_month(base, BENCH_DB, members, month_text)
     bills = [(r["id"], r["member_id"]) for r in await conn.fetch("SELECT id, member_id FROM bill")]
     tag = uuid.uuid4().hex[:6]
     pretend = datetime(2027, 1, 15, 14, 0, tzinfo=ZoneInfo("Asia/Seoul"))  # every bill is due
