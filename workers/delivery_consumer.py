@@ -157,11 +157,11 @@ class ChannelConsumer:
             while not stop.is_set():
                 if previous is not None and previous.done() and previous.exception():
                     raise previous.exception()  # type: ignore[misc]
-                async with slots:
-                    batch = await self.poll(consumer)
+                await slots.acquire()  # released by process(), or here when nothing came
+                batch = await self.poll(consumer)
                 if not batch:
+                    slots.release()
                     continue
-                await slots.acquire()
                 ready, commit = self.classify(consumer, batch)
                 previous = asyncio.create_task(
                     self.process(consumer, producer, ready, commit, previous, slots)
