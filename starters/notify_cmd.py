@@ -165,6 +165,7 @@ def reserve_cancel(
     reservation: Annotated[int, typer.Option("--id", help="Reservation id.")],
 ) -> None:
     """Cancel a reservation: its bills go back to their preferred day."""
+    from telebill.db.notify_store import waiting_workflows
 
     async def work(conn: asyncpg.Connection) -> list[str]:
         r = await conn.fetchrow(
@@ -174,14 +175,7 @@ def reserve_cancel(
         )
         if r is None:
             raise UserError(f"no active reservation {reservation}")
-        rows = await conn.fetch(
-            "SELECT n.workflow_id FROM notification n JOIN bill b ON b.id = n.bill_id "
-            "WHERE b.billing_month = $1 AND ($2::bigint[] IS NULL OR b.member_id = ANY($2)) "
-            "AND n.status = 'PENDING' AND n.published_at IS NULL AND n.workflow_id IS NOT NULL",
-            r["billing_month"],
-            r["member_ids"],
-        )
-        return [x["workflow_id"] for x in rows]
+        return await waiting_workflows(conn, r["billing_month"], r["member_ids"])
 
     ids = with_db(work)
     told = asyncio.run(_signal_all(ids, "reserve", None))
@@ -245,7 +239,8 @@ def member_update(
     timezone: Annotated[str | None, typer.Option("--timezone", help="IANA time zone.")] = None,
 ) -> None:
     """Change preferences (validated); the member's waiting notifications re-plan at once."""
-    from telebill.db.member_store import parse_quiet, pending_workflows, update_member
+    from telebill.db.member_store import parse_quiet, update_member
+    from telebill.db.notify_store import waiting_workflows
 
     if quiet and no_quiet:
         raise UserError("--quiet and --no-quiet exclude each other")
@@ -261,7 +256,7 @@ def member_update(
             saved = await update_member(
                 conn, member_id, zone, preferred_day, hours, no_quiet, timezone
             )
-        return saved, await pending_workflows(conn, member_id)
+        return saved, await waiting_workflows(conn, member_ids=[member_id])
 
     m, waiting = with_db(work)
     told = asyncio.run(_signal_all(waiting, "preferences_changed", None)) if waiting else 0
@@ -376,6 +371,7 @@ def notify_plan(
 def stuck(month: Month, as_json: Json = False) -> None:
     """Bills whose notification is STUCK (no outcome in time), with their last error."""
     from telebill.db.notify_store import last_errors
+    from workflows.notification import MEMBER_ID
 
     month = checked_month(month)
 
@@ -384,7 +380,7 @@ def stuck(month: Month, as_json: Json = False) -> None:
         found: list[tuple[str, int]] = []
         query = f'{month_query(month)} AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
         async for wf in client.list_workflows(query):
-            found.append((wf.id, int(wf.typed_search_attributes.get(_member_key()) or 0)))
+            found.append((wf.id, int(wf.typed_search_attributes.get(MEMBER_ID) or 0)))
         errors = await using_db(
             lambda conn: last_errors(conn, parse_month(month), [m for _, m in found])
         )
@@ -401,12 +397,6 @@ def stuck(month: Month, as_json: Json = False) -> None:
     for r in rows:
         table.add_row(r["workflow_id"], str(r["member"]), r["last_error"] or "-")
     console.print(table)
-
-
-def _member_key() -> Any:
-    from workflows.notification import MEMBER_ID
-
-    return MEMBER_ID
 
 
 def month_query(month: str) -> str:

@@ -92,14 +92,3 @@ async def update_member(
         zone,
     )
     return await get_member(conn, member_id)
-
-
-async def pending_workflows(conn: DbConn, member_id: int) -> list[str]:
-    """The notification workflows of this member still waiting to send."""
-    rows = await conn.fetch(
-        "SELECT n.workflow_id FROM notification n JOIN bill b ON b.id = n.bill_id "
-        "WHERE b.member_id = $1 AND n.status = 'PENDING' AND n.published_at IS NULL "
-        "AND n.workflow_id IS NOT NULL",
-        member_id,
-    )
-    return [r["workflow_id"] for r in rows]

@@ -207,3 +207,19 @@ async def resend_count(conn: DbConn, bill_id: int) -> int:
         "SELECT count(*) FROM notification WHERE bill_id = $1 AND purpose LIKE 'RESEND-%'", bill_id
     )
     return n
+
+
+async def waiting_workflows(
+    conn: DbConn, month: date | None = None, member_ids: Sequence[int] | None = None
+) -> list[str]:
+    """The notification workflows still waiting to send (planned, not published yet), of a
+    month and/or some members: those a preference change or a cancelled reservation re-plans."""
+    rows = await conn.fetch(
+        "SELECT n.workflow_id FROM notification n JOIN bill b ON b.id = n.bill_id "
+        "WHERE ($1::date IS NULL OR b.billing_month = $1) "
+        "AND ($2::bigint[] IS NULL OR b.member_id = ANY($2::bigint[])) "
+        "AND n.status = 'PENDING' AND n.published_at IS NULL AND n.workflow_id IS NOT NULL",
+        month,
+        list(member_ids) if member_ids is not None else None,
+    )
+    return [r["workflow_id"] for r in rows]

@@ -19,8 +19,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from telebill.db.connect import DbConn
+from telebill.delivery.store import notification_statuses
 from telebill.delivery.waker import Waker
-from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink
+from telebill.messaging.outcome import OUTCOME_SIGNAL, TERMINAL, DeliveryOutcome, OutcomeSink
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +154,11 @@ class OutcomeWatch:
             await asyncio.sleep(self.interval_s)
             keys = list(self.waiting)
             async with self.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT n.bill_id, n.purpose, n.status FROM notification n "
-                    "JOIN unnest($1::bigint[], $2::text[]) AS k(b, p) "
-                    "ON n.bill_id = k.b AND n.purpose = k.p WHERE n.status <> 'PENDING'",
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                )
-            for r in rows:
-                for future in self.waiting.pop((r["bill_id"], r["purpose"]), []):
+                ended = await notification_statuses(conn, keys, TERMINAL)
+            for key, status in ended.items():
+                for future in self.waiting.pop(key, []):
                     if not future.done():
-                        future.set_result(r["status"])
+                        future.set_result(status)
 
 
 async def mark_reported(conn: DbConn, bill_id: int, purpose: str) -> None:

@@ -43,19 +43,27 @@ class DeadLetterRecord:
     last_error: str | None
 
 
-async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (bill_id, purpose) were delivered already: one query for the batch."""
+async def notification_statuses(
+    conn: DbConn, keys: Sequence[tuple[int, str]], statuses: Sequence[str]
+) -> dict[tuple[int, str], str]:
+    """(bill_id, purpose) → status, for those of the keys whose notification has one of
+    `statuses`: one query for the batch."""
     if not keys:
-        return set()
+        return {}
     rows = await conn.fetch(
-        "SELECT n.bill_id, n.purpose FROM notification n "
+        "SELECT n.bill_id, n.purpose, n.status FROM notification n "
         "JOIN unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
         "ON n.bill_id = k.bill_id AND n.purpose = k.purpose WHERE n.status = ANY($3::text[])",
         [k[0] for k in keys],
         [k[1] for k in keys],
-        list(DELIVERED),
+        list(statuses),
     )
-    return {(r["bill_id"], r["purpose"]) for r in rows}
+    return {(r["bill_id"], r["purpose"]): r["status"] for r in rows}
+
+
+async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (bill_id, purpose) were delivered already."""
+    return set(await notification_statuses(conn, keys, DELIVERED))
 
 
 async def _ensure_notifications(conn: DbConn, keys: Sequence[tuple[int, str]]) -> None:

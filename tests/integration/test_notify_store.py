@@ -8,8 +8,14 @@ import asyncpg
 import pytest
 
 from telebill.db.blackout_store import add_blackout
-from telebill.db.member_store import get_member, parse_quiet, pending_workflows, update_member
-from telebill.db.notify_store import MONTHLY, bills_to_notify, month_status, record_plan
+from telebill.db.member_store import get_member, parse_quiet, update_member
+from telebill.db.notify_store import (
+    MONTHLY,
+    bills_to_notify,
+    month_status,
+    record_plan,
+    waiting_workflows,
+)
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.store import Attempt, record_attempts
 from telebill.domain.month import parse_month
@@ -62,8 +68,8 @@ async def test_dispatch_takes_unscheduled_and_overdue_bills_only(db: asyncpg.Con
     assert [b.member_id for b in everyone] == [1, 2, 4, 5, 6]  # all undelivered (a reservation)
     assert [b.member_id for b in await bills_to_notify(db, NOV, 0, 10, 2, None, None)] == [1, 2]
     assert [b.member_id for b in await bills_to_notify(db, NOV, 4, 10, 100, [5, 1], None)] == [5]
-    assert await pending_workflows(db, 1) == ["notify-2026-11-1"]
-    assert await pending_workflows(db, 3) == []
+    assert await waiting_workflows(db, member_ids=[1]) == ["notify-2026-11-1"]
+    assert await waiting_workflows(db, member_ids=[3]) == []
     status = await month_status(db, NOV, now)
     assert (status.bills, status.not_scheduled, status.scheduled, status.due) == (6, 3, 2, 1)
     assert status.delivered_email == 1 and status.next_send_at is not None
