@@ -27,7 +27,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from telebill import clock
 from telebill.config import Settings
-from telebill.db.blackout_store import list_blackouts
+from telebill.db.blackout_store import blackout_windows
 from telebill.db.notify_store import (
     MONTHLY,
     bills_to_notify,
@@ -136,7 +136,7 @@ class NotificationActivities:
             if r.status not in (None, "PENDING"):
                 return PlanResult(inp.now, "already " + r.status, r.status)
             zone = self.settings.system_time_zone
-            windows = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+            windows = await blackout_windows(conn, zone)
             if r.quiet_hours:
                 windows.append(r.quiet_hours)
             now = datetime.fromisoformat(inp.now)

@@ -324,10 +324,10 @@ def notify_plan(
 ) -> None:
     """When this member's bill of the month is sent, and why then (a what-if when the month is
     not settled yet)."""
-    from telebill.db.blackout_store import list_blackouts
+    from telebill.db.blackout_store import blackout_windows
     from telebill.db.member_store import get_member
     from telebill.db.notify_store import MONTHLY, bill_for, notification_status
-    from telebill.domain.send_window import NoAllowedInstant, Window, plan_send
+    from telebill.domain.send_window import NoAllowedInstant, plan_send, quiet_hours
 
     month = checked_month(month)
     settings = get_settings()
@@ -335,9 +335,9 @@ def notify_plan(
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         m = await get_member(conn, member_id)
         zone = settings.system_time_zone
-        windows = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
-        if m.quiet_start and m.quiet_end:
-            windows.append(Window(m.quiet_start, m.quiet_end, m.timezone, name="quiet hours"))
+        windows = await blackout_windows(conn, zone)
+        if quiet := quiet_hours(m.quiet_start, m.quiet_end, m.timezone):
+            windows.append(quiet)
         bill = await bill_for(conn, member_id, parse_month(month))
         status = await notification_status(conn, bill, MONTHLY) if bill else None
         now = clock.now(settings)

@@ -37,7 +37,7 @@ from telebill import clock
 from telebill.channels import channel as get_channel
 from telebill.channels.base import DeliveryFailed, SimulatedSender
 from telebill.config import Settings
-from telebill.db.blackout_store import list_blackouts
+from telebill.db.blackout_store import blackout_windows
 from telebill.db.connect import DbConn
 from telebill.delivery.deferred import Deferral, DeferredReleaser, defer_events
 from telebill.delivery.outcomes import OutcomeReporter, TemporalOutcomeSink
@@ -252,7 +252,7 @@ class ChannelConsumer:
         if cached and time.monotonic() - cached[0] < self.settings.blackout_refresh_s:
             return cached[1]
         zone = self.settings.system_time_zone
-        windows = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+        windows = await blackout_windows(conn, zone)
         self._blackouts = (time.monotonic(), windows)
         return windows
 

@@ -68,6 +68,11 @@ async def list_blackouts(conn: DbConn, active_only: bool = False) -> list[Blacko
     ]
 
 
+async def blackout_windows(conn: DbConn, zone: str) -> list[Window]:
+    """The active system windows, in the system time zone `zone`."""
+    return [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+
+
 async def add_blackout(
     conn: DbConn, name: str, start: time, end: time, weekdays: tuple[int, ...] | None, zone: str
 ) -> int:
@@ -75,7 +80,7 @@ async def add_blackout(
     if start == end:
         raise TelebillError("a blackout window needs start ≠ end")
     new = Window(start, end, zone, frozenset(weekdays) if weekdays else None, name)
-    others = [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+    others = await blackout_windows(conn, zone)
     try:
         check_preferences([*others, new], zone)
     except NoAllowedInstant as exc:

@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telebill.db.blackout_store import list_blackouts
+from telebill.db.blackout_store import blackout_windows
 from telebill.db.connect import DbConn
-from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences, parse_hhmm
+from telebill.domain.send_window import (
+    NoAllowedInstant,
+    check_preferences,
+    parse_hhmm,
+    quiet_hours,
+)
 from telebill.errors import TelebillError
 
 
@@ -75,9 +80,9 @@ async def update_member(
     except (ZoneInfoNotFoundError, ValueError):
         raise TelebillError(f"unknown time zone {zone!r}") from None
     start, end = (None, None) if no_quiet else (quiet or (m.quiet_start, m.quiet_end))
-    windows = [b.window(system_zone) for b in await list_blackouts(conn, active_only=True)]
-    if start is not None and end is not None:
-        windows.append(Window(start, end, zone, name="quiet hours"))
+    windows = await blackout_windows(conn, system_zone)
+    if quiet_window := quiet_hours(start, end, zone):
+        windows.append(quiet_window)
     try:
         check_preferences(windows, zone)
     except NoAllowedInstant as exc:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from telebill.db.connect import DbConn
-from telebill.domain.send_window import Window
+from telebill.domain.send_window import Window, quiet_hours
 
 MONTHLY = "MONTHLY_BILL"
 
@@ -28,9 +28,7 @@ class Recipient:
 
     @property
     def quiet_hours(self) -> Window | None:
-        if self.quiet_start is None or self.quiet_end is None:
-            return None
-        return Window(self.quiet_start, self.quiet_end, self.timezone, name="quiet hours")
+        return quiet_hours(self.quiet_start, self.quiet_end, self.timezone)
 
 
 async def load_recipient(conn: DbConn, bill_id: int, purpose: str) -> Recipient | None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from telebill.db.connect import DbConn
-from telebill.domain.send_window import Window
+from telebill.domain.send_window import Window, quiet_hours
 
 DELIVERED = ("DELIVERED_EMAIL", "DELIVERED_SMS")
 
@@ -182,9 +182,7 @@ async def load_recipients(
     return {
         r["id"]: Recipient(
             r["address"],
-            Window(r["quiet_start"], r["quiet_end"], r["timezone"], name="quiet hours")
-            if r["quiet_start"] is not None
-            else None,
+            quiet_hours(r["quiet_start"], r["quiet_end"], r["timezone"]),
         )
         for r in rows
     }

@@ -87,6 +87,13 @@ class Window:
         return None
 
 
+def quiet_hours(start: time | None, end: time | None, zone: str) -> Window | None:
+    """A member's quiet hours as a window (None when the member has none)."""
+    if start is None or end is None:
+        return None
+    return Window(start, end, zone, name="quiet hours")
+
+
 def scheduled_day(billing_month: date, preferred_day: int) -> date:
     """The day of month M+1 a bill of month M goes out: the preferred day, or the month's last."""
     if not 1 <= preferred_day <= 31:
