@@ -1,10 +1,11 @@
 """When a bill may be sent (design section 5), as pure functions.
 
 Bills of month M go out in month M+1 on the member's preferred day (a day past the month's end
-means its last day). The send instant is the earliest instant at or after
-max(bill ready, preferred day 00:00 member-local, reservation) that lies outside every system
-blackout window (system time zone) and outside the member's quiet hours (member time zone).
-Windows are half-open [start, end) and wrap midnight when start > end.
+means its last day). The send instant (`plan_send`) is the earliest instant at or after
+max(now, preferred day 00:00 member-local) — or max(now, reservation) when an operator reserved
+one — that lies outside every system blackout window (system time zone) and outside the
+member's quiet hours (member time zone). Windows are half-open [start, end) and wrap midnight
+when start > end.
 """
 
 from __future__ import annotations
@@ -104,30 +105,23 @@ def scheduled_day(billing_month: date, preferred_day: int) -> date:
 
 def earliest_allowed(lower_bound: datetime, windows: Sequence[Window]) -> datetime:
     """The earliest instant ≥ lower_bound inside none of the windows."""
+    return _out_of_windows(lower_bound, windows)[0]
+
+
+def _out_of_windows(
+    lower_bound: datetime, windows: Sequence[Window]
+) -> tuple[datetime, tuple[str, ...]]:
+    """earliest_allowed, and the labels of the windows it had to step out of."""
     if lower_bound.tzinfo is None:
         raise ValueError("lower_bound must be timezone-aware")
-    t = lower_bound
+    t, moved = lower_bound, list[str]()
     for _ in range(MAX_HOPS):
-        ends = [inst[1] for w in windows if (inst := w.instance_around(t)) is not None]
-        if not ends:
-            return t
-        t = max(ends)
+        inside = [(w, inst) for w in windows if (inst := w.instance_around(t)) is not None]
+        if not inside:
+            return t, tuple(moved)
+        moved += [w.label() for w, _ in inside if w.label() not in moved]
+        t = max(inst[1] for _, inst in inside)
     raise NoAllowedInstant("the windows leave no time to send")
-
-
-def send_instant(
-    billing_month: date,
-    preferred_day: int,
-    member_zone: str,
-    ready_at: datetime,
-    windows: Sequence[Window],
-    reserved_at: datetime | None = None,
-) -> datetime:
-    """When to send: see the module's rule. Returned in UTC."""
-    day = scheduled_day(billing_month, preferred_day)
-    day_start = datetime.combine(day, time(0), tzinfo=ZoneInfo(member_zone))
-    lower = max([ready_at, day_start, *([reserved_at] if reserved_at else [])])
-    return earliest_allowed(lower, windows).astimezone(ZoneInfo("UTC"))
 
 
 def check_preferences(windows: Iterable[Window], member_zone: str) -> None:
@@ -192,12 +186,5 @@ def plan_send(
         because = f"preferred day {preferred_day}: {day.isoformat()}{clamp}" + (
             " already passed: the next allowed instant" if now > day_start else ""
         )
-    moved: list[str] = []
-    t = lower
-    for _ in range(MAX_HOPS):
-        inside = [(w, inst) for w in windows if (inst := w.instance_around(t)) is not None]
-        if not inside:
-            return Plan(t.astimezone(ZoneInfo("UTC")), lower, because, tuple(moved))
-        moved += [w.label() for w, _ in inside if w.label() not in moved]
-        t = max(inst[1] for _, inst in inside)
-    raise NoAllowedInstant("the windows leave no time to send")
+    at, moved = _out_of_windows(lower, windows)
+    return Plan(at.astimezone(ZoneInfo("UTC")), lower, because, moved)

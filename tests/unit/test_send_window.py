@@ -17,7 +17,6 @@ from telebill.domain.send_window import (
     parse_hhmm,
     plan_send,
     scheduled_day,
-    send_instant,
 )
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -43,32 +42,33 @@ def test_preferred_day_is_clamped_to_the_month(month: date, day: int, expected: 
 
 
 def test_preferred_day_midnight_is_inside_the_night_blackout_so_it_goes_at_eight() -> None:
-    at = send_instant(NOV, 10, "Asia/Seoul", ready_at=seoul(2026, 12, 1, 2), windows=[NIGHT])
+    at = plan_send(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1, 2), [NIGHT]).send_at
     assert at == seoul(2026, 12, 10, 8).astimezone(UTC)
 
 
 def test_quiet_hours_wrapping_midnight_push_it_further() -> None:
     quiet = Window(time(22), time(9), "Asia/Seoul", name="quiet")
-    at = send_instant(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1, 2), [NIGHT, quiet])
+    at = plan_send(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1, 2), [NIGHT, quiet]).send_at
     assert at == seoul(2026, 12, 10, 9).astimezone(UTC)
 
 
 def test_a_day_already_passed_means_the_next_allowed_instant_not_next_month() -> None:
     ready = seoul(2026, 12, 15, 22, 30)  # the 10th is gone, and 22:30 is inside the blackout
-    at = send_instant(NOV, 10, "Asia/Seoul", ready, [NIGHT])
+    at = plan_send(NOV, 10, "Asia/Seoul", ready, [NIGHT]).send_at
     assert at == seoul(2026, 12, 16, 8).astimezone(UTC)
 
 
 def test_reservation_and_member_time_zone() -> None:
     reserved = seoul(2026, 12, 12, 14)
-    assert send_instant(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1), [NIGHT], reserved) == reserved
+    at = plan_send(NOV, 10, "Asia/Seoul", seoul(2026, 12, 1), [NIGHT], reserved).send_at
+    assert at == reserved
     # A member in Los Angeles: their 10th starts at 17:00 Seoul time, outside Seoul's blackout…
-    at = send_instant(NOV, 10, "America/Los_Angeles", seoul(2026, 12, 1), [NIGHT])
+    at = plan_send(NOV, 10, "America/Los_Angeles", seoul(2026, 12, 1), [NIGHT]).send_at
     assert at == seoul(2026, 12, 10, 17).astimezone(UTC)
     # …but their own quiet hours (22:00–09:00 Los Angeles) hold it until 09:00 there, which is
     # 02:00 in Seoul, inside the blackout: so 08:00 Seoul (15:00 in Los Angeles).
     quiet_la = Window(time(22), time(9), "America/Los_Angeles")
-    at = send_instant(NOV, 10, "America/Los_Angeles", seoul(2026, 12, 1), [NIGHT, quiet_la])
+    at = plan_send(NOV, 10, "America/Los_Angeles", seoul(2026, 12, 1), [NIGHT, quiet_la]).send_at
     assert at == seoul(2026, 12, 11, 8).astimezone(UTC)
 
 
@@ -141,7 +141,7 @@ def test_a_plan_says_why_and_agrees_with_the_send_instant() -> None:
     quiet = Window(time(22), time(9), "Asia/Seoul", name="quiet hours")
     now = seoul(2026, 11, 25, 13)
     p = plan_send(NOV, 10, "Asia/Seoul", now, [NIGHT, quiet])
-    assert p.send_at == send_instant(NOV, 10, "Asia/Seoul", now, [NIGHT, quiet])
+    assert p.send_at == earliest_allowed(seoul(2026, 12, 10), [NIGHT, quiet])
     assert p.send_at == seoul(2026, 12, 10, 9)
     assert "preferred day 10: 2026-12-10" in p.explain()
     assert "night 21:00–08:00" in p.explain() and "quiet hours 22:00–09:00" in p.explain()
