@@ -72,12 +72,14 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     await raw.stop()
 
     print("`telebill consume email` process (1 s latency, 1% failures)…", flush=True)
-    env = os.environ | {
-        "TELEBILL_DATABASE_URL": url,
-        "TELEBILL_TOPIC_PREFIX": prefix,
-        "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": base.kafka_servers,
-        "TELEBILL_RETRY_BASE_DELAY_S": "3600",  # first attempts only: retries are not measured
-    }
+    installation = base.model_copy(update={"database_url": url, "topic_prefix": prefix})
+    env = (
+        os.environ
+        | installation.process_env()
+        | {
+            "TELEBILL_RETRY_BASE_DELAY_S": "3600",  # first attempts only: retries are not measured
+        }
+    )
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "telebill"),
         "consume",

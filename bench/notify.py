@@ -96,13 +96,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     client = await Client.connect(settings.temporal_target)
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=12)
     assert pool is not None
-    env = os.environ | {
-        "TELEBILL_DATABASE_URL": url,
-        "TELEBILL_TOPIC_PREFIX": settings.topic_prefix,
-        "TELEBILL_TASK_QUEUE": settings.task_queue,
-        "TELEBILL_WORKFLOW_ID_PREFIX": settings.workflow_id_prefix,
-        "TELEBILL_CLOCK_OFFSET_S": str(settings.clock_offset_s),
-    }
+    env = os.environ | settings.process_env()
     telebill = str(Path(sys.executable).parent / "telebill")
     consumers = [
         await asyncio.create_subprocess_exec(

@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     def temporal_ui_url(self) -> str | None:
         return None if self.temporal_address else f"http://127.0.0.1:{self.temporal_ui_port}"
 
+    def process_env(self) -> dict[str, str]:
+        """This installation as TELEBILL_* variables, for a `telebill` child process: the same
+        database, Kafka, topics, task queue, workflow ids and clock."""
+        return {
+            "TELEBILL_DATABASE_URL": self.db_url,
+            "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": self.kafka_servers,
+            "TELEBILL_TOPIC_PREFIX": self.topic_prefix,
+            "TELEBILL_TASK_QUEUE": self.task_queue,
+            "TELEBILL_WORKFLOW_ID_PREFIX": self.workflow_id_prefix,
+            "TELEBILL_CLOCK_OFFSET_S": str(self.clock_offset_s),
+        }
+
 
 def normalise_db_url(url: str) -> str:
     """Accept the plain libpq form (postgresql://…) that operators usually have in DATABASE_URL."""

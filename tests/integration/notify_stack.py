@@ -38,14 +38,7 @@ class NotifyStack:
 
     def env(self) -> dict[str, str]:
         """The same installation for a `telebill` subprocess."""
-        s = self.settings
-        return os.environ | {
-            "TELEBILL_DATABASE_URL": s.db_url,
-            "TELEBILL_TOPIC_PREFIX": s.topic_prefix,
-            "TELEBILL_WORKFLOW_ID_PREFIX": s.workflow_id_prefix,
-            "TELEBILL_TASK_QUEUE": s.task_queue,
-            "TELEBILL_CLOCK_OFFSET_S": str(s.clock_offset_s),
-        }
+        return os.environ | self.settings.process_env()
 
     def workflow_id(self, member: int) -> str:
         return f"{self.settings.workflow_id_prefix}notify-{MONTH}-{member}"

@@ -19,14 +19,15 @@ TELEBILL = str(Path(sys.executable).parent / "telebill")
 
 def spawn(platform: Platform, latency_s: float) -> subprocess.Popen[str]:
     s = platform.settings
-    env = os.environ | {
-        "TELEBILL_DATABASE_URL": s.db_url,
-        "TELEBILL_TOPIC_PREFIX": s.topic_prefix,
-        "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": s.kafka_servers,
-        "TELEBILL_EMAIL_LATENCY_S": str(latency_s),
-        "TELEBILL_EMAIL_FAILURE_RATE": "0",
-        "TELEBILL_FAIL_ADDRESSES": "",
-    }
+    env = (
+        os.environ
+        | s.process_env()
+        | {
+            "TELEBILL_EMAIL_LATENCY_S": str(latency_s),
+            "TELEBILL_EMAIL_FAILURE_RATE": "0",
+            "TELEBILL_FAIL_ADDRESSES": "",
+        }
+    )
     return subprocess.Popen(
         [TELEBILL, "consume", "email"],
         env=env,
