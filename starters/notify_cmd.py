@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import asyncpg
     from temporalio.client import Client
 
+    from telebill.db.notify_store import MonthStatus
+
 console = Console()
 Members = Annotated[
     list[int] | None, typer.Option("--member", help="Member id (repeatable); default: all.")
@@ -464,13 +466,17 @@ def status(
         console.print("(Temporal did not answer: its column is empty)")
 
 
-async def _status(month: str) -> tuple[Any, dict[str, int] | None]:
+async def _db_status(month: str) -> MonthStatus:
     from telebill.db.notify_store import month_status
 
-    settings = get_settings()
-    db = await using_db(lambda conn: month_status(conn, parse_month(month), clock.now(settings)))
+    now = clock.now(get_settings())
+    return await using_db(lambda conn: month_status(conn, parse_month(month), now))
+
+
+async def _status(month: str) -> tuple[MonthStatus, dict[str, int] | None]:
+    db = await _db_status(month)
     try:
-        temporal = await temporal_counts(await temporal_client(settings), month)
+        temporal = await temporal_counts(await temporal_client(get_settings()), month)
     except UserError:
         temporal = None
     return db, temporal
@@ -478,18 +484,13 @@ async def _status(month: str) -> tuple[Any, dict[str, int] | None]:
 
 def _follow(month: str) -> None:
     from starters.seed_cmd import progress_bar
-    from telebill.db.notify_store import month_status
-
-    settings = get_settings()
 
     async def watch() -> None:
         progress = progress_bar()
         task = progress.add_task(f"delivering {month}", total=None)
         with progress:
             while True:
-                s = await using_db(
-                    lambda conn: month_status(conn, parse_month(month), clock.now(settings))
-                )
+                s = await _db_status(month)
                 progress.update(
                     task,
                     total=s.bills or None,
