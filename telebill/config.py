@@ -89,10 +89,11 @@ class Settings(BaseSettings):
     notify_parallel_starts: int = Field(default=50, ge=1)  # workflow starts in flight at once
     notify_stuck_after_s: float = Field(default=3 * 3600.0, gt=0)  # no outcome this long: STUCK
     # The publishing activity waits this long for the outcome (most come within a second or two)
-    # and hands it to its workflow itself; the consumers' reporter signals the slower ones, once
-    # they are older than the grace period.
+    # and hands it to its workflow itself; the consumers' reporter signals the slower ones as soon
+    # as they end, but leaves those published less than the grace period ago to the activity
+    # (so keep the grace a little above the wait, or both report the same outcome: harmless).
     notify_outcome_wait_s: float = Field(default=10.0, ge=0)
-    outcome_report_grace_s: float = Field(default=20.0, ge=0)
+    outcome_report_grace_s: float = Field(default=15.0, ge=0)
     dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @property

@@ -58,8 +58,9 @@ async def report_pending(
     conn: DbConn, sink: OutcomeSink, grace_s: float = 0.0, limit: int = REPORT_BATCH
 ) -> int:
     """Report one batch of unreported terminal outcomes; return how many were reported.
-    Deliveries younger than `grace_s` are left to the publishing activity still waiting for
-    them (it hands the outcome over itself, which saves the workflow a signal)."""
+    Notifications published less than `grace_s` ago are left to the publishing activity, which
+    may still be waiting for them (it hands the outcome over itself, which saves the workflow a
+    signal); the later ones (retries, deferrals, dead letters) are reported as soon as they end."""
     async with conn.transaction():
         rows = await conn.fetch(
             """
@@ -67,7 +68,7 @@ async def report_pending(
                    coalesce(delivered_at, now()) AS at
             FROM notification
             WHERE workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'
-              AND (delivered_at IS NULL OR delivered_at < now() - make_interval(secs => $2))
+              AND (published_at IS NULL OR published_at < now() - make_interval(secs => $2))
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
             """,
             limit,
@@ -95,6 +96,21 @@ async def report_pending(
     return len(done)
 
 
+async def next_report_in(conn: DbConn, grace_s: float) -> float | None:
+    """Seconds until the earliest ended notification still left to its activity becomes the
+    reporter's (the activity usually takes it well before), None when there is none."""
+    wait: float | None = await conn.fetchval(
+        """
+        SELECT extract(epoch FROM min(published_at) + make_interval(secs => $1) - now())
+        FROM notification
+        WHERE workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'
+          AND published_at >= now() - make_interval(secs => $1)
+        """,
+        grace_s,
+    )
+    return None if wait is None else max(float(wait), 0.0)
+
+
 class OutcomeReporter:
     def __init__(self, pool: asyncpg.Pool, sink: OutcomeSink, grace_s: float = 0.0) -> None:
         self.grace_s = grace_s
@@ -109,11 +125,15 @@ class OutcomeReporter:
             try:
                 async with self.pool.acquire() as conn:
                     n = await report_pending(conn, self.sink, self.grace_s)
+                    upcoming = (
+                        None if n == REPORT_BATCH else await next_report_in(conn, self.grace_s)
+                    )
                 self.reported += n
                 backoff = 1.0
                 if n == REPORT_BATCH:
                     continue
-                wait = IDLE_CHECK_S
+                # A little past the moment, so that the row is eligible by then.
+                wait = IDLE_CHECK_S if upcoming is None else min(upcoming + 0.1, IDLE_CHECK_S)
             except (OSError, RuntimeError, RPCError, asyncpg.PostgresError) as exc:
                 # Temporal or PostgreSQL unreachable: the outcomes stay in the outbox.
                 log.warning("outcomes not reported yet (%s); retrying in %.0f s", exc, backoff)

@@ -1,4 +1,4 @@
-"""Member preferences and the dispatch's choice of bills, on PostgreSQL."""
+"""Member preferences, the dispatch's choice of bills and the outcome reporter's, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from telebill.db.notify_store import (
     waiting_workflows,
 )
 from telebill.db.settlement_store import load_products, settle_chunk
-from telebill.delivery.store import Attempt, record_attempts
+from telebill.delivery.outcomes import mark_reported, next_report_in, report_pending
+from telebill.delivery.store import Attempt, Published, mark_published, record_attempts
 from telebill.domain.month import parse_month
 from telebill.errors import TelebillError
+from telebill.messaging.outcome import DeliveryOutcome
 from telebill.seed.load import seed_population
 
 NOV = parse_month("2026-11")
@@ -74,3 +76,36 @@ async def test_dispatch_takes_unscheduled_and_overdue_bills_only(db: asyncpg.Con
     assert (status.bills, status.not_scheduled, status.scheduled, status.due) == (6, 3, 2, 1)
     assert status.delivered_email == 1 and status.next_send_at is not None
     assert not status.caught_up
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str]] = []
+
+    async def report(self, workflow_id: str, outcome: DeliveryOutcome) -> bool:
+        self.told.append((workflow_id, outcome.status))
+        return True
+
+
+async def test_reporter_leaves_recent_publications_to_their_activity(
+    db: asyncpg.Connection,
+) -> None:
+    await settled(db, 3)
+    bills = {r["member_id"]: r["id"] for r in await db.fetch("SELECT id, member_id FROM bill")}
+    now = datetime.now(UTC)
+    await mark_published(db, [Published(bills[m], MONTHLY, f"wf-{m}", now) for m in (1, 2, 3)])
+    # 1 was published a minute ago (a retried e-mail ending now), 2 just now, 3 has not ended
+    await db.execute(
+        "UPDATE notification SET published_at = now() - interval '60 seconds' WHERE bill_id = $1",
+        bills[1],
+    )
+    await record_attempts(db, [Attempt(bills[m], MONTHLY, "email", 1, "SENT") for m in (1, 2)])
+    sink = RecordingSink()
+    assert await report_pending(db, sink, grace_s=15) == 1
+    assert sink.told == [("wf-1", "DELIVERED_EMAIL")]
+    # 2 becomes the reporter's when its activity has stopped waiting, in about 15 s
+    wait = await next_report_in(db, 15)
+    assert wait is not None and 10 < wait <= 15
+    await mark_reported(db, bills[2], MONTHLY)  # its activity took it
+    assert await next_report_in(db, 15) is None
+    assert await report_pending(db, sink, grace_s=0) == 0 and len(sink.told) == 1
