@@ -59,13 +59,21 @@ async def drop_database(settings: Settings, name: str) -> None:
         await admin.close()
 
 
-def run_bench(main: Callable[[int, str, bool], Coroutine[Any, Any, None]], doc: str | None) -> None:
-    """The command line every benchmark shares: --members, --month, --keep."""
+def run_bench(
+    main: Callable[..., Coroutine[Any, Any, None]],
+    doc: str | None,
+    members: int = 100_000,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """The command line every benchmark shares: --members, --month, --keep, and the benchmark's
+    own `options`, passed to `main` by keyword after those three."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=members)
     parser.add_argument("--month", default="2026-11")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    args = parser.parse_args()
-    asyncio.run(main(args.members, args.month, args.keep))
+    if options is not None:
+        options(parser)
+    args = vars(parser.parse_args())
+    asyncio.run(main(args.pop("members"), args.pop("month"), args.pop("keep"), **args))
