@@ -99,8 +99,9 @@ async def measure(items: Sequence[int], start: Callable[[int], Awaitable[Handle]
     n = len(items)
     finished.sort()
     lo, hi = n // 10, (9 * n) // 10 - 1
+    last = tuple(order[-max(n // 100, 1) :])
     return Run(
-        n, max(started_at) - began, finished[-1] - began, hi - lo, finished[hi] - finished[lo]
+        n, max(started_at) - began, finished[-1] - began, hi - lo, finished[hi] - finished[lo], last
     )
 
 
