@@ -135,8 +135,6 @@ async def main(members: int, month_text: str, keep: bool, rounds: int) -> None:
             "workflow_id_prefix": f"bench{tag}-",
             "task_queue": f"bench-notify-{tag}",
             "clock_offset_s": (pretend - datetime.now(UTC)).total_seconds(),
-            "worker_max_activities": 64,
-            "worker_max_workflow_tasks": 32,
         }
     )
     await ensure_topics(settings.kafka_servers, settings.kafka_partitions, settings.topic_prefix)
@@ -162,8 +160,9 @@ async def main(members: int, month_text: str, keep: bool, rounds: int) -> None:
                 task_queue=minimal_queue,
                 workflows=[MinimalWorkflow],
                 activities=[noop],
-                max_concurrent_activities=64,
-                max_concurrent_workflow_tasks=32,
+                # the installation's worker settings, as the notification workflows get
+                max_concurrent_activities=settings.worker_max_activities,
+                max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
             ),
         ):
 

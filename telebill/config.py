@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     task_queue: str = "telebill"
 
     # Worker: how much one `telebill worker` process takes on at once.
-    # Activities mostly wait (Kafka, PostgreSQL, a notification's outcome); the settlement's own
-    # concurrency is bounded by settle_parallel.
-    worker_max_activities: int = Field(default=64, ge=1)
+    # Activities mostly wait (Kafka, PostgreSQL, a notification's outcome: a publishing activity
+    # holds its slot for the provider's latency and up to notify_outcome_wait_s), so there are
+    # many slots; the settlement's own concurrency is bounded by settle_parallel.
+    worker_max_activities: int = Field(default=256, ge=1)
     worker_max_workflow_tasks: int = Field(default=8, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
 

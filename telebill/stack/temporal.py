@@ -79,6 +79,7 @@ class Temporal(Service):
             "--port", str(s.temporal_port),
             "--ui-port", str(s.temporal_ui_port),
             "--db-filename", str(self.dir / "temporal.db"),
+            "--sqlite-pragma", "journal_mode=wal",
             "--namespace", s.temporal_namespace,
             "--ui-disable-news-fetch",
             "--log-level", "warn",
