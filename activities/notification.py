@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -31,7 +32,7 @@ from telebill.db.blackout_store import blackout_windows
 from telebill.db.notify_store import (
     MONTHLY,
     bills_to_notify,
-    load_recipient,
+    load_bill_preferences,
     member_range,
     notification_status,
     record_plan,
@@ -42,6 +43,9 @@ from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, plan_send
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
+
+if TYPE_CHECKING:  # the workflow module imports this one
+    from workflows.notification import NotifyInput
 
 START_PAGE = 500
 
@@ -130,7 +134,7 @@ class NotificationActivities:
         little for its outcome (one activity and no signal for most bills: the server's
         throughput is the limit)."""
         async with self.pool.acquire() as conn:
-            r = await load_recipient(conn, inp.bill_id, inp.purpose)
+            r = await load_bill_preferences(conn, inp.bill_id, inp.purpose)
             if r is None:
                 raise ApplicationError(f"no bill {inp.bill_id}", non_retryable=True)
             if r.status not in (None, "PENDING"):
@@ -198,7 +202,7 @@ class NotificationActivities:
     async def start_range(self, inp: StartInput) -> int:
         """Start (or, with a reservation, signal) the notification workflows of a member range.
         Heartbeats the last member done, so a retry resumes there."""
-        from workflows.notification import BillNotificationWorkflow, NotifyInput
+        from workflows.notification import BillNotificationWorkflow
 
         details = activity.info().heartbeat_details
         after = int(details[0]) if details else inp.first_member_id - 1
@@ -208,14 +212,7 @@ class NotificationActivities:
         s = self.settings
 
         async def start(bill_id: int, member_id: int) -> None:
-            params = NotifyInput(
-                bill_id,
-                member_id,
-                inp.month,
-                reserved_at=inp.reserved_at,
-                clock_offset_s=s.clock_offset_s,
-                stuck_after_s=s.notify_stuck_after_s,
-            )
+            params = notify_input(s, bill_id, member_id, inp.month, reserved_at=inp.reserved_at)
             async with gate:
                 with contextlib.suppress(WorkflowAlreadyStartedError):  # ran and finished
                     await self.client.start_workflow(
@@ -241,6 +238,31 @@ class NotificationActivities:
             await asyncio.gather(*(start(b.bill_id, b.member_id) for b in page))
             after, started = page[-1].member_id, started + len(page)
             activity.heartbeat(after, started)
+
+
+def notify_input(
+    settings: Settings,
+    bill_id: int,
+    member_id: int,
+    month: str,
+    *,
+    purpose: str = MONTHLY,
+    channel: str = "email",
+    reserved_at: str | None = None,
+) -> NotifyInput:
+    """A notification workflow's input, with this installation's clock and STUCK period."""
+    from workflows.notification import NotifyInput
+
+    return NotifyInput(
+        bill_id,
+        member_id,
+        month,
+        purpose=purpose,
+        channel=channel,
+        reserved_at=reserved_at,
+        clock_offset_s=settings.clock_offset_s,
+        stuck_after_s=settings.notify_stuck_after_s,
+    )
 
 
 def initial_search_attributes(month: str, member_id: int) -> TypedSearchAttributes:

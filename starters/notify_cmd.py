@@ -292,22 +292,14 @@ def resend(
 
 
 async def _start_resend(bill: int, member_id: int, month: str, n: int, channel: str) -> str:
-    from activities.notification import initial_search_attributes, notify_workflow_id
-    from workflows.notification import BillNotificationWorkflow, NotifyInput
+    from activities.notification import initial_search_attributes, notify_input, notify_workflow_id
+    from workflows.notification import BillNotificationWorkflow
 
     settings = get_settings()
     client = await temporal_client(settings)
     handle = await client.start_workflow(
         BillNotificationWorkflow.run,
-        NotifyInput(
-            bill,
-            member_id,
-            month,
-            purpose=f"RESEND-{n}",
-            channel=channel,
-            clock_offset_s=settings.clock_offset_s,
-            stuck_after_s=settings.notify_stuck_after_s,
-        ),
+        notify_input(settings, bill, member_id, month, purpose=f"RESEND-{n}", channel=channel),
         id=f"{notify_workflow_id(month, member_id, settings.workflow_id_prefix)}-resend-{n}",
         task_queue=settings.task_queue,
         search_attributes=initial_search_attributes(month, member_id),

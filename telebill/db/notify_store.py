@@ -13,7 +13,7 @@ MONTHLY = "MONTHLY_BILL"
 
 
 @dataclass(frozen=True)
-class Recipient:
+class BillPreferences:
     """A bill and the preferences its send instant depends on."""
 
     bill_id: int
@@ -31,7 +31,7 @@ class Recipient:
         return quiet_hours(self.quiet_start, self.quiet_end, self.timezone)
 
 
-async def load_recipient(conn: DbConn, bill_id: int, purpose: str) -> Recipient | None:
+async def load_bill_preferences(conn: DbConn, bill_id: int, purpose: str) -> BillPreferences | None:
     r = await conn.fetchrow(
         "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
         "m.quiet_start, m.quiet_end, m.timezone, n.status "
@@ -42,7 +42,7 @@ async def load_recipient(conn: DbConn, bill_id: int, purpose: str) -> Recipient 
     )
     if r is None:
         return None
-    return Recipient(*r.values())
+    return BillPreferences(*r.values())
 
 
 async def record_plan(
