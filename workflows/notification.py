@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         PlanResult,
         StartInput,
     )
-    from telebill.domain.month import previous_month, shard_ranges
+    from telebill.domain.month import months_before, previous_month, shard_ranges
     from telebill.messaging.outcome import OUTCOME_SIGNAL, TERMINAL, DeliveryOutcome
 
 BILLING_MONTH = SearchAttributeKey.for_keyword("BillingMonth")
@@ -233,14 +233,24 @@ async def start_in_ranges(
     return sum(await asyncio.gather(*(one(lo, hi) for lo, hi in ranges)))
 
 
+# The month being sent and the one before it: a send instant late on a send month's last day
+# that an outage makes pass is still caught up once the calendar has moved on.
+CATCH_UP_MONTHS = 2
+
+
 @workflow.defn
 class ScheduledDispatchWorkflow:
-    """Started by the daily Schedule: catch-up for the month before today."""
+    """Started by the daily Schedule: catch-up for the months before today."""
 
     @workflow.run
-    async def run(self, time_zone: str) -> DispatchResult:
-        return await workflow.execute_child_workflow(
-            DispatchWorkflow.run,
-            DispatchInput(time_zone=time_zone),
-            id=f"{workflow.info().workflow_id}/dispatch",
-        )
+    async def run(self, time_zone: str) -> list[DispatchResult]:
+        results: list[DispatchResult] = []
+        for month in months_before(workflow.now(), time_zone, CATCH_UP_MONTHS):
+            results.append(
+                await workflow.execute_child_workflow(
+                    DispatchWorkflow.run,
+                    DispatchInput(month=month, time_zone=time_zone),
+                    id=f"{workflow.info().workflow_id}/dispatch-{month}",
+                )
+            )
+        return results

@@ -26,9 +26,14 @@ MAX_SHARDS = 1_000  # bounds a fan-out's history whatever the member count
 
 def previous_month(now: datetime, time_zone: str) -> str:
     """The billing month before `now` as seen in `time_zone` (YYYY-MM)."""
+    return months_before(now, time_zone, 1)[0]
+
+
+def months_before(now: datetime, time_zone: str, count: int) -> list[str]:
+    """The `count` billing months before `now` as seen in `time_zone`, the latest first."""
     local = now.astimezone(ZoneInfo(time_zone))
-    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
+    index = local.year * 12 + local.month - 1  # months since year 0, January = 0
+    return [f"{(index - k) // 12:04d}-{(index - k) % 12 + 1:02d}" for k in range(1, count + 1)]
 
 
 def shard_ranges(first: int, last: int, shard_size: int) -> list[tuple[int, int]]:

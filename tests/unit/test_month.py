@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telebill.domain.month import format_month, parse_month
+from telebill.domain.month import format_month, months_before, parse_month, previous_month
 
 
 def test_parses_a_month_to_its_first_day() -> None:
@@ -26,3 +26,11 @@ def test_refuses_anything_but_yyyy_mm(bad: str) -> None:
 def test_format_and_parse_round_trip(day: date) -> None:
     month = day.replace(day=1)
     assert parse_month(format_month(month)) == month
+
+
+def test_months_before_cross_the_year_in_the_zone_of_the_schedule() -> None:
+    # 2027-02-01 00:30 in Seoul is still 31 January in UTC
+    now = datetime(2027, 1, 31, 15, 30, tzinfo=UTC)
+    assert months_before(now, "Asia/Seoul", 2) == ["2027-01", "2026-12"]
+    assert months_before(now, "UTC", 3) == ["2026-12", "2026-11", "2026-10"]
+    assert months_before(now, "Asia/Seoul", 1) == [previous_month(now, "Asia/Seoul")]

@@ -1,0 +1,61 @@
+"""The daily Schedule's dispatch on the time-skipping server: it catches up the month being sent
+and the one before it (a send instant late on a send month's last day can pass in an outage
+that outlasts the month). The activities are stand-ins recording what they were asked; the real
+ones start workflows against PostgreSQL in tests/integration."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notification import MonthScope, StartInput
+from telebill.domain.month import months_before
+from workflows.notification import (
+    CATCH_UP_MONTHS,
+    DispatchResult,
+    DispatchWorkflow,
+    ScheduledDispatchWorkflow,
+)
+
+
+class StandIns:
+    def __init__(self, settled: set[str]) -> None:
+        self.settled = settled
+        self.asked: list[StartInput] = []
+
+    @activity.defn(name="notify.month_scope")
+    async def month_scope(self, month: str) -> MonthScope | None:
+        return MonthScope(month, 1, 10) if month in self.settled else None
+
+    @activity.defn(name="notify.start_range")
+    async def start_range(self, inp: StartInput) -> int:
+        self.asked.append(inp)
+        return inp.last_member_id - inp.first_member_id + 1
+
+
+async def test_the_daily_dispatch_catches_up_the_last_two_months(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env = time_skipping_env
+    latest, before, older = months_before(await env.get_current_time(), "Asia/Seoul", 3)
+    s = StandIns({latest, before, older})
+    queue = f"dispatch-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[ScheduledDispatchWorkflow, DispatchWorkflow],
+        activities=[s.month_scope, s.start_range],
+    ):
+        results = await env.client.execute_workflow(
+            ScheduledDispatchWorkflow.run,
+            "Asia/Seoul",
+            id=f"scheduled-dispatch-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
+    assert CATCH_UP_MONTHS == 2
+    assert results == [DispatchResult(latest, 10), DispatchResult(before, 10)]
+    assert sorted(a.month for a in s.asked) == sorted([latest, before])  # not `older`
+    assert all(a.only_overdue and a.members is None for a in s.asked)
