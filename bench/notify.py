@@ -230,7 +230,8 @@ async def main(
     report("all rounds", Run.total(baseline), total)
     print(
         f"the last {len(slowest)} notifications to complete: {retried} had a failed e-mail "
-        f"attempt (all bills: {failed_first:,}), retried after {settings.retry_base_delay_s:.0f} s"
+        f"attempt, retried after {settings.retry_base_delay_s:.0f} s ({failed_first:,} such "
+        "notifications in the whole run)"
     )
     print("(completed: all of them, so the slowest outcome counts, e.g. a retried e-mail;")
     print(" steady: completions per second between the 10th and the 90th percentile)")
