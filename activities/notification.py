@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from telebill import clock
 from telebill.config import Settings
-from telebill.db.blackout_store import blackout_windows
+from telebill.db.blackout_store import BlackoutCache
 from telebill.db.notify_store import (
     MONTHLY,
     bills_to_notify,
@@ -108,6 +108,7 @@ class NotificationActivities:
         self.client = client
         self.topics = Topics(settings.topic_prefix)
         self.watch = OutcomeWatch(pool)
+        self.blackouts = BlackoutCache(settings.system_time_zone, settings.blackout_refresh_s)
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
 
@@ -139,8 +140,7 @@ class NotificationActivities:
                 raise ApplicationError(f"no bill {inp.bill_id}", non_retryable=True)
             if r.status not in (None, "PENDING"):
                 return PlanResult(inp.now, "already " + r.status, r.status)
-            zone = self.settings.system_time_zone
-            windows = await blackout_windows(conn, zone)
+            windows = await self.blackouts.windows(conn)
             if r.quiet_hours:
                 windows.append(r.quiet_hours)
             now = datetime.fromisoformat(inp.now)

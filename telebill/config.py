@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     consumer_batch: int = Field(default=3_000, ge=1)
     consumer_max_in_flight: int = Field(default=5_000, ge=1)
     consumer_pipeline: int = Field(default=2, ge=1, le=8)  # batches handled at once
-    # A consumer re-reads the blackout windows this often (a new window applies within it).
+    # Consumers and workers re-read the blackout windows this often (a new one applies within it).
     blackout_refresh_s: float = Field(default=30.0, ge=0)
 
     # Blackout windows are in this zone; members' quiet hours in their own.

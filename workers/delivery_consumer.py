@@ -37,8 +37,7 @@ from telebill import clock
 from telebill.channels import channel as get_channel
 from telebill.channels.base import DeliveryFailed, SimulatedSender
 from telebill.config import Settings
-from telebill.db.blackout_store import blackout_windows
-from telebill.db.connect import DbConn
+from telebill.db.blackout_store import BlackoutCache
 from telebill.delivery.deferred import Deferral, DeferredReleaser, defer_events
 from telebill.delivery.outcomes import OutcomeReporter, TemporalOutcomeSink
 from telebill.delivery.store import (
@@ -50,7 +49,7 @@ from telebill.delivery.store import (
     record_dead_letters,
 )
 from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, after_failure
-from telebill.domain.send_window import NoAllowedInstant, Window, earliest_allowed
+from telebill.domain.send_window import NoAllowedInstant, earliest_allowed
 from telebill.messaging.events import MalformedEvent, NotificationEvent
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
@@ -120,7 +119,7 @@ class ChannelConsumer:
         self.in_flight: set[tuple[int, str]] = set()  # delivery keys being handled right now
         self.sent = 0
         self.deferred = 0
-        self._blackouts: tuple[float, list[Window]] | None = None
+        self.blackouts = BlackoutCache(settings.system_time_zone, settings.blackout_refresh_s)
 
     def subscriptions(self) -> list[str]:
         retries = self.policies[self.channel].retries
@@ -247,15 +246,6 @@ class ChannelConsumer:
 
         asyncio.get_running_loop().call_later(max(delay, 0.0), resume)
 
-    async def blackouts(self, conn: DbConn) -> list[Window]:
-        cached = self._blackouts
-        if cached and time.monotonic() - cached[0] < self.settings.blackout_refresh_s:
-            return cached[1]
-        zone = self.settings.system_time_zone
-        windows = await blackout_windows(conn, zone)
-        self._blackouts = (time.monotonic(), windows)
-        return windows
-
     async def deliver(self, ready: Sequence[Ready]) -> list[tuple[str, bytes | None, bytes]]:
         """Send the batch; return the messages to publish next (topic, key, value)."""
         out: list[tuple[str, bytes | None, bytes]] = []
@@ -286,7 +276,7 @@ class ChannelConsumer:
             contexts = await load_contexts(conn, bill_ids)
             recipients = await load_recipients(conn, bill_ids, self.channel)
             template = await get_template(conn, self.channel)
-            blackouts = await self.blackouts(conn)
+            blackouts = await self.blackouts.windows(conn)
         now = clock.now(self.settings)
         sendable: list[NotificationEvent] = []
         deferrals: list[Deferral] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as monotonic_clock
 from dataclasses import dataclass
 from datetime import time
 
@@ -71,6 +72,25 @@ async def list_blackouts(conn: DbConn, active_only: bool = False) -> list[Blacko
 async def blackout_windows(conn: DbConn, zone: str) -> list[Window]:
     """The active system windows, in the system time zone `zone`."""
     return [b.window(zone) for b in await list_blackouts(conn, active_only=True)]
+
+
+class BlackoutCache:
+    """The active system windows, re-read at most every `refresh_s` (a window added applies
+    within that): the consumers check every event and the planner every bill against them, so
+    neither asks PostgreSQL per event."""
+
+    def __init__(self, zone: str, refresh_s: float) -> None:
+        self.zone = zone
+        self.refresh_s = refresh_s
+        self._read: tuple[float, tuple[Window, ...]] | None = None
+
+    async def windows(self, conn: DbConn) -> list[Window]:
+        """A fresh list each call: callers add the member's quiet hours to it."""
+        read = self._read
+        if read is None or monotonic_clock.monotonic() - read[0] >= self.refresh_s:
+            read = (monotonic_clock.monotonic(), tuple(await blackout_windows(conn, self.zone)))
+            self._read = read
+        return list(read[1])
 
 
 async def add_blackout(

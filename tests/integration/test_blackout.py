@@ -9,7 +9,12 @@ from datetime import time
 import asyncpg
 import pytest
 
-from telebill.db.blackout_store import add_blackout, list_blackouts, remove_blackout
+from telebill.db.blackout_store import (
+    BlackoutCache,
+    add_blackout,
+    list_blackouts,
+    remove_blackout,
+)
 from telebill.errors import TelebillError
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases
@@ -36,6 +41,20 @@ async def test_a_window_that_blocks_a_whole_day_is_refused(db: asyncpg.Connectio
     with pytest.raises(TelebillError, match="no time left to send on Saturdays"):
         await add_blackout(db, "weekend day", time(8), time(21), (6,), SEOUL)
     assert [b.name for b in await list_blackouts(db)] == ["night"]
+
+
+async def test_the_cache_rereads_the_windows_only_after_its_refresh_period(
+    db: asyncpg.Connection,
+) -> None:
+    await add_blackout(db, "night", time(21), time(8), None, SEOUL)
+    kept, fresh = BlackoutCache(SEOUL, 3600), BlackoutCache(SEOUL, 0)
+    first = await kept.windows(db)
+    assert [w.name for w in first] == ["night"]
+    assert [w.name for w in await fresh.windows(db)] == ["night"]
+    first.append(first[0])  # a caller adding quiet hours does not change what is cached
+    await add_blackout(db, "maintenance", time(2), time(4), (7,), SEOUL)
+    assert [w.name for w in await kept.windows(db)] == ["night"]
+    assert sorted(w.name for w in await fresh.windows(db)) == ["maintenance", "night"]
 
 
 async def test_cli_round_trip_and_one_line_errors(databases: Databases) -> None:
