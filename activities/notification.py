@@ -42,6 +42,7 @@ from telebill.delivery.store import Published, mark_published
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, plan_send
 from telebill.messaging.events import NotificationEvent
+from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
 
 if TYPE_CHECKING:  # the workflow module imports this one
@@ -115,12 +116,7 @@ class NotificationActivities:
     async def producer(self) -> AIOKafkaProducer:
         async with self._producer_lock:
             if self._producer is None:
-                p = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka_servers,
-                    acks="all",
-                    enable_idempotence=True,
-                    linger_ms=5,
-                )
+                p = durable_producer(self.settings.kafka_servers, linger_ms=5)
                 await p.start()
                 self._producer = p
             return self._producer

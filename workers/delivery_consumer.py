@@ -52,6 +52,7 @@ from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, afte
 from telebill.domain.send_window import NoAllowedInstant, earliest_allowed
 from telebill.messaging.events import MalformedEvent, NotificationEvent
 from telebill.messaging.outcome import OutcomeSink
+from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
 from telebill.templates.bills import load_contexts
 from telebill.templates.store import get_template
@@ -137,9 +138,7 @@ class ChannelConsumer:
             max_poll_records=s.consumer_batch,
         )
         consumer.subscribe(self.subscriptions(), listener=AssignmentLog(self.channel))
-        producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_servers, acks="all", enable_idempotence=True
-        )
+        producer = durable_producer(s.kafka_servers)
         await producer.start()
         await consumer.start()
         self.releaser = DeferredReleaser(self.pool, producer, lambda: clock.now(s))

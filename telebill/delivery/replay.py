@@ -9,12 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
-
 from telebill.db.connect import DbConn
 from telebill.delivery.store import StoredDeadLetter, list_dead_letters, mark_replayed
 from telebill.errors import TelebillError
 from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
 
 
@@ -44,7 +43,7 @@ async def replay(
     events = [(d.id, replayable(d)) for d in letters if d.bill_id is not None]
     if not events:
         return []
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = durable_producer(bootstrap)
     await producer.start()
     try:
         for _, event in events:
