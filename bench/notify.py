@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from subprocess import DEVNULL
 from typing import Any
@@ -38,6 +38,7 @@ from temporalio.worker import Worker
 from activities.notification import initial_search_attributes, notify_workflow_id
 from bench.common import deliverable_month, drop_database, run_bench
 from bench.minimal_workflow import MinimalWorkflow, noop
+from telebill.clock import offset_to
 from telebill.config import asyncpg_dsn, get_settings
 from telebill.stack.kafka import ensure_topics
 from workers.temporal_worker import build_worker
@@ -130,15 +131,7 @@ async def main(
     bills = [(r["id"], r["member_id"]) for r in await conn.fetch("SELECT id, member_id FROM bill")]
     tag = uuid.uuid4().hex[:6]
     pretend = datetime(2027, 1, 15, 14, 0, tzinfo=ZoneInfo("Asia/Seoul"))  # every bill is due
-    settings = base.model_copy(
-        update={
-            "database_url": url,
-            "topic_prefix": f"bench{tag}.",
-            "workflow_id_prefix": f"bench{tag}-",
-            "task_queue": f"bench-notify-{tag}",
-            "clock_offset_s": (pretend - datetime.now(UTC)).total_seconds(),
-        }
-    )
+    settings = base.beside(f"bench{tag}", url, clock_offset_s=offset_to(pretend))
     await ensure_topics(settings.kafka_servers, settings.kafka_partitions, settings.topic_prefix)
     client = await Client.connect(settings.temporal_target)
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=12)

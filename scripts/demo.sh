@@ -13,14 +13,15 @@ mkdir -p "$LOGS"
 # shortened the same way (settings), so a simulated failure is retried within the demo.
 TELEBILL_CLOCK_OFFSET_S=$($BIN/python - "$MONTH" <<'PY'
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-year, month = map(int, sys.argv[1].split("-"))
-after = date(year + month // 12, month % 12 + 1, 1)
-last = date(after.year + after.month // 12, after.month % 12 + 1, 1) - timedelta(days=1)
-pretend = datetime(last.year, last.month, last.day, 14, 0, tzinfo=ZoneInfo("Asia/Seoul"))
-print(int((pretend - datetime.now(UTC)).total_seconds()))
+from telebill.clock import offset_to
+from telebill.domain.month import parse_month
+from telebill.domain.send_window import scheduled_day
+
+last = scheduled_day(parse_month(sys.argv[1]), 31)  # the send month's last day
+print(int(offset_to(datetime.combine(last, time(14, 0), ZoneInfo("Asia/Seoul")))))
 PY
 )
 export TELEBILL_CLOCK_OFFSET_S

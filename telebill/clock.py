@@ -14,3 +14,8 @@ from telebill.config import Settings
 
 def now(settings: Settings) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=settings.clock_offset_s)
+
+
+def offset_to(instant: datetime) -> float:
+    """The TELEBILL_CLOCK_OFFSET_S that makes `now` read `instant` at this moment."""
+    return (instant - datetime.now(UTC)).total_seconds()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -115,6 +116,20 @@ class Settings(BaseSettings):
     @property
     def temporal_ui_url(self) -> str | None:
         return None if self.temporal_address else f"http://127.0.0.1:{self.temporal_ui_port}"
+
+    def beside(self, name: str, database_url: str, **changes: Any) -> Settings:
+        """Another installation on the same PostgreSQL, Kafka and Temporal: its own database,
+        topics, workflow ids and task queue, all named after `name` (how tests and benchmarks
+        run next to the main one)."""
+        return self.model_copy(
+            update={
+                "database_url": database_url,
+                "topic_prefix": f"{name}.",
+                "workflow_id_prefix": f"{name}-",
+                "task_queue": name,
+                **changes,
+            }
+        )
 
     def process_env(self) -> dict[str, str]:
         """This installation as TELEBILL_* variables, for a `telebill` child process: the same

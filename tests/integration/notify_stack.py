@@ -10,12 +10,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from temporalio.client import Client
 
+from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
@@ -64,21 +65,17 @@ async def prepare(
         assert row is not None
         addresses += [row["email"], row["phone"]] if i == 0 else [row["email"]]
     tag = uuid.uuid4().hex[:8]
-    s = settings.model_copy(
-        update={
-            "database_url": url,
-            "topic_prefix": f"n{tag}.",
-            "workflow_id_prefix": f"n{tag}-",
-            "task_queue": f"n{tag}",
-            "clock_offset_s": (PRETEND - datetime.now(UTC)).total_seconds(),
-            "email_latency_s": 0.05,
-            "sms_latency_s": 0.01,
-            "email_failure_rate": 0.0,
-            "sms_failure_rate": 0.0,
-            "retry_base_delay_s": 0.2,
-            "retry_factor": 2.0,
-            "fail_addresses": ",".join(addresses),
-        }
+    s = settings.beside(
+        f"n{tag}",
+        url,
+        clock_offset_s=offset_to(PRETEND),
+        email_latency_s=0.05,
+        sms_latency_s=0.01,
+        email_failure_rate=0.0,
+        sms_failure_rate=0.0,
+        retry_base_delay_s=0.2,
+        retry_factor=2.0,
+        fail_addresses=",".join(addresses),
     )
     await ensure_topics(s.kafka_servers, 3, s.topic_prefix)
     return NotifyStack(s, conn, await Client.connect(s.temporal_target), tag)
