@@ -26,7 +26,8 @@ console = Console()
 
 async def _run(kind: str) -> None:
     from telebill.db.migrate import ensure_schema
-    from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
+    from workers.dead_letter_consumer import DeadLetterConsumer
+    from workers.delivery_consumer import ChannelConsumer
     from workers.temporal_worker import create_pool
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

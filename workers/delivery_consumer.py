@@ -1,26 +1,26 @@
-"""The message platform's consumers: `telebill consume email|sms|dlq`.
+"""The channel consumers of the message platform: `telebill consume email|sms`.
 
-A channel consumer reads its main topic and its retry tiers in one consumer group. Per poll it
-loads what the batch needs in a few queries (delivered keys, bills, items, members, the active
-template), sends every event of the batch at once (the provider's latency is waited for
-concurrently, never one after another), records the attempts in one transaction, publishes what
-comes next (a retry tier, the SMS fallback, the dead-letter queue), and only then commits the
-offsets: at least once, and the delivery key makes a repeat harmless.
+A channel consumer reads its main topic and its retry tiers in one consumer group. Per poll:
+triage (telebill/delivery/batch.py: events, dead letters, partitions to hold), load what the
+batch needs in a few queries, decide each event's step and render (in a thread), send every
+message at once (the provider's latency is waited for concurrently), record the attempts in
+one transaction, publish what comes next (retry tier, SMS fallback, dead letters), and only then
+commit the offsets: at least once, and the delivery key makes a repeat harmless.
 
-A retry tier's events carry `not_before`; a partition whose next event is not due is paused and
-resumed when it is (its events share one delay, so those behind it are not due either), while
-the other partitions go on.
+Failure is kept small: whatever is wrong with one event dead-letters that event alone (the
+database refusing one of its values included: the batch is split until the culprit is alone);
+an outage of PostgreSQL or Kafka is waited out with backoff at the step it struck, so nothing
+is sent twice or lost; the background tasks (deferred-event releaser, outcome reporter) are
+supervised, and a process that cannot go on exits with a one-line reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 from aiokafka import (
@@ -38,26 +38,43 @@ from telebill.channels import channel as get_channel
 from telebill.channels.base import DeliveryFailed, SimulatedSender
 from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
-from telebill.delivery.deferred import Deferral, DeferredReleaser, defer_events
-from telebill.delivery.outcomes import OutcomeReporter, TemporalOutcomeSink
-from telebill.delivery.store import (
-    Attempt,
-    DeadLetterRecord,
-    delivered_keys,
-    load_recipients,
-    record_attempts,
-    record_dead_letters,
+from telebill.delivery.batch import (
+    Dead,
+    Decision,
+    Deferral,
+    Hold,
+    Key,
+    Loaded,
+    Message,
+    Outcome,
+    Partition,
+    Record,
+    Send,
+    Triage,
+    decide,
+    deferred_attempt,
+    fresh,
+    next_steps,
+    sent_attempt,
+    triage,
 )
-from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, after_failure
-from telebill.domain.send_window import NoAllowedInstant, earliest_allowed
-from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.delivery.deferred import DeferredReleaser, defer_events
+from telebill.delivery.outcomes import OutcomeReporter, TemporalOutcomeSink
+from telebill.delivery.store import delivered_keys, load_recipients, record_attempts
+from telebill.domain.redact import redact
+from telebill.domain.retry import RetryPolicy, longest_hold
+from telebill.errors import TelebillError
+from telebill.messaging.events import NotificationEvent
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
+from telebill.resilience import each_alone, is_outage, supervise, wait_out
 from telebill.templates.bills import load_contexts
 from telebill.templates.store import get_template
 
 log = logging.getLogger(__name__)
+
+Todo = dict[Key, tuple[Record, NotificationEvent]]
 
 
 def policies(settings: Settings) -> dict[str, RetryPolicy]:
@@ -75,27 +92,15 @@ def sender_for(channel: str, settings: Settings) -> SimulatedSender:
     return SimulatedSender(settings.sms_latency_s, settings.sms_failure_rate, failing)
 
 
-def dead_letter_message(reason: str, event: NotificationEvent | None, raw: bytes | None) -> bytes:
-    errors = [n.error for n in event.history] if event else []
-    return json.dumps(
-        {
-            "reason": reason,
-            "event": json.loads(event.model_dump_json()) if event else None,
-            "raw": raw.decode("utf-8", "replace") if raw is not None and event is None else None,
-            "first_error": errors[0] if errors else None,
-            "last_error": errors[-1] if errors else None,
-        },
-        ensure_ascii=False,
-    ).encode()
-
-
-Ready = tuple[ConsumerRecord, NotificationEvent | None, str | None]  # event or why it is not one
-
-
-@dataclass
-class Outcome:
-    event: NotificationEvent
-    attempt: Attempt
+def records(
+    batch: Mapping[TopicPartition, Sequence[ConsumerRecord]],
+) -> dict[Partition, list[Record]]:
+    return {
+        (tp.topic, tp.partition): [
+            Record(r.topic, r.partition, r.offset, r.key, r.value) for r in rs
+        ]
+        for tp, rs in batch.items()
+    }
 
 
 class ChannelConsumer:
@@ -115,37 +120,39 @@ class ChannelConsumer:
         self.rng = rng or random.Random()
         self.topics = Topics(settings.topic_prefix)
         self.policies = policies(settings)
+        self.longest_hold = longest_hold(self.policies)  # type: ignore[arg-type]
         self.gate = asyncio.Semaphore(settings.consumer_max_in_flight)
         self.sink = sink or temporal_sink(settings)
-        self.in_flight: set[tuple[int, str]] = set()  # delivery keys being handled right now
+        self.in_flight: set[Key] = set()  # delivery keys being handled right now
         self.sent = 0
         self.deferred = 0
+        self.dead = 0
         self.blackouts = BlackoutCache(settings.system_time_zone, settings.blackout_refresh_s)
 
-    def subscriptions(self) -> list[str]:
+    def retry_topics(self) -> list[str]:
         retries = self.policies[self.channel].retries
-        return [self.topics.channel(self.channel)] + [
-            self.topics.retry(self.channel, t) for t in range(1, retries + 1)
-        ]
+        return [self.topics.retry(self.channel, t) for t in range(1, retries + 1)]
+
+    def subscriptions(self) -> list[str]:
+        return [self.topics.channel(self.channel), *self.retry_topics()]
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_servers,
-            group_id=group_id(s, self.channel),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.consumer_batch,
+        consumer = await started_consumer(
+            s, group_id(s, self.channel), self.subscriptions(), self.channel, s.consumer_batch
         )
-        consumer.subscribe(self.subscriptions(), listener=AssignmentLog(self.channel))
-        producer = durable_producer(s.kafka_servers)
-        await producer.start()
-        await consumer.start()
-        self.releaser = DeferredReleaser(self.pool, producer, lambda: clock.now(s))
+        producer = await wait_out(
+            "Kafka (producer start)", lambda: started(durable_producer(s.kafka_servers))
+        )
+        self.releaser = DeferredReleaser(self.pool, producer, lambda: clock.now(s), self.topics.dlq)
         self.reporter = OutcomeReporter(self.pool, self.sink, s.outcome_report_grace_s)
         helpers = [
-            asyncio.create_task(self.releaser.run(stop)),
-            asyncio.create_task(self.reporter.run(stop)),
+            asyncio.create_task(
+                supervise("deferred-event releaser", lambda: self.releaser.run(stop), stop)
+            ),
+            asyncio.create_task(
+                supervise("outcome reporter", lambda: self.reporter.run(stop), stop)
+            ),
         ]
         # Up to consumer_pipeline batches at once: the next batch is loaded and rendered while
         # the provider's latency of the previous one runs. Offsets are still committed in order.
@@ -153,16 +160,17 @@ class ChannelConsumer:
         previous: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
-                if previous is not None and previous.done() and previous.exception():
-                    raise previous.exception()  # type: ignore[misc]
+                raise_failed([*helpers, previous])
                 await slots.acquire()  # released by process(), or here when nothing came
                 batch = await self.poll(consumer)
                 if not batch:
                     slots.release()
                     continue
-                ready, commit = self.classify(consumer, batch)
+                tri = triage(records(batch), clock.now(s), self.retry_topics(), self.longest_hold)
+                for hold in tri.holds:
+                    self._hold(consumer, hold)
                 previous = asyncio.create_task(
-                    self.process(consumer, producer, ready, commit, previous, slots)
+                    self.process(consumer, producer, tri, previous, slots)
                 )
         finally:
             stop.set()
@@ -185,214 +193,250 @@ class ChannelConsumer:
             )
             if not more:
                 break
-            for tp, records in more.items():
-                batch.setdefault(tp, []).extend(records)
-                size += len(records)
+            for tp, rs in more.items():
+                batch.setdefault(tp, []).extend(rs)
+                size += len(rs)
         return batch
 
-    def classify(
-        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> tuple[list[Ready], dict[TopicPartition, int]]:
-        """The events of the batch to handle now, and the offsets to commit once they are.
-        A retry tier's partition whose next event is not due is held (paused) until it is."""
-        now = clock.now(self.settings)
-        ready: list[Ready] = []
-        commit: dict[TopicPartition, int] = {}
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    event: NotificationEvent | None = NotificationEvent.from_bytes(record.value)
-                    problem = None
-                except MalformedEvent as exc:
-                    event, problem = None, str(exc)
-                if event and event.not_before and event.not_before > now:
-                    self._hold(
-                        consumer, tp, record.offset, (event.not_before - now).total_seconds()
-                    )
-                    break
-                ready.append((record, event, problem))
-                commit[tp] = record.offset + 1
-        return ready, commit
-
-    async def process(
-        self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
-        ready: list[Ready],
-        commit: dict[TopicPartition, int],
-        previous: asyncio.Task[None] | None,
-        slot: asyncio.Semaphore,
-    ) -> None:
-        try:
-            follow_ups = await self.deliver(ready)
-            await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in follow_ups])
-            if previous is not None:
-                await previous  # a batch that failed stops every later commit
-            if commit:
-                await commit_handled(consumer, commit)
-        finally:
-            slot.release()
-
-    def _hold(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, delay: float
-    ) -> None:
-        consumer.seek(tp, offset)
+    def _hold(self, consumer: AIOKafkaConsumer, hold: Hold) -> None:
+        tp = TopicPartition(*hold.partition)
+        consumer.seek(tp, hold.offset)
         consumer.pause(tp)
 
         def resume() -> None:
             if tp in consumer.assignment():  # a rebalance may have moved it meanwhile
                 consumer.resume(tp)
 
-        asyncio.get_running_loop().call_later(max(delay, 0.0), resume)
+        asyncio.get_running_loop().call_later(max(hold.delay_s, 0.0), resume)
 
-    async def deliver(self, ready: Sequence[Ready]) -> list[tuple[str, bytes | None, bytes]]:
-        """Send the batch; return the messages to publish next (topic, key, value)."""
-        out: list[tuple[str, bytes | None, bytes]] = []
-        events: dict[tuple[int, str], NotificationEvent] = {}
-        for record, event, problem in ready:
-            if event is None:
-                dead = dead_letter_message(problem or "?", None, record.value)
-                out.append((self.topics.dlq, record.key, dead))
-            elif (event.bill_id, event.purpose) not in self.in_flight:
-                # a duplicate in this batch, or in an earlier one still in flight, is left to it
-                events.setdefault((event.bill_id, event.purpose), event)
-        if not events:
-            return out
-        self.in_flight.update(events)
+    async def process(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        tri: Triage,
+        previous: asyncio.Task[None] | None,
+        slot: asyncio.Semaphore,
+    ) -> None:
         try:
-            return out + await self._deliver(events)
+            messages = await self.handle(tri)
+            await publish(producer, messages, self.topics)
+            if previous is not None:
+                await previous  # a batch that failed stops every later commit
+            if tri.commit:
+                await commit_handled(consumer, tri.commit)
         finally:
-            self.in_flight.difference_update(events)
+            slot.release()
 
-    async def _deliver(
-        self, events: dict[tuple[int, str], NotificationEvent]
-    ) -> list[tuple[str, bytes | None, bytes]]:
-        out: list[tuple[str, bytes | None, bytes]] = []
-        async with self.pool.acquire() as conn:
-            done = await delivered_keys(conn, list(events))
-            todo = {k: e for k, e in events.items() if k not in done}
-            bill_ids = [e.bill_id for e in todo.values()]
-            contexts = await load_contexts(conn, bill_ids)
-            recipients = await load_recipients(conn, bill_ids, self.channel)
-            template = await get_template(conn, self.channel)
-            blackouts = await self.blackouts.windows(conn)
-        now = clock.now(self.settings)
-        sendable: list[NotificationEvent] = []
-        deferrals: list[Deferral] = []
-        for e in todo.values():
-            if e.bill_id not in contexts:
-                dead = dead_letter_message(f"unknown bill {e.bill_id}", e, None)
-                out.append((self.topics.dlq, e.key, dead))
-                continue
-            quiet = recipients[e.bill_id].quiet_hours
-            windows = [*blackouts, *([quiet] if quiet else [])]
+    async def handle(self, tri: Triage) -> list[Message]:
+        """Handle a triaged batch; return the messages to publish next."""
+        dead = list(tri.dead)
+        todo = fresh(tri.events, self.in_flight)
+        out: list[Message] = []
+        if todo:
+            self.in_flight.update(todo)
             try:
-                allowed = earliest_allowed(now, windows)
-            except NoAllowedInstant as exc:
-                out.append((self.topics.dlq, e.key, dead_letter_message(str(exc), e, None)))
-                continue
-            if allowed > now:
-                inside = ", ".join(w.label() for w in windows if w.instance_around(now))
-                reason = f"inside {inside}; deferred to {allowed.isoformat()}"
-                plain = e.model_copy(update={"not_before": None})
-                deferrals.append(
-                    Deferral(plain, self.topics.channel(self.channel), allowed, reason)
-                )
-            else:
-                sendable.append(e)
+                out = await self._deliver(todo, dead)
+            finally:
+                self.in_flight.difference_update(todo)
+        self.dead += len(dead)
+        return [d.message(self.topics) for d in dead] + out
+
+    async def _deliver(self, todo: Todo, dead: list[Dead]) -> list[Message]:
+        loaded = await wait_out("PostgreSQL (loading the batch)", lambda: self.load(todo, dead))
+        now = clock.now(self.settings)
+        topic = self.topics.channel(self.channel)
         ch = get_channel(self.channel)
-
-        async def one(e: NotificationEvent) -> Outcome:
-            message = ch.render(template, contexts[e.bill_id])
-            started = time.perf_counter()
-            error = None
-            async with self.gate:
-                try:
-                    await self.sender.send(recipients[e.bill_id].address, message)
-                except DeliveryFailed as exc:
-                    error = str(exc)
-            ms = int((time.perf_counter() - started) * 1000)
-            return Outcome(
-                e,
-                Attempt(
-                    e.bill_id,
-                    e.purpose,
-                    self.channel,
-                    e.attempt,
-                    "FAILED" if error else "SENT",
-                    error,
-                    template.code,
-                    template.version,
-                    message.kind,
-                    ms,
-                ),
-            )
-
-        outcomes = await asyncio.gather(*(one(e) for e in sendable))
-        waits = [
-            Attempt(
-                d.event.bill_id,
-                d.event.purpose,
-                self.channel,
-                d.event.attempt,
-                "DEFERRED",
-                d.reason,
-            )
-            for d in deferrals
-        ]
-        async with self.pool.acquire() as conn, conn.transaction():
-            delivered = await record_attempts(conn, [o.attempt for o in outcomes] + waits)
-            await defer_events(conn, deferrals)
-        if deferrals:
-            self.deferred += len(deferrals)
+        decision = await asyncio.to_thread(decide, ch, todo, loaded, now, topic)
+        dead += decision.dead
+        outcomes = await self.send_all(decision.sends)
+        delivered = await wait_out(
+            "PostgreSQL (recording the batch)", lambda: self.record(outcomes, decision, dead)
+        )
+        if decision.deferrals:
+            self.deferred += len(decision.deferrals)
             self.releaser.waker.wake()
         if delivered:
             self.reporter.waker.wake()
         sent = sum(1 for o in outcomes if o.attempt.outcome == "SENT")
         self.sent += sent
         log.info(
-            "%s consumer: %d sent, %d failed, %d deferred, %d delivered before",
+            "%s consumer: %d sent, %d failed, %d deferred, %d delivered before, %d dead",
             self.channel,
             sent,
             len(outcomes) - sent,
-            len(deferrals),
-            len(done),
+            len(decision.deferrals),
+            decision.delivered_before,
+            len(dead),
         )
-        out += self.next_steps([o for o in outcomes if o.attempt.outcome != "SENT"])
-        return out
+        failures = [o for o in outcomes if o.attempt.outcome != "SENT"]
+        return next_steps(
+            self.channel, failures, self.policies, self.topics, clock.now(self.settings), self.rng
+        )
 
-    def next_steps(self, failures: Sequence[Outcome]) -> list[tuple[str, bytes | None, bytes]]:
-        """Where each failed event goes: its next retry tier, the fallback channel, or the DLQ."""
-        out: list[tuple[str, bytes | None, bytes]] = []
-        now = clock.now(self.settings)
-        for o in failures:
-            failed = o.event.failed(o.attempt.error or "failed", now)
-            step = after_failure(self.channel, o.event.attempt, self.policies, self.rng)  # type: ignore[arg-type]
-            if isinstance(step, Retry):
-                nxt = failed.model_copy(
-                    update={"attempt": o.event.attempt + 1, "not_before": now + step.delay}
-                )
-                out.append((self.topics.retry(self.channel, step.tier), nxt.key, nxt.to_bytes()))
-            elif isinstance(step, FallBack):
-                nxt = failed.model_copy(
-                    update={"channel": step.channel, "attempt": 1, "not_before": None}
-                )
-                out.append((self.topics.channel(step.channel), nxt.key, nxt.to_bytes()))
-            elif isinstance(step, DeadLetter):
-                out.append(
-                    (self.topics.dlq, failed.key, dead_letter_message(step.reason, failed, None))
-                )
-        return out
+    async def load(self, todo: Todo, dead: list[Dead]) -> Loaded:
+        """What the batch needs, in a few queries. Events whose values the database refuses
+        (whatever passed the event model) become dead letters; the others are loaded."""
+        async with self.pool.acquire() as conn:
+
+            async def part(keys: Sequence[Key]) -> Loaded:
+                async with conn.transaction():
+                    bill_ids = [k[0] for k in keys]
+                    return Loaded(
+                        await delivered_keys(conn, keys),
+                        await load_contexts(conn, bill_ids),
+                        await load_recipients(conn, bill_ids, self.channel),
+                        None,
+                        None,
+                        [],
+                    )
+
+            parts, refused = await each_alone(list(todo), part)
+            try:
+                template, problem = await get_template(conn, self.channel), None
+            except TelebillError as missing:
+                template, problem = None, str(missing)
+            blackouts = await self.blackouts.windows(conn)
+        for key, error in refused:
+            record, event = todo.pop(key)
+            dead.append(Dead.of(f"refused by the database: {describe(error)}", record, event))
+        return Loaded(
+            set().union(*(p.delivered for p in parts)),
+            {b: c for p in parts for b, c in p.contexts.items()},
+            {b: r for p in parts for b, r in p.recipients.items()},
+            template,
+            problem,
+            blackouts,
+        )
+
+    async def send_all(self, sends: Sequence[Send]) -> list[Outcome]:
+        async def one(send: Send) -> Outcome:
+            started = time.perf_counter()
+            error = None
+            async with self.gate:
+                try:
+                    await self.sender.send(send.address, send.message)
+                except DeliveryFailed as exc:
+                    error = str(exc)
+                except Exception as exc:  # the provider's answer is unknown: try again later
+                    error = f"provider call failed: {describe(exc)}"
+            ms = int((time.perf_counter() - started) * 1000)
+            return sent_attempt(self.channel, send, error, ms)
+
+        return list(await asyncio.gather(*(one(s) for s in sends)))
+
+    async def record(
+        self, outcomes: list[Outcome], decision: Decision, dead: list[Dead]
+    ) -> set[Key]:
+        """The attempts and deferrals in one transaction; returns the keys delivered now. An
+        event whose records the database refuses becomes a dead letter (after a split of the
+        batch finds it), the others are recorded as usual."""
+        units: list[Outcome | Deferral] = [*outcomes, *decision.deferrals]
+        async with self.pool.acquire() as conn, conn.transaction():
+
+            async def part(group: Sequence[Outcome | Deferral]) -> set[Key]:
+                attempts = [
+                    u.attempt if isinstance(u, Outcome) else deferred_attempt(self.channel, u)
+                    for u in group
+                ]
+                async with conn.transaction():  # a savepoint: a refusal leaves nothing behind
+                    delivered = await record_attempts(conn, attempts)
+                    await defer_events(conn, [u for u in group if isinstance(u, Deferral)])
+                return delivered
+
+            parts, refused = await each_alone(units, part)
+        for unit, exc in refused:
+            what = "sent, but" if isinstance(unit, Outcome) else "deferred, but"
+            outcomes[:] = [o for o in outcomes if o is not unit]
+            source = unit.source if isinstance(unit, Outcome) else None
+            reason = f"{what} not recorded: refused by the database: {describe(exc)}"
+            dead.append(Dead(reason, unit.event, source))
+        return set().union(*parts)
+
+
+def describe(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+
+
+def raise_failed(tasks: Iterable[asyncio.Task[None] | None]) -> None:
+    """A supervised task that gave up, or a batch that failed, stops the consumer."""
+    for task in tasks:
+        if task is not None and task.done() and not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                raise exc
+
+
+async def started(client: AIOKafkaProducer) -> AIOKafkaProducer:
+    await client.start()
+    return client
+
+
+async def started_consumer(
+    s: Settings, group: str, topics: list[str], kind: str, max_records: int | None = None
+) -> AIOKafkaConsumer:
+    """A consumer of the group, started once Kafka answers (waited for with backoff)."""
+
+    async def start() -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_servers,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **({"max_poll_records": max_records} if max_records else {}),
+        )
+        consumer.subscribe(topics, listener=AssignmentLog(kind))
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    return await wait_out("Kafka (consumer start)", start)
+
+
+async def publish(producer: AIOKafkaProducer, messages: Sequence[Message], topics: Topics) -> None:
+    """Publish and wait for every acknowledgement; an outage is waited out and only what was
+    not acknowledged is sent again. A message Kafka refuses on its own (too large) becomes a
+    small dead letter that says so."""
+    pending = list(messages)
+
+    async def once() -> None:
+        sent: list[tuple[Message, asyncio.Future[object]]] = []
+        for m in list(pending):
+            try:
+                sent.append((m, await producer.send(m.topic, m.value, key=m.key)))
+            except Exception as exc:
+                if is_outage(exc) or (m.topic == topics.dlq and len(m.value) < 1_000):
+                    raise
+                pending.remove(m)
+                pending.append(refused_message(m, exc, topics))
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        for (m, _), result in zip(sent, results, strict=True):
+            if not isinstance(result, BaseException):
+                pending.remove(m)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    if pending:
+        await wait_out("Kafka (publishing)", once)
+
+
+def refused_message(m: Message, exc: Exception, topics: Topics) -> Message:
+    reason = f"a message for {m.topic} was refused by Kafka: {describe(exc)}"
+    return Dead(reason, None, None, m.value[:256], m.key).message(topics)
 
 
 async def commit_handled(
-    consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None
+    consumer: AIOKafkaConsumer, offsets: dict[Partition, int] | None = None
 ) -> None:
     """Commit what was handled. When a rebalance gave the partitions to another process
     meanwhile, the commit is refused: that process handles the events again and their
     delivery keys keep them from being sent twice."""
     try:
-        await consumer.commit(offsets)
+        commit = {TopicPartition(*p): o for p, o in offsets.items()} if offsets else None
+        await wait_out("Kafka (commit)", lambda: consumer.commit(commit))
     except (CommitFailedError, IllegalStateError) as exc:
         log.warning("offsets not committed (%s); the new owner re-handles them", exc)
 
@@ -419,62 +463,3 @@ def temporal_sink(settings: Settings) -> TemporalOutcomeSink:
         return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
 
     return TemporalOutcomeSink(connect)
-
-
-class DeadLetterConsumer:
-    """Records every dead letter with its reason and history (the admin lists and replays them)."""
-
-    def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, sink: OutcomeSink | None = None
-    ) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.reporter = OutcomeReporter(
-            pool, sink or temporal_sink(settings), settings.outcome_report_grace_s
-        )
-        self.recorded = 0
-
-    async def run(self, stop: asyncio.Event) -> None:
-        s = self.settings
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_servers,
-            group_id=group_id(s, "dlq"),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        consumer.subscribe([Topics(s.topic_prefix).dlq], listener=AssignmentLog("dlq"))
-        await consumer.start()
-        reporting = asyncio.create_task(self.reporter.run(stop))
-        try:
-            while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500)
-                letters = [
-                    parse_dead_letter(r.value) for records in batch.values() for r in records
-                ]
-                if letters:
-                    async with self.pool.acquire() as conn:
-                        await record_dead_letters(conn, letters)
-                    self.recorded += len(letters)
-                    self.reporter.waker.wake()
-                    await commit_handled(consumer)
-        finally:
-            stop.set()
-            await reporting
-            await consumer.stop()
-
-
-def parse_dead_letter(raw: bytes | None) -> DeadLetterRecord:
-    try:
-        data = json.loads(raw or b"")
-        event = data.get("event") or {}
-        return DeadLetterRecord(
-            event=event or {"raw": data.get("raw")},
-            reason=str(data.get("reason") or "unknown"),
-            bill_id=event.get("bill_id"),
-            purpose=event.get("purpose"),
-            first_error=data.get("first_error"),
-            last_error=data.get("last_error"),
-        )
-    except (ValueError, AttributeError):
-        text = (raw or b"").decode("utf-8", "replace")
-        return DeadLetterRecord({"raw": text}, "unreadable dead letter", None, None, None, None)

@@ -306,6 +306,8 @@ class ReservedSend(Base):
 class DeadLetter(Base):
     __tablename__ = "dead_letter"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # the message it stands for (topic/partition/offset): one row however often it is published
+    letter_key: Mapped[str] = mapped_column(Text, unique=True)
     event: Mapped[dict[str, Any]] = mapped_column(JSONB)
     reason: Mapped[str] = mapped_column(Text)
     first_error: Mapped[str | None] = mapped_column(Text)

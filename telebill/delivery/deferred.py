@@ -10,31 +10,23 @@ which the delivery key makes harmless; nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from telebill.db.connect import DbConn
+from telebill.delivery.batch import Deferral
 from telebill.delivery.waker import Waker
-from telebill.messaging.events import NotificationEvent
+from telebill.messaging.dead_letter import dead_letter_message
+from telebill.messaging.events import MalformedEvent, NotificationEvent
 
 log = logging.getLogger(__name__)
 
 RELEASE_BATCH = 1_000
 IDLE_CHECK_S = 10.0  # another process may defer events; look at least this often
-
-
-@dataclass(frozen=True)
-class Deferral:
-    event: NotificationEvent
-    topic: str
-    due_at: datetime
-    reason: str
 
 
 async def defer_events(conn: DbConn, deferrals: Sequence[Deferral]) -> None:
@@ -60,10 +52,16 @@ async def defer_events(conn: DbConn, deferrals: Sequence[Deferral]) -> None:
 
 
 async def release_due(
-    conn: DbConn, producer: AIOKafkaProducer, now: datetime, limit: int = RELEASE_BATCH
+    conn: DbConn,
+    producer: AIOKafkaProducer,
+    now: datetime,
+    dlq_topic: str,
+    limit: int = RELEASE_BATCH,
 ) -> int:
     """Publish up to `limit` due events and forget them; SKIP LOCKED lets every consumer
-    process run a releaser without two of them taking the same rows."""
+    process run a releaser without two of them taking the same rows. A row that no longer
+    holds a valid event (stored by an older version, say) goes to the dead-letter queue with
+    the reason instead of stopping the releaser."""
     async with conn.transaction():
         rows = await conn.fetch(
             "SELECT bill_id, purpose, topic, event FROM deferred_event WHERE due_at <= $1 "
@@ -75,7 +73,15 @@ async def release_due(
             return 0
         sends = []
         for r in rows:
-            event = NotificationEvent.model_validate(json.loads(r["event"]))
+            try:
+                event = NotificationEvent.from_bytes(r["event"].encode())
+            except MalformedEvent as exc:
+                source = f"deferred_event/{r['bill_id']}/{r['purpose']}"
+                letter = dead_letter_message(
+                    f"deferred event unreadable: {exc}", None, r["event"].encode(), source
+                )
+                sends.append(await producer.send(dlq_topic, letter))
+                continue
             sends.append(await producer.send(r["topic"], event.to_bytes(), key=event.key))
         await asyncio.gather(*sends)
         await conn.execute(
@@ -94,9 +100,14 @@ async def next_due(conn: DbConn) -> datetime | None:
 
 class DeferredReleaser:
     def __init__(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, now: Callable[[], datetime]
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        now: Callable[[], datetime],
+        dlq_topic: str,
     ) -> None:
         self.now = now  # the clock send windows are checked by
+        self.dlq_topic = dlq_topic
         self.pool = pool
         self.producer = producer
         self.waker = Waker()  # woken when this process defers something
@@ -106,7 +117,7 @@ class DeferredReleaser:
         while not stop.is_set():
             try:
                 async with self.pool.acquire() as conn:
-                    n = await release_due(conn, self.producer, self.now())
+                    n = await release_due(conn, self.producer, self.now(), self.dlq_topic)
                     self.released += n
                     if n == RELEASE_BATCH:
                         continue

@@ -15,6 +15,7 @@ from typing import Any
 
 from telebill.db.connect import DbConn
 from telebill.domain.send_window import Window, quiet_hours
+from telebill.messaging.dead_letter import DeadLetterRecord
 
 DELIVERED = ("DELIVERED_EMAIL", "DELIVERED_SMS")
 
@@ -31,16 +32,6 @@ class Attempt:
     template_version: int | None = None
     message_kind: str | None = None  # EMAIL, SMS, LMS
     latency_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class DeadLetterRecord:
-    event: dict[str, Any]
-    reason: str
-    bill_id: int | None
-    purpose: str | None
-    first_error: str | None
-    last_error: str | None
 
 
 async def notification_statuses(
@@ -129,29 +120,37 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
     return firsts
 
 
-async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord]) -> None:
-    """Keep each dead letter with its reason; its notification (if any, and not delivered
-    meanwhile) becomes DEAD_LETTER."""
+async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord]) -> int:
+    """Keep each dead letter with its reason, once per key (a letter recorded again is not a
+    second row); its notification, when its bill exists and it was not delivered meanwhile,
+    becomes DEAD_LETTER. Returns how many letters were new."""
     if not letters:
-        return
+        return 0
     async with conn.transaction():
-        await conn.executemany(
-            "INSERT INTO dead_letter (event, reason, first_error, last_error, bill_id) "
-            "VALUES ($1::jsonb, $2, $3, $4, $5)",
-            [
-                (
-                    json.dumps(d.event, ensure_ascii=False),
-                    d.reason,
-                    d.first_error,
-                    d.last_error,
-                    d.bill_id,
-                )
-                for d in letters
-            ],
+        new = await conn.fetch(
+            """
+            INSERT INTO dead_letter (letter_key, event, reason, first_error, last_error, bill_id)
+            SELECT * FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::text[], $5::text[],
+                                 $6::bigint[])
+            ON CONFLICT (letter_key) DO NOTHING RETURNING id
+            """,
+            [d.key for d in letters],
+            [json.dumps(d.event, ensure_ascii=False) for d in letters],
+            [d.reason for d in letters],
+            [d.first_error for d in letters],
+            [d.last_error for d in letters],
+            [d.bill_id for d in letters],
         )
         keyed = [(d.bill_id, d.purpose) for d in letters if d.bill_id and d.purpose]
         if keyed:
-            await _ensure_notifications(conn, keyed)
+            await conn.execute(
+                "INSERT INTO notification (bill_id, purpose) "
+                "SELECT DISTINCT k.bill_id, k.purpose "
+                "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
+                "JOIN bill b ON b.id = k.bill_id ON CONFLICT DO NOTHING",
+                [k[0] for k in keyed],
+                [k[1] for k in keyed],
+            )
             await conn.execute(
                 "UPDATE notification n SET status = 'DEAD_LETTER' "
                 "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
@@ -161,6 +160,7 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
                 [k[1] for k in keyed],
                 list(DELIVERED),
             )
+    return len(new)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ class RetryPolicy:
         spread = 1 + self.jitter * (2 * rng.random() - 1)
         return self.nominal_delay(retry) * spread
 
+    @property
+    def longest_delay(self) -> timedelta:
+        """No retry of this policy waits longer (its last tier, jitter included)."""
+        return self.nominal_delay(self.retries) * (1 + self.jitter)
+
 
 @dataclass(frozen=True)
 class Retry:
@@ -60,6 +65,15 @@ class DeadLetter:
 
 
 Step = Retry | FallBack | DeadLetter
+
+# Processes' clocks differ a little: an event may look this much further away than its delay.
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def longest_hold(policies: dict[Channel, RetryPolicy]) -> timedelta:
+    """The longest a retry tier's event can rightly wait: what a consumer accepts (anything
+    further away is refused) and the longest it ever pauses a partition."""
+    return max(p.longest_delay for p in policies.values()) + CLOCK_SKEW
 
 
 def after_failure(

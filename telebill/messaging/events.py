@@ -4,27 +4,42 @@ data), versioned, keyed by member so one member's events stay on one partition."
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from telebill.domain.redact import MAX_ERROR_CHARS, redact
+from telebill.domain.retry import MAX_RETRIES
 from telebill.errors import TelebillError
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_HISTORY = 12  # every attempt of the whole chain fits (1 + 5 retries per channel)
+PG_BIGINT_MAX = 2**63 - 1  # ids beyond it are refused here, not by the database mid-batch
+MAX_ATTEMPT = MAX_RETRIES + 1  # the first try and every retry of the longest chain
+PURPOSE_PATTERN = r"^(MONTHLY_BILL|RESEND-[1-9][0-9]{0,5})$"
 
 
 class MalformedEvent(TelebillError):
     """The bytes are not an event this version understands; the reason goes to the DLQ."""
 
 
+def _printable(text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError("control characters are not allowed")
+    return text
+
+
+Id = Annotated[int, Field(ge=1, le=PG_BIGINT_MAX)]
+Attempt = Annotated[int, Field(ge=1, le=MAX_ATTEMPT)]
+
+
 class AttemptNote(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     channel: Literal["email", "sms"]
-    attempt: int = Field(ge=1)
-    error: str = Field(max_length=500)
+    attempt: Attempt
+    error: Annotated[str, Field(max_length=MAX_ERROR_CHARS), AfterValidator(_printable)]
     at: AwareDatetime
 
 
@@ -33,12 +48,12 @@ class NotificationEvent(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: UUID  # new for each publish; the delivery key is what makes it idempotent
-    bill_id: int = Field(ge=1)
-    member_id: int = Field(ge=1)
+    bill_id: Id
+    member_id: Id
     billing_month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    purpose: str = "MONTHLY_BILL"
+    purpose: str = Field(default="MONTHLY_BILL", pattern=PURPOSE_PATTERN)
     channel: Literal["email", "sms"] = "email"
-    attempt: int = Field(default=1, ge=1)  # within the channel
+    attempt: Attempt = 1  # within the channel
     not_before: AwareDatetime | None = None  # a retry tier holds it until then
     history: tuple[AttemptNote, ...] = Field(default=(), max_length=MAX_HISTORY)
 
@@ -62,6 +77,8 @@ class NotificationEvent(BaseModel):
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MalformedEvent(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise MalformedEvent("not JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise MalformedEvent("not a JSON object")
         if data.get("schema_version") != SCHEMA_VERSION:
@@ -73,7 +90,26 @@ class NotificationEvent(BaseModel):
             where = ".".join(str(p) for p in first["loc"])
             raise MalformedEvent(f"invalid field {where}: {first['msg']}") from None
 
+    @classmethod
+    def received(
+        cls, raw: bytes | None, on_retry_tier: bool, now: datetime, longest_delay: timedelta
+    ) -> NotificationEvent:
+        """An event read from a topic: valid, and with a `not_before` only where one belongs
+        (a retry tier) and no later than the longest retry delay from `now`, so that no event
+        can hold its partition longer than a retry would."""
+        event = cls.from_bytes(raw)
+        if event.not_before is None:
+            return event
+        if not on_retry_tier:
+            raise MalformedEvent("not_before on a main topic (only retry tiers hold events)")
+        if event.not_before > now + longest_delay:
+            raise MalformedEvent(
+                f"not_before {event.not_before.isoformat()} is further away than the longest "
+                f"retry delay ({longest_delay.total_seconds():.0f} s)"
+            )
+        return event
+
     def failed(self, error: str, at: datetime) -> NotificationEvent:
-        """This event with the failed attempt added to its history."""
-        note = AttemptNote(channel=self.channel, attempt=self.attempt, error=error[:500], at=at)
+        """This event with the failed attempt added to its history (the error redacted)."""
+        note = AttemptNote(channel=self.channel, attempt=self.attempt, error=redact(error), at=at)
         return self.model_copy(update={"history": (*self.history, note)[-MAX_HISTORY:]})

@@ -20,7 +20,8 @@ from telebill.seed.load import seed_population
 from telebill.stack.kafka import ensure_topics
 from telebill.templates.store import install_defaults
 from tests.integration.conftest import Databases
-from workers.delivery_consumer import ChannelConsumer, DeadLetterConsumer
+from workers.dead_letter_consumer import DeadLetterConsumer
+from workers.delivery_consumer import ChannelConsumer
 
 MEMBERS = 20
 

@@ -7,12 +7,12 @@ import asyncpg
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.store import (
     Attempt,
-    DeadLetterRecord,
     delivered_keys,
     record_attempts,
     record_dead_letters,
 )
 from telebill.domain.month import parse_month
+from telebill.messaging.dead_letter import DeadLetterRecord
 from telebill.seed.load import seed_population
 
 P = "MONTHLY_BILL"
@@ -78,9 +78,9 @@ async def test_dead_letters_are_kept_and_never_undo_a_delivery(db: asyncpg.Conne
     await record_dead_letters(
         db,
         [
-            DeadLetterRecord({"bill_id": a}, "sms failed 4 times", a, P, "smtp 451", "sms 500"),
-            DeadLetterRecord({"bill_id": b}, "sms failed 4 times", b, P, "smtp 451", "sms 500"),
-            DeadLetterRecord({"raw": "not json"}, "not JSON", None, None, None, None),
+            DeadLetterRecord("k1", {"bill_id": a}, "sms failed 4 times", a, P, "451", "500"),
+            DeadLetterRecord("k2", {"bill_id": b}, "sms failed 4 times", b, P, "451", "500"),
+            DeadLetterRecord("k3", {"raw": "not json"}, "not JSON", None, None, None, None),
         ],
     )
     assert await status(db, a) == "DELIVERED_EMAIL"

@@ -1,0 +1,148 @@
+"""The dead-letter message on Kafka, both sides: the channel consumers build it, the DLQ consumer
+reads it back into a record.
+
+A letter is always small enough to publish (the reason capped, raw bytes cut to a bound and kept
+with their length and hash, the event itself bounded by its model) and names no person (reason
+and raw text redacted). Reading is total: whatever arrives on the DLQ topic, from Telebill or
+from another producer, NUL bytes and non-UTF-8 included, becomes a record PostgreSQL can hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from telebill.domain.redact import redact
+from telebill.messaging.events import PG_BIGINT_MAX, NotificationEvent
+
+MAX_RAW_BYTES = 2_048
+MAX_REASON_CHARS = 1_000
+MAX_KEY_CHARS = 300
+
+
+def cut(raw: bytes) -> dict[str, Any]:
+    """Raw bytes as they can travel and be stored: their start as (redacted) text, their
+    length and their SHA-256, which still identifies the original."""
+    return {
+        "text": redact(raw[:MAX_RAW_BYTES].decode("utf-8", "replace"), MAX_RAW_BYTES),
+        "length": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "truncated": len(raw) > MAX_RAW_BYTES,
+    }
+
+
+def dead_letter_message(
+    reason: str,
+    event: NotificationEvent | None,
+    raw: bytes | None = None,
+    source: str | None = None,
+) -> bytes:
+    """A dead letter: why, the event (or the raw bytes that were not one), and `source`, the
+    topic/partition/offset of the message it stands for (the DLQ records one row per source,
+    however often a consumer that crashed publishes it again)."""
+    errors = [n.error for n in event.history] if event else []
+    return json.dumps(
+        {
+            "reason": redact(reason, MAX_REASON_CHARS),
+            "source": source,
+            "event": json.loads(event.model_dump_json()) if event else None,
+            "raw": cut(raw) if raw is not None and event is None else None,
+            "first_error": errors[0] if errors else None,
+            "last_error": errors[-1] if errors else None,
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    key: str  # one row per key
+    event: dict[str, Any]
+    reason: str
+    bill_id: int | None
+    purpose: str | None
+    first_error: str | None
+    last_error: str | None
+
+
+def _text(value: object, limit: int) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogates, bounded."""
+    text = value if isinstance(value, str) else str(value)
+    text = text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_safe(value: Any, limit: int = 10_000) -> Any:
+    """A JSON value JSONB accepts: strings as in _text, NaN and infinities as null."""
+    if isinstance(value, str):
+        return _text(value, limit)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_text(k, 200): json_safe(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v, limit) for v in value]
+    return value
+
+
+def _optional_text(value: object, limit: int = 2_000) -> str | None:
+    return _text(value, limit) if isinstance(value, str) and value else None
+
+
+def _bill_id(value: object) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= PG_BIGINT_MAX
+    return value if ok else None  # type: ignore[return-value]
+
+
+def parse_dead_letter(raw: bytes | None, position: str) -> DeadLetterRecord:
+    """Whatever arrived on the DLQ topic at `position` (topic/partition/offset), as a record.
+    Telebill's letters keep their reason, event and errors; anything else is kept as raw bytes
+    with the reason why it could not be read."""
+    foreign_key = f"dlq:{position}"
+    try:
+        data = json.loads(raw or b"")
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "empty" if not raw else f"not JSON: {type(exc).__name__}"
+        return DeadLetterRecord(
+            foreign_key,
+            {"raw": cut(raw or b"")},
+            f"unreadable dead letter ({why})",
+            None,
+            None,
+            None,
+            None,
+        )
+    if not isinstance(data, dict):
+        return DeadLetterRecord(
+            foreign_key,
+            {"raw": json_safe(data) if len(raw or b"") <= MAX_RAW_BYTES else cut(raw or b"")},
+            "unreadable dead letter (not a JSON object)",
+            None,
+            None,
+            None,
+            None,
+        )
+    event = data.get("event")
+    event = json_safe(event) if isinstance(event, dict) else None
+    source = data.get("source")
+    key = f"src:{_text(source, MAX_KEY_CHARS)}" if isinstance(source, str) and source else None
+    reason = data.get("reason")
+    purpose = event.get("purpose") if event else None
+    if event is None:  # a malformed event's letter keeps its raw part; a foreign one, itself
+        small = len(raw or b"") <= 4 * MAX_RAW_BYTES
+        kept = data.get("raw") if "raw" in data else data
+        event = {"raw": json_safe(kept) if small else cut(raw or b"")}
+    return DeadLetterRecord(
+        key or foreign_key,
+        event,
+        _text(reason, MAX_REASON_CHARS)
+        if isinstance(reason, str) and reason
+        else "dead letter without a reason (another producer?)",
+        _bill_id(event.get("bill_id")) if event else None,
+        _text(purpose, 100) if isinstance(purpose, str) and purpose else None,
+        _optional_text(data.get("first_error")),
+        _optional_text(data.get("last_error")),
+    )

@@ -1,0 +1,107 @@
+"""The dead-letter consumer: `telebill consume dlq`.
+
+Records every dead letter it gets with its reason and history, whatever it holds: Telebill's
+own letters, letters whose bill is unknown or missing, NUL bytes, non-UTF-8 text and letters
+from another producer (telebill/messaging/dead_letter.py reads anything into a record). A letter
+recorded twice (a consumer that crashed before committing publishes it again, or this one reads
+it again) is one row. PostgreSQL down is waited out; the outcome reporter beside it is
+supervised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from functools import partial
+
+import asyncpg
+
+from telebill.config import Settings
+from telebill.delivery.outcomes import OutcomeReporter
+from telebill.delivery.store import record_dead_letters
+from telebill.messaging.dead_letter import DeadLetterRecord, cut, parse_dead_letter
+from telebill.messaging.outcome import OutcomeSink
+from telebill.messaging.topics import Topics
+from telebill.resilience import each_alone, supervise, wait_out
+from workers.delivery_consumer import (
+    commit_handled,
+    describe,
+    group_id,
+    raise_failed,
+    started_consumer,
+    temporal_sink,
+)
+
+log = logging.getLogger(__name__)
+
+
+def unstorable(letter: DeadLetterRecord, exc: Exception) -> DeadLetterRecord:
+    """What is kept of a letter PostgreSQL refused as it was: its key, bill and why."""
+    return DeadLetterRecord(
+        letter.key,
+        {"unstorable": cut(repr(letter.event).encode())},
+        f"{letter.reason[:300]} (kept in part: refused by the database: {describe(exc)})",
+        letter.bill_id,
+        letter.purpose,
+        None,
+        None,
+    )
+
+
+class DeadLetterConsumer:
+    """Records every dead letter with its reason and history (the admin lists and replays them)."""
+
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, sink: OutcomeSink | None = None
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.reporter = OutcomeReporter(
+            pool, sink or temporal_sink(settings), settings.outcome_report_grace_s
+        )
+        self.recorded = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        consumer = await started_consumer(
+            s, group_id(s, "dlq"), [Topics(s.topic_prefix).dlq], "dlq"
+        )
+        reporting = asyncio.create_task(
+            supervise("outcome reporter", lambda: self.reporter.run(stop), stop)
+        )
+        try:
+            while not stop.is_set():
+                raise_failed([reporting])
+                batch = await consumer.getmany(timeout_ms=500)
+                letters = [
+                    parse_dead_letter(r.value, f"{r.topic}/{r.partition}/{r.offset}")
+                    for rs in batch.values()
+                    for r in rs
+                ]
+                if letters:
+                    await wait_out(
+                        "PostgreSQL (recording dead letters)", partial(self.record, letters)
+                    )
+                    self.recorded += len(letters)
+                    self.reporter.waker.wake()
+                    await commit_handled(consumer)
+        finally:
+            stop.set()
+            await asyncio.gather(reporting, return_exceptions=True)
+            await consumer.stop()
+
+    async def record(self, letters: Sequence[DeadLetterRecord]) -> None:
+        """All in one transaction; a letter the database refuses is kept in part instead."""
+        async with self.pool.acquire() as conn, conn.transaction():
+
+            async def part(group: Sequence[DeadLetterRecord]) -> None:
+                async with conn.transaction():
+                    await record_dead_letters(conn, group)
+
+            _, refused = await each_alone(letters, part)
+            if refused:
+                log.warning(
+                    "%d dead letter(s) kept in part: %s", len(refused), describe(refused[0][1])
+                )
+                await record_dead_letters(conn, [unstorable(d, exc) for d, exc in refused])
