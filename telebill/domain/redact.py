@@ -11,7 +11,8 @@ import re
 
 MAX_ERROR_CHARS = 500
 
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# Any local part an address may have (RFC 5322 allows !#$%&'*+/=?^`{|}~ there), any domain.
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"]+@[\w-]+(?:\.[\w-]+)+")
 # A phone number: 9 or more digits, possibly with +, spaces, dots, dashes or brackets between them
 # (010-1234-5678, +82 10 1234 5678, 01012345678). Shorter runs (amounts, ids, codes) stay.
 _PHONE = re.compile(r"\+?\d(?:[\s().-]?\d){8,}")

@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from telebill.messaging.events import MalformedEvent, NotificationEvent
 
 NOW = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+GOOD = {
+    "schema_version": 1,
+    "event_id": str(uuid.UUID(int=1)),
+    "bill_id": 7,
+    "member_id": 42,
+    "billing_month": "2026-11",
+}
+FIELDS = [*GOOD, "purpose", "channel", "attempt", "not_before", "history"]
+
+
+def mutated(field: str, value: object) -> bytes:
+    """A valid event with one field set to anything: closer to a real mistake than noise."""
+    return json.dumps({**GOOD, field: value}).encode()
 
 
 def event(**kw: object) -> NotificationEvent:
@@ -60,3 +84,67 @@ def test_history_is_bounded() -> None:
     for n in range(20):
         e = e.failed(f"error {n}", NOW)
     assert len(e.history) == 12 and e.history[-1].error == "error 19"
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"bill_id": 2**63}, "bill_id"),  # beyond PostgreSQL's bigint: refused here, not mid-batch
+        ({"member_id": 2**64 + 1}, "member_id"),
+        ({"attempt": 7}, "attempt"),  # the longest chain has 1 + 5 attempts per channel
+        ({"purpose": "SPAM"}, "purpose"),
+        ({"purpose": "MONTHLY_BILL\x00"}, "purpose"),
+        ({"purpose": "RESEND-0"}, "purpose"),
+    ],
+)
+def test_values_the_database_cannot_hold_or_no_real_event_has_are_refused(
+    bad: dict[str, object], field: str
+) -> None:
+    raw = json.dumps({**event().model_dump(mode="json"), **bad}).encode()
+    with pytest.raises(MalformedEvent, match=f"invalid field {field}"):
+        NotificationEvent.from_bytes(raw)
+
+
+def test_control_characters_in_a_history_note_are_refused() -> None:
+    note = {"channel": "email", "attempt": 1, "error": "bad\x00byte", "at": NOW.isoformat()}
+    raw = json.dumps({**event().model_dump(mode="json"), "history": [note]}).encode()
+    with pytest.raises(MalformedEvent, match="history"):
+        NotificationEvent.from_bytes(raw)
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedEvent, match="not JSON"):
+        NotificationEvent.from_bytes(b"[" * 100_000)
+
+
+def test_a_failed_attempt_keeps_no_address_in_the_history() -> None:
+    e = event().failed("550 mailbox kim@example.com full; sms to 010-1234-5678 refused", NOW)
+    assert e.history[-1].error == "550 mailbox <email> full; sms to <phone> refused"
+
+
+def test_not_before_only_on_a_retry_tier_and_never_further_than_the_longest_delay() -> None:
+    longest = timedelta(hours=1)
+    soon = event(not_before=NOW + timedelta(minutes=30)).to_bytes()
+    assert NotificationEvent.received(soon, True, NOW, longest).not_before is not None
+    with pytest.raises(MalformedEvent, match="main topic"):
+        NotificationEvent.received(soon, False, NOW, longest)
+    far = event(not_before=NOW + timedelta(days=365)).to_bytes()
+    with pytest.raises(MalformedEvent, match="longest retry delay"):
+        NotificationEvent.received(far, True, NOW, longest)
+    assert NotificationEvent.received(event().to_bytes(), False, NOW, longest).not_before is None
+
+
+@given(
+    st.binary(max_size=300)
+    | st.builds(
+        mutated,
+        st.sampled_from(FIELDS),
+        json_values | st.integers(min_value=-(2**70), max_value=2**70),
+    )
+)
+def test_any_bytes_are_an_event_within_bounds_or_malformed(raw: bytes) -> None:
+    try:
+        e = NotificationEvent.from_bytes(raw)
+    except MalformedEvent:
+        return
+    assert 1 <= e.bill_id < 2**63 and 1 <= e.member_id < 2**63 and 1 <= e.attempt <= 6
