@@ -61,7 +61,7 @@ async def test_wait_out_retries_an_outage_until_it_ends_and_raises_anything_else
 
 
 async def test_a_supervised_task_whose_first_runs_fail_recovers() -> None:
-    stop = asyncio.Event()
+    stop, healthy = asyncio.Event(), asyncio.Event()
     runs = 0
 
     async def task() -> None:
@@ -69,11 +69,11 @@ async def test_a_supervised_task_whose_first_runs_fail_recovers() -> None:
         runs += 1
         if runs <= 3:
             raise RuntimeError("first calls fail")
+        healthy.set()
         await stop.wait()
 
     supervisor = asyncio.create_task(supervise("test task", task, stop, max_wait_s=0.01))
-    while runs < 4:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(healthy.wait(), 10)
     stop.set()
     await supervisor  # ended cleanly, no exception
     assert runs == 4
