@@ -62,7 +62,7 @@ class SimulatedSender:
     async def send(self, address: str, message: RenderedMessage) -> None:
         await asyncio.sleep(self.latency_s)
         if address in self.always_fail:
-            raise DeliveryFailed(f"provider refused {address} (configured to fail)")
+            raise DeliveryFailed("provider refused the address (configured to fail)")
         if self.rng.random() < self.failure_rate:
             raise DeliveryFailed("provider error (simulated)")
 

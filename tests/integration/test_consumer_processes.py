@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
-import sys
-import threading
-from pathlib import Path
 
-from telebill.messaging.lag import consumer_lag
+from tests.integration.consumer_processes import Output, members_in_group, spawn
 from tests.integration.delivery_platform import MEMBERS, Platform, event
-
-TELEBILL = str(Path(sys.executable).parent / "telebill")
-
-
-def spawn(platform: Platform, latency_s: float) -> subprocess.Popen[str]:
-    s = platform.settings
-    env = (
-        os.environ
-        | s.process_env()
-        | {
-            "TELEBILL_EMAIL_LATENCY_S": str(latency_s),
-            "TELEBILL_EMAIL_FAILURE_RATE": "0",
-            "TELEBILL_FAIL_ADDRESSES": "",
-        }
-    )
-    return subprocess.Popen(
-        [TELEBILL, "consume", "email"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-async def members_in_group(platform: Platform, wanted: int, within: float = 60) -> None:
-    s = platform.settings
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        rows = await consumer_lag(s.kafka_servers, s.topic_prefix)
-        if any(r.group.endswith("telebill-email") and r.members == wanted for r in rows):
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"{wanted} consumers never joined"
-        await asyncio.sleep(0.5)
 
 
 async def publish_all(platform: Platform) -> list[int]:
@@ -86,9 +49,9 @@ def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]
 
 
 async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: Platform) -> None:
-    process = spawn(platform, latency_s=4.0)
+    process = spawn(platform, "email", latency_s=4.0)
     try:
-        await members_in_group(platform, 1)
+        await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
         await asyncio.sleep(2.5)  # fetched and being sent (each send takes 4 s)
         assert await sent_per_bill(platform) == {}  # nothing finished yet
@@ -104,9 +67,9 @@ async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: 
 
 
 async def test_a_consumer_killed_mid_flight_loses_nothing(platform: Platform) -> None:
-    process = spawn(platform, latency_s=4.0)
+    process = spawn(platform, "email", latency_s=4.0)
     try:
-        await members_in_group(platform, 1)
+        await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
         await asyncio.sleep(2.5)
         code, _ = await asyncio.to_thread(stop, process, signal.SIGKILL)
@@ -118,23 +81,9 @@ async def test_a_consumer_killed_mid_flight_loses_nothing(platform: Platform) ->
     assert await sent_per_bill(platform) == {b: 1 for b in bills}
 
 
-class Output:
-    """Collects a process's output while it runs (a thread reads the pipe)."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        assert process.stdout is not None
-        self.thread = threading.Thread(target=self.lines.extend, args=(process.stdout,))
-        self.thread.start()
-
-    def last_assignment(self) -> int:
-        counts = re.findall(r"assigned (\d+) partitions", "".join(self.lines))
-        return int(counts[-1]) if counts else 0
-
-
 async def test_two_processes_share_the_work_of_one_group(platform: Platform) -> None:
-    first = spawn(platform, latency_s=0.05)
-    second = spawn(platform, latency_s=0.05)
+    first = spawn(platform, "email", latency_s=0.05)
+    second = spawn(platform, "email", latency_s=0.05)
     outs = [Output(first), Output(second)]
     try:
         deadline = asyncio.get_running_loop().time() + 90

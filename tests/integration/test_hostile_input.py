@@ -1,0 +1,208 @@
+"""The hostile-input drill: a consumer group of two `telebill consume email` processes (with
+the SMS and DLQ consumers beside them) while bad messages of every kind are published between
+good events on the same partitions. Afterwards every good event was delivered exactly once,
+every bad one dead-lettered once with its reason, no process exited, and no group lags."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+from hypothesis.errors import NonInteractiveExampleWarning
+
+from telebill.messaging.events import MalformedEvent, NotificationEvent
+from tests.integration.consumer_processes import Output, lagging, members_in_group, spawn
+from tests.integration.delivery_platform import Platform, event
+from tests.strategies import near_events
+
+MONTHLY = "MONTHLY_BILL"
+
+
+@dataclass
+class Bad:
+    reason: str  # what its dead letter must say
+    source: str = ""  # topic/partition/offset once published
+
+
+def raw_event(bill: int, member: int, **fields: object) -> bytes:
+    return json.dumps({**event(bill, member).model_dump(mode="json"), **fields}).encode()
+
+
+async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> None:
+    c, topics = platform.conn, platform.topics
+    bills = {r["member_id"]: r["id"] for r in await c.fetch("SELECT id, member_id FROM bill")}
+    # A template version that fails on one bill only (bills of one item have no items[1]); it
+    # is written directly, as if it had got past `templates add`.
+    render_fails = bills[5]
+    await c.execute("DELETE FROM bill_item WHERE bill_id = $1 AND line_no > 1", render_fails)
+    body = (await c.fetchval("SELECT body FROM message_template WHERE channel = 'email'")).replace(
+        "{% block html %}", "{% block html %}{{ items[1].label }}", 1
+    )
+    await c.execute(
+        "INSERT INTO message_template (channel, code, version, subject, body, active) "
+        "SELECT channel, code, 2, subject, $1, false FROM message_template WHERE channel = 'email'",
+        body,
+    )
+    await c.execute("UPDATE message_template SET active = (version = 2) WHERE channel = 'email'")
+    await c.execute("DELETE FROM message_template WHERE channel = 'sms'")  # no SMS template
+    now = datetime.now(UTC)
+    main, tier1, sms = topics.channel("email"), topics.retry("email", 1), topics.channel("sms")
+
+    good: list[tuple[str, bytes]] = []
+    for member, bill in bills.items():
+        if member not in (5, 8, 9, 10):
+            good.append((main, event(bill, member).to_bytes()))
+    good.append((main, event(bills[3], 3).to_bytes()))  # a repeat: still sent once
+    held = event(bills[10], 10).model_copy(
+        update={"attempt": 2, "not_before": now + timedelta(seconds=2)}
+    )
+    bad: list[tuple[str, bytes, Bad]] = [
+        (main, b"", Bad("empty message")),
+        (main, b"\x00\xff\xfe binary \x00", Bad("not JSON")),
+        (main, b"x" * 900_000, Bad("not JSON")),
+        (main, b"[1, 2, 3]", Bad("not a JSON object")),
+        (main, raw_event(1, 1, schema_version=2), Bad("unsupported schema_version 2")),
+        (main, raw_event(1, 1, bill_id=2**63), Bad("invalid field bill_id")),
+        (main, raw_event(1, 1, bill_id=2**64 + 7), Bad("invalid field bill_id")),
+        (main, raw_event(1, 1, attempt=99), Bad("invalid field attempt")),
+        (main, raw_event(1, 1, purpose="MONTHLY_BILL\x00\n"), Bad("invalid field purpose")),
+        (main, event(999_999, 1).to_bytes(), Bad("unknown bill 999999")),
+        (main, event(bills[5], 5).to_bytes(), Bad("email message could not be rendered")),
+        (
+            main,
+            event(bills[6], 6).model_copy(update={"not_before": now}).to_bytes(),
+            Bad("not_before on a main topic"),
+        ),
+        (
+            tier1,
+            event(bills[7], 7)
+            .model_copy(update={"attempt": 2, "not_before": now + timedelta(days=400)})
+            .to_bytes(),
+            Bad("longest retry delay"),
+        ),
+        (
+            sms,
+            event(bills[8], 8).model_copy(update={"channel": "sms"}).to_bytes(),
+            Bad("no active sms template"),
+        ),
+        (
+            sms,
+            event(bills[9], 9).model_copy(update={"channel": "sms"}).to_bytes(),
+            Bad("no active sms template"),
+        ),
+    ]
+    missing = json.loads(raw_event(1, 1))
+    del missing["bill_id"]
+    bad.append((main, json.dumps(missing).encode(), Bad("invalid field bill_id")))
+    # Hypothesis: events with one field wrong (or noise), for bills that do not exist unless
+    # the wrong field is the bill: each is delivered (a real bill) or dead with its reason.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+        generated = [near_events(900_000 + i).example() for i in range(40)]
+    for raw in generated:
+        try:
+            e = NotificationEvent.received(raw, False, now, timedelta(hours=2))
+        except MalformedEvent as exc:
+            bad.append((main, raw, Bad(str(exc))))
+            continue
+        if e.bill_id in bills.values():
+            good.append((main, raw))
+        else:
+            bad.append((main, raw, Bad(f"unknown bill {e.bill_id}")))
+    foreign = [
+        (b"\x00\x01 not ours \xff", "unreadable dead letter"),
+        (b"[1, 2]", "unreadable dead letter (not a JSON object)"),
+        (json.dumps({"event": {"bill_id": 2**64}}).encode(), "dead letter without a reason"),
+        (
+            json.dumps(
+                {"reason": "theirs\u0000", "event": {"bill_id": 999_998, "purpose": MONTHLY}}
+            ).encode(),
+            "theirs",
+        ),
+    ]
+
+    procs = [
+        spawn(platform, "email"),
+        spawn(platform, "email"),
+        spawn(platform, "sms"),
+        spawn(platform, "dlq"),
+    ]
+    outs = [Output(p) for p in procs]
+    try:
+        await members_in_group(platform, "email", 2)
+        producer = AIOKafkaProducer(bootstrap_servers=platform.settings.kafka_servers)
+        await producer.start()
+        try:
+            # bad between good, on three partitions of each topic (keys 0, 1, 2 cycle)
+            queue: list[tuple[str, bytes, Bad | None]] = []
+            goods = list(good)
+            for topic, raw, bad_one in bad:
+                if goods:
+                    queue.append((*goods.pop(), None))
+                queue.append((topic, raw, bad_one))
+            queue += [(t, r, None) for t, r in goods]
+            for i, (topic, raw, maybe) in enumerate(queue):
+                meta = await producer.send_and_wait(topic, raw, key=b"%d" % (i % 3))
+                if maybe is not None:
+                    maybe.source = f"{topic}/{meta.partition}/{meta.offset}"
+            await producer.send_and_wait(tier1, held.to_bytes(), key=held.key)
+            for raw, _ in foreign:
+                await producer.send_and_wait(topics.dlq, raw)
+        finally:
+            await producer.stop()
+
+        expected_good = {(bills[10], MONTHLY)}
+        for _, raw in good:
+            e = NotificationEvent.from_bytes(raw)
+            expected_good.add((e.bill_id, e.purpose))
+
+        async def settled() -> bool:
+            letters = await c.fetchval("SELECT count(*) FROM dead_letter")
+            sent = await c.fetchval("SELECT count(*) FROM delivery_attempt WHERE outcome = 'SENT'")
+            return bool(letters >= len(bad) + len(foreign) and sent >= len(expected_good))
+
+        deadline = asyncio.get_running_loop().time() + 120
+        while not await settled():
+            assert asyncio.get_running_loop().time() < deadline, "the drill did not settle"
+            assert all(p.poll() is None for p in procs), "a consumer process exited"
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)  # anything sent or dead-lettered twice would show by now
+        while left := await lagging(platform, ["email", "sms", "dlq"]):
+            assert asyncio.get_running_loop().time() < deadline, f"lag left: {left}"
+            await asyncio.sleep(0.5)
+        assert all(p.poll() is None for p in procs), "a consumer process exited"
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        codes = [await asyncio.to_thread(p.wait, 60) for p in procs]
+        for o in outs:
+            o.thread.join(10)
+    assert codes == [0, 0, 0, 0], "".join(outs[0].lines)[-3000:]
+
+    sent = await c.fetch(
+        "SELECT n.bill_id, n.purpose, count(*) AS n FROM delivery_attempt d "
+        "JOIN notification n ON n.id = d.notification_id WHERE d.outcome = 'SENT' GROUP BY 1, 2"
+    )
+    assert {(r["bill_id"], r["purpose"]): r["n"] for r in sent} == {k: 1 for k in expected_good}
+    letters = {
+        r["letter_key"]: r["reason"]
+        for r in await c.fetch("SELECT letter_key, reason FROM dead_letter")
+    }
+    ours = {f"src:{why.source}": why.reason for _, _, why in bad}
+    assert set(letters) - {k for k in letters if k.startswith("dlq:")} == set(ours)
+    for key, reason in ours.items():
+        assert reason in letters[key], (key, letters[key])
+    theirs = sorted(r for k, r in letters.items() if k.startswith("dlq:"))
+    assert len(theirs) == len(foreign)
+    for _, reason in foreign:
+        assert any(reason in r for r in theirs), (reason, theirs)
+    dead = {
+        r["bill_id"]
+        for r in await c.fetch("SELECT bill_id FROM notification WHERE status = 'DEAD_LETTER'")
+    }
+    assert dead == {bills[5], bills[8], bills[9]}
