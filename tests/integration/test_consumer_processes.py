@@ -7,6 +7,12 @@ import re
 import signal
 import subprocess
 
+import pytest
+
+from telebill.config import Settings
+from telebill.db.connect import DbConn, connect
+from telebill.stack.postgres import Postgres
+from telebill.stack.process import stop_pid
 from tests.integration.consumer_processes import Output, members_in_group, spawn
 from tests.integration.delivery_platform import MEMBERS, Platform, event
 
@@ -20,8 +26,8 @@ async def publish_all(platform: Platform) -> list[int]:
     return [b["id"] for b in bills]
 
 
-async def sent_per_bill(platform: Platform) -> dict[int, int]:
-    rows = await platform.conn.fetch(
+async def sent_per_bill(conn: DbConn) -> dict[int, int]:
+    rows = await conn.fetch(
         "SELECT n.bill_id, count(*) FILTER (WHERE d.outcome = 'SENT') AS sent "
         "FROM notification n JOIN delivery_attempt d ON d.notification_id = n.id GROUP BY 1"
     )
@@ -54,16 +60,16 @@ async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: 
         await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
         await asyncio.sleep(2.5)  # fetched and being sent (each send takes 4 s)
-        assert await sent_per_bill(platform) == {}  # nothing finished yet
+        assert await sent_per_bill(platform.conn) == {}  # nothing finished yet
         code, out = await asyncio.to_thread(stop, process, signal.SIGTERM)
     finally:
         process.kill()
     assert code == 0, out
     assert "email consumer stopped cleanly" in out
-    before = await sent_per_bill(platform)
+    before = await sent_per_bill(platform.conn)
     assert before and set(before.values()) == {1}  # what was in flight was finished
     await finish_in_process(platform)  # a new consumer takes what was not yet fetched
-    assert await sent_per_bill(platform) == {b: 1 for b in bills}
+    assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
 
 
 async def test_a_consumer_killed_mid_flight_loses_nothing(platform: Platform) -> None:
@@ -76,9 +82,9 @@ async def test_a_consumer_killed_mid_flight_loses_nothing(platform: Platform) ->
     finally:
         process.kill()
     assert code == -signal.SIGKILL
-    assert await sent_per_bill(platform) == {}  # killed before anything was recorded
+    assert await sent_per_bill(platform.conn) == {}  # killed before anything was recorded
     await finish_in_process(platform)  # the next consumer takes the uncommitted events
-    assert await sent_per_bill(platform) == {b: 1 for b in bills}
+    assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
 
 
 async def test_two_processes_share_the_work_of_one_group(platform: Platform) -> None:
@@ -95,7 +101,7 @@ async def test_two_processes_share_the_work_of_one_group(platform: Platform) -> 
             await asyncio.sleep(0.3)
         bills = await publish_all(platform)
         deadline = asyncio.get_running_loop().time() + 60
-        while len(await sent_per_bill(platform)) < len(bills):
+        while len(await sent_per_bill(platform.conn)) < len(bills):
             assert asyncio.get_running_loop().time() < deadline, "not all delivered"
             await asyncio.sleep(0.3)
         for p in (first, second):
@@ -107,8 +113,44 @@ async def test_two_processes_share_the_work_of_one_group(platform: Platform) -> 
     for o in outs:
         o.thread.join(10)
     assert codes == [0, 0]
-    assert await sent_per_bill(platform) == {b: 1 for b in bills}
+    assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
     shares = []
     for out in ("".join(o.lines) for o in outs):
         shares.append(sum(int(n) for n in re.findall(r"email consumer: (\d+) sent", out)))
     assert sum(shares) == len(bills) and min(shares) > 0, shares  # both did part of it
+
+
+@pytest.mark.slow
+async def test_postgresql_stopped_hard_and_started_while_sending_loses_nothing_sends_nothing_twice(
+    platform: Platform, settings: Settings
+) -> None:
+    pg = Postgres(settings)
+    pid = pg.pid()
+    if pg.external or pid is None:
+        pytest.skip("needs the local stack's PostgreSQL, which this test stops")
+    process = spawn(platform, "email", latency_s=3.0)
+    out = Output(process)
+    try:
+        await members_in_group(platform, "email", 1)
+        bills = await publish_all(platform)
+        await asyncio.sleep(1.5)  # fetched, loaded, and being sent (each send takes 3 s)
+        stop_pid(pid, pg.marker, signal.SIGQUIT)  # "immediate" shutdown: no clean-up, like a crash
+        await asyncio.sleep(5)  # the sends end meanwhile; their records cannot be written
+        assert process.poll() is None, "the consumer exited while PostgreSQL was down"
+        await pg.up()
+        conn = await connect(platform.settings.db_url)
+        try:
+            deadline = asyncio.get_running_loop().time() + 90
+            while len(sent := await sent_per_bill(conn)) < len(bills):
+                assert asyncio.get_running_loop().time() < deadline, "not all recorded"
+                assert process.poll() is None, "the consumer exited"
+                await asyncio.sleep(0.5)
+            code, _ = await asyncio.to_thread(stop, process, signal.SIGTERM)
+            assert sent == {b: 1 for b in bills}  # each sent once, none lost
+        finally:
+            await conn.close()
+    finally:
+        process.kill()
+        out.thread.join(10)
+    assert code == 0
+    assert "PostgreSQL (recording the batch)" in "".join(out.lines)  # it waited, then went on
