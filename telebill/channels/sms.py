@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.templates.context import BillContext
 from telebill.templates.render import TemplateInvalid, compile_template, render, to_plain_text
@@ -10,6 +12,33 @@ SMS_MAX_BYTES = 90
 LMS_MAX_BYTES = 2_000
 # CP949 is EUC-KR's superset that holds every Hangul syllable, with the same byte lengths.
 ENCODING = "cp949"
+
+
+def sms_safe(text: str) -> str:
+    """Member data as an SMS can carry it: characters EUC-KR lacks are transliterated where
+    they decompose into ones it has (Zoë → Zoe), else replaced by '?'; never a failed send."""
+    out = []
+    for ch in text:
+        try:
+            ch.encode(ENCODING)
+            out.append(ch)
+        except UnicodeEncodeError:
+            plain = "".join(
+                c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
+            )
+            try:
+                out.append(plain.encode(ENCODING).decode(ENCODING) if plain else "?")
+            except UnicodeEncodeError:
+                out.append("?")
+    return "".join(out)
+
+
+def safe_context(context: BillContext) -> BillContext:
+    """The bill with its member's name and item labels made SMS-safe (the template's own text
+    is checked when it is added; the data may be anything)."""
+    member = context.member.model_copy(update={"name": sms_safe(context.member.name)})
+    items = [i.model_copy(update={"label": sms_safe(i.label)}) for i in context.items]
+    return context.model_copy(update={"member": member, "items": items})
 
 
 def message_kind(text: str) -> tuple[str, int]:
@@ -31,7 +60,8 @@ class SmsChannel(Channel):
     has_subject = False
 
     def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
-        raw = render(compile_template(template.body, "sms"), context.for_template(), what="sms")
+        data = safe_context(context).for_template()
+        raw = render(compile_template(template.body, "sms"), data, what="sms")
         text = to_plain_text(raw).strip()
         kind, size = message_kind(text)
         return RenderedMessage(

@@ -6,7 +6,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from telebill.db.connect import DbConn
-from telebill.templates.context import BillContext, BillView, ItemView, MemberView, due_date
+from telebill.templates.context import (
+    BillContext,
+    BillView,
+    ItemView,
+    MemberView,
+    due_date,
+    sample_context,
+)
 
 
 async def load_contexts(conn: DbConn, bill_ids: Sequence[int]) -> dict[int, BillContext]:
@@ -41,4 +48,37 @@ async def load_contexts(conn: DbConn, bill_ids: Sequence[int]) -> dict[int, Bill
             items=items[b["id"]],
         )
         for b in bills
+    }
+
+
+async def shape_bills(conn: DbConn) -> dict[str, BillContext]:
+    """Real settled bills of different shapes, to check a template against before it is stored:
+    one with nothing due, the one with the most items, the one with the largest amount."""
+    rows = await conn.fetch(
+        """
+        (SELECT 'nothing due' AS shape, id FROM bill WHERE amount_due = 0 ORDER BY id LIMIT 1)
+        UNION ALL
+        (SELECT 'the most items', bill_id FROM bill_item
+         GROUP BY bill_id ORDER BY count(*) DESC, bill_id LIMIT 1)
+        UNION ALL
+        (SELECT 'the largest amount', id FROM bill ORDER BY amount_due DESC, id LIMIT 1)
+        """
+    )
+    contexts = await load_contexts(conn, [r["id"] for r in rows])
+    return {
+        f"{r['shape']} (bill {r['id']})": contexts[r["id"]] for r in rows if r["id"] in contexts
+    }
+
+
+def shape_samples() -> dict[str, BillContext]:
+    """Made-up bills for what real data may hold: a name EUC-KR lacks, a name that tries to add
+    a mail header."""
+    sample = sample_context()
+    return {
+        "a name EUC-KR lacks": sample.model_copy(
+            update={"member": MemberView(id=1, name="Zoë Ñúñez 😀 김민수")}
+        ),
+        "a name with line breaks": sample.model_copy(
+            update={"member": MemberView(id=1, name="김민수\r\nBcc: someone@example.com")}
+        ),
     }

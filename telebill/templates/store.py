@@ -11,6 +11,8 @@ from telebill.channels import channel, channels
 from telebill.channels.base import DEFAULT_CODE, TemplateSource
 from telebill.db.connect import DbConn
 from telebill.errors import TelebillError
+from telebill.templates.bills import shape_bills, shape_samples
+from telebill.templates.render import TemplateInvalid
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,14 @@ async def add_template(
     ch = channel(channel_name)
     if ch.has_subject and not (subject or "").strip():
         raise TelebillError(f"a {channel_name} template needs a subject")
-    ch.validate(TemplateSource(channel_name, code, 0, subject if ch.has_subject else None, body))
+    source = TemplateSource(channel_name, code, 0, subject if ch.has_subject else None, body)
+    ch.validate(source)
+    shapes = {**shape_samples(), **await shape_bills(conn)}
+    for shape, context in shapes.items():
+        try:
+            ch.render(source, context)
+        except TemplateInvalid as exc:
+            raise TemplateInvalid(f"with {shape}: {exc}") from None
     async with conn.transaction():
         # Serialise writers of this template so two adds cannot take the same version.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{channel_name}:{code}")

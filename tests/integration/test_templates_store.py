@@ -74,3 +74,33 @@ async def test_default_email_for_a_settled_bill_shows_every_item(db: asyncpg.Con
         assert len(ctx.items) >= 2
         for item in ctx.items:
             assert item.label in msg.body
+
+
+async def test_a_template_is_checked_against_real_bills_of_every_shape(
+    db: asyncpg.Connection,
+) -> None:
+    month = parse_month("2026-11")
+    await seed_population(db, 40, month, None, workers=1)
+    await settle_chunk(db, month, "settlement-2026-11", 1, 40, await load_products(db))
+    # a member with nothing to charge: a bill of 0 and no items
+    nothing = await db.fetchval("SELECT id FROM bill ORDER BY id LIMIT 1")
+    await db.execute("DELETE FROM bill_item WHERE bill_id = $1", nothing)
+    await db.execute(
+        "UPDATE bill SET charges = 0, discounts = 0, vat = 0, amount_due = 0, "
+        "status = 'NOTHING_DUE' WHERE id = $1",
+        nothing,
+    )
+    # fine on the sample bill, which has items; fails on the bill that has none
+    first_item = "{{ member.name }}님 {{ items[0].label }}"
+    with pytest.raises(TemplateInvalid, match=f"with nothing due \\(bill {nothing}\\)"):
+        await add_template(db, "sms", "monthly_bill", None, first_item)
+    # the largest real amount makes this loop too long (13,223 rounds for the sample bill)
+    largest = await db.fetchval("SELECT id FROM bill ORDER BY id DESC LIMIT 1")
+    await db.execute("UPDATE bill SET amount_due = 9999990 WHERE id = $1", largest)
+    loop = "{{ member.name }}{% for i in range(bill.amount_due // 10) %}{% endfor %}"
+    with pytest.raises(
+        TemplateInvalid, match=f"largest amount \\(bill {largest}\\).*over the limit"
+    ):
+        await add_template(db, "sms", "monthly_bill", None, loop)
+    assert await list_templates(db) == []
+    assert await add_template(db, "sms", "monthly_bill", None, SMS_V2) == 1  # fits every shape

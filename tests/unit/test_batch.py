@@ -186,3 +186,17 @@ def test_a_dead_letter_is_small_whatever_it_stands_for() -> None:
     assert len(letter.value) < 3 * MAX_RAW_BYTES
     raw = json.loads(letter.value)["raw"]
     assert raw["length"] == 1_200_001 and raw["truncated"] and len(raw["sha256"]) == 64
+
+
+def test_a_message_past_a_render_limit_at_send_time_is_a_dead_letter_with_the_reason() -> None:
+    # passes with a small bill, but this bill's amount makes the loop too long
+    looping = TemplateSource(
+        "email",
+        "t",
+        3,
+        "제목",
+        "{% block html %}{% for i in range(bill.amount_due) %}.{% endfor %}{% endblock %}"
+        "{% block text %}x{% endblock %}",
+    )
+    d = decide(channel("email"), todo(1), loaded([1], template=looping), NOW, MAIN)
+    assert d.sends == [] and "over the limit" in d.dead[0].reason

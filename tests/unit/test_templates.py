@@ -88,3 +88,33 @@ def test_default_sms_fits_one_sms_and_records_its_kind() -> None:
     msg = SMS.render(SMS.default_template(), sample_context())
     assert msg.kind == "SMS" and msg.size_bytes <= SMS_MAX_BYTES
     assert "132,230원" in msg.body and "2026년 12월 25일" in msg.body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}", "steps"),
+        ("{% for i in range(99999) %}{{ 'abcdefghij' }}{% endfor %}", "characters"),
+        ("{{ 'x' * 1000000000 }}", "repetition"),
+        ("{{ 'x'|center(1000000000) }}", "filter argument"),
+        ("{{ 2 ** 100000000 }}", "power"),
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}", "recursion"),
+        ("{{ items.append(1) }}", "unsafe"),  # the sandbox is immutable
+    ],
+)
+def test_a_template_past_a_limit_is_refused_quickly(body: str, reason: str) -> None:
+    with pytest.raises(TemplateInvalid, match=reason):
+        SMS.validate(sms(body))
+
+
+def test_a_member_name_sms_cannot_carry_is_transliterated_not_a_failure() -> None:
+    ctx = sample_context().model_copy(update={"member": MemberView(id=1, name="Zoë 😀 김")})
+    msg = SMS.render(sms("{{ member.name }}님 {{ bill.amount_due|won }}"), ctx)
+    assert msg.body == "Zoe ? 김님 132,230원"
+
+
+def test_a_subject_cannot_carry_a_header_line_break() -> None:
+    name = "김민수\r\nBcc: someone@example.com\n"
+    ctx = sample_context().model_copy(update={"member": MemberView(id=1, name=name)})
+    msg = EMAIL.render(EMAIL.default_template(), ctx)
+    assert msg.subject is not None and not any(c in msg.subject for c in "\r\n\x0b\x0c\x85")
