@@ -72,18 +72,22 @@ def replay(
     ] = False,
 ) -> None:
     """Send dead letters back to the start of the chain (e-mail first). Delivered bills are
-    not sent again."""
+    not sent again. A letter that holds no event to replay (a malformed message, a letter from
+    another producer) is skipped with the reason, and the others go on."""
     from telebill.delivery.replay import replay as do_replay
     from telebill.messaging.topics import Topics
 
     if not ids and not all_:
         raise UserError("say which: --id N (repeatable) or --all")
     settings = get_settings()
-    done = with_db(
+    result = with_db(
         lambda conn: do_replay(
             conn, settings.kafka_servers, Topics(settings.topic_prefix), None if all_ else ids
         )
     )
+    done = result.done
     console.print(
         f"replayed {len(done)} dead letter(s): {', '.join(map(str, done)) or '-'}", highlight=False
     )
+    for letter, why in result.skipped:
+        console.print(f"not replayed: dead letter {letter}: {why}", highlight=False)

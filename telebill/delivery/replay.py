@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from telebill.db.connect import DbConn
 from telebill.delivery.store import StoredDeadLetter, list_dead_letters, mark_replayed
@@ -18,21 +21,30 @@ from telebill.messaging.topics import Topics
 
 
 def replayable(letter: StoredDeadLetter) -> NotificationEvent:
+    if letter.bill_id is None:
+        raise MalformedEvent(f"holds no event to replay ({letter.reason})")
     try:
         event = NotificationEvent.model_validate(letter.event)
-    except ValueError:
-        raise MalformedEvent(
-            f"dead letter {letter.id} holds no event to replay ({letter.reason})"
-        ) from None
+    except ValueError as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        why = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(exc)
+        raise MalformedEvent(f"its event is not valid ({why})") from None
     return event.model_copy(
         update={"event_id": uuid.uuid4(), "channel": "email", "attempt": 1, "not_before": None}
     )
 
 
+@dataclass(frozen=True)
+class Replayed:
+    done: list[int]  # dead letter ids published again
+    skipped: list[tuple[int, str]]  # those that could not be, and why
+
+
 async def replay(
     conn: DbConn, bootstrap: str, topics: Topics, ids: Sequence[int] | None
-) -> list[int]:
-    """Republish the chosen (or all not yet replayed) dead letters; return the ids replayed."""
+) -> Replayed:
+    """Republish the chosen (or all not yet replayed) dead letters. A letter that holds nothing
+    to replay is skipped with the reason; the others go on."""
     letters = await list_dead_letters(conn)
     if ids is not None:
         wanted = set(ids)
@@ -40,9 +52,15 @@ async def replay(
         if unknown:
             raise TelebillError(f"no unreplayed dead letter with id {min(unknown)}")
         letters = [d for d in letters if d.id in wanted]
-    events = [(d.id, replayable(d)) for d in letters if d.bill_id is not None]
+    events: list[tuple[int, NotificationEvent]] = []
+    skipped: list[tuple[int, str]] = []
+    for d in letters:
+        try:
+            events.append((d.id, replayable(d)))
+        except MalformedEvent as exc:
+            skipped.append((d.id, str(exc)))
     if not events:
-        return []
+        return Replayed([], skipped)
     producer = durable_producer(bootstrap)
     await producer.start()
     try:
@@ -53,4 +71,4 @@ async def replay(
         await producer.stop()
     done = [i for i, _ in events]
     await mark_replayed(conn, done)
-    return done
+    return Replayed(done, skipped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.delivery.replay import replay
 from telebill.delivery.store import (
     Attempt,
     delivered_keys,
@@ -13,6 +14,7 @@ from telebill.delivery.store import (
 )
 from telebill.domain.month import parse_month
 from telebill.messaging.dead_letter import DeadLetterRecord
+from telebill.messaging.topics import Topics
 from telebill.seed.load import seed_population
 
 P = "MONTHLY_BILL"
@@ -86,3 +88,27 @@ async def test_dead_letters_are_kept_and_never_undo_a_delivery(db: asyncpg.Conne
     assert await status(db, a) == "DELIVERED_EMAIL"
     assert await status(db, b) == "DEAD_LETTER"
     assert await db.fetchval("SELECT count(*) FROM dead_letter") == 3
+
+
+async def test_a_dead_letter_recorded_twice_is_one_row_and_one_without_a_bill_is_kept(
+    db: asyncpg.Connection,
+) -> None:
+    (a,) = await bills(db, 1)
+    letter = DeadLetterRecord("src:t/0/1", {"bill_id": a}, "sms failed", a, P, None, None)
+    orphan = DeadLetterRecord("dlq:d/0/2", {"bill_id": 999_999}, "theirs", 999_999, P, None, None)
+    assert await record_dead_letters(db, [letter, orphan]) == 2
+    assert await record_dead_letters(db, [letter]) == 0  # published again: still one row
+    assert await db.fetchval("SELECT count(*) FROM dead_letter") == 2
+    assert await status(db, a) == "DEAD_LETTER"  # the unknown bill got no notification row
+
+
+async def test_replay_goes_on_past_a_letter_it_cannot_replay_and_says_why(
+    db: asyncpg.Connection,
+) -> None:
+    (a,) = await bills(db, 1)
+    bad = DeadLetterRecord("k", {"bill_id": a, "html": "<p>"}, "foreign", a, P, None, None)
+    await record_dead_letters(db, [bad])
+    result = await replay(db, "127.0.0.1:1", Topics("unused."), None)  # nothing to publish
+    assert result.done == []
+    [(_, why)] = result.skipped
+    assert why.startswith("its event is not valid")
