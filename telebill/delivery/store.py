@@ -58,9 +58,13 @@ async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[t
 
 
 async def _ensure_notifications(conn: DbConn, keys: Sequence[tuple[int, str]]) -> None:
+    """A notification row for each key whose bill exists (a dead letter may name one that
+    does not)."""
     await conn.execute(
         "INSERT INTO notification (bill_id, purpose) "
-        "SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
+        "SELECT DISTINCT k.bill_id, k.purpose "
+        "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
+        "JOIN bill b ON b.id = k.bill_id ON CONFLICT DO NOTHING",
         [k[0] for k in keys],
         [k[1] for k in keys],
     )
@@ -143,14 +147,7 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
         )
         keyed = [(d.bill_id, d.purpose) for d in letters if d.bill_id and d.purpose]
         if keyed:
-            await conn.execute(
-                "INSERT INTO notification (bill_id, purpose) "
-                "SELECT DISTINCT k.bill_id, k.purpose "
-                "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
-                "JOIN bill b ON b.id = k.bill_id ON CONFLICT DO NOTHING",
-                [k[0] for k in keyed],
-                [k[1] for k in keyed],
-            )
+            await _ensure_notifications(conn, keyed)
             await conn.execute(
                 "UPDATE notification n SET status = 'DEAD_LETTER' "
                 "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
