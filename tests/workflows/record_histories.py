@@ -1,0 +1,145 @@
+"""Records the histories the Replayer test replays: `python -m tests.workflows.record_histories`
+against the running dev server (`telebill stack up`). Run it before changing a workflow's
+commands, commit what it writes, then make the change behind `workflow.patched`; the replay
+test keeps workflows already running (a million may be asleep) working after the upgrade.
+
+The activities are stand-ins: a history holds their results, not how they got them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.notification import (
+    MonthScope,
+    OutcomeQuery,
+    PlanInput,
+    PlanResult,
+    StartInput,
+    initial_search_attributes,
+)
+from telebill.config import Settings
+from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
+from workflows.notification import (
+    BillNotificationWorkflow,
+    DispatchWorkflow,
+    NotifyInput,
+    ScheduledDispatchWorkflow,
+)
+
+HERE = Path(__file__).parent / "histories"
+WORKFLOWS = [BillNotificationWorkflow, DispatchWorkflow, ScheduledDispatchWorkflow]
+
+
+class StandIns:
+    """Plans by member id: 1 due with its outcome at once, 2 due with the outcome later (a
+    signal), 3 in a week, 4 due and never told (STUCK until the database has it)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.stuck_status: str | None = None
+
+    @activity.defn(name="notify.plan")
+    async def plan(self, inp: PlanInput) -> PlanResult:
+        now = datetime.fromisoformat(inp.now)
+        if inp.member_id == 3:
+            return PlanResult((now + timedelta(days=7)).isoformat(), "preferred day", None)
+        outcome = "DELIVERED_EMAIL" if inp.member_id == 1 else None
+        if inp.member_id == 2:
+            handle = self.client.get_workflow_handle(inp.workflow_id)
+            told = DeliveryOutcome(
+                inp.bill_id, inp.purpose, "DELIVERED_SMS", "sms", now.isoformat()
+            )
+            asyncio.get_running_loop().call_later(
+                1.0, lambda: asyncio.ensure_future(handle.signal(OUTCOME_SIGNAL, told))
+            )
+        return PlanResult(now.isoformat(), "due", None, True, outcome)
+
+    @activity.defn(name="notify.outcome")
+    async def outcome(self, inp: OutcomeQuery) -> str | None:
+        return self.stuck_status
+
+    @activity.defn(name="notify.month_scope")
+    async def month_scope(self, month: str) -> MonthScope | None:
+        return MonthScope(month, 1, 10)
+
+    @activity.defn(name="notify.start_range")
+    async def start_range(self, inp: StartInput) -> int:
+        return inp.last_member_id - inp.first_member_id + 1
+
+
+async def save(name: str, handle: WorkflowHandle[Any, Any]) -> None:
+    """The history as Temporal exports it, and its workflow id in ids.json (a replay needs it)."""
+    history = await handle.fetch_history()
+    (HERE / f"{name}.json").write_text(history.to_json())
+    index = HERE / "ids.json"
+    ids = json.loads(index.read_text()) if index.exists() else {}
+    index.write_text(json.dumps({**ids, name: handle.id}, indent=2, sort_keys=True) + "\n")
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+async def main() -> None:
+    settings = Settings()
+    client = await Client.connect(settings.temporal_target)
+    queue = f"record-{uuid.uuid4().hex[:8]}"
+    s = StandIns(client)
+    tag = uuid.uuid4().hex[:6]
+
+    async def start(member: int, stuck_after_s: float = 3600) -> WorkflowHandle[Any, str]:
+        return await client.start_workflow(
+            BillNotificationWorkflow.run,
+            NotifyInput(member, member, "2026-11", stuck_after_s=stuck_after_s),
+            id=f"record-notify-{tag}-{member}",
+            task_queue=queue,
+            search_attributes=initial_search_attributes("2026-11", member),
+        )
+
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=WORKFLOWS,
+        activities=[s.plan, s.outcome, s.month_scope, s.start_range],
+    ):
+        due, told_later, asleep, stuck = [
+            await start(1),
+            await start(2),
+            await start(3),
+            await start(4, stuck_after_s=2),
+        ]
+        await due.result()
+        await told_later.result()
+        await save("notify_due_outcome_at_once", due)
+        await save("notify_due_outcome_signalled", told_later)
+        await asyncio.sleep(1)
+        await asleep.signal(BillNotificationWorkflow.preferences_changed)
+        await asyncio.sleep(1)
+        await save("notify_asleep_replanned", asleep)
+        await asleep.terminate("recorded")
+        await asyncio.sleep(4)  # STUCK by now
+        s.stuck_status = "DELIVERED_EMAIL"
+        await stuck.result()
+        await save("notify_stuck_then_found", stuck)
+        daily = await client.start_workflow(
+            ScheduledDispatchWorkflow.run,
+            "Asia/Seoul",
+            id=f"record-scheduled-dispatch-{tag}",
+            task_queue=queue,
+        )
+        await daily.result()
+        await save("scheduled_dispatch", daily)
+    print(f"at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC into {HERE}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    os._exit(0)  # the client's threads can abort a finalizing interpreter (sdk-python#300)
