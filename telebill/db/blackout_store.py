@@ -9,6 +9,7 @@ from datetime import time
 import asyncpg
 
 from telebill.db.connect import DbConn
+from telebill.db.send_rules import lock_send_windows, members_left_no_time
 from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences, parse_hhmm
 from telebill.errors import TelebillError
 
@@ -96,28 +97,34 @@ class BlackoutCache:
 async def add_blackout(
     conn: DbConn, name: str, start: time, end: time, weekdays: tuple[int, ...] | None, zone: str
 ) -> int:
-    """Store a window; refused when empty, named twice, or when with the others it blocks a day."""
+    """Store a window; refused when empty, named twice, or when with the others it leaves a
+    day with no time to send, for everyone or for some members (their quiet hours)."""
     if start == end:
         raise TelebillError("a blackout window needs start ≠ end")
     new = Window(start, end, zone, frozenset(weekdays) if weekdays else None, name)
-    others = await blackout_windows(conn, zone)
-    try:
-        check_preferences([*others, new], zone)
-    except NoAllowedInstant as exc:
-        raise TelebillError(f"refused: {exc}") from None
-    try:
-        return int(
-            await conn.fetchval(
-                "INSERT INTO blackout_window (name, start_time, end_time, weekdays) "
-                "VALUES ($1, $2, $3, $4) RETURNING id",
-                name,
-                start,
-                end,
-                list(weekdays) if weekdays else None,
+    async with conn.transaction():
+        await lock_send_windows(conn)  # read, check and insert as one, against any other
+        windows = [*await blackout_windows(conn, zone), new]
+        try:
+            check_preferences(windows, zone)
+        except NoAllowedInstant as exc:
+            raise TelebillError(f"refused: {exc}") from None
+        blocked = await members_left_no_time(conn, windows)
+        if blocked is not None:
+            raise TelebillError(f"refused: {blocked.describe()}")
+        try:
+            return int(
+                await conn.fetchval(
+                    "INSERT INTO blackout_window (name, start_time, end_time, weekdays) "
+                    "VALUES ($1, $2, $3, $4) RETURNING id",
+                    name,
+                    start,
+                    end,
+                    list(weekdays) if weekdays else None,
+                )
             )
-        )
-    except asyncpg.UniqueViolationError:
-        raise TelebillError(f"a blackout window named {name!r} exists already") from None
+        except asyncpg.UniqueViolationError:
+            raise TelebillError(f"a blackout window named {name!r} exists already") from None
 
 
 async def remove_blackout(conn: DbConn, name: str) -> None:

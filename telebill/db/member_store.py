@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telebill.db.blackout_store import blackout_windows
 from telebill.db.connect import DbConn
+from telebill.db.send_rules import lock_send_windows
 from telebill.domain.send_window import (
     NoAllowedInstant,
     check_preferences,
@@ -71,6 +72,20 @@ async def update_member(
 ) -> MemberPrefs:
     """Validate and save; returns the member as saved. Refuses a day outside 1–31, an unknown
     zone, and quiet hours that with the system blackout leave a day with no time to send."""
+    async with conn.transaction():
+        await lock_send_windows(conn)  # no blackout window added between check and save
+        return await _update(conn, member_id, system_zone, preferred_day, quiet, no_quiet, timezone)
+
+
+async def _update(
+    conn: DbConn,
+    member_id: int,
+    system_zone: str,
+    preferred_day: int | None,
+    quiet: tuple[time, time] | None,
+    no_quiet: bool,
+    timezone: str | None,
+) -> MemberPrefs:
     m = await get_member(conn, member_id)
     if preferred_day is not None and not 1 <= preferred_day <= 31:
         raise TelebillError(f"preferred day must be 1–31, got {preferred_day}")

@@ -15,7 +15,11 @@ from telebill.db.blackout_store import (
     list_blackouts,
     remove_blackout,
 )
+from telebill.db.connect import connect
+from telebill.db.send_rules import lock_send_windows
+from telebill.domain.month import parse_month
 from telebill.errors import TelebillError
+from telebill.seed.load import seed_population
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases
 
@@ -80,3 +84,45 @@ async def test_cli_round_trip_and_one_line_errors(databases: Databases) -> None:
     ):
         code, _, err = await asyncio.to_thread(cli, *args)
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+
+
+async def test_a_window_that_leaves_some_members_no_time_is_refused_with_how_many(
+    db: asyncpg.Connection,
+) -> None:
+    await seed_population(db, 30, parse_month("2026-11"), None, workers=1)
+    await db.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")
+    # members 4 and 9 sleep by day: they may be sent to from 20:00 to 09:00 only
+    await db.execute(
+        "UPDATE member SET quiet_start = '09:00', quiet_end = '20:00', timezone = $1 "
+        "WHERE id IN (4, 9)",
+        SEOUL,
+    )
+    with pytest.raises(TelebillError) as refused:
+        await add_blackout(db, "evening", time(19), time(10), None, SEOUL)
+    assert "2 member(s) would have no time to send, e.g. member 4 (quiet hours 09:00–20:00 " in (
+        str(refused.value)
+    )
+    assert await list_blackouts(db) == []
+    await add_blackout(db, "late evening", time(21), time(8), None, SEOUL)  # leaves 20–21, 8–9
+
+
+async def test_two_adds_at_once_cannot_together_close_every_day(databases: Databases) -> None:
+    url = await databases.create()
+    first, second, holder = [await connect(url) for _ in range(3)]
+    try:
+        async with holder.transaction():  # both adds wait for the lock, then run one by one
+            await lock_send_windows(holder)
+            adds = [
+                asyncio.create_task(add_blackout(first, "morning", time(0), time(12), None, SEOUL)),
+                asyncio.create_task(
+                    add_blackout(second, "afternoon", time(12), time(0), None, SEOUL)
+                ),
+            ]
+            await asyncio.sleep(0.5)
+        results = await asyncio.gather(*adds, return_exceptions=True)
+        refused = [r for r in results if isinstance(r, TelebillError)]
+        assert len(refused) == 1 and "cover the whole day" in str(refused[0])
+        assert len(await list_blackouts(holder)) == 1
+    finally:
+        for c in (first, second, holder):
+            await c.close()
