@@ -119,6 +119,7 @@ async def test_two_adds_at_once_cannot_together_close_every_day(databases: Datab
                 ),
             ]
             await asyncio.sleep(0.5)
+            assert not any(a.done() for a in adds)  # each waits for the lock to check
         results = await asyncio.gather(*adds, return_exceptions=True)
         refused = [r for r in results if isinstance(r, TelebillError)]
         assert len(refused) == 1 and "cover the whole day" in str(refused[0])
