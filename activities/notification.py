@@ -37,6 +37,7 @@ from telebill.db.notify_store import (
     notification_status,
     record_plan,
 )
+from telebill.db.reservation_store import mark_dispatched, undispatched
 from telebill.delivery.outcomes import OutcomeWatch, mark_reported
 from telebill.delivery.store import Published, mark_published
 from telebill.domain.month import parse_month
@@ -93,6 +94,14 @@ class MonthScope:
     month: str
     first_member_id: int
     last_member_id: int
+
+
+@dataclass(frozen=True)
+class ReservationRef:
+    id: int
+    month: str
+    members: list[int] | None
+    send_at: str  # ISO
 
 
 def notify_workflow_id(month: str, member_id: int, prefix: str = "") -> str:
@@ -193,6 +202,21 @@ class NotificationActivities:
         async with self.pool.acquire() as conn:
             found = await member_range(conn, parse_month(month))
         return MonthScope(month, *found) if found else None
+
+    @activity.defn(name="notify.undispatched_reservations")
+    async def undispatched_reservations(self) -> list[ReservationRef]:
+        """Reservations whose dispatch failed or never ran (the daily dispatch starts them)."""
+        async with self.pool.acquire() as conn:
+            found = await undispatched(conn)
+        return [
+            ReservationRef(r.id, f"{r.billing_month:%Y-%m}", r.member_ids, r.send_at.isoformat())
+            for r in found
+        ]
+
+    @activity.defn(name="notify.reservation_dispatched")
+    async def reservation_dispatched(self, reservation_id: int) -> None:
+        async with self.pool.acquire() as conn:
+            await mark_dispatched(conn, reservation_id)
 
     @activity.defn(name="notify.start_range")
     async def start_range(self, inp: StartInput) -> int:

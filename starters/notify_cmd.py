@@ -117,47 +117,50 @@ def reserve_add(
     members: Members = None,
 ) -> None:
     """`telebill reserve --at 2026-12-05T10:00 --month 2026-11 [--member ID …]` reserves a send;
-    the time replaces the preferred day, blackout windows and quiet hours still apply."""
+    the time replaces the preferred day, blackout windows and quiet hours still apply. A past
+    instant or an unknown member is refused. When Temporal cannot be reached the reservation
+    is kept (RESERVED, with the reason) and the daily dispatch starts it."""
+    from telebill.db.reservation_store import add_reservation, mark_dispatch_failed, mark_dispatched
+
     if ctx.invoked_subcommand is not None:
         return
     if at is None or month is None:
         raise UserError("say when and which month: --at <ISO date-time> --month YYYY-MM")
     when, month = parse_instant(at), checked_month(month)
-    reservation_id = with_db(
-        lambda conn: conn.fetchval(
-            "INSERT INTO reserved_send (send_at, billing_month, member_ids) VALUES ($1, $2, $3) "
-            "RETURNING id",
-            when,
-            parse_month(month),
-            members,
-        )
-    )
-    asyncio.run(_dispatch(month, members, when, True, f"reserve-{reservation_id}"))
-    with_db(
-        lambda conn: conn.execute(
-            "UPDATE reserved_send SET status = 'DISPATCHED' WHERE id = $1", reservation_id
-        )
-    )
-    console.print(f"reservation {reservation_id}: {month} at {when.isoformat()}", highlight=False)
+    now = clock.now(get_settings())
+    rid = with_db(lambda conn: add_reservation(conn, when, parse_month(month), members, now))
+    try:
+        asyncio.run(_dispatch(month, members, when, True, f"reserve-{rid}"))
+    except Exception as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        with_db(lambda conn: mark_dispatch_failed(conn, rid, why))
+        raise UserError(
+            f"reservation {rid} is kept, but its dispatch failed ({why}); the daily dispatch "
+            "starts it, or run the same reserve again once Temporal answers"
+        ) from None
+    with_db(lambda conn: mark_dispatched(conn, rid))
+    console.print(f"reservation {rid}: {month} at {when.isoformat()}", highlight=False)
 
 
 @reserve.command("list")
 def reserve_list(as_json: Json = False) -> None:
-    """Reservations, newest first."""
-    rows = with_db(
-        lambda conn: conn.fetch(
-            "SELECT id, send_at, billing_month, member_ids, status, created_at FROM reserved_send "
-            "ORDER BY id DESC"
-        )
-    )
+    """Reservations, newest first (a RESERVED one has not been dispatched yet: see its error)."""
+    from telebill.db.reservation_store import list_reservations
+
+    rows = with_db(list_reservations)
     if as_json:
-        print(json.dumps([dict(r) for r in rows], default=str, indent=2))
+        print(json.dumps([asdict(r) for r in rows], default=str, indent=2))
         return
-    table = Table("id", "send at", "month", "members", "status")
+    table = Table("id", "send at", "month", "members", "status", "last error")
     for r in rows:
-        who = ", ".join(map(str, r["member_ids"])) if r["member_ids"] else "all"
+        who = ", ".join(map(str, r.member_ids)) if r.member_ids else "all"
         table.add_row(
-            str(r["id"]), r["send_at"].isoformat(), f"{r['billing_month']:%Y-%m}", who, r["status"]
+            str(r.id),
+            r.send_at.isoformat(),
+            f"{r.billing_month:%Y-%m}",
+            who,
+            r.status,
+            r.last_error or "",
         )
     console.print(table)
 
@@ -168,16 +171,11 @@ def reserve_cancel(
 ) -> None:
     """Cancel a reservation: its bills go back to their preferred day."""
     from telebill.db.notify_store import waiting_workflows
+    from telebill.db.reservation_store import cancel_reservation
 
     async def work(conn: asyncpg.Connection) -> list[str]:
-        r = await conn.fetchrow(
-            "UPDATE reserved_send SET status = 'CANCELLED' WHERE id = $1 AND status <> 'CANCELLED' "
-            "RETURNING billing_month, member_ids",
-            reservation,
-        )
-        if r is None:
-            raise UserError(f"no active reservation {reservation}")
-        return await waiting_workflows(conn, r["billing_month"], r["member_ids"])
+        r = await cancel_reservation(conn, reservation)
+        return await waiting_workflows(conn, r.billing_month, r.member_ids)
 
     ids = with_db(work)
     told = asyncio.run(_signal_all(ids, "reserve", None))

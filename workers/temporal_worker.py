@@ -67,6 +67,8 @@ async def build_worker(
             notification.outcome,
             notification.month_scope,
             notification.start_range,
+            notification.undispatched_reservations,
+            notification.reservation_dispatched,
         ],
         max_concurrent_activities=settings.worker_max_activities,
         max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         OutcomeQuery,
         PlanInput,
         PlanResult,
+        ReservationRef,
         StartInput,
     )
     from telebill.domain.month import months_before, previous_month, shard_ranges
@@ -236,21 +237,45 @@ async def start_in_ranges(
 # The month being sent and the one before it: a send instant late on a send month's last day
 # that an outage makes pass is still caught up once the calendar has moved on.
 CATCH_UP_MONTHS = 2
+# Added 2026-11-26: the daily dispatch also starts reservations whose own dispatch failed.
+RESERVATIONS_PATCH = "dispatch-undispatched-reservations"
 
 
 @workflow.defn
 class ScheduledDispatchWorkflow:
-    """Started by the daily Schedule: catch-up for the months before today."""
+    """Started by the daily Schedule: catch-up for the months before today, and reservations
+    whose dispatch failed (Temporal was down when they were made)."""
 
     @workflow.run
     async def run(self, time_zone: str) -> list[DispatchResult]:
         results: list[DispatchResult] = []
+        wid = workflow.info().workflow_id
         for month in months_before(workflow.now(), time_zone, CATCH_UP_MONTHS):
             results.append(
                 await workflow.execute_child_workflow(
                     DispatchWorkflow.run,
                     DispatchInput(month=month, time_zone=time_zone),
-                    id=f"{workflow.info().workflow_id}/dispatch-{month}",
+                    id=f"{wid}/dispatch-{month}",
                 )
             )
+        if workflow.patched(RESERVATIONS_PATCH):
+            pending: list[ReservationRef] = await workflow.execute_activity_method(
+                NotificationActivities.undispatched_reservations,
+                start_to_close_timeout=SHORT,
+                retry_policy=RETRY,
+            )
+            for r in pending:
+                results.append(
+                    await workflow.execute_child_workflow(
+                        DispatchWorkflow.run,
+                        DispatchInput(r.month, r.members, r.send_at, time_zone),
+                        id=f"{wid}/reserve-{r.id}",
+                    )
+                )
+                await workflow.execute_activity_method(
+                    NotificationActivities.reservation_dispatched,
+                    r.id,
+                    start_to_close_timeout=SHORT,
+                    retry_policy=RETRY,
+                )
         return results

@@ -197,6 +197,7 @@ class Notification(Base):
     workflow_id: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    plan_problem: Mapped[str | None] = mapped_column(Text)  # no allowed instant found: why
     __table_args__ = (
         # The delivery key: one successful delivery per bill and purpose.
         UniqueConstraint("bill_id", "purpose", name="notification_bill_purpose_key"),
@@ -294,6 +295,7 @@ class ReservedSend(Base):
     member_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))  # NULL: whole month
     status: Mapped[str] = mapped_column(Text, server_default="RESERVED")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)  # why it is not dispatched yet
     __table_args__ = (
         CheckConstraint(first_of_month("billing_month"), name="reserved_send_month_first_day"),
         CheckConstraint(

@@ -25,6 +25,7 @@ from activities.notification import (
     OutcomeQuery,
     PlanInput,
     PlanResult,
+    ReservationRef,
     StartInput,
     initial_search_attributes,
 )
@@ -77,6 +78,14 @@ class StandIns:
     async def start_range(self, inp: StartInput) -> int:
         return inp.last_member_id - inp.first_member_id + 1
 
+    @activity.defn(name="notify.undispatched_reservations")
+    async def undispatched_reservations(self) -> list[ReservationRef]:
+        return [ReservationRef(1, "2026-11", [3], "2026-12-05T10:00:00+09:00")]
+
+    @activity.defn(name="notify.reservation_dispatched")
+    async def reservation_dispatched(self, reservation_id: int) -> None:
+        return None
+
 
 async def save(name: str, handle: WorkflowHandle[Any, Any]) -> None:
     """The history as Temporal exports it, and its workflow id in ids.json (a replay needs it)."""
@@ -108,7 +117,14 @@ async def main() -> None:
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=[s.plan, s.outcome, s.month_scope, s.start_range],
+        activities=[
+            s.plan,
+            s.outcome,
+            s.month_scope,
+            s.start_range,
+            s.undispatched_reservations,
+            s.reservation_dispatched,
+        ],
     ):
         due, told_later, asleep, stuck = [
             await start(1),

@@ -6,12 +6,14 @@ ones start workflows against PostgreSQL in tests/integration."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notification import MonthScope, StartInput
+from activities.notification import MonthScope, ReservationRef, StartInput
 from telebill.domain.month import months_before
 from workflows.notification import (
     CATCH_UP_MONTHS,
@@ -22,9 +24,27 @@ from workflows.notification import (
 
 
 class StandIns:
-    def __init__(self, settled: set[str]) -> None:
+    def __init__(self, settled: set[str], reservations: list[ReservationRef] | None = None) -> None:
         self.settled = settled
         self.asked: list[StartInput] = []
+        self.reservations = reservations or []
+        self.dispatched: list[int] = []
+
+    @activity.defn(name="notify.undispatched_reservations")
+    async def undispatched_reservations(self) -> list[ReservationRef]:
+        return [r for r in self.reservations if r.id not in self.dispatched]
+
+    @activity.defn(name="notify.reservation_dispatched")
+    async def reservation_dispatched(self, reservation_id: int) -> None:
+        self.dispatched.append(reservation_id)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.month_scope,
+            self.start_range,
+            self.undispatched_reservations,
+            self.reservation_dispatched,
+        ]
 
     @activity.defn(name="notify.month_scope")
     async def month_scope(self, month: str) -> MonthScope | None:
@@ -47,7 +67,7 @@ async def test_the_daily_dispatch_catches_up_the_last_two_months(
         env.client,
         task_queue=queue,
         workflows=[ScheduledDispatchWorkflow, DispatchWorkflow],
-        activities=[s.month_scope, s.start_range],
+        activities=s.activities(),
     ):
         results = await env.client.execute_workflow(
             ScheduledDispatchWorkflow.run,
@@ -59,3 +79,33 @@ async def test_the_daily_dispatch_catches_up_the_last_two_months(
     assert results == [DispatchResult(latest, 10), DispatchResult(before, 10)]
     assert sorted(a.month for a in s.asked) == sorted([latest, before])  # not `older`
     assert all(a.only_overdue and a.members is None for a in s.asked)
+
+
+async def test_the_daily_dispatch_starts_a_reservation_whose_own_dispatch_failed(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env = time_skipping_env
+    latest, before = months_before(await env.get_current_time(), "Asia/Seoul", 2)
+    kept = ReservationRef(7, before, [3, 4], "2030-01-05T10:00:00+09:00")
+    s = StandIns({latest, before}, [kept])
+    queue = f"dispatch-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[ScheduledDispatchWorkflow, DispatchWorkflow],
+        activities=s.activities(),
+    ):
+        results = await env.client.execute_workflow(
+            ScheduledDispatchWorkflow.run,
+            "Asia/Seoul",
+            id=f"scheduled-dispatch-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
+    assert results[-1] == DispatchResult(before, 10)
+    [reserved] = [a for a in s.asked if a.reserved_at]
+    assert (reserved.month, reserved.members, reserved.reserved_at) == (
+        before,
+        [3, 4],
+        kept.send_at,
+    )
+    assert not reserved.only_overdue and s.dispatched == [7]
