@@ -259,7 +259,15 @@ def member_update(
         return saved, await waiting_workflows(conn, member_ids=[member_id])
 
     m, waiting = with_db(work)
-    told = asyncio.run(_signal_all(waiting, "preferences_changed", None)) if waiting else 0
+    try:
+        told = asyncio.run(_signal_all(waiting, "preferences_changed", None)) if waiting else 0
+    except Exception as exc:  # saved either way: say so, and what the waiting ones will do
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise UserError(
+            f"member {m.id} saved, but its {len(waiting)} waiting notification(s) were not told "
+            f"({why}); each re-plans with the new preferences when it wakes at its planned "
+            "instant, or run this update again to tell them now"
+        ) from None
     console.print(
         f"member {m.id}: preferred day {m.preferred_day}, quiet hours {m.quiet_label}, "
         f"time zone {m.timezone}; {told} waiting notification(s) re-planned",
