@@ -36,6 +36,7 @@ from telebill.db.notify_store import (
     member_range,
     notification_status,
     record_plan,
+    record_plan_problem,
 )
 from telebill.db.reservation_store import mark_dispatched, undispatched
 from telebill.delivery.outcomes import OutcomeWatch, mark_reported
@@ -71,6 +72,7 @@ class PlanResult:
     status: str | None  # the notification's status in PostgreSQL (terminal: nothing to send)
     published: bool = False  # it was due, so the event went out in the same activity
     outcome: str | None = None  # and how it ended, when that came within notify_outcome_wait_s
+    problem: str | None = None  # no allowed instant: why (the workflow shows it and waits)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,10 @@ class NotificationActivities:
                     r.billing_month, r.preferred_day, r.timezone, now, windows, reserved
                 )
             except NoAllowedInstant as exc:
-                raise ApplicationError(str(exc), non_retryable=True) from None
+                # Visible (NotifyStatus, `telebill status`), not a workflow failing every day.
+                problem = f"{exc}: {', '.join(w.label() for w in windows)}"
+                await record_plan_problem(conn, inp.bill_id, inp.purpose, inp.workflow_id, problem)
+                return PlanResult(inp.now, problem, r.status, problem=problem)
             due = plan.send_at <= now
             if due:
                 await mark_published(

@@ -39,6 +39,7 @@ NOTIFY_STATUSES = (
     "DELIVERED_SMS",
     "DEAD_LETTER",
     "STUCK",
+    "NO_SEND_WINDOW",
 )
 
 
@@ -447,6 +448,7 @@ def status(
         ("delivered by SMS", "delivered_sms", "DELIVERED_SMS"),
         ("dead letters", "dead_letter", "DEAD_LETTER"),
         ("stuck", None, "STUCK"),
+        ("no time to send (windows cover a day)", "no_time_to_send", "NO_SEND_WINDOW"),
     ):
         table.add_row(
             label,

@@ -40,6 +40,8 @@ SEND_AT = SearchAttributeKey.for_datetime("SendAt")
 MEMBER_ID = SearchAttributeKey.for_int("MemberId")
 
 SHORT = timedelta(minutes=2)
+NO_SEND_WINDOW = "NO_SEND_WINDOW"
+REPLAN_BLOCKED = timedelta(days=1)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
@@ -138,6 +140,15 @@ class BillNotificationWorkflow:
             if plan.status in TERMINAL:  # delivered before this run (e.g. a catch-up start)
                 self.mark(plan.status)
                 return plan.status
+            if plan.problem is not None:
+                # No allowed instant (windows cover a day): shown, and planned again on a
+                # change of preferences or once a day (a blackout window removed is no signal).
+                self.state.why = plan.problem
+                if self.state.status != NO_SEND_WINDOW:
+                    self.mark(NO_SEND_WINDOW)
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self.replan, timeout=REPLAN_BLOCKED)
+                continue
             send_at = datetime.fromisoformat(plan.send_at)
             self.state.send_at, self.state.why = plan.send_at, plan.why
             if plan.published:  # it was due: the plan activity published it

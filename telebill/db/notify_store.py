@@ -52,11 +52,28 @@ async def record_plan(
     await conn.execute(
         "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (bill_id, purpose) DO UPDATE "
-        "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at",
+        "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL",
         bill_id,
         purpose,
         workflow_id,
         send_at,
+    )
+
+
+async def record_plan_problem(
+    conn: DbConn, bill_id: int, purpose: str, workflow_id: str, problem: str
+) -> None:
+    """The notification found no allowed instant: `telebill status` counts it with the reason
+    until a plan succeeds (no send instant meanwhile)."""
+    await conn.execute(
+        "INSERT INTO notification (bill_id, purpose, workflow_id, plan_problem) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (bill_id, purpose) DO UPDATE "
+        "SET workflow_id = excluded.workflow_id, plan_problem = excluded.plan_problem, "
+        "send_at = NULL",
+        bill_id,
+        purpose,
+        workflow_id,
+        problem,
     )
 
 
@@ -131,6 +148,7 @@ class MonthStatus:
     dead_letter: int
     due: int  # scheduled or published for an instant that has come, and not delivered yet
     next_send_at: datetime | None  # the earliest send still to come
+    no_time_to_send: int  # found no allowed instant (windows cover a day): see plan_problem
 
     @property
     def settled(self) -> int:
@@ -156,7 +174,9 @@ async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
                count(*) FILTER (WHERE n.status = 'DEAD_LETTER') AS dead_letter,
                count(*) FILTER (WHERE n.status = 'PENDING' AND n.send_at <= $3) AS due,
                min(n.send_at) FILTER (WHERE n.status = 'PENDING' AND n.send_at > $3)
-                   AS next_send_at
+                   AS next_send_at,
+               count(*) FILTER (WHERE n.status = 'PENDING' AND n.plan_problem IS NOT NULL)
+                   AS no_time_to_send
         FROM bill b
         LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
         LEFT JOIN deferred_event d ON d.bill_id = b.id AND d.purpose = $2

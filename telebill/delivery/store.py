@@ -244,7 +244,7 @@ async def mark_published(conn: DbConn, rows: Sequence[Published]) -> None:
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(b, p, w, s)
         ON CONFLICT (bill_id, purpose) DO UPDATE
         SET workflow_id = excluded.workflow_id, send_at = excluded.send_at,
-            published_at = excluded.published_at, reported_at = NULL
+            published_at = excluded.published_at, reported_at = NULL, plan_problem = NULL
         """,
         [r.bill_id for r in rows],
         [r.purpose for r in rows],

@@ -6,8 +6,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
 import pytest
+from temporalio.client import Client
 
+from activities.notification import NotificationActivities, PlanInput
+from telebill.config import Settings, asyncpg_dsn
 from telebill.db.blackout_store import add_blackout
+from telebill.db.connect import connect
 from telebill.db.member_store import get_member, parse_quiet, update_member
 from telebill.db.notify_store import (
     MONTHLY,
@@ -23,6 +27,7 @@ from telebill.domain.month import parse_month
 from telebill.errors import TelebillError
 from telebill.messaging.outcome import DeliveryOutcome
 from telebill.seed.load import seed_population
+from tests.integration.conftest import Databases
 
 NOV = parse_month("2026-11")
 
@@ -109,3 +114,49 @@ async def test_reporter_leaves_recent_publications_to_their_activity(
     await mark_reported(db, bills[2], MONTHLY)  # its activity took it
     assert await next_report_in(db, 15) is None
     assert await report_pending(db, sink, grace_s=0) == 0 and len(sink.told) == 1
+
+
+async def test_a_plan_with_no_time_to_send_is_recorded_and_counted_not_failed(
+    databases: Databases, settings: Settings
+) -> None:
+    url = await databases.create()
+    db = await connect(url)
+    await settled(db, 3)
+    bill = await db.fetchval("SELECT id FROM bill WHERE member_id = 2")
+    # written around the checks, as an old row or a manual edit might: nothing is left to send
+    await db.execute(
+        "UPDATE member SET quiet_start = '00:00', quiet_end = '23:30', timezone = 'Asia/Seoul' "
+        "WHERE id = 2"
+    )
+    await db.execute(
+        "INSERT INTO blackout_window (name, start_time, end_time) VALUES ('late', '23:00', '01:00')"
+    )
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+    assert pool is not None
+    client = await Client.connect(settings.temporal_target)
+    try:
+        fresh = settings.model_copy(update={"blackout_refresh_s": 0.0})  # no cached windows
+        acts = NotificationActivities(pool, fresh, client, "unused")
+        now = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)
+        result = await acts.plan(
+            PlanInput(bill, 2, "2026-11", MONTHLY, "email", "notify-2026-11-2", now.isoformat())
+        )
+        assert result.problem is not None and "leave no time to send" in result.problem
+        assert "late 23:00–01:00" in result.problem and "quiet hours" in result.problem
+        assert not result.published
+        problem = await db.fetchval(
+            "SELECT plan_problem FROM notification WHERE bill_id = $1", bill
+        )
+        assert problem == result.problem
+        assert (await month_status(db, NOV, now)).no_time_to_send == 1
+        # a plan that succeeds later clears it
+        await db.execute("DELETE FROM blackout_window")
+        again = await acts.plan(
+            PlanInput(bill, 2, "2026-11", MONTHLY, "email", "notify-2026-11-2", now.isoformat())
+        )
+        assert again.problem is None
+        assert (await month_status(db, NOV, now)).no_time_to_send == 0
+    finally:
+        await pool.close()
+        await acts.close()
+        await db.close()

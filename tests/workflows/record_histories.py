@@ -1,7 +1,9 @@
-"""Records the histories the Replayer test replays: `python -m tests.workflows.record_histories`
-against the running dev server (`telebill stack up`). Run it before changing a workflow's
-commands, commit what it writes, then make the change behind `workflow.patched`; the replay
-test keeps workflows already running (a million may be asleep) working after the upgrade.
+"""Records the histories the Replayer test replays:
+`python -m tests.workflows.record_histories vN` against the running dev server (`telebill stack
+up`), the names prefixed with the version (v1: before 2026-11-26's reservation patch; v2:
+after it). Record a new version before changing a workflow's commands, commit what it writes,
+then make the change behind `workflow.patched`; the replay test keeps workflows already running
+(a million may be asleep) working after the upgrade.
 
 The activities are stand-ins: a history holds their results, not how they got them.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,7 +90,11 @@ class StandIns:
         return None
 
 
+VERSION = sys.argv[1] if len(sys.argv) > 1 else "vNext"
+
+
 async def save(name: str, handle: WorkflowHandle[Any, Any]) -> None:
+    name = f"{VERSION}_{name}"
     """The history as Temporal exports it, and its workflow id in ids.json (a replay needs it)."""
     history = await handle.fetch_history()
     (HERE / f"{name}.json").write_text(history.to_json())

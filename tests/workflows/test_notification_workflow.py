@@ -183,3 +183,37 @@ async def test_a_second_start_is_a_no_op(own_clock_env: WorkflowEnvironment) -> 
         assert handles[0].result_run_id == handles[1].result_run_id
         assert await handles[0].result() == "DELIVERED_EMAIL"
     assert len(s.published) == 1
+
+
+async def test_no_time_to_send_is_a_visible_state_that_plans_again_not_a_failure(
+    own_clock_env: WorkflowEnvironment,
+) -> None:
+    env = own_clock_env
+
+    class Blocked(StandIns):
+        fixed = False
+
+        @activity.defn(name="notify.plan")
+        async def plan(self, inp: PlanInput) -> PlanResult:
+            if not self.fixed:
+                why = "no time to send: quiet hours, night cover the whole day"
+                return PlanResult(inp.now, why, None, problem=why)
+            return await super().plan(inp)
+
+    s = Blocked(env, Member(preferred_day=1), "2026-10")  # due at once when it can be planned
+    queue = f"notify-{uuid.uuid4().hex[:8]}"
+    async with s.worker(queue):
+        handle = await start(env.client, queue, "2026-10")
+        for _ in range(100):
+            state = await handle.query(BillNotificationWorkflow.current)
+            if state.status == "NO_SEND_WINDOW":
+                break
+            await asyncio.sleep(0.1)
+        assert state.status == "NO_SEND_WINDOW" and "cover the whole day" in state.why
+        await env.sleep(3 * 24 * 3600)  # it plans again daily, and stays visible meanwhile
+        desc = await handle.describe()
+        assert desc.status is not None and desc.status.name == "RUNNING"
+        s.fixed = True  # the member changes their quiet hours
+        await handle.signal(BillNotificationWorkflow.preferences_changed)
+        assert await handle.result() == "DELIVERED_EMAIL"
+    assert len(s.published) == 1
