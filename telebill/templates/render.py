@@ -2,138 +2,36 @@
 formatting, and limits per message.
 
 A template that fails is refused with its line and the reason (syntax error, unknown variable,
-anything the sandbox forbids). A render may not exceed LIMITS: the characters it writes, the
-steps it takes (loop iterations, lookups and calls, each counted) and its time. A template that
-exceeds one is refused when it is added; a message that exceeds one at send time is a dead
-letter with the reason, never a stalled or exhausted consumer.
+anything the sandbox forbids). A render may not exceed its limits (telebill/templates/limits.py:
+the characters it writes, the steps it takes, its time). A template that exceeds one is refused
+when it is added; a message that exceeds one at send time is a dead letter with the reason,
+never a stalled or exhausted consumer.
 """
 
 from __future__ import annotations
 
 import html
-import time
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache, wraps
+from functools import lru_cache
 from types import TracebackType
-from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
 from telebill.errors import TelebillError
+from telebill.templates.limits import (
+    LIMITS,
+    Budget,
+    LimitedEnvironment,
+    Limits,
+    RenderLimit,
+    current,
+)
 
 TEMPLATE_FILENAME = "<template>"
 
 
 class TemplateInvalid(TelebillError):
     """The template cannot be used; says where (line) and why."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_chars: int = 500_000  # of one rendered part (an e-mail body is ~10 KB)
-    max_steps: int = 200_000  # loop iterations, lookups and calls (the default e-mail: ~1,000)
-    max_seconds: float = 0.5  # of one render (the default e-mail: ~1 ms)
-
-
-LIMITS = Limits()
-
-
-class RenderLimit(SecurityError):
-    """A render went past one of LIMITS."""
-
-
-class _Budget:
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.steps = 0
-        self.chars = 0
-        self.deadline = time.perf_counter() + limits.max_seconds
-
-    def step(self, n: int = 1) -> None:
-        self.steps += n
-        if self.steps & 63 and n == 1:
-            return  # the limits are looked at every 64 steps: renders stay cheap
-        if self.steps > self.limits.max_steps:
-            raise RenderLimit(f"more than {self.limits.max_steps:,} steps (loops, lookups, calls)")
-        if time.perf_counter() > self.deadline:
-            raise RenderLimit(f"took longer than {self.limits.max_seconds:g} s")
-
-    def wrote(self, text: str) -> None:
-        self.chars += len(text)
-        if self.chars > self.limits.max_chars:
-            raise RenderLimit(f"writes more than {self.limits.max_chars:,} characters")
-
-
-_budget: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
-
-
-def _tick(n: int = 1) -> None:
-    budget = _budget.get()
-    if budget is not None:
-        budget.step(n)
-
-
-def _big_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > LIMITS.max_chars
-
-
-class LimitedEnvironment(ImmutableSandboxedEnvironment):
-    """Counts every lookup, call and range step against the render's budget, and refuses the
-    operations that can build a huge value in one step (`"x" * 10**9`, `2 ** 10**9`)."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        _tick()
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        _tick()
-        return super().getitem(obj, argument)
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _tick()
-        if any(_big_int(a) for a in (*args, *kwargs.values())):
-            raise RenderLimit(f"an argument beyond {LIMITS.max_chars:,}")
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _tick()
-        if operator == "**" and (_big_int(left) or (isinstance(right, int) and right > 64)):
-            raise RenderLimit("a power too large")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(n, int)
-                if sized and len(seq) * n > LIMITS.max_chars:
-                    raise RenderLimit(f"a repetition beyond {LIMITS.max_chars:,}")
-        return super().call_binop(context, operator, left, right)
-
-
-def _counted_range(*args: int) -> Iterator[int]:
-    numbers = range(*args)
-    if len(numbers) > MAX_RANGE:
-        raise RenderLimit(f"a range of more than {MAX_RANGE:,} numbers")
-    for n in numbers:
-        _tick()
-        yield n
-
-
-def _guarded(f: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter counted as a step, refusing widths and counts no message needs."""
-
-    @wraps(f)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        _tick()
-        if any(_big_int(a) for a in (*args[1:], *kwargs.values())):
-            raise RenderLimit(f"a filter argument beyond {LIMITS.max_chars:,}")
-        return f(*args, **kwargs)
-
-    return guarded
 
 
 def won(amount: int) -> str:
@@ -154,8 +52,6 @@ def _environment() -> LimitedEnvironment:
         autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     env.filters.update(won=won, month_ko=month_ko, date_ko=date_ko)
-    env.filters = {name: _guarded(f) for name, f in env.filters.items()}
-    env.globals["range"] = _counted_range
     return env
 
 
@@ -200,16 +96,18 @@ def render(
     """Render the whole template, or one of its {% block %}s, within `limits`."""
     if block is not None and block not in template.blocks:
         raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
-    budget = _Budget(limits)
-    token = _budget.set(budget)
+    token = current.set(Budget(limits))
     parts: list[str] = []
+    written = 0
     try:
         if block is None:
             chunks = template.generate(context)
         else:
             chunks = template.blocks[block](template.new_context(context))
-        for chunk in chunks:
-            budget.wrote(chunk)
+        for chunk in chunks:  # streamed, so a huge output is stopped before it is built
+            written += len(chunk)
+            if written > limits.max_chars:
+                raise RenderLimit(f"writes more than {limits.max_chars:,} characters")
             parts.append(chunk)
         return "".join(parts)
     except RenderLimit as exc:
@@ -222,7 +120,7 @@ def render(
         line = _template_line(exc.__traceback__)
         raise _invalid(what, exc, line) from None
     finally:
-        _budget.reset(token)
+        current.reset(token)
 
 
 def to_plain_text(rendered: str) -> str:
