@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from telebill.domain.redact import redact
 from telebill.errors import TelebillError
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,11 @@ def _log_wait(what: str) -> Callable[[RetryCallState], None]:
 
 
 def _one_line(exc: BaseException | None) -> str:
+    """The error for a log line: one line, no address or phone number (a database error may
+    quote the row's values)."""
     if exc is None:
         return "?"
-    text = " ".join(str(exc).split())
+    text = redact(" ".join(str(exc).split()))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
