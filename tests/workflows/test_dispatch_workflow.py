@@ -56,12 +56,7 @@ class StandIns:
         return inp.last_member_id - inp.first_member_id + 1
 
 
-async def test_the_daily_dispatch_catches_up_the_last_two_months(
-    time_skipping_env: WorkflowEnvironment,
-) -> None:
-    env = time_skipping_env
-    latest, before, older = months_before(await env.get_current_time(), "Asia/Seoul", 3)
-    s = StandIns({latest, before, older})
+async def daily_dispatch(env: WorkflowEnvironment, s: StandIns) -> list[DispatchResult]:
     queue = f"dispatch-{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client,
@@ -69,12 +64,21 @@ async def test_the_daily_dispatch_catches_up_the_last_two_months(
         workflows=[ScheduledDispatchWorkflow, DispatchWorkflow],
         activities=s.activities(),
     ):
-        results = await env.client.execute_workflow(
+        return await env.client.execute_workflow(
             ScheduledDispatchWorkflow.run,
             "Asia/Seoul",
             id=f"scheduled-dispatch-{uuid.uuid4().hex[:6]}",
             task_queue=queue,
         )
+
+
+async def test_the_daily_dispatch_catches_up_the_last_two_months(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env = time_skipping_env
+    latest, before, older = months_before(await env.get_current_time(), "Asia/Seoul", 3)
+    s = StandIns({latest, before, older})
+    results = await daily_dispatch(env, s)
     assert CATCH_UP_MONTHS == 2
     assert results == [DispatchResult(latest, 10), DispatchResult(before, 10)]
     assert sorted(a.month for a in s.asked) == sorted([latest, before])  # not `older`
@@ -88,19 +92,7 @@ async def test_the_daily_dispatch_starts_a_reservation_whose_own_dispatch_failed
     latest, before = months_before(await env.get_current_time(), "Asia/Seoul", 2)
     kept = ReservationRef(7, before, [3, 4], "2030-01-05T10:00:00+09:00")
     s = StandIns({latest, before}, [kept])
-    queue = f"dispatch-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[ScheduledDispatchWorkflow, DispatchWorkflow],
-        activities=s.activities(),
-    ):
-        results = await env.client.execute_workflow(
-            ScheduledDispatchWorkflow.run,
-            "Asia/Seoul",
-            id=f"scheduled-dispatch-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-        )
+    results = await daily_dispatch(env, s)
     assert results[-1] == DispatchResult(before, 10)
     [reserved] = [a for a in s.asked if a.reserved_at]
     assert (reserved.month, reserved.members, reserved.reserved_at) == (
