@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 import asyncpg
@@ -58,19 +58,29 @@ def _log_wait(what: str) -> Callable[[RetryCallState], None]:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(
-            "%s: %s; waiting %.1f s (try %d)", what, _one_line(exc), wait, state.attempt_number
+            "%s: %s; waiting %.1f s (try %d)", what, describe(exc), wait, state.attempt_number
         )
 
     return before_sleep
 
 
-def _one_line(exc: BaseException | None) -> str:
-    """The error for a log line: one line, no address or phone number (a database error may
-    quote the row's values)."""
+def describe(exc: BaseException | None) -> str:
+    """An error in one line with its type, naming no address or phone number (a database
+    error may quote the row's values): for logs, dead letters and attempts."""
     if exc is None:
         return "?"
     text = redact(" ".join(str(exc).split()))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def raise_failed(tasks: Iterable[asyncio.Task[None] | None]) -> None:
+    """Raise the error of a supervised task that gave up, or of a batch that failed: the
+    process stops with it."""
+    for task in tasks:
+        if task is not None and task.done() and not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                raise exc
 
 
 async def wait_out(
@@ -117,9 +127,9 @@ async def supervise(
                 failures += 1
                 if failures >= give_up_after:
                     raise TaskFailed(
-                        f"{name} failed {failures} times in a row, last: {_one_line(exc)}"
+                        f"{name} failed {failures} times in a row, last: {describe(exc)}"
                     ) from exc
-            log.warning("%s: %s; restarting in %.1f s", name, _one_line(exc), wait)
+            log.warning("%s: %s; restarting in %.1f s", name, describe(exc), wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
             wait = min(wait * 2, max_wait_s)

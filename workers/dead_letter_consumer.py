@@ -18,20 +18,13 @@ from functools import partial
 import asyncpg
 
 from telebill.config import Settings
-from telebill.delivery.outcomes import OutcomeReporter
+from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
 from telebill.delivery.store import record_dead_letters
+from telebill.messaging.consumer import commit_handled, group_id, started_consumer
 from telebill.messaging.dead_letter import DeadLetterRecord, cut, parse_dead_letter
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
-from telebill.resilience import each_alone, supervise, wait_out
-from workers.delivery_consumer import (
-    commit_handled,
-    describe,
-    group_id,
-    raise_failed,
-    started_consumer,
-    temporal_sink,
-)
+from telebill.resilience import describe, each_alone, raise_failed, supervise, wait_out
 
 log = logging.getLogger(__name__)
 

@@ -20,18 +20,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
-    ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.errors import CommitFailedError, IllegalStateError
-from temporalio.client import Client
 
 from telebill import clock
 from telebill.channels import channel as get_channel
@@ -45,9 +42,7 @@ from telebill.delivery.batch import (
     Hold,
     Key,
     Loaded,
-    Message,
     Outcome,
-    Partition,
     Record,
     Send,
     Triage,
@@ -59,16 +54,17 @@ from telebill.delivery.batch import (
     triage,
 )
 from telebill.delivery.deferred import DeferredReleaser, defer_events
-from telebill.delivery.outcomes import OutcomeReporter, TemporalOutcomeSink
+from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
 from telebill.delivery.store import delivered_keys, load_recipients, record_attempts
-from telebill.domain.redact import redact
 from telebill.domain.retry import RetryPolicy, longest_hold
 from telebill.errors import TelebillError
+from telebill.messaging.consumer import commit_handled, group_id, publish, started, started_consumer
 from telebill.messaging.events import NotificationEvent
+from telebill.messaging.message import Message, Partition
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
-from telebill.resilience import each_alone, is_outage, supervise, wait_out
+from telebill.resilience import describe, each_alone, raise_failed, supervise, wait_out
 from telebill.templates.bills import load_contexts
 from telebill.templates.store import get_template
 
@@ -351,115 +347,3 @@ class ChannelConsumer:
             reason = f"{what} not recorded: refused by the database: {describe(exc)}"
             dead.append(Dead(reason, unit.event, source))
         return set().union(*parts)
-
-
-def describe(exc: BaseException) -> str:
-    return redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-
-
-def raise_failed(tasks: Iterable[asyncio.Task[None] | None]) -> None:
-    """A supervised task that gave up, or a batch that failed, stops the consumer."""
-    for task in tasks:
-        if task is not None and task.done() and not task.cancelled():
-            exc = task.exception()
-            if exc is not None:
-                raise exc
-
-
-async def started(client: AIOKafkaProducer) -> AIOKafkaProducer:
-    await client.start()
-    return client
-
-
-async def started_consumer(
-    s: Settings, group: str, topics: list[str], kind: str, max_records: int | None = None
-) -> AIOKafkaConsumer:
-    """A consumer of the group, started once Kafka answers (waited for with backoff)."""
-
-    async def start() -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_servers,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **({"max_poll_records": max_records} if max_records else {}),
-        )
-        consumer.subscribe(topics, listener=AssignmentLog(kind))
-        try:
-            await consumer.start()
-        except BaseException:
-            await consumer.stop()
-            raise
-        return consumer
-
-    return await wait_out("Kafka (consumer start)", start)
-
-
-async def publish(producer: AIOKafkaProducer, messages: Sequence[Message], topics: Topics) -> None:
-    """Publish and wait for every acknowledgement; an outage is waited out and only what was
-    not acknowledged is sent again. A message Kafka refuses on its own (too large) becomes a
-    small dead letter that says so."""
-    pending = list(messages)
-
-    async def once() -> None:
-        sent: list[tuple[Message, asyncio.Future[object]]] = []
-        for m in list(pending):
-            try:
-                sent.append((m, await producer.send(m.topic, m.value, key=m.key)))
-            except Exception as exc:
-                if is_outage(exc) or (m.topic == topics.dlq and len(m.value) < 1_000):
-                    raise
-                pending.remove(m)
-                pending.append(refused_message(m, exc, topics))
-        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-        for (m, _), result in zip(sent, results, strict=True):
-            if not isinstance(result, BaseException):
-                pending.remove(m)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    if pending:
-        await wait_out("Kafka (publishing)", once)
-
-
-def refused_message(m: Message, exc: Exception, topics: Topics) -> Message:
-    reason = f"a message for {m.topic} was refused by Kafka: {describe(exc)}"
-    return Dead(reason, None, None, m.value[:256], m.key).message(topics)
-
-
-async def commit_handled(
-    consumer: AIOKafkaConsumer, offsets: dict[Partition, int] | None = None
-) -> None:
-    """Commit what was handled. When a rebalance gave the partitions to another process
-    meanwhile, the commit is refused: that process handles the events again and their
-    delivery keys keep them from being sent twice."""
-    try:
-        commit = {TopicPartition(*p): o for p, o in offsets.items()} if offsets else None
-        await wait_out("Kafka (commit)", lambda: consumer.commit(commit))
-    except (CommitFailedError, IllegalStateError) as exc:
-        log.warning("offsets not committed (%s); the new owner re-handles them", exc)
-
-
-class AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        parts = list(assigned)
-        log.info("%s consumer: assigned %d partitions", self.kind, len(parts))
-
-
-def group_id(settings: Settings, kind: str) -> str:
-    """The consumer group of one kind of consumer (email, sms, dlq)."""
-    return f"{settings.topic_prefix}telebill-{kind}"
-
-
-def temporal_sink(settings: Settings) -> TemporalOutcomeSink:
-    async def connect() -> Client:
-        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
-
-    return TemporalOutcomeSink(connect)

@@ -27,10 +27,10 @@ from telebill.domain.send_window import NoAllowedInstant, Window, earliest_allow
 from telebill.errors import TelebillError
 from telebill.messaging.dead_letter import dead_letter_message
 from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.message import Message, Partition
 from telebill.messaging.topics import Topics
 from telebill.templates.context import BillContext
 
-Partition = tuple[str, int]  # (topic, partition): equal to aiokafka's TopicPartition
 Key = tuple[int, str]  # the delivery key: (bill_id, purpose)
 
 
@@ -45,15 +45,6 @@ class Record:
     @property
     def source(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
-
-
-@dataclass(frozen=True)
-class Message:
-    """Something to publish next."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from telebill.config import Settings
 from telebill.db.connect import DbConn
 from telebill.delivery.store import notification_statuses
 from telebill.delivery.waker import Waker
@@ -52,6 +53,15 @@ class TemporalOutcomeSink:
             log.warning("outcome of %s not reported: %s", workflow_id, exc.message)
             return False
         return True
+
+
+def temporal_sink(settings: Settings) -> TemporalOutcomeSink:
+    """The sink of an installation: its Temporal, connected on first use."""
+
+    async def connect() -> Client:
+        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+
+    return TemporalOutcomeSink(connect)
 
 
 async def report_pending(
