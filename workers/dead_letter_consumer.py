@@ -66,7 +66,7 @@ class DeadLetterConsumer:
         try:
             while not stop.is_set():
                 raise_failed([reporting])
-                batch = await consumer.getmany(timeout_ms=500)
+                batch = await wait_out("Kafka (polling)", lambda: consumer.getmany(timeout_ms=500))
                 letters = [
                     parse_dead_letter(r.value, f"{r.topic}/{r.partition}/{r.offset}")
                     for rs in batch.values()

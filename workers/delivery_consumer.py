@@ -158,7 +158,7 @@ class ChannelConsumer:
             while not stop.is_set():
                 raise_failed([*helpers, previous])
                 await slots.acquire()  # released by process(), or here when nothing came
-                batch = await self.poll(consumer)
+                batch = await wait_out("Kafka (polling)", lambda: self.poll(consumer))
                 if not batch:
                     slots.release()
                     continue

@@ -13,9 +13,14 @@ MAX_ERROR_CHARS = 500
 
 # Any local part an address may have (RFC 5322 allows !#$%&'*+/=?^`{|}~ there), any domain.
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:\"]+@[\w-]+(?:\.[\w-]+)+")
-# A phone number: 9 or more digits, possibly with +, spaces, dots, dashes or brackets between them
-# (010-1234-5678, +82 10 1234 5678, 01012345678). Shorter runs (amounts, ids, codes) stay.
-_PHONE = re.compile(r"\+?\d(?:[\s().-]?\d){8,}")
+# A phone number as providers quote one: international (+82 10 1234 5678), national with its
+# leading 0 (010-1234-5678, 01012345678, 02 123 4567), or digit groups joined by dashes. Plain
+# digit runs without a leading 0 stay: they are ids and amounts (bill 3691636263268, 2^63 − 1).
+_PHONE = re.compile(
+    r"\+\d(?:[\s().-]?\d){7,}"
+    r"|(?<![\d.])0\d(?:[\s().-]?\d){7,}"
+    r"|(?<![\d.])\d{2,4}-\d{3,4}-\d{4}(?!\d)"
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from telebill.config import Settings
 from telebill.db.connect import DbConn, connect
+from telebill.stack.kafka import Kafka
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import stop_pid
 from tests.integration.consumer_processes import Output, members_in_group, spawn
@@ -154,3 +155,37 @@ async def test_postgresql_stopped_hard_and_started_while_sending_loses_nothing_s
         out.thread.join(10)
     assert code == 0
     assert "PostgreSQL (recording the batch)" in "".join(out.lines)  # it waited, then went on
+
+
+@pytest.mark.slow
+async def test_kafka_killed_and_restarted_while_sending_loses_nothing_sends_nothing_twice(
+    platform: Platform, settings: Settings
+) -> None:
+    kafka = Kafka(settings)
+    pid = kafka.pid()
+    if kafka.external or pid is None:
+        pytest.skip("needs the local stack's Kafka, which this test kills")
+    process = spawn(platform, "email", latency_s=3.0)
+    out = Output(process)
+    try:
+        await members_in_group(platform, "email", 1)
+        bills = await publish_all(platform)
+        await asyncio.sleep(1.5)  # fetched and being sent
+        stop_pid(pid, kafka.marker, signal.SIGKILL)  # the broker dies: no clean shutdown
+        await asyncio.sleep(5)  # sends end and are recorded; the commit cannot be made
+        assert process.poll() is None, "the consumer exited while Kafka was down"
+        await kafka.up()
+        deadline = asyncio.get_running_loop().time() + 120
+        while len(sent := await sent_per_bill(platform.conn)) < len(bills):
+            assert asyncio.get_running_loop().time() < deadline, "not all recorded"
+            assert process.poll() is None, "the consumer exited"
+            await asyncio.sleep(0.5)
+        await members_in_group(platform, "email", 1, within=120)  # back in its group
+        await asyncio.sleep(3)  # a second send of anything would show by now
+        assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
+        code, _ = await asyncio.to_thread(stop, process, signal.SIGTERM)
+        assert sent == {b: 1 for b in bills}
+    finally:
+        process.kill()
+        out.thread.join(10)
+    assert code == 0, "".join(out.lines)[-2000:]

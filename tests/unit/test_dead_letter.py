@@ -73,3 +73,9 @@ def test_redact_masks_every_address_and_mobile_number(email: str, phone: str) ->
     text = redact(f"550 {email} unknown; {phone} unreachable; bill 123456 of 54,890원")
     assert email not in text and phone not in text
     assert text.endswith("bill 123456 of 54,890원")
+
+
+def test_ids_amounts_and_bounds_are_not_taken_for_phone_numbers() -> None:
+    text = "unknown bill 3691636263268; Input should be less than or equal to 9223372036854775807"
+    assert redact(text) == text
+    assert redact("call +82 10 1234 5678 or 02 123 4567") == "call <phone> or <phone>"
