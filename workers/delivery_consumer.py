@@ -32,7 +32,8 @@ from aiokafka import (
 
 from telebill import clock
 from telebill.channels import channel as get_channel
-from telebill.channels.base import DeliveryFailed, SimulatedSender
+from telebill.channels.base import DeliveryFailed
+from telebill.channels.simulated import IdempotencyLedger, SimulatedSender
 from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
 from telebill.delivery.batch import (
@@ -81,11 +82,14 @@ def policies(settings: Settings) -> dict[str, RetryPolicy]:
     }
 
 
-def sender_for(channel: str, settings: Settings) -> SimulatedSender:
+def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> SimulatedSender:
     failing = frozenset(a.strip() for a in settings.fail_addresses.split(",") if a.strip())
+    ledger = IdempotencyLedger(pool, channel)
     if channel == "email":
-        return SimulatedSender(settings.email_latency_s, settings.email_failure_rate, failing)
-    return SimulatedSender(settings.sms_latency_s, settings.sms_failure_rate, failing)
+        latency, failure_rate = settings.email_latency_s, settings.email_failure_rate
+    else:
+        latency, failure_rate = settings.sms_latency_s, settings.sms_failure_rate
+    return SimulatedSender(latency, failure_rate, failing, ledger=ledger)
 
 
 def records(
@@ -112,7 +116,7 @@ class ChannelConsumer:
         self.channel = channel
         self.settings = settings
         self.pool = pool
-        self.sender = sender or sender_for(channel, settings)
+        self.sender = sender or sender_for(channel, settings, pool)
         self.rng = rng or random.Random()
         self.topics = Topics(settings.topic_prefix)
         self.policies = policies(settings)
@@ -123,6 +127,7 @@ class ChannelConsumer:
         self.sent = 0
         self.deferred = 0
         self.dead = 0
+        self.duplicates = 0  # sends the provider refused as already accepted
         self.blackouts = BlackoutCache(settings.system_time_zone, settings.blackout_refresh_s)
 
     def retry_topics(self) -> list[str]:
@@ -307,16 +312,23 @@ class ChannelConsumer:
     async def send_all(self, sends: Sequence[Send]) -> list[Outcome]:
         async def one(send: Send) -> Outcome:
             started = time.perf_counter()
-            error = None
+            error = note = None
+            e = send.event
             async with self.gate:
                 try:
-                    await self.sender.send(send.address, send.message)
+                    # The delivery key: a provider that accepted it once never sends it again.
+                    fresh = await self.sender.send(
+                        send.address, send.message, idempotency_key=f"{e.bill_id}:{e.purpose}"
+                    )
+                    if not fresh:
+                        self.duplicates += 1
+                        note = "accepted before under this idempotency key; not sent again"
                 except DeliveryFailed as exc:
                     error = str(exc)
                 except Exception as exc:  # the provider's answer is unknown: try again later
                     error = f"provider call failed: {describe(exc)}"
             ms = int((time.perf_counter() - started) * 1000)
-            return sent_attempt(self.channel, send, error, ms)
+            return sent_attempt(self.channel, send, error, ms, note)
 
         return list(await asyncio.gather(*(one(s) for s in sends)))
 

@@ -6,8 +6,6 @@ A new channel (push, KakaoTalk AlimTalk, …) is one new module in this package 
 
 from __future__ import annotations
 
-import asyncio
-import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,30 +39,6 @@ class RenderedMessage:
 
 class DeliveryFailed(Exception):
     """The provider did not accept the message; the message platform retries or falls back."""
-
-
-class SimulatedSender:
-    """Stands in for a real provider (the requirement says nothing is really sent): it takes
-    `latency_s`, fails with probability `failure_rate`, and always fails for listed addresses."""
-
-    def __init__(
-        self,
-        latency_s: float,
-        failure_rate: float,
-        always_fail: frozenset[str] = frozenset(),
-        rng: random.Random | None = None,
-    ) -> None:
-        self.latency_s = latency_s
-        self.failure_rate = failure_rate
-        self.always_fail = always_fail
-        self.rng = rng or random.Random()
-
-    async def send(self, address: str, message: RenderedMessage) -> None:
-        await asyncio.sleep(self.latency_s)
-        if address in self.always_fail:
-            raise DeliveryFailed("provider refused the address (configured to fail)")
-        if self.rng.random() < self.failure_rate:
-            raise DeliveryFailed("provider error (simulated)")
 
 
 class Channel(ABC):

@@ -287,6 +287,19 @@ class BlackoutWindow(Base):
     )
 
 
+class ProviderMessage(Base):
+    """The simulated providers' side: each idempotency key accepted (a real provider keeps
+    these itself), and how often it was refused as a duplicate since."""
+
+    __tablename__ = "provider_message"
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    accepted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    refusals: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
 class ReservedSend(Base):
     __tablename__ = "reserved_send"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

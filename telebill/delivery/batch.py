@@ -228,7 +228,11 @@ class Outcome:
     attempt: Attempt
 
 
-def sent_attempt(channel: str, send: Send, error: str | None, latency_ms: int) -> Outcome:
+def sent_attempt(
+    channel: str, send: Send, error: str | None, latency_ms: int, note: str | None = None
+) -> Outcome:
+    """The attempt of a send: SENT, or FAILED with the provider's error (redacted). `note`
+    says something of a SENT one (the provider had accepted it before)."""
     e, m = send.event, send.message
     return Outcome(
         e,
@@ -239,7 +243,7 @@ def sent_attempt(channel: str, send: Send, error: str | None, latency_ms: int) -
             channel,
             e.attempt,
             "FAILED" if error else "SENT",
-            redact(error) if error else None,
+            redact(error) if error else note,
             m.template_code,
             m.template_version,
             m.kind,

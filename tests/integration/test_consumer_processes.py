@@ -73,19 +73,30 @@ async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: 
     assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
 
 
-async def test_a_consumer_killed_mid_flight_loses_nothing(platform: Platform) -> None:
+async def test_a_consumer_killed_mid_flight_loses_nothing_and_the_provider_sends_once(
+    platform: Platform,
+) -> None:
     process = spawn(platform, "email", latency_s=4.0)
     try:
         await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2.5)  # the provider has accepted them; its answers take 4 s
         code, _ = await asyncio.to_thread(stop, process, signal.SIGKILL)
     finally:
         process.kill()
     assert code == -signal.SIGKILL
     assert await sent_per_bill(platform.conn) == {}  # killed before anything was recorded
+    accepted = "SELECT count(*), sum(refusals) FROM provider_message WHERE channel = 'email'"
+    assert list(await platform.conn.fetchrow(accepted) or []) == [len(bills), 0]
     await finish_in_process(platform)  # the next consumer takes the uncommitted events
     assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
+    # sent again by the consumer, refused by the provider under the same idempotency keys: the
+    # members got each bill once
+    assert list(await platform.conn.fetchrow(accepted) or []) == [len(bills), len(bills)]
+    notes = await platform.conn.fetch("SELECT DISTINCT error FROM delivery_attempt")
+    assert [r["error"] for r in notes] == [
+        "accepted before under this idempotency key; not sent again"
+    ]
 
 
 async def test_two_processes_share_the_work_of_one_group(platform: Platform) -> None:

@@ -1,0 +1,118 @@
+"""The simulated e-mail and SMS providers (the requirement says nothing is really sent).
+
+Like real providers' APIs they take an idempotency key, derived from the delivery key: a
+message accepted once under a key is never accepted again, so a consumer that dies after the
+provider accepted a message but before it recorded that, and whose batch is handled again,
+does not make the member receive it twice. The provider answers "already accepted" instead,
+and counts the refusal. A real provider keeps its keys on its side; the simulated ones keep
+them in `provider_message` (one statement per burst of sends, never one per message).
+
+The provider accepts a message when the call reaches it and answers after `latency_s`: a
+client that dies meanwhile has had its message accepted without knowing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+
+from telebill.channels.base import DeliveryFailed, RenderedMessage
+from telebill.resilience import describe
+
+
+class IdempotencyLedger:
+    """The keys a simulated provider of one channel has accepted. Claims made at about the same
+    moment (a batch's sends) are written together."""
+
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+        self.pool = pool
+        self.channel = channel
+        self.refused = 0  # claims refused as duplicates by this process
+        self._pending: list[tuple[str, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def accept(self, key: str) -> bool:
+        """True when the key is new (the message goes out), False when it was accepted before."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0.002)  # the rest of the burst queues its keys meanwhile
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                new = await self._claim(sorted({k for k, _ in batch}))
+            except Exception as exc:  # the provider is unreachable: nothing was accepted
+                failure = DeliveryFailed(f"provider unavailable ({describe(exc)})")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            for key, future in batch:
+                first = key in new
+                new.discard(key)  # the same key twice in a burst: the second is a duplicate
+                self.refused += not first
+                if not future.done():
+                    future.set_result(first)
+
+    async def _claim(self, keys: list[str]) -> set[str]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                WITH k AS (SELECT unnest($2::text[]) AS key),
+                new AS (
+                    INSERT INTO provider_message (channel, idempotency_key)
+                    SELECT $1, key FROM k ON CONFLICT DO NOTHING RETURNING idempotency_key
+                ),
+                seen AS (
+                    UPDATE provider_message p SET refusals = p.refusals + 1 FROM k
+                    WHERE p.channel = $1 AND p.idempotency_key = k.key
+                    RETURNING p.idempotency_key
+                )
+                SELECT idempotency_key FROM new
+                """,
+                self.channel,
+                keys,
+            )
+        return {r["idempotency_key"] for r in rows}
+
+
+class SimulatedSender:
+    """A provider that takes `latency_s` to answer, fails with probability `failure_rate`,
+    always fails for listed addresses, and (with a ledger) refuses a key it accepted before."""
+
+    def __init__(
+        self,
+        latency_s: float,
+        failure_rate: float,
+        always_fail: frozenset[str] = frozenset(),
+        rng: random.Random | None = None,
+        ledger: IdempotencyLedger | None = None,
+    ) -> None:
+        self.latency_s = latency_s
+        self.failure_rate = failure_rate
+        self.always_fail = always_fail
+        self.rng = rng or random.Random()
+        self.ledger = ledger
+
+    async def send(
+        self, address: str, message: RenderedMessage, idempotency_key: str | None = None
+    ) -> bool:
+        """True: accepted now; False: accepted before under this key (not sent again).
+        Raises DeliveryFailed when the provider does not accept it."""
+        if address in self.always_fail:
+            await asyncio.sleep(self.latency_s)
+            raise DeliveryFailed("provider refused the address (configured to fail)")
+        if self.rng.random() < self.failure_rate:
+            await asyncio.sleep(self.latency_s)
+            raise DeliveryFailed("provider error (simulated)")
+        first = True
+        if self.ledger is not None and idempotency_key is not None:
+            first = await self.ledger.accept(idempotency_key)
+        await asyncio.sleep(self.latency_s)
+        return first
