@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     temporal_port: int = 57233
     temporal_ui_port: int = 58233
     kafka_partitions: int = Field(default=12, ge=1)
+    # Replicas of each topic created, and how many must have a write before it is acknowledged
+    # (acks=all). Unset: 3 and 2 where the cluster has three brokers or more, else every broker
+    # and 1 (a local single broker). A topic that already exists keeps what it has.
+    kafka_replication_factor: int | None = Field(default=None, ge=1)
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
     kafka_version: str = "4.1.1"
     start_timeout_s: float = Field(default=180.0, gt=0)
 

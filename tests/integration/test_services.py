@@ -6,10 +6,15 @@ import uuid
 from collections import defaultdict
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from telebill.config import Settings, asyncpg_dsn
+from telebill.messaging.topics import all_topics
+from telebill.stack.kafka import ensure_topics
+from telebill.stack.process import StackError
 from telebill.stack.smoke import run_smoke
 
 
@@ -77,3 +82,23 @@ async def test_workflow_with_activity_round_trips_all_three(settings: Settings) 
     assert report.result.postgres_echo == report.token
     assert report.result.kafka_echo == report.token
     assert report.result.kafka_offset >= 0
+
+
+async def test_topics_are_created_replicated_as_the_cluster_allows(settings: Settings) -> None:
+    prefix = f"rf{uuid.uuid4().hex[:8]}."
+    with pytest.raises(StackError, match="needs 3 Kafka brokers; the cluster has 1"):
+        await ensure_topics(settings.kafka_servers, 2, prefix, factor=3)
+    created = await ensure_topics(settings.kafka_servers, 2, prefix)
+    assert len(created) == len(all_topics(prefix))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    await admin.start()
+    try:
+        [topic] = await admin.describe_topics([f"{prefix}billing.email"])
+        assert {len(p["replicas"]) for p in topic["partitions"]} == {1}  # the local single broker
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, f"{prefix}billing.email")]
+        )
+        configs = {c[0]: c[1] for c in response.resources[0][4]}
+        assert configs["min.insync.replicas"] == "1"
+    finally:
+        await admin.close()
