@@ -1,0 +1,63 @@
+"""`make drills` / `python -m tests.drills`: every drill (or --only some), each with a seed that
+is printed, so that a failure can be run again exactly (--seed). Prints a table and writes JSON
+(test-output/drills.json)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from telebill.config import Settings
+from tests.drills.faults import FAULTS
+from tests.drills.installation import LOGS
+from tests.drills.run import Result, drill
+
+
+def report(results: list[Result]) -> None:
+    table = Table("drill", "fault", "seed", "struck at", "recovered in", "checks", title="Drills")
+    for r in results:
+        checks = "\n".join(f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in r.checks)
+        if r.exited:
+            checks += f"\nFAIL exited by themselves: {', '.join(r.exited)}"
+        table.add_row(
+            r.drill, r.fault, str(r.seed), f"{r.struck_at_s} s", f"{r.recovery_s} s", checks
+        )
+    Console(width=200).print(table)
+
+
+async def main(names: list[str], seed: int | None, members: int, rounds: int) -> int:
+    base = Settings()
+    chosen = [f for f in FAULTS if not names or f.name in names]
+    results: list[Result] = []
+    for _ in range(rounds):
+        for fault in chosen:
+            s = seed if seed is not None else random.randrange(1_000_000)
+            print(f"drill {fault.name} (seed {s}): {fault.what} while {fault.phase}…", flush=True)
+            try:
+                results.append(await drill(fault, s, members, base))
+            except TimeoutError as exc:
+                results.append(
+                    Result(fault.name, f"{fault.what}: {exc}", s, members, 0, 0, [], ["-"])
+                )
+    report(results)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    out = LOGS.parent / "drills.json"
+    out.write_text(json.dumps([r.as_dict() for r in results], indent=2, default=str))
+    print(f"written: {out}; logs of the processes: {LOGS}/")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", action="append", default=[], help="a drill's name (repeatable)")
+    parser.add_argument("--seed", type=int, help="the seed of a run to repeat")
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=1, help="run each drill this many times")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.only, args.seed, args.members, args.rounds)))

@@ -1,0 +1,102 @@
+"""One drill: a month of a few thousand members through settlement and delivery by real
+processes, one fault at a seeded random moment, recovery with no human help, then the checks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import asdict, dataclass, field
+
+from temporalio.client import Client
+
+from telebill.config import Settings
+from tests.drills.checks import Check, check_all, lag, settled
+from tests.drills.faults import Fault
+from tests.drills.installation import MONTH, prepare
+from tests.integration.conftest import Databases
+
+WINDOWS = {"settling": (0.5, 3.0), "notifying": (1.0, 8.0)}  # seconds into the phase
+RECOVERY_LIMIT_S = 300.0
+
+
+@dataclass
+class Result:
+    drill: str
+    fault: str
+    seed: int
+    members: int
+    struck_at_s: float  # from the start of the run
+    recovery_s: float  # from the fault until every due bill had its outcome and no lag
+    checks: list[Check] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)  # processes that died by themselves
+    settle_runs: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and not self.exited
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self) | {"ok": self.ok}
+
+
+async def wait_for(probe: object, what: str, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await probe():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} did not happen within {within:.0f} s")
+        await asyncio.sleep(0.5)
+
+
+async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result:
+    rng = random.Random(f"{fault.name}:{seed}")
+    databases = Databases(base)
+    inst = await prepare(base, databases, members)
+    client = await Client.connect(base.temporal_target)
+    loop = asyncio.get_running_loop()
+    result = Result(fault.name, fault.what, seed, members, 0.0, 0.0)
+    try:
+        inst.start_all()
+        await asyncio.sleep(3)  # the worker and the consumers connect
+        started = loop.time()
+        inst.start("settle", "settle", "--month", MONTH, "--wait")
+        if fault.phase == "notifying":
+
+            async def notifying() -> bool:
+                return bool(await inst.conn.fetchval("SELECT count(*) FROM notification"))
+
+            await wait_for(notifying, "the first notification", 120)
+        await asyncio.sleep(rng.uniform(*WINDOWS[fault.phase]))
+        result.struck_at_s = round(loop.time() - started, 1)
+        struck = loop.time()
+        await fault.strike(inst, base)
+
+        async def recovered() -> bool:
+            settle = inst.processes["settle"]
+            if settle.poll() not in (None, 0):  # the client lost its server: run it again
+                result.settle_runs += 1
+                inst.restart("settle")
+                return False
+            if settle.poll() is None:
+                return False
+            try:
+                return await settled(inst) and (await lag(inst)).ok
+            except Exception:  # PostgreSQL or Kafka still coming back
+                await asyncio.sleep(1)
+                await inst.reconnect()
+                return False
+
+        await wait_for(recovered, "recovery", RECOVERY_LIMIT_S)
+        result.recovery_s = round(loop.time() - struck, 1)
+        await asyncio.sleep(2)  # anything sent twice would show by now
+        await inst.reconnect()
+        for _ in range(30):  # Temporal's visibility (NotifyStatus) follows within seconds
+            result.checks = await check_all(inst, client)
+            if all(c.ok for c in result.checks):
+                break
+            await asyncio.sleep(2)
+        result.exited = inst.exited()
+    finally:
+        await inst.stop()
+        await databases.drop_all()
+    return result
