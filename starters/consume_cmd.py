@@ -26,6 +26,7 @@ console = Console()
 
 async def _run(kind: str) -> None:
     from telebill.db.migrate import ensure_schema
+    from telebill.resilience import wait_out
     from workers.dead_letter_consumer import DeadLetterConsumer
     from workers.delivery_consumer import ChannelConsumer
     from workers.temporal_worker import create_pool
@@ -33,8 +34,9 @@ async def _run(kind: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = get_settings()
-    await ensure_schema(settings.db_url)
-    pool = await create_pool(settings)
+    # Started while PostgreSQL is down (a host rebooting, services in any order): wait for it.
+    await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
+    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -36,6 +36,8 @@ class TaskFailed(TelebillError):
 
 def is_outage(exc: BaseException) -> bool:
     """True when `exc` says a service is unreachable for now, not that the work is wrong."""
+    if isinstance(exc, TelebillError) and exc.__cause__ is not None:
+        return is_outage(exc.__cause__)  # a one-line explanation of an outage is still one
     if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError):
         return True
     if isinstance(exc, asyncpg.OperatorInterventionError | asyncpg.InsufficientResourcesError):

@@ -83,10 +83,12 @@ async def build_worker(
 
 async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
     from telebill.db.migrate import ensure_schema
+    from telebill.resilience import wait_out
 
-    await ensure_schema(settings.db_url)  # a worker never runs against an older schema
+    # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
+    await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
     client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
-    pool = await create_pool(settings)
+    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -52,7 +52,12 @@ def kill_service(service: Callable[[Settings], Service], sig: signal.Signals) ->
     return strike
 
 
+async def nothing(inst: Installation, base: Settings) -> None:
+    return None
+
+
 FAULTS = [
+    Fault("baseline", "notifying", "none (the same month without a fault)", nothing),
     Fault(
         "worker-kill-settling", "settling", "SIGKILL the Temporal worker", kill_process("worker")
     ),

@@ -58,6 +58,7 @@ class Installation:
                 "TELEBILL_RETRY_FACTOR": str(s.retry_factor),
                 "TELEBILL_NOTIFY_STUCK_AFTER_S": str(s.notify_stuck_after_s),
                 "TELEBILL_BLACKOUT_REFRESH_S": "1",
+                "TELEBILL_FAIL_ADDRESSES": s.fail_addresses,
             }
         )
 
@@ -111,6 +112,10 @@ async def prepare(base: Settings, databases: Databases, members: int) -> Install
     await conn.execute(
         "UPDATE member SET quiet_start = NULL, quiet_end = NULL WHERE timezone <> 'Asia/Seoul'"
     )
+    # member 1 fails on every channel (a dead letter), member 2 by e-mail (delivered by SMS)
+    m1 = await conn.fetchrow("SELECT email, phone FROM member WHERE id = 1")
+    m2 = await conn.fetchrow("SELECT email FROM member WHERE id = 2")
+    assert m1 is not None and m2 is not None
     name = f"d{uuid.uuid4().hex[:8]}"
     settings = base.beside(
         name,
@@ -123,6 +128,7 @@ async def prepare(base: Settings, databases: Databases, members: int) -> Install
         retry_base_delay_s=1.0,
         retry_factor=2.0,
         notify_stuck_after_s=60.0,
+        fail_addresses=f"{m1['email']},{m1['phone']},{m2['email']}",
     )
     await ensure_topics(settings.kafka_servers, 3, settings.topic_prefix)
     return Installation(settings, conn, name)

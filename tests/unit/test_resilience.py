@@ -104,3 +104,16 @@ async def test_an_outage_never_makes_a_task_give_up() -> None:
 
     await supervise("reporter", unreachable, stop, give_up_after=3, max_wait_s=0.001)
     assert runs == 12
+
+
+def test_a_one_line_explanation_of_an_outage_is_an_outage_and_of_a_refusal_is_not() -> None:
+    from telebill.db.connect import DatabaseUnavailable
+
+    def explained(cause: Exception) -> DatabaseUnavailable:
+        try:
+            raise DatabaseUnavailable("database at db:5432/x does not answer") from cause
+        except DatabaseUnavailable as exc:
+            return exc
+
+    assert is_outage(explained(ConnectionRefusedError(111, "refused")))
+    assert not is_outage(explained(asyncpg.InvalidPasswordError("password authentication failed")))
