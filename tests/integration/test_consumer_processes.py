@@ -200,3 +200,39 @@ async def test_kafka_killed_and_restarted_while_sending_loses_nothing_sends_noth
         process.kill()
         out.thread.join(10)
     assert code == 0, "".join(out.lines)[-2000:]
+
+
+@pytest.mark.slow
+async def test_a_consumer_started_while_postgresql_is_down_waits_for_it(
+    platform: Platform, settings: Settings
+) -> None:
+    pg = Postgres(settings)
+    pid = pg.pid()
+    if pg.external or pid is None:
+        pytest.skip("needs the local stack's PostgreSQL, which this test stops")
+    stop_pid(pid, pg.marker, signal.SIGQUIT)
+    process = spawn(platform, "email", latency_s=0.05)
+    out = Output(process)
+    try:
+        await asyncio.sleep(6)
+        assert process.poll() is None, "".join(out.lines)  # waiting, not exited
+        await pg.up()
+        await members_in_group(platform, "email", 1, within=90)
+        conn = await connect(platform.settings.db_url)
+        try:
+            row = await conn.fetchrow("SELECT id, member_id FROM bill LIMIT 1")
+            assert row is not None
+            bill, member = row["id"], row["member_id"]
+            await platform.publish(event(bill, member).to_bytes(), key=b"%d" % member)
+            deadline = asyncio.get_running_loop().time() + 60
+            while await sent_per_bill(conn) != {bill: 1}:
+                assert asyncio.get_running_loop().time() < deadline, "nothing delivered"
+                await asyncio.sleep(0.3)
+        finally:
+            await conn.close()
+        code, _ = await asyncio.to_thread(stop, process, signal.SIGTERM)
+    finally:
+        process.kill()
+        out.thread.join(10)
+    assert code == 0
+    assert "PostgreSQL (start)" in "".join(out.lines)
