@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from telebill.messaging.lag import consumer_lag
 from tests.integration.delivery_platform import Platform
 
@@ -46,7 +48,10 @@ async def members_in_group(platform: Platform, kind: str, wanted: int, within: f
     s = platform.settings
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        rows = await consumer_lag(s.kafka_servers, s.topic_prefix)
+        try:
+            rows = await consumer_lag(s.kafka_servers, s.topic_prefix)
+        except KafkaError:  # a broker just restarted is still loading its groups
+            rows = []
         if any(r.group.endswith(f"telebill-{kind}") and r.members == wanted for r in rows):
             return
         assert asyncio.get_running_loop().time() < deadline, f"{wanted} consumers never joined"
