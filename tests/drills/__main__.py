@@ -41,10 +41,9 @@ async def main(names: list[str], seed: int | None, members: int, rounds: int) ->
             print(f"drill {fault.name} (seed {s}): {fault.what} while {fault.phase}…", flush=True)
             try:
                 results.append(await drill(fault, s, members, base))
-            except TimeoutError as exc:
-                results.append(
-                    Result(fault.name, f"{fault.what}: {exc}", s, members, 0, 0, [], ["-"])
-                )
+            except Exception as exc:  # did not recover in time, or the harness itself failed
+                failed = f"{fault.what}: {type(exc).__name__}: {exc}"
+                results.append(Result(fault.name, failed, s, members, 0, 0, [], ["-"]))
     report(results)
     LOGS.mkdir(parents=True, exist_ok=True)
     out = LOGS.parent / "drills.json"

@@ -4,7 +4,9 @@ processes, one fault at a seeded random moment, recovery with no human help, the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
 from temporalio.client import Client
@@ -39,10 +41,10 @@ class Result:
         return asdict(self) | {"ok": self.ok}
 
 
-async def wait_for(probe: object, what: str, within: float) -> None:
+async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while not await probe():  # type: ignore[operator]
+    while not await probe():
         if loop.time() > deadline:
             raise TimeoutError(f"{what} did not happen within {within:.0f} s")
         await asyncio.sleep(0.5)
@@ -83,7 +85,8 @@ async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result
                 return await settled(inst) and (await lag(inst)).ok
             except Exception:  # PostgreSQL or Kafka still coming back
                 await asyncio.sleep(1)
-                await inst.reconnect()
+                with contextlib.suppress(Exception):
+                    await inst.reconnect()
                 return False
 
         await wait_for(recovered, "recovery", RECOVERY_LIMIT_S)
