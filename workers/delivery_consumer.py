@@ -57,6 +57,7 @@ from telebill.delivery.batch import (
 from telebill.delivery.deferred import DeferredReleaser, defer_events
 from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
 from telebill.delivery.store import delivered_keys, load_recipients, record_attempts
+from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.retry import RetryPolicy, longest_hold
 from telebill.errors import TelebillError
 from telebill.messaging.consumer import commit_handled, group_id, publish, started, started_consumer
@@ -258,18 +259,20 @@ class ChannelConsumer:
             self.releaser.waker.wake()
         if delivered:
             self.reporter.waker.wake()
-        sent = sum(1 for o in outcomes if o.attempt.outcome == "SENT")
+        sent = sum(1 for o in outcomes if o.attempt.outcome == AttemptOutcome.SENT)
         self.sent += sent
+        failures = [o for o in outcomes if o.attempt.outcome == AttemptOutcome.FAILED]
         log.info(
-            "%s consumer: %d sent, %d failed, %d deferred, %d delivered before, %d dead",
+            "%s consumer: %d sent, %d failed, %d refused as sent before, %d deferred, "
+            "%d delivered before, %d dead",
             self.channel,
             sent,
-            len(outcomes) - sent,
+            len(failures),
+            len(outcomes) - sent - len(failures),
             len(decision.deferrals),
             decision.delivered_before,
             len(dead),
         )
-        failures = [o for o in outcomes if o.attempt.outcome != "SENT"]
         return next_steps(
             self.channel, failures, self.policies, self.topics, clock.now(self.settings), self.rng
         )

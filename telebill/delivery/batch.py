@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.delivery.store import Attempt, Recipient
+from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.redact import redact
 from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, after_failure
 from telebill.domain.send_window import NoAllowedInstant, Window, earliest_allowed
@@ -234,6 +235,11 @@ def sent_attempt(
     """The attempt of a send: SENT, or FAILED with the provider's error (redacted). `note`
     says something of a SENT one (the provider had accepted it before)."""
     e, m = send.event, send.message
+    outcome = (
+        AttemptOutcome.FAILED
+        if error
+        else (AttemptOutcome.DUPLICATE if note else AttemptOutcome.SENT)
+    )
     return Outcome(
         e,
         send.source,
@@ -242,7 +248,7 @@ def sent_attempt(
             e.purpose,
             channel,
             e.attempt,
-            "FAILED" if error else "SENT",
+            outcome,
             redact(error) if error else note,
             m.template_code,
             m.template_version,
@@ -254,7 +260,7 @@ def sent_attempt(
 
 def deferred_attempt(channel: str, d: Deferral) -> Attempt:
     e = d.event
-    return Attempt(e.bill_id, e.purpose, channel, e.attempt, "DEFERRED", d.reason)
+    return Attempt(e.bill_id, e.purpose, channel, e.attempt, AttemptOutcome.DEFERRED, d.reason)
 
 
 def next_steps(

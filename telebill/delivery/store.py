@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from telebill.db.connect import DbConn
+from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.messaging.dead_letter import DeadLetterRecord
 
@@ -26,7 +27,7 @@ class Attempt:
     purpose: str
     channel: str
     attempt: int
-    outcome: str  # SENT, FAILED, DEFERRED
+    outcome: str  # an AttemptOutcome
     error: str | None = None
     template_code: str | None = None
     template_version: int | None = None
@@ -76,7 +77,7 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
     if not attempts:
         return set()
     keys = [(a.bill_id, a.purpose) for a in attempts]
-    sent = [a for a in attempts if a.outcome == "SENT"]
+    sent = [a for a in attempts if AttemptOutcome(a.outcome).delivered]
     async with conn.transaction():
         await _ensure_notifications(conn, keys)
         firsts: set[tuple[int, str]] = set()
