@@ -13,10 +13,13 @@ from starters import (
     consume_cmd,
     db_cmd,
     dlq_cmd,
+    member_cmd,
     notify_cmd,
+    reserve_cmd,
     seed_cmd,
     settle_cmd,
     stack_cmd,
+    status_cmd,
     templates_cmd,
 )
 from starters.errors import fail
@@ -42,12 +45,12 @@ app.add_typer(consume_cmd.app, name="consume")
 app.command("lag")(consume_cmd.lag)
 app.add_typer(dlq_cmd.app, name="dlq")
 app.command("dispatch")(notify_cmd.dispatch)
-app.add_typer(notify_cmd.reserve, name="reserve")
-app.add_typer(notify_cmd.member, name="member")
+app.add_typer(reserve_cmd.reserve, name="reserve")
+app.add_typer(member_cmd.member, name="member")
 app.command("resend")(notify_cmd.resend)
 app.add_typer(notify_cmd.notify, name="notify")
-app.command("stuck")(notify_cmd.stuck)
-app.command("status")(notify_cmd.status)
+app.command("stuck")(status_cmd.stuck)
+app.command("status")(status_cmd.status)
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""What the notification commands share: member and JSON options, instants as typed, the
+dispatch they start, and signalling many waiting workflows at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from starters.errors import UserError
+from starters.settle_cmd import temporal_client
+from telebill import clock
+from telebill.config import get_settings
+
+console = Console()
+Members = Annotated[
+    list[int] | None, typer.Option("--member", help="Member id (repeatable); default: all.")
+]
+MemberId = Annotated[int, typer.Option("--member", help="Member id.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO date-time; without an offset it is read in the system time zone."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"--at must be an ISO date-time like 2026-12-05T10:00, got {text!r}"
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(get_settings().system_time_zone))
+    return at
+
+
+async def start_dispatch(
+    month: str, members: list[int] | None, reserved_at: datetime | None, wait: bool, tag: str
+) -> None:
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from workflows.notification import DispatchInput, DispatchWorkflow
+
+    settings = get_settings()
+    client = await temporal_client(settings)
+    stamp = clock.now(settings).strftime("%Y%m%dT%H%M%S")
+    handle = await client.start_workflow(
+        DispatchWorkflow.run,
+        DispatchInput(
+            month=month,
+            members=members,
+            reserved_at=reserved_at.isoformat() if reserved_at else None,
+            time_zone=settings.schedule_time_zone,
+        ),
+        id=f"dispatch-{month}-{tag}-{stamp}",
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    console.print(f"dispatch {handle.id} started", highlight=False)
+    if wait:
+        result = await handle.result()
+        console.print(
+            f"{result.started:,} notification workflow(s) started or signalled for {result.month}",
+            highlight=False,
+        )
+
+
+async def signal_all(workflow_ids: list[str], signal: str, arg: Any) -> int:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if not workflow_ids:
+        return 0
+    client = await temporal_client(get_settings())
+    gate = asyncio.Semaphore(50)
+
+    async def one(wid: str) -> bool:
+        async with gate:
+            try:
+                await client.get_workflow_handle(wid).signal(signal, arg)
+                return True
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return False  # finished meanwhile
+                raise
+
+    return sum(await asyncio.gather(*(one(w) for w in workflow_ids)))

@@ -1,0 +1,170 @@
+"""`telebill status | stuck`: how a month's notifications stand, in PostgreSQL and Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from starters.db_cmd import using_db
+from starters.errors import UserError
+from starters.notify_common import Json, console
+from starters.settle_cmd import Month, checked_month, temporal_client
+from telebill import clock
+from telebill.config import get_settings
+from telebill.domain.month import parse_month
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from telebill.db.notify_store import MonthStatus
+
+NOTIFY_STATUSES = (
+    "SCHEDULED",
+    "PUBLISHED",
+    "DELIVERED_EMAIL",
+    "DELIVERED_SMS",
+    "DEAD_LETTER",
+    "STUCK",
+    "NO_SEND_WINDOW",
+)
+
+
+def stuck(month: Month, as_json: Json = False) -> None:
+    """Bills whose notification is STUCK (no outcome in time), with their last error."""
+    from telebill.db.notify_store import last_errors
+    from workflows.notification import MEMBER_ID
+
+    month = checked_month(month)
+
+    async def work() -> list[dict[str, Any]]:
+        client = await temporal_client(get_settings())
+        found: list[tuple[str, int]] = []
+        query = f'{month_query(month)} AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
+        async for wf in client.list_workflows(query):
+            found.append((wf.id, int(wf.typed_search_attributes.get(MEMBER_ID) or 0)))
+        errors = await using_db(
+            lambda conn: last_errors(conn, parse_month(month), [m for _, m in found])
+        )
+        return [{"workflow_id": w, "member": m, "last_error": errors.get(m)} for w, m in found]
+
+    rows = asyncio.run(work())
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        console.print(f"no STUCK notification in {month}")
+        return
+    table = Table("workflow", "member", "last error")
+    for r in rows:
+        table.add_row(r["workflow_id"], str(r["member"]), r["last_error"] or "-")
+    console.print(table)
+
+
+def month_query(month: str) -> str:
+    """This installation's notification workflows of a month (its task queue tells them apart)."""
+    return f'BillingMonth="{month}" AND TaskQueue="{get_settings().task_queue}"'
+
+
+async def temporal_counts(client: Client, month: str) -> dict[str, int]:
+    counts = {}
+    for status in NOTIFY_STATUSES:
+        result = await client.count_workflows(f'{month_query(month)} AND NotifyStatus="{status}"')
+        counts[status] = result.count
+    return counts
+
+
+def status(
+    month: Month,
+    as_json: Json = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Show progress until every bill that is due has an outcome."
+        ),
+    ] = False,
+) -> None:
+    """A live view of a month: settled, scheduled, published, delivered by channel, dead letters
+    (PostgreSQL), next to the workflows' NotifyStatus counts (Temporal)."""
+    month = checked_month(month)
+    if follow:
+        _follow(month)
+    db, temporal = asyncio.run(_status(month))
+    if as_json:
+        print(json.dumps({"postgresql": asdict(db), "temporal": temporal}, default=str, indent=2))
+        return
+    table = Table(title=f"Notifications of {month}", show_header=True)
+    table.add_column("")
+    table.add_column("PostgreSQL", justify="right")
+    table.add_column("Temporal NotifyStatus", justify="right")
+    t = temporal or {}
+    d = asdict(db)
+    for label, key, tkey in (
+        ("bills settled", "bills", None),
+        ("not scheduled yet", "not_scheduled", None),
+        ("scheduled", "scheduled", "SCHEDULED"),
+        ("published", "published", "PUBLISHED"),
+        ("  of which deferred by a window", "deferred", None),
+        ("delivered by e-mail", "delivered_email", "DELIVERED_EMAIL"),
+        ("delivered by SMS", "delivered_sms", "DELIVERED_SMS"),
+        ("dead letters", "dead_letter", "DEAD_LETTER"),
+        ("stuck", None, "STUCK"),
+        ("no time to send (windows cover a day)", "no_time_to_send", "NO_SEND_WINDOW"),
+    ):
+        table.add_row(
+            label,
+            f"{d[key]:,}" if key else "",
+            f"{t[tkey]:,}" if tkey and tkey in t else "",
+        )
+    console.print(table)
+    if db.next_send_at is not None:
+        console.print(
+            f"{db.scheduled:,} scheduled for later (preferred day, quiet hours or a blackout "
+            f"window); the next at {db.next_send_at.isoformat()}",
+            highlight=False,
+        )
+    if temporal is None:
+        console.print("(Temporal did not answer: its column is empty)")
+
+
+async def _db_status(month: str) -> MonthStatus:
+    from telebill.db.notify_store import month_status
+
+    now = clock.now(get_settings())
+    return await using_db(lambda conn: month_status(conn, parse_month(month), now))
+
+
+async def _status(month: str) -> tuple[MonthStatus, dict[str, int] | None]:
+    db = await _db_status(month)
+    try:
+        temporal = await temporal_counts(await temporal_client(get_settings()), month)
+    except UserError:
+        temporal = None
+    return db, temporal
+
+
+def _follow(month: str) -> None:
+    from starters.seed_cmd import progress_bar
+
+    async def watch() -> None:
+        progress = progress_bar()
+        task = progress.add_task(f"delivering {month}", total=None)
+        with progress:
+            while True:
+                s = await _db_status(month)
+                progress.update(
+                    task,
+                    total=s.bills or None,
+                    completed=s.settled,
+                    description=f"{month}: {s.delivered_email:,} e-mail, {s.delivered_sms:,} SMS, "
+                    f"{s.dead_letter:,} dead, {s.published:,} in flight, {s.due:,} due",
+                )
+                if s.bills and s.caught_up:
+                    return
+                await asyncio.sleep(1.0)
+
+    asyncio.run(watch())
