@@ -11,7 +11,7 @@ import typer
 
 from starters.db_cmd import with_db
 from starters.errors import UserError
-from starters.notify_common import Json, MemberId, Members, console, start_dispatch
+from starters.notify_common import Json, MemberId, Members, console, signal_all, start_dispatch
 from starters.settle_cmd import Month, checked_month, temporal_client
 from telebill import clock
 from telebill.config import get_settings
@@ -125,5 +125,29 @@ def notify_plan(
         f"member {member_id}, {month}: {plan['send_at_member_local']} member time "
         f"({plan['send_at']})\n  why: {plan['why']}\n  bill {plan['bill'] or '-'}, "
         f"{plan['notification_status']}",
+        highlight=False,
+    )
+
+
+@notify.command("replan")
+def notify_replan(month: Month) -> None:
+    """Every notification of the month still waiting to send plans again now, by this
+    installation's clock. Run it after TELEBILL_CLOCK_OFFSET_S changed (the processes were
+    restarted with the new offset; sleeping workflows keep the one they started with until
+    told), or after blackout windows changed (a change of windows wakes nobody by itself)."""
+    from telebill.db.notify_store import waiting_workflows
+
+    month = checked_month(month)
+    settings = get_settings()
+
+    async def work(conn: asyncpg.Connection) -> list[str]:
+        return await waiting_workflows(conn, parse_month(month))
+
+    waiting = with_db(work)
+    told = asyncio.run(signal_all(waiting, "replan_now", settings.clock_offset_s))
+    console.print(
+        f"{told:,} waiting notification(s) of {month} re-planned by the clock "
+        f"{clock.now(settings):%Y-%m-%d %H:%M:%S %Z}"
+        + (f" (offset {settings.clock_offset_s:+,.0f} s)" if settings.clock_offset_s else ""),
         highlight=False,
     )

@@ -314,10 +314,10 @@ class ChannelConsumer:
 
     async def send_all(self, sends: Sequence[Send]) -> list[Outcome]:
         async def one(send: Send) -> Outcome:
-            started = time.perf_counter()
             error = note = None
             e = send.event
             async with self.gate:
+                at, started = clock.now(self.settings), time.perf_counter()
                 try:
                     # The delivery key: a provider that accepted it once never sends it again.
                     fresh = await self.sender.send(
@@ -331,7 +331,7 @@ class ChannelConsumer:
                 except Exception as exc:  # the provider's answer is unknown: try again later
                     error = f"provider call failed: {describe(exc)}"
             ms = int((time.perf_counter() - started) * 1000)
-            return sent_attempt(self.channel, send, error, ms, note)
+            return sent_attempt(self.channel, send, error, ms, note, at)
 
         return list(await asyncio.gather(*(one(s) for s in sends)))
 

@@ -75,6 +75,7 @@ class BillNotificationWorkflow:
         self.replan = False
         self.outcome: str | None = None
         self.search_attributes = True
+        self.clock_offset_s: float | None = None  # set by `replan`; else the input's
 
     @workflow.query
     def current(self) -> NotifyState:
@@ -90,13 +91,23 @@ class BillNotificationWorkflow:
         self.state.reserved_at = at
         self.replan = True
 
+    @workflow.signal
+    def replan_now(self, clock_offset_s: float | None = None) -> None:
+        """Plan again now (`telebill notify replan`): after the installation's clock offset
+        moved (given here, so that this workflow's clock moves with the processes'), or after
+        blackout windows changed (a change of windows wakes nobody by itself)."""
+        if clock_offset_s is not None:
+            self.clock_offset_s = clock_offset_s
+        self.replan = True
+
     @workflow.signal(name=OUTCOME_SIGNAL)
     def delivery_outcome(self, outcome: DeliveryOutcome) -> None:
         if outcome.status in TERMINAL and self.outcome is None:
             self.outcome = outcome.status
 
     def now(self, inp: NotifyInput) -> datetime:
-        return workflow.now() + timedelta(seconds=inp.clock_offset_s)
+        offset = inp.clock_offset_s if self.clock_offset_s is None else self.clock_offset_s
+        return workflow.now() + timedelta(seconds=offset)
 
     def mark(self, status: str, send_at: datetime | None = None) -> None:
         self.state.status = status

@@ -230,10 +230,15 @@ class Outcome:
 
 
 def sent_attempt(
-    channel: str, send: Send, error: str | None, latency_ms: int, note: str | None = None
+    channel: str,
+    send: Send,
+    error: str | None,
+    latency_ms: int,
+    note: str | None = None,
+    at: datetime | None = None,
 ) -> Outcome:
-    """The attempt of a send: SENT, or FAILED with the provider's error (redacted). `note`
-    says something of a SENT one (the provider had accepted it before)."""
+    """The attempt of a send that started `at`: SENT, or FAILED with the provider's error
+    (redacted). `note` says something of a SENT one (the provider had accepted it before)."""
     e, m = send.event, send.message
     outcome = (
         AttemptOutcome.FAILED
@@ -254,6 +259,7 @@ def sent_attempt(
             m.template_version,
             m.kind,
             latency_ms,
+            at,
         ),
     )
 

@@ -33,6 +33,9 @@ class Attempt:
     template_version: int | None = None
     message_kind: str | None = None  # EMAIL, SMS, LMS
     latency_ms: int | None = None
+    # By the installation's clock (TELEBILL_CLOCK_OFFSET_S): when the send started, so that it
+    # can be checked against the windows that held then. None: the database's clock.
+    at: datetime | None = None
 
 
 async def notification_statuses(
@@ -104,11 +107,14 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
         await conn.execute(
             """
             INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error,
-                template_code, template_version, message_kind, latency_ms)
-            SELECT n.id, a.channel, a.attempt, a.outcome, a.error, a.code, a.version, a.kind, a.ms
+                template_code, template_version, message_kind, latency_ms, at)
+            SELECT n.id, a.channel, a.attempt, a.outcome, a.error, a.code, a.version, a.kind, a.ms,
+                   coalesce(a.at, now())
             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[],
-                        $6::text[], $7::text[], $8::int[], $9::text[], $10::int[])
-                 AS a(bill_id, purpose, channel, attempt, outcome, error, code, version, kind, ms)
+                        $6::text[], $7::text[], $8::int[], $9::text[], $10::int[],
+                        $11::timestamptz[])
+                 AS a(bill_id, purpose, channel, attempt, outcome, error, code, version, kind, ms,
+                      at)
             JOIN notification n ON n.bill_id = a.bill_id AND n.purpose = a.purpose
             """,
             [a.bill_id for a in attempts],
@@ -121,6 +127,7 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
             [a.template_version for a in attempts],
             [a.message_kind for a in attempts],
             [a.latency_ms for a in attempts],
+            [a.at for a in attempts],
         )
     return firsts
 

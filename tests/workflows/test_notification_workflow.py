@@ -144,6 +144,28 @@ async def test_a_preference_change_during_the_sleep_moves_the_send(
     assert at.date() == datetime(2026, 12, 3).date() and at.hour == 0
 
 
+async def test_a_clock_moved_past_the_send_instant_sends_at_once_when_told(
+    own_clock_env: WorkflowEnvironment,
+) -> None:
+    """`telebill notify replan` after TELEBILL_CLOCK_OFFSET_S moved: the sleeping workflow
+    takes the installation's new clock and finds its instant passed."""
+    env = own_clock_env
+    s = StandIns(env, Member(preferred_day=20), "2026-11")
+    queue = f"notify-{uuid.uuid4().hex[:8]}"
+    async with s.worker(queue):
+        handle = await start(env.client, queue)
+        for _ in range(100):
+            if (await handle.query(BillNotificationWorkflow.current)).status == "SCHEDULED":
+                break
+            await asyncio.sleep(0.1)
+        started = await env.get_current_time()
+        jump = (datetime(2026, 12, 20, 9, tzinfo=SEOUL) - started).total_seconds()
+        await handle.signal(BillNotificationWorkflow.replan_now, jump)
+        assert await handle.result() == "DELIVERED_EMAIL"
+    assert len(s.published) == 1
+    assert s.published[0] - started < timedelta(minutes=1), "it slept on by the old clock"
+
+
 async def test_no_outcome_marks_it_stuck_and_it_keeps_waiting(
     own_clock_env: WorkflowEnvironment,
 ) -> None:
