@@ -26,7 +26,12 @@ def report(results: list[Result]) -> None:
         if r.exited:
             checks += f"\nFAIL exited by themselves: {', '.join(r.exited)}"
         table.add_row(
-            r.drill, r.fault, str(r.seed), f"{r.struck_at_s} s", f"{r.recovery_s} s", checks
+            r.drill,
+            r.fault,
+            str(r.seed),
+            f"{r.struck_at_s} s\n{r.moment}",
+            f"{r.recovery_s} s",
+            checks,
         )
     Console(width=200).print(table)
 
@@ -43,7 +48,7 @@ async def main(names: list[str], seed: int | None, members: int, rounds: int) ->
                 results.append(await drill(fault, s, members, base))
             except Exception as exc:  # did not recover in time, or the harness itself failed
                 failed = f"{fault.what}: {type(exc).__name__}: {exc}"
-                results.append(Result(fault.name, failed, s, members, 0, 0, [], ["-"]))
+                results.append(Result(fault.name, failed, s, members, 0, 0, exited=["-"]))
     report(results)
     LOGS.mkdir(parents=True, exist_ok=True)
     out = LOGS.parent / "drills.json"

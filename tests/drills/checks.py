@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from temporalio.client import Client
 
 from telebill import clock
+from telebill.db.blackout_store import blackout_windows
 from telebill.db.notify_store import month_status
+from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.month import parse_month
+from telebill.domain.send_window import quiet_hours
 from telebill.messaging.lag import consumer_lag
 from tests.drills.installation import MONTH, Installation
 
@@ -27,6 +30,30 @@ async def settled(inst: Installation) -> bool:
     """Every bill that is due has an outcome (the rest wait for a later instant)."""
     s = await month_status(inst.conn, parse_month(MONTH), clock.now(inst.settings))
     return s.bills > 0 and s.caught_up
+
+
+async def sleeping(inst: Installation) -> int:
+    """Notifications planned for later that are not published yet (their workflows sleep)."""
+    n = await inst.conn.fetchval(
+        "SELECT count(*) FROM notification WHERE status = 'PENDING' AND published_at IS NULL "
+        "AND send_at > $1",
+        clock.now(inst.settings),
+    )
+    return int(n)
+
+
+async def progress(inst: Installation) -> str:
+    """How far the month is: for the report, when a fault strikes."""
+    r = await inst.conn.fetchrow(
+        "SELECT (SELECT count(*) FROM bill) AS bills, "
+        "count(*) FILTER (WHERE published_at IS NOT NULL) AS published, "
+        "count(*) FILTER (WHERE status LIKE 'DELIVERED_%') AS delivered FROM notification"
+    )
+    assert r is not None
+    return (
+        f"{r['bills']:,} bills, {r['published']:,} published, {r['delivered']:,} delivered, "
+        f"{await sleeping(inst):,} asleep"
+    )
 
 
 async def bills(inst: Installation) -> Check:
@@ -113,6 +140,29 @@ async def provider(inst: Installation) -> Check:
     return Check("each delivered once by the provider", ok, detail)
 
 
+async def windows(inst: Installation) -> Check:
+    """No bill sent inside its member's quiet hours or a system blackout window, by the
+    installation's clock when the send started."""
+    rows = await inst.conn.fetch(
+        "SELECT a.at, m.quiet_start, m.quiet_end, m.timezone FROM delivery_attempt a "
+        "JOIN notification n ON n.id = a.notification_id JOIN bill b ON b.id = n.bill_id "
+        "JOIN member m ON m.id = b.member_id WHERE a.outcome = $1",
+        AttemptOutcome.SENT.value,
+    )
+    system = await blackout_windows(inst.conn, inst.settings.system_time_zone)
+    inside = [
+        r["at"]
+        for r in rows
+        if any(
+            w.instance_around(r["at"])
+            for w in [*system, quiet_hours(r["quiet_start"], r["quiet_end"], r["timezone"])]
+            if w is not None
+        )
+    ]
+    detail = f"{len(inside)} of {len(rows)} sends" + (f", first at {min(inside)}" if inside else "")
+    return Check("no send inside a window", not inside, detail)
+
+
 async def lag(inst: Installation) -> Check:
     s = inst.settings
     left = {
@@ -128,5 +178,6 @@ async def check_all(inst: Installation, client: Client) -> list[Check]:
         await bills(inst),
         await notifications(inst, client),
         await provider(inst),
+        await windows(inst),
         await lag(inst),
     ]

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from telebill import clock
 from telebill.config import Settings
 from telebill.stack.kafka import Kafka
 from telebill.stack.postgres import Postgres
@@ -24,10 +25,15 @@ DOWN_S = 3.0  # how long a killed process or service stays down
 @dataclass(frozen=True)
 class Fault:
     name: str
-    phase: str  # "settling" or "notifying": the drill strikes at a seeded moment within it
+    # The drill strikes at a seeded moment of: "settling", "publishing" (the notification
+    # workflows' first seconds), "notifying" (publishing and delivering) or "sleeping" (every
+    # due bill delivered, the sleepers' workflows waiting for their instant)
+    phase: str
     what: str
     strike: Strike
     fast: bool = False  # part of `make test` (the others run in `make drills`)
+    sleep_s: float | None = None  # sleepers, woken this long after the start (see prepare)
+    email_consumers: int = 1
 
 
 def kill_process(role: str) -> Strike:
@@ -50,6 +56,24 @@ def kill_service(service: Callable[[Settings], Service], sig: signal.Signals) ->
         await s.up()
 
     return strike
+
+
+def hang_process(role: str, hung_s: float) -> Strike:
+    """SIGSTOP: alive to the kernel, silent to Kafka, past the group's session timeout (10 s),
+    so the group gives its partitions to another process; then SIGCONT, with its batch."""
+
+    async def strike(inst: Installation, _: Settings) -> None:
+        inst.kill(role, signal.SIGSTOP)
+        await asyncio.sleep(hung_s)
+        inst.kill(role, signal.SIGCONT)
+
+    return strike
+
+
+async def jump_clock(inst: Installation, _: Settings) -> None:
+    """Forward past the sleepers' instant (a minute past it)."""
+    assert inst.wake_at is not None
+    await inst.move_clock((inst.wake_at - clock.now(inst.settings)).total_seconds() + 60)
 
 
 async def nothing(inst: Installation, base: Settings) -> None:
@@ -75,13 +99,43 @@ FAULTS = [
         fast=True,
     ),
     Fault(
-        "kafka-kill", "notifying", "SIGKILL the Kafka broker", kill_service(Kafka, signal.SIGKILL)
+        "consumer-hang",
+        "notifying",
+        "SIGSTOP one of two e-mail consumers for 25 s",
+        hang_process("email", 25.0),
+        email_consumers=2,
     ),
     Fault(
-        "temporal-kill",
+        "kafka-kill-delivering",
         "notifying",
+        "SIGKILL the Kafka broker",
+        kill_service(Kafka, signal.SIGKILL),
+    ),
+    Fault(
+        "kafka-kill-publishing",
+        "publishing",
+        "SIGKILL the Kafka broker",
+        kill_service(Kafka, signal.SIGKILL),
+    ),
+    Fault(
+        "temporal-kill-publishing",
+        "publishing",
         "SIGKILL the Temporal server",
         kill_service(Temporal, signal.SIGKILL),
+    ),
+    Fault(
+        "temporal-kill-sleeping",
+        "sleeping",
+        "SIGKILL the Temporal server",
+        kill_service(Temporal, signal.SIGKILL),
+        sleep_s=150.0,
+    ),
+    Fault(
+        "clock-jump",
+        "sleeping",
+        "the clock jumps forward an hour, past the sleepers' instant",
+        jump_clock,
+        sleep_s=3600.0,
     ),
     Fault(
         "postgres-immediate-settling",

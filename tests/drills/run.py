@@ -11,13 +11,17 @@ from dataclasses import asdict, dataclass, field
 
 from temporalio.client import Client
 
+from telebill import clock
 from telebill.config import Settings
-from tests.drills.checks import Check, check_all, lag, settled
+from tests.drills.checks import Check, check_all, lag, progress, settled, sleeping
 from tests.drills.faults import Fault
 from tests.drills.installation import MONTH, prepare
 from tests.integration.conftest import Databases
 
-WINDOWS = {"settling": (0.5, 3.0), "notifying": (1.0, 8.0)}  # seconds into the phase
+# seconds into the phase
+WINDOWS = {"settling": (0.5, 3.0), "publishing": (0.2, 2.0), "notifying": (1.0, 8.0)}
+WINDOWS["sleeping"] = (0.5, 5.0)
+WAKE_MARGIN_S = 40.0  # a "sleeping" fault and its recovery must fit before the sleepers wake
 RECOVERY_LIMIT_S = 300.0
 
 
@@ -29,6 +33,7 @@ class Result:
     members: int
     struck_at_s: float  # from the start of the run
     recovery_s: float  # from the fault until every due bill had its outcome and no lag
+    moment: str = ""  # how far the month was when the fault struck
     checks: list[Check] = field(default_factory=list)
     exited: list[str] = field(default_factory=list)  # processes that died by themselves
     settle_runs: int = 1
@@ -53,7 +58,8 @@ async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, within: floa
 async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result:
     rng = random.Random(f"{fault.name}:{seed}")
     databases = Databases(base)
-    inst = await prepare(base, databases, members)
+    inst = await prepare(base, databases, members, fault.sleep_s)
+    inst.email_consumers = fault.email_consumers
     client = await Client.connect(base.temporal_target)
     loop = asyncio.get_running_loop()
     result = Result(fault.name, fault.what, seed, members, 0.0, 0.0)
@@ -62,14 +68,25 @@ async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result
         await asyncio.sleep(3)  # the worker and the consumers connect
         started = loop.time()
         inst.start("settle", "settle", "--month", MONTH, "--wait")
-        if fault.phase == "notifying":
+        if fault.phase in ("publishing", "notifying"):
 
             async def notifying() -> bool:
                 return bool(await inst.conn.fetchval("SELECT count(*) FROM notification"))
 
             await wait_for(notifying, "the first notification", 120)
+        elif fault.phase == "sleeping":
+
+            async def asleep() -> bool:
+                return await settled(inst) and await sleeping(inst) > 0
+
+            await wait_for(asleep, "every due bill delivered, the sleepers asleep", 240)
         await asyncio.sleep(rng.uniform(*WINDOWS[fault.phase]))
+        if inst.wake_at and (inst.wake_at - clock.now(inst.settings)).total_seconds() < (
+            WAKE_MARGIN_S
+        ):
+            raise RuntimeError("the month was too slow: the sleepers wake before the fault")
         result.struck_at_s = round(loop.time() - started, 1)
+        result.moment = await progress(inst)
         struck = loop.time()
         await fault.strike(inst, base)
 
@@ -81,6 +98,8 @@ async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result
                 return False
             if settle.poll() is None:
                 return False
+            if inst.wake_at and clock.now(inst.settings) < inst.wake_at:
+                return False  # the sleepers' turn has not come
             try:
                 return await settled(inst) and (await lag(inst)).ok
             except Exception:  # PostgreSQL or Kafka still coming back
