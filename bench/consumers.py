@@ -27,7 +27,7 @@ from bench.common import deliverable_month, drop_database, run_bench
 from telebill.config import get_settings
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
-from telebill.stack.kafka import ensure_topics
+from telebill.stack.kafka_topics import ensure_topics
 
 BENCH_DB = "telebill_bench_deliver"
 

@@ -40,7 +40,7 @@ from bench.common import deliverable_month, drop_database, run_bench
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to
 from telebill.config import asyncpg_dsn, get_settings
-from telebill.stack.kafka import ensure_topics
+from telebill.stack.kafka_topics import ensure_topics
 from workers.temporal_worker import build_worker
 from workflows.notification import BillNotificationWorkflow, NotifyInput
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     temporal_port: int = 57233
     temporal_ui_port: int = 58233
     kafka_partitions: int = Field(default=12, ge=1)
+    # The local stack's Kafka: one node, or a cluster of KRaft nodes (each broker and
+    # controller) on loopback, node n on kafka_port + 2(n-1) and kafka_controller_port + 2(n-1).
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
     # Replicas of each topic created, and how many must have a write before it is acknowledged
     # (acks=all). Unset: 3 and 2 where the cluster has three brokers or more, else every broker
     # and 1 (a local single broker). A topic that already exists keeps what it has.
@@ -112,7 +115,9 @@ class Settings(BaseSettings):
 
     @property
     def kafka_servers(self) -> str:
-        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or ",".join(
+            f"127.0.0.1:{self.kafka_port + 2 * n}" for n in range(self.kafka_brokers)
+        )
 
     @property
     def temporal_target(self) -> str:

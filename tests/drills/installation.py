@@ -21,7 +21,7 @@ from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
-from telebill.stack.kafka import ensure_topics
+from telebill.stack.kafka_topics import ensure_topics
 from telebill.templates.store import install_defaults
 from tests.integration.conftest import Databases
 

@@ -17,7 +17,7 @@ from telebill.messaging.events import NotificationEvent
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
 from telebill.seed.load import seed_population
-from telebill.stack.kafka import ensure_topics
+from telebill.stack.kafka_topics import ensure_topics
 from telebill.templates.store import install_defaults
 from tests.integration.conftest import Databases
 from workers.dead_letter_consumer import DeadLetterConsumer

@@ -13,7 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from telebill.config import Settings, asyncpg_dsn
 from telebill.messaging.topics import all_topics
-from telebill.stack.kafka import ensure_topics
+from telebill.stack.kafka_topics import ensure_topics
 from telebill.stack.process import StackError
 from telebill.stack.smoke import run_smoke
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from telebill.stack.kafka import replication
+from telebill.stack.kafka_topics import replication
 from telebill.stack.process import StackError
 
 
