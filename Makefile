@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
-.PHONY: help deps system-deps stack-up stack-down demo test drills lint format lock clean
+.PHONY: help deps system-deps stack-up stack-down demo test drills drills-cluster lint format lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -46,6 +46,17 @@ test: stack-up lint ## Bring up what the tests need and run them all
 
 drills: stack-up ## Fault drills: the month by real processes, one fault each (SEED=n ONLY="a b" ROUNDS=3)
 	$(BIN)/python -m tests.drills $(if $(SEED),--seed $(SEED)) $(if $(ROUNDS),--rounds $(ROUNDS)) $(foreach d,$(ONLY),--only $(d))
+
+# A second stack beside the main one (its own folder and ports) whose Kafka is three brokers.
+CLUSTER := TELEBILL_STACK_DIR=$(CURDIR)/.stack-cluster TELEBILL_KAFKA_BROKERS=3 \
+	TELEBILL_PG_PORT=55532 TELEBILL_KAFKA_PORT=59192 TELEBILL_KAFKA_CONTROLLER_PORT=59193 \
+	TELEBILL_TEMPORAL_PORT=57333 TELEBILL_TEMPORAL_UI_PORT=58333
+CLUSTER_DRILLS ?= broker-kill-delivering broker-kill-publishing
+
+drills-cluster: deps ## The broker drills on a stack of its own with three Kafka brokers (ONLY=, ROUNDS=)
+	$(CLUSTER) $(BIN)/telebill stack up
+	$(CLUSTER) $(BIN)/python -m tests.drills $(if $(SEED),--seed $(SEED)) $(if $(ROUNDS),--rounds $(ROUNDS)) \
+		$(foreach d,$(or $(ONLY),$(CLUSTER_DRILLS)),--only $(d)); rc=$$?; $(CLUSTER) $(BIN)/telebill stack down; exit $$rc
 
 format: deps ## Format the code with ruff
 	$(BIN)/ruff format .

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from telebill.config import Settings
+from telebill.stack.kafka import Kafka
 from tests.drills.faults import FAULTS
 from tests.drills.installation import LOGS
 from tests.drills.run import Result, drill
@@ -30,7 +31,9 @@ def report(results: list[Result]) -> None:
             r.fault,
             str(r.seed),
             f"{r.struck_at_s} s\n{r.moment}",
-            f"{r.recovery_s} s",
+            f"{r.recovery_s} s"
+            + (f"\nlongest pause in sends {r.pause_s} s" if r.pause_s is not None else "")
+            + (f"\n{r.note}" if r.note else ""),
             checks,
         )
     Console(width=200).print(table)
@@ -38,7 +41,19 @@ def report(results: list[Result]) -> None:
 
 async def main(names: list[str], seed: int | None, members: int, rounds: int) -> int:
     base = Settings()
-    chosen = [f for f in FAULTS if not names or f.name in names]
+    brokers = len(Kafka(base).nodes)
+    chosen = [f for f in FAULTS if (f.name in names if names else f.brokers <= brokers)]
+    if unknown := set(names) - {f.name for f in FAULTS}:
+        print(f"no drill {', '.join(sorted(unknown))}; drills: {', '.join(f.name for f in FAULTS)}")
+        return 2
+    if small := [f.name for f in chosen if f.brokers > brokers]:
+        print(
+            f"{', '.join(small)} need{'s' if len(small) == 1 else ''} a Kafka cluster of 3 "
+            f"brokers, this stack has {brokers}: `make drills-cluster` runs them"
+        )
+        return 2
+    if skipped := [f.name for f in FAULTS if f not in chosen and not names]:
+        print(f"skipped (they need a Kafka cluster: `make drills-cluster`): {', '.join(skipped)}")
     results: list[Result] = []
     for _ in range(rounds):
         for fault in chosen:
@@ -51,7 +66,7 @@ async def main(names: list[str], seed: int | None, members: int, rounds: int) ->
                 results.append(Result(fault.name, failed, s, members, 0, 0, exited=["-"]))
     report(results)
     LOGS.mkdir(parents=True, exist_ok=True)
-    out = LOGS.parent / "drills.json"
+    out = LOGS.parent / ("drills.json" if brokers == 1 else f"drills-{brokers}-brokers.json")
     out.write_text(json.dumps([r.as_dict() for r in results], indent=2, default=str))
     print(f"written: {out}; logs of the processes: {LOGS}/")
     return 0 if all(r.ok for r in results) else 1

@@ -3,7 +3,9 @@ the simulated providers together."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from datetime import datetime
 
 from temporalio.client import Client
 
@@ -53,6 +55,22 @@ async def progress(inst: Installation) -> str:
     return (
         f"{r['bills']:,} bills, {r['published']:,} published, {r['delivered']:,} delivered, "
         f"{await sleeping(inst):,} asleep"
+    )
+
+
+async def longest_pause(inst: Installation, since: datetime) -> float:
+    """The longest time from `since` (the strike) without a send attempt, up to the last one:
+    how long the fault held delivery up."""
+    rows = await inst.conn.fetch(
+        "SELECT at FROM delivery_attempt WHERE at >= $1 AND outcome <> $2 ORDER BY at",
+        since,
+        AttemptOutcome.DEFERRED.value,
+    )
+    times = [since, *(r["at"] for r in rows)]
+    return (
+        round(max((b - a).total_seconds() for a, b in itertools.pairwise(times)), 1)
+        if rows
+        else 0.0
     )
 
 

@@ -5,12 +5,16 @@ service by its service manager, after a few seconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from telebill import clock
 from telebill.config import Settings
+from telebill.messaging.topics import Topics
 from telebill.stack.kafka import Kafka
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import stop_pid
@@ -18,7 +22,8 @@ from telebill.stack.service import Service
 from telebill.stack.temporal import Temporal
 from tests.drills.installation import Installation
 
-Strike = Callable[[Installation, Settings], Awaitable[None]]
+# A strike may say what it did (which node, how long the election took) for the report.
+Strike = Callable[[Installation, Settings], Awaitable[str | None]]
 DOWN_S = 3.0  # how long a killed process or service stays down
 
 
@@ -34,6 +39,7 @@ class Fault:
     fast: bool = False  # part of `make test` (the others run in `make drills`)
     sleep_s: float | None = None  # sleepers, woken this long after the start (see prepare)
     email_consumers: int = 1
+    brokers: int = 1  # the Kafka brokers it needs (TELEBILL_KAFKA_BROKERS)
 
 
 def kill_process(role: str) -> Strike:
@@ -41,6 +47,7 @@ def kill_process(role: str) -> Strike:
         inst.kill(role)
         await asyncio.sleep(DOWN_S)
         inst.restart(role)
+        return None
 
     return strike
 
@@ -54,6 +61,7 @@ def kill_service(service: Callable[[Settings], Service], sig: signal.Signals) ->
         stop_pid(pid, s.marker, sig, timeout=30)
         await asyncio.sleep(DOWN_S)
         await s.up()
+        return None
 
     return strike
 
@@ -66,14 +74,53 @@ def hang_process(role: str, hung_s: float) -> Strike:
         inst.kill(role, signal.SIGSTOP)
         await asyncio.sleep(hung_s)
         inst.kill(role, signal.SIGCONT)
+        return None
 
     return strike
 
 
-async def jump_clock(inst: Installation, _: Settings) -> None:
+async def jump_clock(inst: Installation, _: Settings) -> str:
     """Forward past the sleepers' instant (a minute past it)."""
     assert inst.wake_at is not None
-    await inst.move_clock((inst.wake_at - clock.now(inst.settings)).total_seconds() + 60)
+    jump = (inst.wake_at - clock.now(inst.settings)).total_seconds() + 60
+    await inst.move_clock(jump)
+    return f"clock moved {jump:,.0f} s forward"
+
+
+async def leaders(servers: str, topic: str) -> dict[int, int]:
+    """Partition → the broker leading it (-1: none yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        return {p["partition"]: p["leader"] for p in described["partitions"]}
+    finally:
+        await admin.close()
+
+
+async def kill_leading_broker(inst: Installation, base: Settings) -> str:
+    """SIGKILL the node leading partition 0 of the e-mail topic; time how long until every
+    partition has a live leader again (the election); restart the node after DOWN_S."""
+    kafka = Kafka(base)
+    topic = Topics(inst.settings.topic_prefix).channel("email")
+    led = await leaders(base.kafka_servers, topic)
+    victim = next(n for n in kafka.nodes if n.id == led[0])
+    pid = victim.pid()
+    if pid is None:
+        raise RuntimeError(f"Kafka node {victim.id} is not running")
+    loop = asyncio.get_running_loop()
+    struck = loop.time()
+    stop_pid(pid, victim.marker, signal.SIGKILL, timeout=30)
+    while True:
+        with contextlib.suppress(Exception):  # a client may first ask the dead node
+            now = await leaders(base.kafka_servers, topic)
+            if all(b not in (victim.id, -1) for b in now.values()):
+                break
+        await asyncio.sleep(0.1)
+    elected = loop.time() - struck
+    await asyncio.sleep(max(0.0, DOWN_S - elected))
+    await kafka.up()
+    return f"node {victim.id} of {len(kafka.nodes)} killed; partitions led again in {elected:.1f} s"
 
 
 async def nothing(inst: Installation, base: Settings) -> None:
@@ -116,6 +163,20 @@ FAULTS = [
         "publishing",
         "SIGKILL the Kafka broker",
         kill_service(Kafka, signal.SIGKILL),
+    ),
+    Fault(
+        "broker-kill-delivering",
+        "notifying",
+        "SIGKILL one of three Kafka brokers (the e-mail topic's first leader)",
+        kill_leading_broker,
+        brokers=3,
+    ),
+    Fault(
+        "broker-kill-publishing",
+        "publishing",
+        "SIGKILL one of three Kafka brokers (the e-mail topic's first leader)",
+        kill_leading_broker,
+        brokers=3,
     ),
     Fault(
         "temporal-kill-publishing",

@@ -13,7 +13,15 @@ from temporalio.client import Client
 
 from telebill import clock
 from telebill.config import Settings
-from tests.drills.checks import Check, check_all, lag, progress, settled, sleeping
+from tests.drills.checks import (
+    Check,
+    check_all,
+    lag,
+    longest_pause,
+    progress,
+    settled,
+    sleeping,
+)
 from tests.drills.faults import Fault
 from tests.drills.installation import MONTH, prepare
 from tests.integration.conftest import Databases
@@ -34,6 +42,8 @@ class Result:
     struck_at_s: float  # from the start of the run
     recovery_s: float  # from the fault until every due bill had its outcome and no lag
     moment: str = ""  # how far the month was when the fault struck
+    note: str = ""  # what the strike said it did
+    pause_s: float | None = None  # the longest time without a send after the strike
     checks: list[Check] = field(default_factory=list)
     exited: list[str] = field(default_factory=list)  # processes that died by themselves
     settle_runs: int = 1
@@ -87,8 +97,8 @@ async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result
             raise RuntimeError("the month was too slow: the sleepers wake before the fault")
         result.struck_at_s = round(loop.time() - started, 1)
         result.moment = await progress(inst)
-        struck = loop.time()
-        await fault.strike(inst, base)
+        struck, struck_clock = loop.time(), clock.now(inst.settings)
+        result.note = await fault.strike(inst, base) or ""
 
         async def recovered() -> bool:
             settle = inst.processes["settle"]
@@ -112,6 +122,8 @@ async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result
         result.recovery_s = round(loop.time() - struck, 1)
         await asyncio.sleep(2)  # anything sent twice would show by now
         await inst.reconnect()
+        if fault.sleep_s is None:  # sleepers pause the sends by design
+            result.pause_s = await longest_pause(inst, struck_clock)
         for _ in range(30):  # Temporal's visibility (NotifyStatus) follows within seconds
             result.checks = await check_all(inst, client)
             if all(c.ok for c in result.checks):
