@@ -4,27 +4,22 @@ a controller): jars resolved once by Maven, run with Java 17+."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import os
-import re
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from telebill.stack.kafka_node import KafkaNode, find_java, kafka_uuid
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.stack.process import (
     StackError,
     port_answers,
     port_is_free,
     run_checked,
-    running_pid,
     spawn,
     stop_pid,
     wait_until,
@@ -32,33 +27,6 @@ from telebill.stack.process import (
 from telebill.stack.service import Service, ServiceStatus
 
 POM = Path(__file__).with_name("kafka-pom.xml")
-MIN_JAVA = 17
-
-
-def find_java() -> Path:
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
-    if candidate is None or not candidate.exists():
-        found = shutil.which("java")
-        candidate = Path(found) if found else None
-    if candidate is None:
-        raise StackError(f"Java {MIN_JAVA}+ not found (apt-get install openjdk-17-jre-headless)")
-    proc = subprocess.run([str(candidate), "-version"], capture_output=True, text=True, check=False)
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
-    major = int(match.group(1)) if match else 0
-    if major == 1 and match and match.group(2):  # "1.8.0" style
-        major = int(match.group(2))
-    if major < MIN_JAVA:
-        raise StackError(f"Java {MIN_JAVA}+ not found ({candidate} is Java {major or '?'})")
-    return candidate
-
-
-def kafka_uuid() -> str:
-    """A cluster id in Kafka's format: 16 random bytes, URL-safe base64 without padding, not
-    starting with "-" (as Kafka's own ids: the storage tool would read it as an option)."""
-    while (text := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))[0] == "-":
-        pass
-    return text
 
 
 @contextlib.contextmanager
@@ -71,36 +39,6 @@ def quiet_kafka_logs() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-@dataclass(frozen=True)
-class KafkaNode:
-    """One KRaft node of the local cluster: its folder, ports and process."""
-
-    id: int
-    dir: Path
-    port: int
-    controller_port: int
-
-    @property
-    def config_file(self) -> Path:
-        return self.dir / "server.properties"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.dir / "pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.dir / "kafka.log"
-
-    @property
-    def marker(self) -> str:
-        """In the command line of this node's process only (its config file's path)."""
-        return str(self.config_file)
-
-    def pid(self) -> int | None:
-        return running_pid(self.pid_file, self.marker)
 
 
 class Kafka(Service):
@@ -262,59 +200,6 @@ class Kafka(Service):
         staging.rename(self.libs_dir)
         return self.libs_dir
 
-    def _write_config(self, node: KafkaNode) -> None:
-        s = self.settings
-        internal_rf = min(3, s.kafka_brokers)  # the group offsets survive a lost broker too
-        voters = ",".join(f"{n.id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": str(node.id),
-            "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(node.dir / "data"),
-            "num.partitions": str(s.kafka_partitions),
-            "offsets.topic.num.partitions": str(s.kafka_partitions),
-            "offsets.topic.replication.factor": str(internal_rf),
-            "transaction.state.log.replication.factor": str(internal_rf),
-            "transaction.state.log.min.isr": str(min(2, internal_rf)),
-            "share.coordinator.state.topic.replication.factor": str(internal_rf),
-            "share.coordinator.state.topic.min.isr": str(min(2, internal_rf)),
-            # Topics are created explicitly, so a misspelt topic name fails instead of appearing.
-            "auto.create.topics.enable": "false",
-            "group.initial.rebalance.delay.ms": "0",
-            "log.retention.hours": "168",
-        }
-        node.dir.mkdir(parents=True, exist_ok=True)
-        node.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (node.dir / "log4j2.properties").write_text(
-            "status = warn\n"
-            "appender.out.type = Console\n"
-            "appender.out.name = STDOUT\n"
-            "appender.out.layout.type = PatternLayout\n"
-            "appender.out.layout.pattern = [%d] %p %m (%c)%n\n"
-            "rootLogger.level = WARN\n"
-            "rootLogger.appenderRef.out.ref = STDOUT\n"
-            "logger.server.name = kafka.server.KafkaServer\n"
-            "logger.server.level = INFO\n"
-        )
-
-    def _java_argv(
-        self, java: Path, node: KafkaNode, main: str, *args: str, heap: str = "256m"
-    ) -> list[str]:
-        return [
-            str(java),
-            f"-Xmx{heap}",
-            f"-Dlog4j2.configurationFile={node.dir / 'log4j2.properties'}",
-            "-cp",
-            f"{self.libs_dir}/*",
-            main,
-            *args,
-        ]
-
     def _prepare(self, nodes: list[KafkaNode]) -> Path:
         """Configuration for `nodes`, and their storage formatted on first use: every node of
         a cluster with the cluster's one id (kept in the first node's folder)."""
@@ -325,13 +210,14 @@ class Kafka(Service):
             self.nodes[0].dir.mkdir(parents=True, exist_ok=True)
             id_file.write_text(kafka_uuid())
         cluster_id = id_file.read_text().strip()
+        voters = ",".join(f"{n.id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
         for node in nodes:
-            self._write_config(node)
+            node.write_config(self.settings, voters)
             if not (node.dir / "data" / "meta.properties").exists():
                 run_checked(
-                    self._java_argv(
-                        java, node, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
-                        str(node.config_file), "--ignore-formatted",
+                    node.java_argv(
+                        java, self.libs_dir, "kafka.tools.StorageTool", "format",
+                        "-t", cluster_id, "-c", str(node.config_file), "--ignore-formatted",
                     ),
                     what=f"formatting Kafka storage (node {node.id})",
                 )  # fmt: skip
@@ -342,7 +228,9 @@ class Kafka(Service):
         heap = "1g" if len(self.nodes) == 1 else "512m"
         procs = []
         for node in nodes:
-            argv = self._java_argv(java, node, "kafka.Kafka", str(node.config_file), heap=heap)
+            argv = node.java_argv(
+                java, self.libs_dir, "kafka.Kafka", str(node.config_file), heap=heap
+            )
             argv.insert(1, "-XX:+UseG1GC")
             procs.append(spawn(argv, log_file=node.log_file, pid_file=node.pid_file))
         want = len(self.nodes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from telebill.stack.kafka_node import kafka_uuid
 from telebill.stack.kafka_topics import replication
 from telebill.stack.process import StackError
 
@@ -26,3 +27,10 @@ def test_a_configured_factor_is_kept_or_refused_with_why() -> None:
         StackError, match=r"min\.insync\.replicas 3 is more than the replication factor 2"
     ):
         replication(3, 2, 3)
+
+
+def test_a_cluster_id_never_starts_with_a_dash() -> None:
+    """Kafka's storage tool would read such an id as an option (1 in 64 random ids)."""
+    ids = [kafka_uuid() for _ in range(5000)]
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids)
