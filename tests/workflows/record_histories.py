@@ -1,7 +1,8 @@
 """Records the histories the Replayer test replays:
 `python -m tests.workflows.record_histories vN` against the running dev server (`telebill stack
 up`), the names prefixed with the version (v1: before 2026-11-26's reservation patch; v2:
-after it). Record a new version before changing a workflow's commands, commit what it writes,
+after it; v3: with the replan signal, before the settlement and dispatch had queues of their
+own). Record a new version before changing a workflow's commands, commit what it writes,
 then make the change behind `workflow.patched`; the replay test keeps workflows already running
 (a million may be asleep) working after the upgrade.
 
@@ -32,6 +33,13 @@ from activities.notification import (
     StartInput,
     initial_search_attributes,
 )
+from activities.settlement import (
+    CloseInput,
+    SettlementScope,
+    SettlementSummary,
+    ShardInput,
+    ShardResult,
+)
 from telebill.config import Settings
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
 from workflows.notification import (
@@ -40,9 +48,21 @@ from workflows.notification import (
     NotifyInput,
     ScheduledDispatchWorkflow,
 )
+from workflows.settlement import (
+    MonthlySettlementWorkflow,
+    SettlementInput,
+    SettlementShardWorkflow,
+    settlement_id,
+)
 
 HERE = Path(__file__).parent / "histories"
-WORKFLOWS = [BillNotificationWorkflow, DispatchWorkflow, ScheduledDispatchWorkflow]
+WORKFLOWS = [
+    BillNotificationWorkflow,
+    DispatchWorkflow,
+    ScheduledDispatchWorkflow,
+    MonthlySettlementWorkflow,
+    SettlementShardWorkflow,
+]
 
 
 class StandIns:
@@ -56,7 +76,7 @@ class StandIns:
     @activity.defn(name="notify.plan")
     async def plan(self, inp: PlanInput) -> PlanResult:
         now = datetime.fromisoformat(inp.now)
-        if inp.member_id == 3:
+        if inp.member_id in (3, 5):
             return PlanResult((now + timedelta(days=7)).isoformat(), "preferred day", None)
         outcome = "DELIVERED_EMAIL" if inp.member_id == 1 else None
         if inp.member_id == 2:
@@ -88,6 +108,21 @@ class StandIns:
     @activity.defn(name="notify.reservation_dispatched")
     async def reservation_dispatched(self, reservation_id: int) -> None:
         return None
+
+    @activity.defn(name="settlement.open")
+    async def open_settlement(self, sid: str, month: str) -> SettlementScope:
+        return SettlementScope(sid, month, 1, 10, 10, 1)
+
+    @activity.defn(name="settlement.settle_shard")
+    async def settle_shard(self, inp: ShardInput) -> ShardResult:
+        n = inp.last_member_id - inp.first_member_id + 1
+        return ShardResult(n, 0, n, 5 * n, 0, 50_000 * n, {"PLAN": 50_000 * n})
+
+    @activity.defn(name="settlement.close")
+    async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
+        return SettlementSummary(
+            inp.settlement_id, inp.month, 10, 10, 50, 0, 500_000, {"PLAN": 500_000}, 10, 50
+        )
 
 
 VERSION = sys.argv[1] if len(sys.argv) > 1 else "vNext"
@@ -131,6 +166,9 @@ async def main() -> None:
             s.start_range,
             s.undispatched_reservations,
             s.reservation_dispatched,
+            s.open_settlement,
+            s.settle_shard,
+            s.close_settlement,
         ],
     ):
         due, told_later, asleep, stuck = [
@@ -160,6 +198,21 @@ async def main() -> None:
         )
         await daily.result()
         await save("scheduled_dispatch", daily)
+        moved = await start(5)  # asleep (member 5 plans a week ahead too), then the clock moves
+        await asyncio.sleep(1)
+        if hasattr(BillNotificationWorkflow, "replan_now"):  # v3 and later
+            await moved.signal("replan_now", 86_400.0)
+            await asyncio.sleep(1)
+            await save("notify_clock_moved", moved)
+        await moved.terminate("recorded")
+        month = await client.start_workflow(
+            MonthlySettlementWorkflow.run,
+            SettlementInput("2026-11", shard_size=4, chunk_size=2, parallel=2),
+            id=f"record-{settlement_id('2026-11')}-{tag}",
+            task_queue=queue,
+        )
+        await month.result()
+        await save("settlement_then_dispatch", month)
     print(f"at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC into {HERE}")
 
 

@@ -27,8 +27,8 @@ async def test_a_recorded_history_replays_on_todays_code(name: str) -> None:
 
 
 def test_there_are_histories_of_every_workflow_kind() -> None:
-    for version in ("v1", "v2"):
+    kinds = {"notify_due_outcome_at_once", "notify_stuck_then_found", "scheduled_dispatch"}
+    for version in ("v1", "v2", "v3"):
         names = {n.removeprefix(f"{version}_") for n in HISTORIES if n.startswith(version)}
-        assert {"notify_due_outcome_at_once", "notify_stuck_then_found", "scheduled_dispatch"} <= (
-            names
-        )
+        assert kinds <= names, version
+    assert {"v3_settlement_then_dispatch", "v3_notify_clock_moved"} <= set(HISTORIES)
