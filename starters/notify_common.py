@@ -56,7 +56,7 @@ async def start_dispatch(
             time_zone=settings.schedule_time_zone,
         ),
         id=f"dispatch-{month}-{tag}-{stamp}",
-        task_queue=settings.task_queue,
+        task_queue=settings.dispatch_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     console.print(f"dispatch {handle.id} started", highlight=False)

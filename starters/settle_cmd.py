@@ -52,13 +52,14 @@ async def _warn_without_worker(client: Client, settings: Settings) -> None:
     described = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=settings.temporal_namespace,
-            task_queue=TaskQueue(name=settings.task_queue),
+            task_queue=TaskQueue(name=settings.settlement_task_queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
     )
     if not described.pollers:
         console.print(
-            f"[yellow]no worker is polling task queue {settings.task_queue!r}: the settlement "
+            f"[yellow]no worker is polling task queue {settings.settlement_task_queue!r}: the "
+            "settlement "
             "waits until one starts (`telebill worker`)[/]",
             highlight=False,
         )
@@ -76,13 +77,15 @@ async def _settle(
     if not with_worker:
         await _start_and_follow(month, wait, shard_size, chunk_size, parallel, notify=notify)
         return
+    from telebill.queues import WorkQueue
     from workers.temporal_worker import build_worker, create_pool
 
     settings = get_settings()
     client = await temporal_client(settings)
     pool = await create_pool(settings)
     try:
-        async with build_worker(client, pool, settings, settings.task_queue):
+        # The settlement's work only: its dispatch and the notifications are the workers' job.
+        async with build_worker(client, pool, settings, queues=[WorkQueue.SETTLEMENT]):
             await _start_and_follow(
                 month, True, shard_size, chunk_size, parallel, own_worker=True, notify=notify
             )
@@ -112,12 +115,13 @@ async def _start_and_follow(
         parallel=parallel or settings.settle_parallel,
         heartbeat_timeout_s=settings.settle_heartbeat_timeout_s,
         notify=notify,
+        dispatch_queue=settings.dispatch_task_queue,
     )
     handle = await client.start_workflow(
         MonthlySettlementWorkflow.run,
         params,
-        id=settlement_id(month),
-        task_queue=settings.task_queue,
+        id=f"{settings.workflow_id_prefix}{settlement_id(month)}",  # one per installation
+        task_queue=settings.settlement_task_queue,
         # A settlement of this month already running is joined, not started a second time.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
@@ -244,22 +248,42 @@ def report(
 
 def worker(
     task_queue: Annotated[
-        str | None, typer.Option(help="Task queue (default TELEBILL_TASK_QUEUE).")
+        str | None,
+        typer.Option(
+            help="The notification task queue (default TELEBILL_TASK_QUEUE); the settlement "
+            "and dispatch queues are named after it (<queue>-settlement, <queue>-dispatch)."
+        ),
     ] = None,
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="The work this process takes: settlement, dispatch, notification, comma "
+            "separated (to split them across processes).",
+        ),
+    ] = "settlement,dispatch,notification",
 ) -> None:
-    """Run a Temporal worker for the settlement workflows and activities (Ctrl-C stops it).
+    """Run a Temporal worker for the settlement, dispatch and notification workflows and their
+    activities (Ctrl-C stops it), with slots of its own for each kind of work.
 
-    Run several, here or on other machines, on the same task queue to share the work.
+    Run several, here or on other machines, to share the work.
     """
+    from telebill.queues import parse_queues
     from workers.temporal_worker import run_worker
 
+    try:
+        chosen = parse_queues(queues)
+    except ValueError as exc:
+        raise UserError(f"--queues: {exc}") from None
     settings = get_settings()
+    if task_queue:
+        settings = settings.model_copy(update={"task_queue": task_queue})
+    names = ", ".join(q.name_in(settings) for q in chosen)
     console.print(
-        f"worker on task queue {task_queue or settings.task_queue!r} at {settings.temporal_target} "
-        f"(up to {settings.worker_max_activities} activities at once); Ctrl-C stops it",
+        f"worker on task queues {names} at {settings.temporal_target} "
+        f"(up to {settings.worker_max_activities} activities at once on each); Ctrl-C stops it",
         highlight=False,
     )
-    asyncio.run(run_worker(settings, task_queue))
+    asyncio.run(run_worker(settings, None, chosen))
 
 
 schedules = typer.Typer(
@@ -298,9 +322,11 @@ async def _install_schedules(at: time, dispatch_at: time, time_zone: str) -> tup
     monthly = Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledSettlementWorkflow.run,
-            ScheduledSettlementInput(time_zone=time_zone),
+            ScheduledSettlementInput(
+                time_zone=time_zone, dispatch_queue=settings.dispatch_task_queue
+            ),
             id="scheduled-settlement",
-            task_queue=settings.task_queue,
+            task_queue=settings.settlement_task_queue,
             execution_timeout=timedelta(days=7),
         ),
         spec=ScheduleSpec(
@@ -320,7 +346,7 @@ async def _install_schedules(at: time, dispatch_at: time, time_zone: str) -> tup
             ScheduledDispatchWorkflow.run,
             time_zone,
             id="scheduled-dispatch",
-            task_queue=settings.task_queue,
+            task_queue=settings.dispatch_task_queue,
             execution_timeout=timedelta(hours=20),
         ),
         spec=ScheduleSpec(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "TELEBILL_TEMPORAL_ADDRESS")
     )
     temporal_namespace: str = "default"
+    # The notification workflows' task queue; settlement and dispatch have their own beside it
+    # (`<task_queue>-settlement`, `<task_queue>-dispatch`), so a backlog of a million
+    # notification tasks never holds a settlement up.
     task_queue: str = "telebill"
 
     # Worker: how much one `telebill worker` process takes on at once.
@@ -118,6 +121,14 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap_servers or ",".join(
             f"127.0.0.1:{self.kafka_port + 2 * n}" for n in range(self.kafka_brokers)
         )
+
+    @property
+    def settlement_task_queue(self) -> str:
+        return f"{self.task_queue}-settlement"
+
+    @property
+    def dispatch_task_queue(self) -> str:
+        return f"{self.task_queue}-dispatch"
 
     @property
     def temporal_target(self) -> str:

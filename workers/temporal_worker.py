@@ -1,7 +1,8 @@
-"""`telebill worker`: hosts the workflows and activities on the task queue.
+"""`telebill worker`: hosts the workflows and activities, one Temporal worker per task queue
+(settlement, dispatch, notification: `telebill.queues`), each with slots of its own.
 
-Stateless: run as many as you like on one task queue, on one machine or many; Temporal hands each
-task to one of them.
+Stateless: run as many as you like, on one machine or many, each on all queues or some
+(`--queues`); Temporal hands each task to one of them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -19,6 +21,7 @@ from temporalio.worker import Worker
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
 from telebill.config import Settings, asyncpg_dsn
+from telebill.queues import WorkQueue
 from workflows.notification import (
     BillNotificationWorkflow,
     DispatchWorkflow,
@@ -30,14 +33,13 @@ from workflows.settlement import (
     SettlementShardWorkflow,
 )
 
-WORKFLOWS: Sequence[type] = (
+SETTLEMENT: Sequence[type] = (
     MonthlySettlementWorkflow,
     SettlementShardWorkflow,
     ScheduledSettlementWorkflow,
-    BillNotificationWorkflow,
-    DispatchWorkflow,
-    ScheduledDispatchWorkflow,
 )
+DISPATCH: Sequence[type] = (DispatchWorkflow, ScheduledDispatchWorkflow)
+WORKFLOWS: Sequence[type] = (*SETTLEMENT, BillNotificationWorkflow, *DISPATCH)
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
@@ -50,38 +52,61 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 @asynccontextmanager
 async def build_worker(
-    client: Client, pool: asyncpg.Pool, settings: Settings, task_queue: str
-) -> AsyncIterator[Worker]:
-    """A running worker hosting every workflow and activity; stops (gracefully) on exit."""
+    client: Client,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    task_queue: str | None = None,
+    queues: Sequence[WorkQueue] = tuple(WorkQueue),
+) -> AsyncIterator[list[Worker]]:
+    """Running workers on `queues` (named after `task_queue`, default TELEBILL_TASK_QUEUE);
+    they stop (gracefully) on exit.
+
+    The notification queue hosts every workflow and activity, not only the notifications:
+    settlements, dispatches and Schedules started there by a version before the queues were
+    split must still find a worker after an upgrade."""
+    if task_queue is not None:
+        settings = settings.model_copy(update={"task_queue": task_queue})
     settlement = SettlementActivities(pool)
-    notification = NotificationActivities(pool, settings, client, task_queue)
-    worker = Worker(
-        client,
-        task_queue=task_queue,
-        workflows=list(WORKFLOWS),
-        activities=[
-            settlement.open_settlement,
-            settlement.settle_shard,
-            settlement.close_settlement,
-            notification.plan,
-            notification.outcome,
-            notification.month_scope,
-            notification.start_range,
-            notification.undispatched_reservations,
-            notification.reservation_dispatched,
-        ],
-        max_concurrent_activities=settings.worker_max_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
-        graceful_shutdown_timeout=timedelta(seconds=10),
-    )
+    notification = NotificationActivities(pool, settings, client, settings.task_queue)
+    settling = [settlement.open_settlement, settlement.settle_shard, settlement.close_settlement]
+    dispatching = [
+        notification.month_scope,
+        notification.start_range,
+        notification.undispatched_reservations,
+        notification.reservation_dispatched,
+    ]
+    notifying = [notification.plan, notification.outcome]
+    hosted: dict[WorkQueue, tuple[Sequence[type], list[Any]]] = {
+        WorkQueue.SETTLEMENT: (SETTLEMENT, settling),
+        WorkQueue.DISPATCH: (DISPATCH, dispatching),
+        WorkQueue.NOTIFICATION: (WORKFLOWS, [*settling, *dispatching, *notifying]),
+    }
+    workers = [
+        Worker(
+            client,
+            task_queue=queue.name_in(settings),
+            workflows=list(hosted[queue][0]),
+            activities=hosted[queue][1],
+            max_concurrent_activities=settings.worker_max_activities,
+            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        for queue in queues
+    ]
     try:
-        async with worker:
-            yield worker
+        async with AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            yield workers
     finally:
         await notification.close()
 
 
-async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
+async def run_worker(
+    settings: Settings,
+    task_queue: str | None = None,
+    queues: Sequence[WorkQueue] = tuple(WorkQueue),
+) -> None:
     from telebill.db.migrate import ensure_schema
     from telebill.resilience import wait_out
 
@@ -94,7 +119,7 @@ async def run_worker(settings: Settings, task_queue: str | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with build_worker(client, pool, settings, task_queue or settings.task_queue):
+        async with build_worker(client, pool, settings, task_queue, queues):
             await stop.wait()
     finally:
         await pool.close()

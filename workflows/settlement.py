@@ -42,6 +42,9 @@ class SettlementInput:
     parallel: int = 3  # shards settling at once
     heartbeat_timeout_s: float = 60.0
     notify: bool = True  # then start the bills' notification workflows (see run)
+    # The dispatch's task queue (TELEBILL_TASK_QUEUE-dispatch); None: this workflow's own, as
+    # before the queues were split (so a history of then replays unchanged).
+    dispatch_queue: str | None = None
 
 
 @dataclass
@@ -133,6 +136,7 @@ class MonthlySettlementWorkflow:
                     DispatchWorkflow.run,
                     DispatchInput(month=inp.month, parallel=inp.parallel),
                     id=f"{workflow.info().workflow_id}/dispatch",
+                    task_queue=inp.dispatch_queue,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
             except WorkflowAlreadyStartedError:
@@ -144,6 +148,7 @@ class MonthlySettlementWorkflow:
 class ScheduledSettlementInput:
     time_zone: str = "Asia/Seoul"
     settlement: SettlementInput | None = None  # month is replaced by the previous month
+    dispatch_queue: str | None = None  # see SettlementInput
 
 
 @workflow.defn
@@ -161,6 +166,7 @@ class ScheduledSettlementWorkflow:
             base.parallel,
             base.heartbeat_timeout_s,
             base.notify,
+            base.dispatch_queue or inp.dispatch_queue,
         )
         try:
             await workflow.start_child_workflow(
