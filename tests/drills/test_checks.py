@@ -43,7 +43,8 @@ async def sent(inst: Installation, member: int, at: datetime) -> None:
     attempt = Attempt(bill, "MONTHLY_BILL", "email", 1, AttemptOutcome.SENT.value, at=at)
     await record_attempts(inst.conn, [attempt])
     await inst.conn.execute(
-        "INSERT INTO provider_message (channel, idempotency_key) VALUES ('email', $1)",
+        "INSERT INTO provider_message (channel, idempotency_key) VALUES ('email', $1) "
+        "ON CONFLICT DO NOTHING",
         f"{bill}:MONTHLY_BILL",
     )
 
