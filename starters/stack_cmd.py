@@ -81,16 +81,18 @@ def status(
     only: Only = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Show each service: running or not, its address and its data folder."""
+    """Show each service: running or not, its address, its data folder and the disk it
+    takes."""
     statuses = asyncio.run(_stack(only).status())
     if as_json:
         print(json.dumps({s.name: s.as_dict() for s in statuses}, indent=2))
         return
-    table = Table("service", "state", "address", "pid", "data folder")
+    table = Table("service", "state", "address", "pid", "data folder", "disk")
     for s in statuses:
         state = "[green]running[/]" if s.running else "[red]stopped[/]"
-        folder = s.data_dir or s.detail
-        table.add_row(s.name, state, s.address, str(s.pid or "-"), folder)
+        folder = " — ".join(x for x in (s.data_dir, s.detail) if x)
+        disk = f"{s.disk_bytes / 2**20:,.0f} MiB" if s.disk_bytes is not None else "-"
+        table.add_row(s.name, state, s.address, str(s.pid or "-"), folder, disk)
     console.print(table)
     if not all(s.running for s in statuses):
         raise typer.Exit(3)

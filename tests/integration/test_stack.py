@@ -50,6 +50,8 @@ def test_status_json_reports_all_three_running(settings: Settings) -> None:
     for name, status in report.items():
         assert status["running"] is True, name
         assert status["address"]
+        if status["managed"]:  # the disk its data takes (the Temporal server's grows fast)
+            assert status["disk_bytes"] > 1_000_000, (name, status["disk_bytes"])
 
 
 def test_an_address_from_the_environment_is_used_not_started(
