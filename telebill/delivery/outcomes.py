@@ -183,8 +183,15 @@ class OutcomeWatch:
         while self.waiting:
             await asyncio.sleep(self.interval_s)
             keys = list(self.waiting)
-            async with self.pool.acquire() as conn:
-                ended = await notification_statuses(conn, keys, TERMINAL)
+            try:
+                async with self.pool.acquire() as conn:
+                    ended = await notification_statuses(conn, keys, TERMINAL)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # PostgreSQL away: the waiters keep waiting (until their own timeout), the
+                # watch keeps looking; a watch that died would leave them all to time out.
+                log.warning("outcomes not looked up (%s); trying again", exc)
+                await asyncio.sleep(1.0)
+                continue
             for key, status in ended.items():
                 for future in self.waiting.pop(key, []):
                     if not future.done():
