@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from telebill import clock
 from telebill.config import Settings
 from telebill.messaging.topics import Topics
-from telebill.stack.kafka import Kafka
+from telebill.stack.kafka import Kafka, quiet_kafka_logs
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import stop_pid
 from telebill.stack.service import Service
@@ -90,12 +90,13 @@ async def jump_clock(inst: Installation, _: Settings) -> str:
 async def leaders(servers: str, topic: str) -> dict[int, int]:
     """Partition → the broker leading it (-1: none yet)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=5000)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-        return {p["partition"]: p["leader"] for p in described["partitions"]}
-    finally:
-        await admin.close()
+    with quiet_kafka_logs():  # asking the dead node first is expected
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([topic])
+            return {p["partition"]: p["leader"] for p in described["partitions"]}
+        finally:
+            await admin.close()
 
 
 async def kill_leading_broker(inst: Installation, base: Settings) -> str:
@@ -118,6 +119,7 @@ async def kill_leading_broker(inst: Installation, base: Settings) -> str:
                 break
         await asyncio.sleep(0.1)
     elected = loop.time() - struck
+    inst.election_s = round(elected, 1)
     await asyncio.sleep(max(0.0, DOWN_S - elected))
     await kafka.up()
     return f"node {victim.id} of {len(kafka.nodes)} killed; partitions led again in {elected:.1f} s"

@@ -40,6 +40,7 @@ class Installation:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     wake_at: datetime | None = None  # when the sleepers' quiet hours end
     email_consumers: int = 1
+    election_s: float | None = None  # set by a broker kill: until every partition had a leader
 
     async def reconnect(self) -> None:
         """A new connection (after PostgreSQL was stopped, the old one is gone)."""

@@ -31,6 +31,9 @@ WINDOWS = {"settling": (0.5, 3.0), "publishing": (0.2, 2.0), "notifying": (1.0, 
 WINDOWS["sleeping"] = (0.5, 5.0)
 WAKE_MARGIN_S = 40.0  # a "sleeping" fault and its recovery must fit before the sleepers wake
 RECOVERY_LIMIT_S = 300.0
+# A broker lost: the sends may pause for the leader election, and this much more (a client
+# learns the new leaders on its next metadata refresh, and a batch in flight finishes).
+ELECTION_SLACK_S = 3.0
 
 
 @dataclass
@@ -126,6 +129,16 @@ async def drill(fault: Fault, seed: int, members: int, base: Settings) -> Result
             result.pause_s = await longest_pause(inst, struck_clock)
         for _ in range(30):  # Temporal's visibility (NotifyStatus) follows within seconds
             result.checks = await check_all(inst, client)
+            if inst.election_s is not None and result.pause_s is not None:
+                held = result.pause_s <= inst.election_s + ELECTION_SLACK_S
+                result.checks.append(
+                    Check(
+                        "sends paused no longer than the leader election",
+                        held,
+                        f"longest pause {result.pause_s} s, election {inst.election_s} s "
+                        f"(+{ELECTION_SLACK_S:.0f} s allowed)",
+                    )
+                )
             if all(c.ok for c in result.checks):
                 break
             await asyncio.sleep(2)
