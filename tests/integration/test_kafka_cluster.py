@@ -26,9 +26,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def free_base_port() -> int:
-    """A port p with p … p+5 free: three brokers on p, p+2, p+4, their controllers one above."""
+    """A port p with p … p+5 free: three brokers on p, p+2, p+4, their controllers one above.
+    Below the kernel's ephemeral range, so that no client connection takes one of them between
+    this check and the brokers' bind (it did once, at 48516)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(200):
-        base = random.randrange(40_000, 50_000, 2)
+        base = random.randrange(max(1024, low - 12_000), low - 6, 2)
         if all(port_is_free(base + i) for i in range(6)):
             return base
     raise RuntimeError("no six free ports in a row")
