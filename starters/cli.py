@@ -16,11 +16,13 @@ from starters import (
     member_cmd,
     notify_cmd,
     reserve_cmd,
+    schedules_cmd,
     seed_cmd,
     settle_cmd,
     stack_cmd,
     status_cmd,
     templates_cmd,
+    worker_cmd,
 )
 from starters.errors import fail
 from telebill.errors import TelebillError
@@ -37,8 +39,8 @@ app.add_typer(db_cmd.app, name="db")
 app.command("seed")(seed_cmd.command)
 app.command("settle")(settle_cmd.settle)
 app.command("report")(settle_cmd.report)
-app.command("worker")(settle_cmd.worker)
-app.add_typer(settle_cmd.schedules, name="schedules")
+app.command("worker")(worker_cmd.worker)
+app.add_typer(schedules_cmd.schedules, name="schedules")
 app.add_typer(templates_cmd.app, name="templates")
 app.add_typer(blackout_cmd.app, name="blackout")
 app.add_typer(consume_cmd.app, name="consume")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from starters.settle_cmd import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
+from starters.schedules_cmd import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
 from telebill.config import Settings
 from tests.helpers import run_cli
 
