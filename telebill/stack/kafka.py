@@ -17,8 +17,8 @@ from telebill.stack.kafka_node import KafkaNode, find_java, kafka_uuid
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.stack.process import (
     StackError,
+    claim_ports,
     port_answers,
-    port_is_free,
     run_checked,
     spawn,
     stop_pid,
@@ -125,10 +125,7 @@ class Kafka(Service):
                 f"Kafka is running but does not answer on {self.address} "
                 f"(see {self.nodes[0].log_file}; `telebill stack down` stops it)"
             )
-        for node in down:
-            for port in (node.port, node.controller_port):
-                if not port_is_free(port):
-                    raise StackError(f"port {port} in use by another program")
+        claim_ports([p for node in down for p in (node.port, node.controller_port)])
         try:
             await self._start_nodes(down)
         except BaseException:

@@ -29,6 +29,13 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+def claim_ports(ports: Sequence[int]) -> None:
+    """Raise a one-line StackError naming the first of `ports` another program holds."""
+    for port in ports:
+        if not port_is_free(port):
+            raise StackError(f"port {port} in use by another program")
+
+
 def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

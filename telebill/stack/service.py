@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from telebill.config import Settings
-from telebill.stack.process import StackError, port_is_free, running_pid, stop_pid
+from telebill.stack.process import StackError, claim_ports, running_pid, stop_pid
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,7 @@ class Service(ABC):
                 f"process {pid} is running but does not answer on {self.address} "
                 f"(see {self.log_file}; `telebill stack down` stops it)"
             )
-        for port in self.ports:
-            if not port_is_free(port):
-                raise StackError(f"port {port} in use by another program")
+        claim_ports(self.ports)
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             await self._start()
