@@ -1,113 +1,72 @@
 """Notification activities: plan a bill's send instant, publish its event, look up its outcome,
 and start the notification workflows of a member range (for settlement, dispatch and
-reservations).
-
-Payloads carry ids, months and instants only, never member data.
+reservations), each page of bills planned at once and started delayed until its instant.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
+from activities.notify_starts import (
+    notify_input,
+    notify_workflow_id,
+    plan_bill,
+    start_notification,
+)
+from activities.notify_types import (
+    MonthScope,
+    OutcomeQuery,
+    PlanInput,
+    PlanResult,
+    ReservationRef,
+    StartInput,
+)
 from telebill import clock
 from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
+from telebill.db.connect import DbConn
 from telebill.db.notify_store import (
     MONTHLY,
+    BillPreferences,
+    PlannedSend,
     bills_to_notify,
     load_bill_preferences,
+    load_preferences_of,
     member_range,
     notification_status,
     record_plan,
     record_plan_problem,
+    record_plans,
 )
 from telebill.db.reservation_store import mark_dispatched, undispatched
 from telebill.delivery.outcomes import OutcomeWatch, mark_reported
 from telebill.delivery.store import Published, mark_published
 from telebill.domain.month import parse_month
-from telebill.domain.send_window import NoAllowedInstant, plan_send
+from telebill.domain.send_window import NoAllowedInstant, Plan
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
 
-if TYPE_CHECKING:  # the workflow module imports this one
-    from workflows.notification import NotifyInput
+__all__ = [  # the payloads, for those who import them from here
+    "MonthScope",
+    "NotificationActivities",
+    "OutcomeQuery",
+    "PlanInput",
+    "PlanResult",
+    "ReservationRef",
+    "StartInput",
+    "notify_workflow_id",
+]
 
 START_PAGE = 500
-
-
-@dataclass(frozen=True)
-class PlanInput:
-    bill_id: int
-    member_id: int
-    month: str
-    purpose: str
-    channel: str  # where the chain starts when it is published
-    workflow_id: str
-    now: str  # ISO; the workflow's clock, so a plan is the same on replay and in tests
-    reserved_at: str | None = None
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    send_at: str  # ISO, UTC
-    why: str
-    status: str | None  # the notification's status in PostgreSQL (terminal: nothing to send)
-    published: bool = False  # it was due, so the event went out in the same activity
-    outcome: str | None = None  # and how it ended, when that came within notify_outcome_wait_s
-    problem: str | None = None  # no allowed instant: why (the workflow shows it and waits)
-
-
-@dataclass(frozen=True)
-class OutcomeQuery:
-    bill_id: int
-    purpose: str
-
-
-@dataclass(frozen=True)
-class StartInput:
-    month: str
-    first_member_id: int
-    last_member_id: int
-    members: list[int] | None = None
-    reserved_at: str | None = None  # signalled to running workflows too
-    only_overdue: bool = True  # False: every undelivered bill (a reservation reaches them all)
-
-
-@dataclass(frozen=True)
-class MonthScope:
-    month: str
-    first_member_id: int
-    last_member_id: int
-
-
-@dataclass(frozen=True)
-class ReservationRef:
-    id: int
-    month: str
-    members: list[int] | None
-    send_at: str  # ISO
-
-
-def notify_workflow_id(month: str, member_id: int, prefix: str = "") -> str:
-    return f"{prefix}notify-{month}-{member_id}"
 
 
 class NotificationActivities:
@@ -148,19 +107,14 @@ class NotificationActivities:
             if r.status not in (None, "PENDING"):
                 return PlanResult(inp.now, "already " + r.status, r.status)
             windows = await self.blackouts.windows(conn)
-            if r.quiet_hours:
-                windows.append(r.quiet_hours)
             now = datetime.fromisoformat(inp.now)
             reserved = datetime.fromisoformat(inp.reserved_at) if inp.reserved_at else None
-            if inp.purpose != MONTHLY and reserved is None:
-                reserved = now  # a resend goes now, windows permitting
             try:
-                plan = plan_send(
-                    r.billing_month, r.preferred_day, r.timezone, now, windows, reserved
-                )
+                plan = plan_bill(r, windows, now, inp.purpose, reserved)
             except NoAllowedInstant as exc:
                 # Visible (NotifyStatus, `telebill status`), not a workflow failing every day.
-                problem = f"{exc}: {', '.join(w.label() for w in windows)}"
+                allowed = [*windows, r.quiet_hours] if r.quiet_hours else windows
+                problem = f"{exc}: {', '.join(w.label() for w in allowed)}"
                 await record_plan_problem(conn, inp.bill_id, inp.purpose, inp.workflow_id, problem)
                 return PlanResult(inp.now, problem, r.status, problem=problem)
             due = plan.send_at <= now
@@ -173,9 +127,9 @@ class NotificationActivities:
         outcome = None
         if due:
             await self.publish(inp)
-            outcome = await self.watch.wait(
-                inp.bill_id, inp.purpose, self.settings.notify_outcome_wait_s
-            )
+            s = self.settings
+            wait = s.notify_local_outcome_wait_s if inp.local else s.notify_outcome_wait_s
+            outcome = await self.watch.wait(inp.bill_id, inp.purpose, wait)
             if outcome is not None:  # handed over here: the reporter need not signal it
                 async with self.pool.acquire() as conn:
                     await mark_reported(conn, inp.bill_id, inp.purpose)
@@ -225,78 +179,83 @@ class NotificationActivities:
 
     @activity.defn(name="notify.start_range")
     async def start_range(self, inp: StartInput) -> int:
-        """Start (or, with a reservation, signal) the notification workflows of a member range.
-        Heartbeats the last member done, so a retry resumes there."""
-        from workflows.notification import BillNotificationWorkflow
-
+        """Start (or, with a reservation, signal) the notification workflows of a member range,
+        a page at a time: one query plans the page, one statement records the plans, and each
+        workflow starts delayed until its instant. Heartbeats the last member done, so a retry
+        resumes there."""
         details = activity.info().heartbeat_details
         after = int(details[0]) if details else inp.first_member_id - 1
         started = int(details[1]) if details else 0
         month = parse_month(inp.month)
-        gate = asyncio.Semaphore(self.settings.notify_parallel_starts)
-        s = self.settings
-
-        async def start(bill_id: int, member_id: int) -> None:
-            params = notify_input(s, bill_id, member_id, inp.month, reserved_at=inp.reserved_at)
-            async with gate:
-                with contextlib.suppress(WorkflowAlreadyStartedError):  # ran and finished
-                    await self.client.start_workflow(
-                        BillNotificationWorkflow.run,
-                        params,
-                        id=notify_workflow_id(inp.month, member_id, s.workflow_id_prefix),
-                        task_queue=self.task_queue,
-                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-                        start_signal="reserve" if inp.reserved_at else None,
-                        start_signal_args=[inp.reserved_at] if inp.reserved_at else [],
-                        search_attributes=initial_search_attributes(inp.month, member_id),
-                    )
-
         while True:
-            overdue = clock.now(s) if inp.only_overdue else None
+            now = clock.now(self.settings)
             async with self.pool.acquire() as conn:
                 page = await bills_to_notify(
-                    conn, month, after, inp.last_member_id, START_PAGE, inp.members, overdue
+                    conn,
+                    month,
+                    after,
+                    inp.last_member_id,
+                    START_PAGE,
+                    inp.members,
+                    now if inp.only_overdue else None,
                 )
-            if not page:
-                return started
-            await asyncio.gather(*(start(b.bill_id, b.member_id) for b in page))
+                if not page:
+                    return started
+                plans = await self.plan_page(conn, inp, [b.bill_id for b in page], now)
+            await self.start_page(inp, plans, now)
             after, started = page[-1].member_id, started + len(page)
             activity.heartbeat(after, started)
 
+    async def plan_page(
+        self, conn: DbConn, inp: StartInput, bill_ids: list[int], now: datetime
+    ) -> list[tuple[BillPreferences, Plan | None]]:
+        """Each bill and its plan (None: no allowed instant; its workflow says why), the plans
+        recorded, so that `telebill status` counts them scheduled."""
+        reserved = datetime.fromisoformat(inp.reserved_at) if inp.reserved_at else None
+        windows = await self.blackouts.windows(conn)
+        plans: list[tuple[BillPreferences, Plan | None]] = []
+        for r in await load_preferences_of(conn, bill_ids, MONTHLY):
+            try:
+                plans.append((r, plan_bill(r, windows, now, MONTHLY, reserved)))
+            except NoAllowedInstant:
+                plans.append((r, None))
+        prefix = self.settings.workflow_id_prefix
+        await record_plans(
+            conn,
+            MONTHLY,
+            [
+                PlannedSend(
+                    r.bill_id, notify_workflow_id(inp.month, r.member_id, prefix), p.send_at
+                )
+                for r, p in plans
+                if p is not None
+            ],
+        )
+        return plans
 
-def notify_input(
-    settings: Settings,
-    bill_id: int,
-    member_id: int,
-    month: str,
-    *,
-    purpose: str = MONTHLY,
-    channel: str = "email",
-    reserved_at: str | None = None,
-) -> NotifyInput:
-    """A notification workflow's input, with this installation's clock and STUCK period."""
-    from workflows.notification import NotifyInput
+    async def start_page(
+        self, inp: StartInput, plans: list[tuple[BillPreferences, Plan | None]], now: datetime
+    ) -> None:
+        """A reservation is a signal (Signal-With-Start: a waiting workflow wakes to re-plan);
+        otherwise each new workflow starts delayed until its instant."""
+        gate = asyncio.Semaphore(self.settings.notify_parallel_starts)
+        signal: tuple[str, list[object]] | None = (
+            ("reserve", [inp.reserved_at]) if inp.reserved_at else None
+        )
 
-    return NotifyInput(
-        bill_id,
-        member_id,
-        month,
-        purpose=purpose,
-        channel=channel,
-        reserved_at=reserved_at,
-        clock_offset_s=settings.clock_offset_s,
-        stuck_after_s=settings.notify_stuck_after_s,
-    )
+        async def one(r: BillPreferences, plan: Plan | None) -> None:
+            params = notify_input(
+                self.settings, r.bill_id, r.member_id, inp.month, reserved_at=inp.reserved_at
+            )
+            async with gate:
+                await start_notification(
+                    self.client,
+                    self.settings,
+                    self.task_queue,
+                    params,
+                    now=now,
+                    send_at=plan.send_at if plan is not None else None,
+                    signal=signal,
+                )
 
-
-def initial_search_attributes(month: str, member_id: int) -> TypedSearchAttributes:
-    from workflows.notification import BILLING_MONTH, MEMBER_ID, NOTIFY_STATUS
-
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(BILLING_MONTH, month),
-            SearchAttributePair(MEMBER_ID, member_id),
-            SearchAttributePair(NOTIFY_STATUS, "SCHEDULED"),
-        ]
-    )
+        await asyncio.gather(*(one(r, p) for r, p in plans))

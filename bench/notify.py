@@ -35,7 +35,7 @@ import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.notification import initial_search_attributes, notify_workflow_id
+from activities.notify_starts import initial_search_attributes, notify_workflow_id
 from bench.common import deliverable_month, drop_database, run_bench
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to

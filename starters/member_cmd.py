@@ -17,6 +17,8 @@ from telebill.config import get_settings
 if TYPE_CHECKING:
     import asyncpg
 
+    from telebill.db.notify_store import Waiting
+
 
 member = typer.Typer(help="A member's delivery preferences.", no_args_is_help=True)
 
@@ -62,7 +64,7 @@ def member_update(
     hours = parse_quiet(quiet) if quiet else None
     zone = get_settings().system_time_zone
 
-    async def work(conn: asyncpg.Connection) -> tuple[Any, list[str]]:
+    async def work(conn: asyncpg.Connection) -> tuple[Any, list[Waiting]]:
         async with conn.transaction():
             saved = await update_member(
                 conn, member_id, zone, preferred_day, hours, no_quiet, timezone

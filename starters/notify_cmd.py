@@ -20,6 +20,8 @@ from telebill.domain.month import parse_month
 if TYPE_CHECKING:
     import asyncpg
 
+    from telebill.db.notify_store import Waiting
+
 
 def dispatch(
     month: Month,
@@ -59,7 +61,7 @@ def resend(
 
 
 async def _start_resend(bill: int, member_id: int, month: str, n: int, channel: str) -> str:
-    from activities.notification import initial_search_attributes, notify_input, notify_workflow_id
+    from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
     from workflows.notification import BillNotificationWorkflow
 
     settings = get_settings()
@@ -140,7 +142,7 @@ def notify_replan(month: Month) -> None:
     month = checked_month(month)
     settings = get_settings()
 
-    async def work(conn: asyncpg.Connection) -> list[str]:
+    async def work(conn: asyncpg.Connection) -> list[Waiting]:
         return await waiting_workflows(conn, parse_month(month))
 
     waiting = with_db(work)

@@ -3,9 +3,9 @@ dispatch they start, and signalling many waiting workflows at once."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -15,6 +15,9 @@ from starters.errors import UserError
 from starters.settle_cmd import temporal_client
 from telebill import clock
 from telebill.config import get_settings
+
+if TYPE_CHECKING:
+    from telebill.db.notify_store import Waiting
 
 console = Console()
 Members = Annotated[
@@ -68,22 +71,13 @@ async def start_dispatch(
         )
 
 
-async def signal_all(workflow_ids: list[str], signal: str, arg: Any) -> int:
-    from temporalio.service import RPCError, RPCStatusCode
+async def signal_all(waiting: Sequence[Waiting], signal: str, arg: Any) -> int:
+    """Tell waiting notification workflows (Signal-With-Start: one whose delayed start has not
+    come yet wakes to re-plan); how many were told."""
+    from activities.notify_starts import tell_waiting
 
-    if not workflow_ids:
+    if not waiting:
         return 0
-    client = await temporal_client(get_settings())
-    gate = asyncio.Semaphore(50)
-
-    async def one(wid: str) -> bool:
-        async with gate:
-            try:
-                await client.get_workflow_handle(wid).signal(signal, arg)
-                return True
-            except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND:
-                    return False  # finished meanwhile
-                raise
-
-    return sum(await asyncio.gather(*(one(w) for w in workflow_ids)))
+    settings = get_settings()
+    client = await temporal_client(settings)
+    return await tell_waiting(client, settings, waiting, signal, arg)

@@ -21,6 +21,8 @@ from telebill.domain.month import parse_month
 if TYPE_CHECKING:
     import asyncpg
 
+    from telebill.db.notify_store import Waiting
+
 
 reserve = typer.Typer(
     help="Reserved sends (예약 발송): send a month's bills, or some members', at a chosen time.",
@@ -94,7 +96,7 @@ def reserve_cancel(
     from telebill.db.notify_store import waiting_workflows
     from telebill.db.reservation_store import cancel_reservation
 
-    async def work(conn: asyncpg.Connection) -> list[str]:
+    async def work(conn: asyncpg.Connection) -> list[Waiting]:
         r = await cancel_reservation(conn, reservation)
         return await waiting_workflows(conn, r.billing_month, r.member_ids)
 

@@ -63,7 +63,12 @@ class Settings(BaseSettings):
     # holds its slot for the provider's latency and up to notify_outcome_wait_s), so there are
     # many slots; the settlement's own concurrency is bounded by settle_parallel.
     worker_max_activities: int = Field(default=256, ge=1)
-    worker_max_workflow_tasks: int = Field(default=8, ge=1)
+    # A notification's workflow task stays open while its local activity publishes and waits
+    # briefly for the outcome (notify_local_outcome_wait_s), so there are many task slots; the
+    # workflow code itself runs on a few threads (it is Python: more would only contend).
+    worker_max_workflow_tasks: int = Field(default=400, ge=1)
+    worker_max_local_activities: int = Field(default=400, ge=1)
+    worker_workflow_threads: int = Field(default=4, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
 
     # Settlement: members per shard (child workflow), per chunk (one transaction), shards at once.
@@ -104,9 +109,14 @@ class Settings(BaseSettings):
     # The publishing activity waits this long for the outcome (most come within a second or two)
     # and hands it to its workflow itself; the consumers' reporter signals the slower ones as soon
     # as they end, but leaves those published less than the grace period ago to the activity
-    # (so keep the grace a little above the wait, or both report the same outcome: harmless).
+    # (a grace above the wait of the workflows in flight saves signals; below it, both report
+    # the same outcome: harmless).
     notify_outcome_wait_s: float = Field(default=10.0, ge=0)
-    outcome_report_grace_s: float = Field(default=15.0, ge=0)
+    # The same wait where the publishing runs as a local activity (the workflows of this
+    # version): it holds a workflow task slot, and past 80% of the task's 10 s timeout the task
+    # would be extended with three more history events; the reporter signals the slower ones.
+    notify_local_outcome_wait_s: float = Field(default=3.0, ge=0, le=7.0)
+    outcome_report_grace_s: float = Field(default=5.0, ge=0)
     dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @property

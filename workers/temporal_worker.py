@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -81,6 +82,7 @@ async def build_worker(
         WorkQueue.DISPATCH: (DISPATCH, dispatching),
         WorkQueue.NOTIFICATION: (WORKFLOWS, [*settling, *dispatching, *notifying]),
     }
+    threads = ThreadPoolExecutor(settings.worker_workflow_threads, "workflow")
     workers = [
         Worker(
             client,
@@ -89,6 +91,8 @@ async def build_worker(
             activities=hosted[queue][1],
             max_concurrent_activities=settings.worker_max_activities,
             max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+            max_concurrent_local_activities=settings.worker_max_local_activities,
+            workflow_task_executor=threads,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         for queue in queues
@@ -100,6 +104,7 @@ async def build_worker(
             yield workers
     finally:
         await notification.close()
+        threads.shutdown(wait=False)
 
 
 async def run_worker(

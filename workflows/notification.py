@@ -1,11 +1,15 @@
 """One workflow per bill notification, and the dispatch that makes sure each bill has one.
 
 BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n>)
-  plan (activity; when the bill is due it publishes the event and waits a few seconds for the
-  outcome) → durable sleep until the send instant (re-planned on a signal, re-checked on waking,
-  which publishes) → the outcome, from that activity or, when slower, a signal from the message
-  platform's reporter; when none comes within `stuck_after_s` it looks in
-  PostgreSQL, and if the outcome is still unknown it marks itself STUCK and keeps waiting.
+  started delayed until its planned instant (`start_range` plans a page of bills at once), it
+  wakes there and plans again in a local activity (preferences, quiet hours and blackout
+  windows as they are now), which publishes the event when it is due and waits a few seconds
+  for the outcome; not due (moved by a change): a durable sleep until the new instant, woken
+  early by a signal (Signal-With-Start while the start is still delayed) → the outcome, from
+  that activity or, when slower, a signal from the message platform's reporter; when none
+  comes within `stuck_after_s` it looks in PostgreSQL, and if the outcome is still unknown it
+  marks itself STUCK and keeps waiting. Workflows started before this shape (input version 3)
+  keep theirs: a plan activity at the start, a timer, the plan activity again on waking.
 DispatchWorkflow: starts the workflows a month's bills are missing (catch-up after an outage),
   the admin's "send now" and reserved sends, in member-range pages (bounded, resumable).
 """
@@ -19,12 +23,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notification import (
+    from activities.notification import NotificationActivities
+    from activities.notify_types import (
+        BILLING_MONTH,
+        LEAN,
+        MEMBER_ID,
+        NOTIFY_STATUS,
+        SEND_AT,
         MonthScope,
-        NotificationActivities,
+        NotifyInput,
         OutcomeQuery,
         PlanInput,
         PlanResult,
@@ -34,30 +44,15 @@ with workflow.unsafe.imports_passed_through():
     from telebill.domain.month import months_before, previous_month, shard_ranges
     from telebill.messaging.outcome import OUTCOME_SIGNAL, TERMINAL, DeliveryOutcome
 
-BILLING_MONTH = SearchAttributeKey.for_keyword("BillingMonth")
-NOTIFY_STATUS = SearchAttributeKey.for_keyword("NotifyStatus")
-SEND_AT = SearchAttributeKey.for_datetime("SendAt")
-MEMBER_ID = SearchAttributeKey.for_int("MemberId")
+__all__ = ["BILLING_MONTH", "MEMBER_ID", "NOTIFY_STATUS", "SEND_AT", "NotifyInput"]
 
 SHORT = timedelta(minutes=2)
+# The local plan-and-publish: well under the workflow task's timeout when all is well; when
+# Kafka or PostgreSQL is away it times out and retries, the task extended meanwhile.
+LOCAL = timedelta(seconds=30)
 NO_SEND_WINDOW = "NO_SEND_WINDOW"
 REPLAN_BLOCKED = timedelta(days=1)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-
-
-@dataclass(frozen=True)
-class NotifyInput:
-    bill_id: int
-    member_id: int
-    month: str  # YYYY-MM
-    purpose: str = "MONTHLY_BILL"
-    channel: str = "email"  # where the chain starts (a resend may start at sms)
-    reserved_at: str | None = None  # ISO; replaces the preferred day
-    clock_offset_s: float = 0.0  # TELEBILL_CLOCK_OFFSET_S of the starter
-    stuck_after_s: float = 3 * 3600.0
-    # Keep BillingMonth/NotifyStatus/SendAt/MemberId up to date for Temporal UI. Off only where
-    # the server has no such attributes (the time-skipping test server cannot register them).
-    search_attributes: bool = True
 
 
 @dataclass
@@ -76,6 +71,8 @@ class BillNotificationWorkflow:
         self.outcome: str | None = None
         self.search_attributes = True
         self.clock_offset_s: float | None = None  # set by `replan`; else the input's
+        # What Temporal UI shows (status, SendAt), when only changes are upserted (version 4).
+        self.shown: tuple[str | None, datetime | None] | None = None
 
     @workflow.query
     def current(self) -> NotifyState:
@@ -113,41 +110,58 @@ class BillNotificationWorkflow:
         self.state.status = status
         if not self.search_attributes:
             return
+        if self.shown is not None:  # version 4: a visibility write only for a change
+            if self.shown == (status, send_at or self.shown[1]):
+                return
+            self.shown = (status, send_at or self.shown[1])
         updates: list[SearchAttributeUpdate[Any]] = [NOTIFY_STATUS.value_set(status)]
         if send_at is not None:
             updates.append(SEND_AT.value_set(send_at))
         workflow.upsert_search_attributes(updates)
+
+    async def plan(self, inp: NotifyInput) -> PlanResult:
+        lean = inp.version >= LEAN
+        plan_input = PlanInput(
+            inp.bill_id,
+            inp.member_id,
+            inp.month,
+            inp.purpose,
+            inp.channel,
+            workflow.info().workflow_id,
+            self.now(inp).isoformat(),
+            self.state.reserved_at,
+            local=lean,
+        )
+        if lean:  # no activity task, no events but a marker: the work of one workflow task
+            return await workflow.execute_local_activity_method(
+                NotificationActivities.plan,
+                plan_input,
+                start_to_close_timeout=LOCAL,
+                retry_policy=RETRY,
+            )
+        return await workflow.execute_activity_method(
+            NotificationActivities.plan,
+            plan_input,
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
 
     @workflow.run
     async def run(self, inp: NotifyInput) -> str:
         if self.state.reserved_at is None:  # a reservation signalled with the start wins
             self.state.reserved_at = inp.reserved_at
         self.search_attributes = inp.search_attributes
-        if (
-            self.search_attributes
-            and workflow.info().typed_search_attributes.get(BILLING_MONTH) is None
-        ):  # the starters set these; a workflow started otherwise sets them itself
+        shown = workflow.info().typed_search_attributes
+        if inp.version >= LEAN and self.search_attributes:
+            self.shown = (shown.get(NOTIFY_STATUS), shown.get(SEND_AT))
+        if self.search_attributes and shown.get(BILLING_MONTH) is None:
+            # the starters set these; a workflow started otherwise sets them itself
             workflow.upsert_search_attributes(
                 [BILLING_MONTH.value_set(inp.month), MEMBER_ID.value_set(inp.member_id)]
             )
-        wid = workflow.info().workflow_id
         while True:
             self.replan = False
-            plan: PlanResult = await workflow.execute_activity_method(
-                NotificationActivities.plan,
-                PlanInput(
-                    inp.bill_id,
-                    inp.member_id,
-                    inp.month,
-                    inp.purpose,
-                    inp.channel,
-                    wid,
-                    self.now(inp).isoformat(),
-                    self.state.reserved_at,
-                ),
-                start_to_close_timeout=SHORT,
-                retry_policy=RETRY,
-            )
+            plan = await self.plan(inp)
             if plan.status in TERMINAL:  # delivered before this run (e.g. a catch-up start)
                 self.mark(plan.status)
                 return plan.status

@@ -45,6 +45,44 @@ async def load_bill_preferences(conn: DbConn, bill_id: int, purpose: str) -> Bil
     return BillPreferences(*r.values())
 
 
+async def load_preferences_of(
+    conn: DbConn, bill_ids: Sequence[int], purpose: str
+) -> list[BillPreferences]:
+    """`load_bill_preferences` for a page of bills, in one query."""
+    rows = await conn.fetch(
+        "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
+        "m.quiet_start, m.quiet_end, m.timezone, n.status "
+        "FROM bill b JOIN member m ON m.id = b.member_id "
+        "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2 "
+        "WHERE b.id = ANY($1::bigint[]) ORDER BY b.member_id",
+        list(bill_ids),
+        purpose,
+    )
+    return [BillPreferences(*r.values()) for r in rows]
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    bill_id: int
+    workflow_id: str
+    send_at: datetime
+
+
+async def record_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend]) -> None:
+    """`record_plan` for a page of bills, in one statement."""
+    await conn.execute(
+        "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
+        "SELECT b, $1, w, s FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS p(b, w, s) "
+        "ON CONFLICT (bill_id, purpose) DO UPDATE "
+        "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL "
+        "WHERE notification.status = 'PENDING' AND notification.published_at IS NULL",
+        purpose,
+        [p.bill_id for p in plans],
+        [p.workflow_id for p in plans],
+        [p.send_at for p in plans],
+    )
+
+
 async def record_plan(
     conn: DbConn, bill_id: int, purpose: str, workflow_id: str, send_at: datetime
 ) -> None:
@@ -227,17 +265,29 @@ async def resend_count(conn: DbConn, bill_id: int) -> int:
     return n
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A notification planned and not published yet, and its workflow."""
+
+    workflow_id: str
+    bill_id: int
+    member_id: int
+    month: str  # YYYY-MM
+    purpose: str
+
+
 async def waiting_workflows(
     conn: DbConn, month: date | None = None, member_ids: Sequence[int] | None = None
-) -> list[str]:
+) -> list[Waiting]:
     """The notification workflows still waiting to send (planned, not published yet), of a
     month and/or some members: those a preference change or a cancelled reservation re-plans."""
     rows = await conn.fetch(
-        "SELECT n.workflow_id FROM notification n JOIN bill b ON b.id = n.bill_id "
+        "SELECT n.workflow_id, b.id, b.member_id, to_char(b.billing_month, 'YYYY-MM'), n.purpose "
+        "FROM notification n JOIN bill b ON b.id = n.bill_id "
         "WHERE ($1::date IS NULL OR b.billing_month = $1) "
         "AND ($2::bigint[] IS NULL OR b.member_id = ANY($2::bigint[])) "
         "AND n.status = 'PENDING' AND n.published_at IS NULL AND n.workflow_id IS NOT NULL",
         month,
         list(member_ids) if member_ids is not None else None,
     )
-    return [r["workflow_id"] for r in rows]
+    return [Waiting(*r.values()) for r in rows]

@@ -47,7 +47,11 @@ class NotifyStack:
 
 
 async def prepare(
-    databases: Databases, settings: Settings, members: int, failing: tuple[int, ...] = ()
+    databases: Databases,
+    settings: Settings,
+    members: int,
+    failing: tuple[int, ...] = (),
+    pretend: datetime = PRETEND,
 ) -> NotifyStack:
     """Members with usage of MONTH; those in `failing` fail by e-mail, the first of them by SMS
     as well (so one ends as a dead letter and the others by SMS)."""
@@ -69,7 +73,7 @@ async def prepare(
     s = settings.beside(
         f"n{tag}",
         url,
-        clock_offset_s=offset_to(PRETEND),
+        clock_offset_s=offset_to(pretend),
         email_latency_s=0.05,
         sms_latency_s=0.01,
         email_failure_rate=0.0,

@@ -75,7 +75,10 @@ async def test_dispatch_takes_unscheduled_and_overdue_bills_only(db: asyncpg.Con
     assert [b.member_id for b in everyone] == [1, 2, 4, 5, 6]  # all undelivered (a reservation)
     assert [b.member_id for b in await bills_to_notify(db, NOV, 0, 10, 2, None, None)] == [1, 2]
     assert [b.member_id for b in await bills_to_notify(db, NOV, 4, 10, 100, [5, 1], None)] == [5]
-    assert await waiting_workflows(db, member_ids=[1]) == ["notify-2026-11-1"]
+    waiting = await waiting_workflows(db, member_ids=[1])
+    assert [(w.workflow_id, w.bill_id, w.member_id, w.month) for w in waiting] == [
+        ("notify-2026-11-1", bills[1], 1, "2026-11")
+    ]
     assert await waiting_workflows(db, member_ids=[3]) == []
     status = await month_status(db, NOV, now)
     assert (status.bills, status.not_scheduled, status.scheduled, status.due) == (6, 3, 2, 1)

@@ -31,8 +31,8 @@ from activities.notification import (
     PlanResult,
     ReservationRef,
     StartInput,
-    initial_search_attributes,
 )
+from activities.notify_starts import initial_search_attributes
 from activities.settlement import (
     CloseInput,
     SettlementScope,

@@ -1,0 +1,98 @@
+"""The notification feature's payloads and search attributes, shared by its workflows, its
+activities and whatever starts or signals them.
+
+Payloads carry ids, months and instants only, never member data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.common import SearchAttributeKey
+
+BILLING_MONTH = SearchAttributeKey.for_keyword("BillingMonth")
+NOTIFY_STATUS = SearchAttributeKey.for_keyword("NotifyStatus")
+SEND_AT = SearchAttributeKey.for_datetime("SendAt")
+MEMBER_ID = SearchAttributeKey.for_int("MemberId")
+
+
+@dataclass(frozen=True)
+class NotifyInput:
+    bill_id: int
+    member_id: int
+    month: str  # YYYY-MM
+    purpose: str = "MONTHLY_BILL"
+    channel: str = "email"  # where the chain starts (a resend may start at sms)
+    reserved_at: str | None = None  # ISO; replaces the preferred day
+    clock_offset_s: float = 0.0  # TELEBILL_CLOCK_OFFSET_S of the starter
+    stuck_after_s: float = 3 * 3600.0
+    # Keep BillingMonth/NotifyStatus/SendAt/MemberId up to date for Temporal UI. Off only where
+    # the server has no such attributes (the time-skipping test server cannot register them).
+    search_attributes: bool = True
+    # Which path the workflow takes, fixed at its start (a workflow's input never changes, so
+    # this versions it as deterministically as a patch marker, without the marker and the
+    # TemporalChangeVersion upsert a patch adds to every one of a million workflows):
+    # 3 (absent in the inputs of workflows started before 2026-11-26): the plan activity runs
+    #   at the start, a timer sleeps until the instant, the plan activity again on waking;
+    # 4: started delayed until the instant with SendAt and NotifyStatus already set, it plans
+    #   and publishes in one local activity and upserts search attributes only on a change.
+    version: int = 3
+
+
+LEAN = 4  # the version the starters give
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    bill_id: int
+    member_id: int
+    month: str
+    purpose: str
+    channel: str  # where the chain starts when it is published
+    workflow_id: str
+    now: str  # ISO; the workflow's clock, so a plan is the same on replay and in tests
+    reserved_at: str | None = None
+    # Run as a local activity: it holds its workflow's task while it waits for the outcome, so
+    # it waits notify_local_outcome_wait_s (short) instead of notify_outcome_wait_s.
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    send_at: str  # ISO, UTC
+    why: str
+    status: str | None  # the notification's status in PostgreSQL (terminal: nothing to send)
+    published: bool = False  # it was due, so the event went out in the same activity
+    outcome: str | None = None  # and how it ended, when that came within the wait
+    problem: str | None = None  # no allowed instant: why (the workflow shows it and waits)
+
+
+@dataclass(frozen=True)
+class OutcomeQuery:
+    bill_id: int
+    purpose: str
+
+
+@dataclass(frozen=True)
+class StartInput:
+    month: str
+    first_member_id: int
+    last_member_id: int
+    members: list[int] | None = None
+    reserved_at: str | None = None  # signalled to running workflows too
+    only_overdue: bool = True  # False: every undelivered bill (a reservation reaches them all)
+
+
+@dataclass(frozen=True)
+class MonthScope:
+    month: str
+    first_member_id: int
+    last_member_id: int
+
+
+@dataclass(frozen=True)
+class ReservationRef:
+    id: int
+    month: str
+    members: list[int] | None
+    send_at: str  # ISO

@@ -1,0 +1,118 @@
+"""A month's notification workflows start delayed until their instants (version 4): nothing
+runs on the server until then, Temporal UI shows when, a waiting one is woken by the
+operator's commands (Signal-With-Start), and a due one takes a single workflow task."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from telebill.clock import offset_to
+from telebill.config import Settings
+from tests.integration.conftest import Databases
+from tests.integration.notify_stack import MONTH, NotifyStack, prepare, running
+from workflows.notification import NOTIFY_STATUS, SEND_AT, DispatchInput, DispatchWorkflow
+
+SEOUL = ZoneInfo("Asia/Seoul")
+NOW = datetime(2026, 12, 3, 14, 0, tzinfo=SEOUL)  # day 3 of the send month
+TELEBILL = str(Path(sys.executable).parent / "telebill")
+
+
+async def cli(stack: NotifyStack, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [TELEBILL, *args], env=stack.env() | env, capture_output=True, text=True
+    )
+
+
+async def events(client: Client, wid: str) -> list[int]:
+    history = await client.get_workflow_handle(wid).fetch_history()
+    return [e.event_type for e in history.events]
+
+
+async def delivered(stack: NotifyStack, members: list[int], within: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        n = await stack.conn.fetchval(
+            "SELECT count(*) FROM notification n JOIN bill b ON b.id = n.bill_id "
+            "WHERE b.member_id = ANY($1::bigint[]) AND n.status = 'DELIVERED_EMAIL'",
+            members,
+        )
+        if n == len(members):
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{n} of {members} delivered"
+        await asyncio.sleep(0.3)
+
+
+async def test_workflows_wait_as_delayed_starts_and_wake_when_told(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await prepare(databases, settings, 6, pretend=NOW)
+    # 1 is due today; 2–6 on the 20th, Seoul, no quiet hours (a plain instant to compare)
+    await stack.conn.execute(
+        "UPDATE member SET preferred_day = CASE WHEN id = 1 THEN 3 ELSE 20 END, "
+        "timezone = 'Asia/Seoul', quiet_start = NULL, quiet_end = NULL"
+    )
+    await stack.conn.execute("DELETE FROM blackout_window")
+    client = stack.client
+    s = stack.settings
+    async with running(stack):
+        # settled without Temporal (as after an outage): the catch-up dispatch starts them all
+        from telebill.db.settlement_store import load_products, settle_chunk
+        from telebill.domain.month import parse_month
+
+        await settle_chunk(
+            stack.conn, parse_month(MONTH), "s", 1, 6, await load_products(stack.conn)
+        )
+        result = await client.execute_workflow(
+            DispatchWorkflow.run,
+            DispatchInput(month=MONTH),
+            id=f"{s.workflow_id_prefix}dispatch-{MONTH}",
+            task_queue=s.dispatch_task_queue,
+        )
+        assert result.started == 6
+        await delivered(stack, [1])
+        # the due one: one workflow task, the plan a local activity (a marker), no activity task
+        due = await events(client, stack.workflow_id(1))
+        assert due.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1, due
+        assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in due
+        assert EventType.EVENT_TYPE_TIMER_STARTED not in due
+        assert due.count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) == 1
+        # the waiting ones: started, nothing else, until the 20th; UI shows when
+        planned = {
+            r["member_id"]: r["send_at"]
+            for r in await stack.conn.fetch(
+                "SELECT b.member_id, n.send_at FROM notification n JOIN bill b ON b.id = n.bill_id"
+            )
+        }
+        assert planned[2] == datetime(2026, 12, 20, tzinfo=SEOUL)
+        for member in range(2, 7):
+            wid = stack.workflow_id(member)
+            assert await events(client, wid) == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
+            shown = (await client.get_workflow_handle(wid).describe()).typed_search_attributes
+            assert shown.get(NOTIFY_STATUS) == "SCHEDULED"
+            assert shown.get(SEND_AT) == planned[member]
+        # a preference change wakes member 2's delayed start: due today now, sent at once
+        moved = await cli(stack, "member", "update", "--member", "2", "--preferred-day", "3")
+        assert moved.returncode == 0, moved.stderr
+        assert "1 waiting notification(s) re-planned" in " ".join(moved.stdout.split())
+        await delivered(stack, [1, 2])
+        # a plain signal would not wake a delayed start; nothing else has run
+        assert await events(client, stack.workflow_id(3)) == [
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+        ]
+        # the installation's clock moves past the 20th: `notify replan` wakes the rest
+        later = str(offset_to(datetime(2026, 12, 21, 10, 0, tzinfo=SEOUL)))
+        replanned = await cli(
+            stack, "notify", "replan", "--month", MONTH, TELEBILL_CLOCK_OFFSET_S=later
+        )
+        assert replanned.returncode == 0, replanned.stderr
+        assert "4 waiting notification(s)" in " ".join(replanned.stdout.split())
+        await delivered(stack, [1, 2, 3, 4, 5, 6])
+    await stack.conn.close()
