@@ -2,7 +2,8 @@
 `python -m tests.workflows.record_histories vN` against the running dev server (`telebill stack
 up`), the names prefixed with the version (v1: before 2026-11-26's reservation patch; v2:
 after it; v3: with the replan signal, before the settlement and dispatch had queues of their
-own). Record a new version before changing a workflow's commands, commit what it writes,
+own; v4: with the version-4 notification workflow, started delayed and planning in a local
+activity). Record a new version before changing a workflow's commands, commit what it writes,
 then make the change behind `workflow.patched`; the replay test keeps workflows already running
 (a million may be asleep) working after the upgrade.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from activities.notification import (
@@ -33,6 +35,7 @@ from activities.notification import (
     StartInput,
 )
 from activities.notify_starts import initial_search_attributes
+from activities.notify_types import LEAN
 from activities.settlement import (
     CloseInput,
     SettlementScope,
@@ -76,9 +79,9 @@ class StandIns:
     @activity.defn(name="notify.plan")
     async def plan(self, inp: PlanInput) -> PlanResult:
         now = datetime.fromisoformat(inp.now)
-        if inp.member_id in (3, 5):
+        if inp.member_id in (3, 5, 7):
             return PlanResult((now + timedelta(days=7)).isoformat(), "preferred day", None)
-        outcome = "DELIVERED_EMAIL" if inp.member_id == 1 else None
+        outcome = "DELIVERED_EMAIL" if inp.member_id in (1, 6) else None
         if inp.member_id == 2:
             handle = self.client.get_workflow_handle(inp.workflow_id)
             told = DeliveryOutcome(
@@ -146,13 +149,18 @@ async def main() -> None:
     s = StandIns(client)
     tag = uuid.uuid4().hex[:6]
 
-    async def start(member: int, stuck_after_s: float = 3600) -> WorkflowHandle[Any, str]:
+    async def start(
+        member: int, stuck_after_s: float = 3600, delay: float | None = None, signal: str = ""
+    ) -> WorkflowHandle[Any, str]:
         return await client.start_workflow(
             BillNotificationWorkflow.run,
-            NotifyInput(member, member, "2026-11", stuck_after_s=stuck_after_s),
+            NotifyInput(member, member, "2026-11", stuck_after_s=stuck_after_s, version=LEAN),
             id=f"record-notify-{tag}-{member}",
             task_queue=queue,
             search_attributes=initial_search_attributes("2026-11", member),
+            start_delay=timedelta(seconds=delay) if delay else None,
+            start_signal=signal or None,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 
     async with Worker(
@@ -205,6 +213,16 @@ async def main() -> None:
             await asyncio.sleep(1)
             await save("notify_clock_moved", moved)
         await moved.terminate("recorded")
+        # v4: a delayed start that wakes due at its instant, and one woken early by a
+        # Signal-With-Start (a preference change) that re-plans and sleeps
+        woke = await start(6, delay=2)
+        await woke.result()
+        await save("notify_delayed_start_due", woke)
+        await start(7, delay=3600)
+        woken = await start(7, delay=3600, signal="preferences_changed")
+        await asyncio.sleep(1)
+        await save("notify_delayed_start_woken", woken)
+        await woken.terminate("recorded")
         month = await client.start_workflow(
             MonthlySettlementWorkflow.run,
             SettlementInput("2026-11", shard_size=4, chunk_size=2, parallel=2),

@@ -4,6 +4,7 @@ replays on today's workflows without a nondeterminism error."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -28,7 +29,31 @@ async def test_a_recorded_history_replays_on_todays_code(name: str) -> None:
 
 def test_there_are_histories_of_every_workflow_kind() -> None:
     kinds = {"notify_due_outcome_at_once", "notify_stuck_then_found", "scheduled_dispatch"}
-    for version in ("v1", "v2", "v3"):
+    for version in ("v1", "v2", "v3", "v4"):
         names = {n.removeprefix(f"{version}_") for n in HISTORIES if n.startswith(version)}
         assert kinds <= names, version
     assert {"v3_settlement_then_dispatch", "v3_notify_clock_moved"} <= set(HISTORIES)
+    assert {"v4_notify_delayed_start_due", "v4_notify_delayed_start_woken"} <= set(HISTORIES)
+
+
+def with_input_version(history_json: str, version: int) -> str:
+    """The same history as if its workflow had been started with `version` in its input."""
+    history = json.loads(history_json)
+    payload = history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][
+        0
+    ]
+    params = json.loads(base64.b64decode(payload["data"]))
+    payload["data"] = base64.b64encode(json.dumps(params | {"version": version}).encode()).decode()
+    return json.dumps(history)
+
+
+async def test_the_input_version_is_what_keeps_a_running_workflow_on_its_path() -> None:
+    """A version-3 history read as version 4 is nondeterministic: without the version in the
+    input, every notification asleep at an upgrade would fail on waking."""
+    name = "v3_notify_asleep_replanned"
+    history = WorkflowHistory.from_json(IDS[name], with_input_version(HISTORIES[name], 4))
+    result = await Replayer(workflows=WORKFLOWS).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
