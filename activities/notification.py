@@ -180,9 +180,9 @@ class NotificationActivities:
     @activity.defn(name="notify.start_range")
     async def start_range(self, inp: StartInput) -> int:
         """Start (or, with a reservation, signal) the notification workflows of a member range,
-        a page at a time: one query plans the page, one statement records the plans, and each
-        workflow starts delayed until its instant. Heartbeats the last member done, so a retry
-        resumes there."""
+        a page at a time: one query plans the page, each workflow starts delayed until its
+        instant, one statement records the plans. How many were started or signalled.
+        Heartbeats the last member done, so a retry resumes there."""
         details = activity.info().heartbeat_details
         after = int(details[0]) if details else inp.first_member_id - 1
         started = int(details[1]) if details else 0
@@ -202,15 +202,14 @@ class NotificationActivities:
                 if not page:
                     return started
                 plans = await self.plan_page(conn, inp, [b.bill_id for b in page], now)
-            await self.start_page(inp, plans, now)
-            after, started = page[-1].member_id, started + len(page)
+            started += await self.start_page(inp, plans, now)
+            after = page[-1].member_id
             activity.heartbeat(after, started)
 
     async def plan_page(
         self, conn: DbConn, inp: StartInput, bill_ids: list[int], now: datetime
     ) -> list[tuple[BillPreferences, Plan | None]]:
-        """Each bill and its plan (None: no allowed instant; its workflow says why), the plans
-        recorded, so that `telebill status` counts them scheduled."""
+        """Each bill and its plan (None: no allowed instant; its workflow says why)."""
         reserved = datetime.fromisoformat(inp.reserved_at) if inp.reserved_at else None
         windows = await self.blackouts.windows(conn)
         plans: list[tuple[BillPreferences, Plan | None]] = []
@@ -219,36 +218,26 @@ class NotificationActivities:
                 plans.append((r, plan_bill(r, windows, now, MONTHLY, reserved)))
             except NoAllowedInstant:
                 plans.append((r, None))
-        prefix = self.settings.workflow_id_prefix
-        await record_plans(
-            conn,
-            MONTHLY,
-            [
-                PlannedSend(
-                    r.bill_id, notify_workflow_id(inp.month, r.member_id, prefix), p.send_at
-                )
-                for r, p in plans
-                if p is not None
-            ],
-        )
         return plans
 
     async def start_page(
         self, inp: StartInput, plans: list[tuple[BillPreferences, Plan | None]], now: datetime
-    ) -> None:
+    ) -> int:
         """A reservation is a signal (Signal-With-Start: a waiting workflow wakes to re-plan);
-        otherwise each new workflow starts delayed until its instant."""
+        otherwise each new workflow starts delayed until its instant, and one already running
+        keeps its own plan. The plans of those started or told are recorded (`telebill
+        status` counts them scheduled); how many."""
         gate = asyncio.Semaphore(self.settings.notify_parallel_starts)
         signal: tuple[str, list[object]] | None = (
             ("reserve", [inp.reserved_at]) if inp.reserved_at else None
         )
 
-        async def one(r: BillPreferences, plan: Plan | None) -> None:
+        async def one(r: BillPreferences, plan: Plan | None) -> bool:
             params = notify_input(
                 self.settings, r.bill_id, r.member_id, inp.month, reserved_at=inp.reserved_at
             )
             async with gate:
-                await start_notification(
+                return await start_notification(
                     self.client,
                     self.settings,
                     self.task_queue,
@@ -258,4 +247,18 @@ class NotificationActivities:
                     signal=signal,
                 )
 
-        await asyncio.gather(*(one(r, p) for r, p in plans))
+        started = await asyncio.gather(*(one(r, p) for r, p in plans))
+        prefix = self.settings.workflow_id_prefix
+        async with self.pool.acquire() as conn:
+            await record_plans(
+                conn,
+                MONTHLY,
+                [
+                    PlannedSend(
+                        r.bill_id, notify_workflow_id(inp.month, r.member_id, prefix), p.send_at
+                    )
+                    for (r, p), ok in zip(plans, started, strict=True)
+                    if ok and p is not None
+                ],
+            )
+        return sum(started)

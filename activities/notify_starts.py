@@ -105,7 +105,8 @@ async def start_notification(
     signal: tuple[str, list[object]] | None = None,
 ) -> bool:
     """Start the workflow (delayed until `send_at` when that is ahead), or, with `signal`,
-    signal it, waking it if its start is delayed. False: it ran and finished already."""
+    signal it, waking it if its start is delayed. False: it runs already (without a signal:
+    left as it is, its own plan stands) or ran and finished."""
     delay = send_at - now if send_at is not None else None
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
@@ -113,7 +114,9 @@ async def start_notification(
             params,
             id=notify_workflow_id(params.month, params.member_id, settings.workflow_id_prefix),
             task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+            if signal
+            else WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             start_delay=delay if delay is not None and delay >= MIN_DELAY else None,
             start_signal=signal[0] if signal else None,

@@ -33,18 +33,20 @@ async def fresh_database(settings: Settings, name: str) -> str:
 
 
 async def deliverable_month(
-    settings: Settings, name: str, members: int, month_text: str
+    settings: Settings, name: str, members: int, month_text: str, settle: bool = True
 ) -> tuple[str, asyncpg.Connection]:
     """A fresh database `name` with `members` seeded and settled for the month (not through
     Temporal), the default templates, and no quiet hours (so nothing is deferred): bills ready
-    to deliver. Returns its URL and a connection to it."""
+    to deliver (`settle=False`: ready to settle). Returns its URL and a connection to it."""
     month = parse_month(month_text)
     url = await fresh_database(settings, name)
     conn = await asyncpg.connect(asyncpg_dsn(url))
-    print(f"seeding and settling {members:,} members (not timed)…", flush=True)
+    print(
+        f"seeding {'and settling ' if settle else ''}{members:,} members (not timed)…", flush=True
+    )
     await seed_population(conn, members, month, None)
     products = await load_products(conn)
-    for first in range(1, members + 1, 5_000):
+    for first in range(1, members + 1, 5_000) if settle else ():
         await settle_chunk(conn, month, "bench", first, min(first + 4_999, members), products)
     await install_defaults(conn)
     await conn.execute("UPDATE member SET quiet_start = NULL, quiet_end = NULL")

@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from subprocess import DEVNULL
@@ -35,14 +35,15 @@ import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.notify_starts import initial_search_attributes, notify_workflow_id
+from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
+from activities.notify_types import LEAN
 from bench.common import deliverable_month, drop_database, run_bench
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to
 from telebill.config import asyncpg_dsn, get_settings
 from telebill.stack.kafka_topics import ensure_topics
 from workers.temporal_worker import build_worker
-from workflows.notification import BillNotificationWorkflow, NotifyInput
+from workflows.notification import BillNotificationWorkflow
 
 BENCH_DB = "telebill_bench_notify"
 STARTS_AT_ONCE = 50
@@ -124,7 +125,12 @@ def report(label: str, baseline: Run, notified: Run) -> None:
 
 
 async def main(
-    members: int, month_text: str, keep: bool, rounds: int, without_search_attributes: bool
+    members: int,
+    month_text: str,
+    keep: bool,
+    rounds: int,
+    without_search_attributes: bool,
+    version: int,
 ) -> None:
     base = get_settings()
     url, conn = await deliverable_month(base, BENCH_DB, members, month_text)
@@ -168,15 +174,14 @@ async def main(
 
             async def notification(i: int) -> Handle:
                 bill, member = bills[i]
+                params = replace(
+                    notify_input(settings, bill, member, month_text),
+                    search_attributes=not without_search_attributes,
+                    version=version,
+                )
                 return await client.start_workflow(
                     BillNotificationWorkflow.run,
-                    NotifyInput(
-                        bill,
-                        member,
-                        month_text,
-                        clock_offset_s=settings.clock_offset_s,
-                        search_attributes=not without_search_attributes,
-                    ),
+                    params,
                     id=notify_workflow_id(month_text, member, settings.workflow_id_prefix),
                     task_queue=settings.task_queue,
                     search_attributes=None
@@ -244,6 +249,14 @@ def options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a diagnostic: notification workflows that keep no search attributes (what the "
         "Temporal UI's filters cost the server)",
+    )
+    parser.add_argument(
+        "--version",
+        type=int,
+        choices=(3, LEAN),
+        default=LEAN,
+        help="the notification workflow's path: 3 (plan activity, timer, activity again: the "
+        f"workflows started before 2026-11-26) or {LEAN} (today's)",
     )
 
 

@@ -1,0 +1,245 @@
+"""The whole month on one box: settle, schedule every bill's workflow, one send day, an admin
+"send now", each phase beside a baseline measured on the same server in the same run.
+
+    python -m bench.month --members 100000        (1000000: the real size; hours)
+
+1. seed N members (not timed) and settle the month through MonthlySettlementWorkflow;
+2. schedule: the catch-up dispatch starts every bill's notification workflow, delayed until
+   its instant (the installation's clock is set before the send month, so all lie ahead);
+   the bills of one preferred day are held back for phase 3. Baseline: bare delayed starts
+   of a no-op workflow with the same four search attributes (N/20, at least 2,000). Also the
+   Temporal server's disk per sleeping workflow;
+3. one send day: the held-back day's bills are dispatched with the clock set so that their
+   instant (the day's start, Seoul) comes right after; they all wake at once, plan, publish,
+   are delivered by the e-mail consumer (1 s simulated latency, 1% failures), and complete.
+   Baseline: as many one-timer-one-activity workflows waking at one instant;
+4. send now: the admin's "send now" for min(100,000, N/10) scheduled bills (Signal-With-Start
+   wakes each delayed workflow);
+then the memory of every process (now and peak).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from subprocess import DEVNULL
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.notify_starts import initial_search_attributes
+from bench.common import deliverable_month, drop_database, run_bench
+from bench.month_probes import (
+    Closed,
+    rss_mib,
+    stack_memory,
+    temporal_disk,
+    wait_closed,
+)
+from bench.month_workflows import DelayedNoop, SleepThenWork, noop
+from telebill import clock
+from telebill.clock import offset_to
+from telebill.config import Settings, asyncpg_dsn, get_settings
+from telebill.domain.month import parse_month
+from telebill.stack.kafka_topics import ensure_topics
+from workers.temporal_worker import build_worker
+from workflows.notification import DispatchInput, DispatchWorkflow
+from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
+
+BENCH_DB = "telebill_bench_month"
+SEOUL = ZoneInfo("Asia/Seoul")
+SEND_DAY = 15  # the preferred day of phase 3
+STARTS_AT_ONCE = 50
+
+
+def line(label: str, n: int, seconds: float, baseline: float | None = None) -> float:
+    rate = n / max(seconds, 1e-9)
+    text = f"{label:44} {n:>9,} in {seconds:8.1f} s = {rate:8.1f}/s"
+    if baseline:
+        text += f"   baseline {baseline:8.1f}/s, ratio {rate / baseline:5.0%}"
+    print(text, flush=True)
+    return rate
+
+
+async def delayed_starts(client: Client, queue: str, tag: str, month: str, n: int) -> float:
+    """Bare delayed starts (a month ahead) with the four search attributes; starts/s."""
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+    began = time.perf_counter()
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.start_workflow(
+                DelayedNoop.run,
+                id=f"bench{tag}-delayed-{i}",
+                task_queue=queue,
+                start_delay=timedelta(days=30),
+                search_attributes=initial_search_attributes(month, i, datetime.now(SEOUL)),
+            )
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - began)
+
+
+async def timers_then_work(client: Client, queue: str, tag: str, n: int, lead: float) -> Closed:
+    """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
+    the spans from that instant."""
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+    wake = time.perf_counter() + lead
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.start_workflow(
+                SleepThenWork.run,
+                max(wake - time.perf_counter(), 1.0),
+                id=f"bench{tag}-timer-{i}",
+                task_queue=queue,
+            )
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    assert time.perf_counter() < wake, "the baseline's starts took longer than its lead"
+    return await wait_closed(client, f"WorkflowId STARTS_WITH 'bench{tag}-timer-'", n, wake)
+
+
+async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: object) -> int:
+    result = await client.execute_workflow(
+        DispatchWorkflow.run,
+        DispatchInput(month, **extra),  # type: ignore[arg-type]
+        id=f"{s.workflow_id_prefix}dispatch-{month}-{name}",
+        task_queue=s.dispatch_task_queue,
+    )
+    return result.started
+
+
+async def main(members: int, month_text: str, keep: bool) -> None:
+    base = get_settings()
+    month = parse_month(month_text)
+    send_month = (month + timedelta(days=32)).replace(day=1)
+    tag = uuid.uuid4().hex[:6]
+    url, conn = await deliverable_month(base, BENCH_DB, members, month_text, settle=False)
+    await conn.execute("UPDATE member SET timezone = 'Asia/Seoul'")
+    await conn.execute("DELETE FROM blackout_window")
+    day_members = await conn.fetchval(
+        "SELECT count(*) FROM member WHERE preferred_day = $1", SEND_DAY
+    )
+    before = datetime(send_month.year, send_month.month, 1, tzinfo=SEOUL) - timedelta(hours=1)
+    s = base.beside(f"bench{tag}", url, clock_offset_s=offset_to(before))
+    await ensure_topics(s.kafka_servers, s.kafka_partitions, s.topic_prefix)
+    client = await Client.connect(s.temporal_target)
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=s.db_pool_size)
+    assert pool is not None
+    env = os.environ | s.process_env()
+    telebill = str(Path(sys.executable).parent / "telebill")
+    consumers = [
+        await asyncio.create_subprocess_exec(
+            telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
+        )
+        for kind in ("email", "sms", "dlq")
+    ]
+    baseline_queue = f"bench-month-{tag}"
+    mine = f"WorkflowId STARTS_WITH '{s.workflow_id_prefix}notify-'"
+    print(f"{members:,} members, month {month_text}; {day_members:,} on day {SEND_DAY}")
+    try:
+        async with Worker(
+            client,
+            task_queue=baseline_queue,
+            workflows=[SleepThenWork, DelayedNoop],
+            activities=[noop],
+            max_concurrent_workflow_tasks=s.worker_max_workflow_tasks,
+            max_concurrent_activities=s.worker_max_activities,
+        ):
+            async with build_worker(client, pool, s):
+                began = time.perf_counter()
+                summary = await client.execute_workflow(
+                    MonthlySettlementWorkflow.run,
+                    SettlementInput(month_text, notify=False),
+                    id=f"{s.workflow_id_prefix}settlement-{month_text}",
+                    task_queue=s.settlement_task_queue,
+                )
+                line("1. settled (members)", summary.members, time.perf_counter() - began)
+                # hold the send day's bills back: planned far ahead, the catch-up skips them
+                await conn.execute(
+                    "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
+                    "SELECT b.id, 'MONTHLY_BILL', 'held', now() + interval '1 year' FROM bill b "
+                    "JOIN member m ON m.id = b.member_id WHERE m.preferred_day = $1",
+                    SEND_DAY,
+                )
+                bare = await delayed_starts(
+                    client, baseline_queue, tag, month_text, max(members // 20, 2_000)
+                )
+                disk = temporal_disk(s)
+                began = time.perf_counter()
+                scheduled = await dispatch(client, s, month_text, "schedule")
+                line("2. scheduled (delayed starts)", scheduled, time.perf_counter() - began, bare)
+                grown = temporal_disk(s) - disk
+                print(
+                    f"   Temporal's disk: +{grown / 2**20:,.0f} MiB, "
+                    f"{grown / max(scheduled, 1) / 1024:.1f} KiB per sleeping workflow"
+                )
+            # 3. the send day: the baseline first, then the clock set so that the day's start
+            # comes `lead` s after the dispatch begins
+            lead = 30 + day_members / 100
+            day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
+            await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
+            base_day = await timers_then_work(client, baseline_queue, tag, day_members, lead)
+            line("   baseline: timer + activity", day_members, base_day.all_s)
+            s3 = s.model_copy(update={"clock_offset_s": offset_to(day - timedelta(seconds=lead))})
+            wake = time.perf_counter() + lead  # the day's start by that clock
+            async with build_worker(client, pool, s3):
+                mark = time.perf_counter()
+                held = await dispatch(client, s3, month_text, "send-day")
+                print(
+                    f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
+                    f"waking in {wake - time.perf_counter():.0f} s"
+                )
+                done = await wait_closed(client, mine, held, wake)
+                line(
+                    "3. send day: completed (to 99%)",
+                    held,
+                    done.p99_s,
+                    day_members / base_day.p99_s,
+                )
+                line("   send day: completed (all)", held, done.all_s)
+                picked = await conn.fetch(
+                    "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
+                    SEND_DAY,
+                    min(100_000, members // 10),
+                )
+                mark = time.perf_counter()
+                told = await dispatch(
+                    client,
+                    s3,
+                    month_text,
+                    "now",
+                    members=[r["id"] for r in picked],
+                    reserved_at=clock.now(s3).isoformat(),
+                )
+                closed = await wait_closed(client, mine, told, mark, already=held)
+                line("4. send now: woken and completed (to 99%)", told, closed.p99_s)
+                line("   send now: completed (all)", told, closed.all_s)
+    finally:
+        for process in consumers:
+            peak = rss_mib(process.pid)[1] if process.returncode is None else 0.0
+            print(f"   consumer pid {process.pid}: peak {peak:,.0f} MiB")
+            process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(p.wait() for p in consumers))
+        await pool.close()
+        await conn.close()
+    mine_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"   worker and bench (one process): peak {mine_peak:,.0f} MiB")
+    for name, (now, peak) in stack_memory(s).items():
+        print(f"   {name}: {now:,.0f} MiB now, peak {peak:,.0f} MiB since it started")
+    if not keep:
+        await drop_database(base, BENCH_DB)
+
+
+if __name__ == "__main__":
+    run_bench(main, __doc__, members=100_000)
