@@ -51,7 +51,7 @@ from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn, get_settings
 from telebill.domain.month import parse_month
 from telebill.stack.kafka_topics import ensure_topics
-from workers.temporal_worker import build_worker
+from workers.temporal_worker import build_worker, worker_options
 from workflows.notification import DispatchInput, DispatchWorkflow
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
@@ -153,8 +153,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
             task_queue=baseline_queue,
             workflows=[SleepThenWork, DelayedNoop],
             activities=[noop],
-            max_concurrent_workflow_tasks=s.worker_max_workflow_tasks,
-            max_concurrent_activities=s.worker_max_activities,
+            **worker_options(s),  # the installation's, as the notification workflows get
         ):
             async with build_worker(client, pool, s):
                 began = time.perf_counter()
@@ -213,6 +212,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
                     SEND_DAY,
                     min(100_000, members // 10),
                 )
+                # by the clock these workflows started with (the send day's moved on)
                 mark = time.perf_counter()
                 told = await dispatch(
                     client,
@@ -220,7 +220,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
                     month_text,
                     "now",
                     members=[r["id"] for r in picked],
-                    reserved_at=clock.now(s3).isoformat(),
+                    reserved_at=clock.now(s).isoformat(),
                 )
                 closed = await wait_closed(client, mine, told, mark, already=held)
                 line("4. send now: woken and completed (to 99%)", told, closed.p99_s)

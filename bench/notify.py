@@ -42,7 +42,7 @@ from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to
 from telebill.config import asyncpg_dsn, get_settings
 from telebill.stack.kafka_topics import ensure_topics
-from workers.temporal_worker import build_worker
+from workers.temporal_worker import build_worker, worker_options
 from workflows.notification import BillNotificationWorkflow
 
 BENCH_DB = "telebill_bench_notify"
@@ -162,8 +162,7 @@ async def main(
                 workflows=[MinimalWorkflow],
                 activities=[noop],
                 # the installation's worker settings, as the notification workflows get
-                max_concurrent_activities=settings.worker_max_activities,
-                max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+                **worker_options(settings),
             ),
         ):
 

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     worker_max_workflow_tasks: int = Field(default=400, ge=1)
     worker_max_local_activities: int = Field(default=400, ge=1)
     worker_workflow_threads: int = Field(default=4, ge=1)
+    # Workflow task polls in flight, and the share of them on the task queue itself rather than
+    # on this worker's sticky queue. Most notification tasks are a workflow's first (it woke
+    # from a delayed start, on no worker's cache), so the SDK's default (5 polls, a fifth of
+    # them on the queue: one) held a send day to the rate of one poll loop.
+    worker_workflow_polls: int = Field(default=16, ge=2)
+    worker_nonsticky_poll_ratio: float = Field(default=0.75, gt=0, le=1)
     db_pool_size: int = Field(default=10, ge=1)
 
     # Settlement: members per shard (child workflow), per chunk (one transaction), shards at once.

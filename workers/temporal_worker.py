@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
@@ -49,6 +49,19 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """How much a worker takes on at once (the benchmarks give their baselines the same)."""
+    return {
+        "max_concurrent_activities": settings.worker_max_activities,
+        "max_concurrent_workflow_tasks": settings.worker_max_workflow_tasks,
+        "max_concurrent_local_activities": settings.worker_max_local_activities,
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            settings.worker_workflow_polls
+        ),
+        "nonsticky_to_sticky_poll_ratio": settings.worker_nonsticky_poll_ratio,
+    }
 
 
 @asynccontextmanager
@@ -89,11 +102,9 @@ async def build_worker(
             task_queue=queue.name_in(settings),
             workflows=list(hosted[queue][0]),
             activities=hosted[queue][1],
-            max_concurrent_activities=settings.worker_max_activities,
-            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
-            max_concurrent_local_activities=settings.worker_max_local_activities,
             workflow_task_executor=threads,
             graceful_shutdown_timeout=timedelta(seconds=10),
+            **worker_options(settings),
         )
         for queue in queues
     ]
