@@ -20,6 +20,7 @@ then the memory of every process (now and peak).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import resource
@@ -36,13 +37,15 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.notify_starts import initial_search_attributes
 from bench.common import deliverable_month, drop_database, run_bench
 from bench.month_probes import (
-    Closed,
+    cpu_seconds,
+    delayed_starts,
     rss_mib,
     stack_memory,
+    stack_pids,
     temporal_disk,
+    timers_then_work,
     wait_closed,
 )
 from bench.month_workflows import DelayedNoop, SleepThenWork, noop
@@ -58,7 +61,12 @@ from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 BENCH_DB = "telebill_bench_month"
 SEOUL = ZoneInfo("Asia/Seoul")
 SEND_DAY = 15  # the preferred day of phase 3
-STARTS_AT_ONCE = 50
+
+
+def where_time_went(label: str, before: dict[str, float], after: dict[str, float]) -> None:
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items())
+    print(f"   CPU seconds ({label}): {parts}", flush=True)
 
 
 def line(label: str, n: int, seconds: float, baseline: float | None = None) -> float:
@@ -68,45 +76,6 @@ def line(label: str, n: int, seconds: float, baseline: float | None = None) -> f
         text += f"   baseline {baseline:8.1f}/s, ratio {rate / baseline:5.0%}"
     print(text, flush=True)
     return rate
-
-
-async def delayed_starts(client: Client, queue: str, tag: str, month: str, n: int) -> float:
-    """Bare delayed starts (a month ahead) with the four search attributes; starts/s."""
-    gate = asyncio.Semaphore(STARTS_AT_ONCE)
-    began = time.perf_counter()
-
-    async def one(i: int) -> None:
-        async with gate:
-            await client.start_workflow(
-                DelayedNoop.run,
-                id=f"bench{tag}-delayed-{i}",
-                task_queue=queue,
-                start_delay=timedelta(days=30),
-                search_attributes=initial_search_attributes(month, i, datetime.now(SEOUL)),
-            )
-
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return n / (time.perf_counter() - began)
-
-
-async def timers_then_work(client: Client, queue: str, tag: str, n: int, lead: float) -> Closed:
-    """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
-    the spans from that instant."""
-    gate = asyncio.Semaphore(STARTS_AT_ONCE)
-    wake = time.perf_counter() + lead
-
-    async def one(i: int) -> None:
-        async with gate:
-            await client.start_workflow(
-                SleepThenWork.run,
-                max(wake - time.perf_counter(), 1.0),
-                id=f"bench{tag}-timer-{i}",
-                task_queue=queue,
-            )
-
-    await asyncio.gather(*(one(i) for i in range(n)))
-    assert time.perf_counter() < wake, "the baseline's starts took longer than its lead"
-    return await wait_closed(client, f"WorkflowId STARTS_WITH 'bench{tag}-timer-'", n, wake)
 
 
 async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: object) -> int:
@@ -119,7 +88,7 @@ async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: 
     return result.started
 
 
-async def main(members: int, month_text: str, keep: bool) -> None:
+async def main(members: int, month_text: str, keep: bool, send_day_share: float | None) -> None:
     base = get_settings()
     month = parse_month(month_text)
     send_month = (month + timedelta(days=32)).replace(day=1)
@@ -127,6 +96,12 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     url, conn = await deliverable_month(base, BENCH_DB, members, month_text, settle=False)
     await conn.execute("UPDATE member SET timezone = 'Asia/Seoul'")
     await conn.execute("DELETE FROM blackout_window")
+    if send_day_share:  # a bigger send day than the seed's (about 1/28 of the members)
+        await conn.execute(
+            "UPDATE member SET preferred_day = $1 WHERE id % $2 = 0",
+            SEND_DAY,
+            max(round(1 / send_day_share), 1),
+        )
     day_members = await conn.fetchval(
         "SELECT count(*) FROM member WHERE preferred_day = $1", SEND_DAY
     )
@@ -144,6 +119,10 @@ async def main(members: int, month_text: str, keep: bool) -> None:
         )
         for kind in ("email", "sms", "dlq")
     ]
+    roots = stack_pids(s) | {"worker": os.getpid()}
+    roots |= {
+        f"consume {k}": p.pid for k, p in zip(("email", "sms", "dlq"), consumers, strict=True)
+    }
     baseline_queue = f"bench-month-{tag}"
     mine = f"WorkflowId STARTS_WITH '{s.workflow_id_prefix}notify-'"
     print(f"{members:,} members, month {month_text}; {day_members:,} on day {SEND_DAY}")
@@ -175,9 +154,10 @@ async def main(members: int, month_text: str, keep: bool) -> None:
                     client, baseline_queue, tag, month_text, max(members // 20, 2_000)
                 )
                 disk = temporal_disk(s)
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), cpu_seconds(roots)
                 scheduled = await dispatch(client, s, month_text, "schedule")
                 line("2. scheduled (delayed starts)", scheduled, time.perf_counter() - began, bare)
+                where_time_went("scheduling", cpu, cpu_seconds(roots))
                 grown = temporal_disk(s) - disk
                 print(
                     f"   Temporal's disk: +{grown / 2**20:,.0f} MiB, "
@@ -188,12 +168,14 @@ async def main(members: int, month_text: str, keep: bool) -> None:
             lead = 30 + day_members / 100
             day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
             await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
+            cpu = cpu_seconds(roots)
             base_day = await timers_then_work(client, baseline_queue, tag, day_members, lead)
             line("   baseline: timer + activity", day_members, base_day.all_s)
+            where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
             s3 = s.model_copy(update={"clock_offset_s": offset_to(day - timedelta(seconds=lead))})
             wake = time.perf_counter() + lead  # the day's start by that clock
             async with build_worker(client, pool, s3):
-                mark = time.perf_counter()
+                mark, cpu = time.perf_counter(), cpu_seconds(roots)
                 held = await dispatch(client, s3, month_text, "send-day")
                 print(
                     f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
@@ -207,6 +189,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
                     day_members / base_day.p99_s,
                 )
                 line("   send day: completed (all)", held, done.all_s)
+                where_time_went("dispatch and send day", cpu, cpu_seconds(roots))
                 picked = await conn.fetch(
                     "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
                     SEND_DAY,
@@ -242,4 +225,13 @@ async def main(members: int, month_text: str, keep: bool) -> None:
 
 
 if __name__ == "__main__":
-    run_bench(main, __doc__, members=100_000)
+
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--send-day-share",
+            type=float,
+            help="the share of the members whose preferred day is the send day "
+            "(default: the seed's, about 1/28)",
+        )
+
+    run_bench(main, __doc__, members=100_000, options=options)

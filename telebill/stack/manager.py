@@ -13,6 +13,7 @@ from telebill.stack.postgres import Postgres
 from telebill.stack.process import StackError
 from telebill.stack.service import Service, ServiceStatus
 from telebill.stack.temporal import Temporal
+from telebill.stack.temporal_server import TemporalServer
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Stack:
             raise StackError(
                 f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICE_NAMES)}"
             )
-        every: list[Service] = [Postgres(settings), Kafka(settings), Temporal(settings)]
+        temporal = Temporal if settings.temporal_server == "dev" else TemporalServer
+        every: list[Service] = [Postgres(settings), Kafka(settings), temporal(settings)]
         self.services = [s for s in every if not only or s.name in only]
         self.settings = settings
 
