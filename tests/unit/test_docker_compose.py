@@ -30,7 +30,22 @@ def host_ports(service: dict[str, Any]) -> dict[int, int]:
 
 
 def test_names_the_three_services_and_the_ui(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "kafka", "temporal", "temporal-ui"}
+    default = {n for n, s in compose["services"].items() if "profiles" not in s}
+    assert default == {"postgres", "kafka", "temporal", "temporal-ui"}
+
+
+def test_the_production_temporal_uses_the_stacks_postgresql_and_port(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    production = services["temporal-production"]
+    assert production["profiles"] == ["production"]
+    env = production["environment"]
+    assert (env["DB"], env["POSTGRES_SEEDS"]) == ("postgres12", "postgres")
+    assert (env["POSTGRES_USER"], env["POSTGRES_PWD"]) == (postgres.DB_USER, postgres.DB_PASSWORD)
+    assert production["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # the port the code defaults to, so that it replaces the dev server unchanged
+    assert set(host_ports(production)) == set(host_ports(services["temporal"]))
 
 
 def test_uses_the_ports_the_code_defaults_to(compose: dict[str, Any]) -> None:
