@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 import uuid
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from subprocess import DEVNULL
@@ -41,6 +42,7 @@ from bench.common import deliverable_month, drop_database, run_bench
 from bench.month_probes import (
     cpu_seconds,
     delayed_starts,
+    fresh_dev_server,
     rss_mib,
     stack_memory,
     stack_pids,
@@ -60,6 +62,7 @@ from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_month"
 SEOUL = ZoneInfo("Asia/Seoul")
+FRESH_PORT = 27433  # the bench's own dev server, below the ephemeral range
 SEND_DAY = 15  # the preferred day of phase 3
 
 
@@ -88,7 +91,9 @@ async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: 
     return result.started
 
 
-async def main(members: int, month_text: str, keep: bool, send_day_share: float | None) -> None:
+async def main(
+    members: int, month_text: str, keep: bool, send_day_share: float | None, stack_server: bool
+) -> None:
     base = get_settings()
     month = parse_month(month_text)
     send_month = (month + timedelta(days=32)).replace(day=1)
@@ -106,122 +111,140 @@ async def main(members: int, month_text: str, keep: bool, send_day_share: float 
         "SELECT count(*) FROM member WHERE preferred_day = $1", SEND_DAY
     )
     before = datetime(send_month.year, send_month.month, 1, tzinfo=SEOUL) - timedelta(hours=1)
-    s = base.beside(f"bench{tag}", url, clock_offset_s=offset_to(before))
-    await ensure_topics(s.kafka_servers, s.kafka_partitions, s.topic_prefix)
-    client = await Client.connect(s.temporal_target)
-    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=s.db_pool_size)
-    assert pool is not None
-    env = os.environ | s.process_env()
-    telebill = str(Path(sys.executable).parent / "telebill")
-    consumers = [
-        await asyncio.create_subprocess_exec(
-            telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
-        )
-        for kind in ("email", "sms", "dlq")
-    ]
-    roots = stack_pids(s) | {"worker": os.getpid()}
-    roots |= {
-        f"consume {k}": p.pid for k, p in zip(("email", "sms", "dlq"), consumers, strict=True)
-    }
-    baseline_queue = f"bench-month-{tag}"
-    mine = f"WorkflowId STARTS_WITH '{s.workflow_id_prefix}notify-'"
-    print(f"{members:,} members, month {month_text}; {day_members:,} on day {SEND_DAY}")
-    try:
-        async with Worker(
-            client,
-            task_queue=baseline_queue,
-            workflows=[SleepThenWork, DelayedNoop],
-            activities=[noop],
-            **worker_options(s),  # the installation's, as the notification workflows get
-        ):
-            async with build_worker(client, pool, s):
-                began = time.perf_counter()
-                summary = await client.execute_workflow(
-                    MonthlySettlementWorkflow.run,
-                    SettlementInput(month_text, notify=False),
-                    id=f"{s.workflow_id_prefix}settlement-{month_text}",
-                    task_queue=s.settlement_task_queue,
+    async with AsyncExitStack() as scope:
+        if stack_server:  # the stack's own, with whatever it has kept from earlier runs
+            port = base.temporal_port
+            client = await Client.connect(base.temporal_target)
+            temporal_pid = stack_pids(base)["temporal"]
+            folder = base.stack_dir / "temporal"
+        else:
+            port = FRESH_PORT
+            client, temporal_pid, folder = await scope.enter_async_context(
+                fresh_dev_server(FRESH_PORT)
+            )
+        s = base.beside(f"bench{tag}", url, clock_offset_s=offset_to(before), temporal_port=port)
+        await ensure_topics(s.kafka_servers, s.kafka_partitions, s.topic_prefix)
+        pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=s.db_pool_size)
+        assert pool is not None
+        env = os.environ | s.process_env()
+        telebill = str(Path(sys.executable).parent / "telebill")
+        consumers = [
+            await asyncio.create_subprocess_exec(
+                telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
+            )
+            for kind in ("email", "sms", "dlq")
+        ]
+        roots = stack_pids(s) | {"temporal": temporal_pid, "worker": os.getpid()}
+        roots |= {
+            f"consume {k}": p.pid for k, p in zip(("email", "sms", "dlq"), consumers, strict=True)
+        }
+        baseline_queue = f"bench-month-{tag}"
+        mine = f"WorkflowId STARTS_WITH '{s.workflow_id_prefix}notify-'"
+        print(f"{members:,} members, month {month_text}; {day_members:,} on day {SEND_DAY}")
+        try:
+            async with Worker(
+                client,
+                task_queue=baseline_queue,
+                workflows=[SleepThenWork, DelayedNoop],
+                activities=[noop],
+                **worker_options(s),  # the installation's, as the notification workflows get
+            ):
+                async with build_worker(client, pool, s):
+                    began = time.perf_counter()
+                    summary = await client.execute_workflow(
+                        MonthlySettlementWorkflow.run,
+                        SettlementInput(month_text, notify=False),
+                        id=f"{s.workflow_id_prefix}settlement-{month_text}",
+                        task_queue=s.settlement_task_queue,
+                    )
+                    line("1. settled (members)", summary.members, time.perf_counter() - began)
+                    # hold the send day's bills back: planned far ahead, the catch-up skips them
+                    await conn.execute(
+                        "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
+                        "SELECT b.id, 'MONTHLY_BILL', 'held', now() + interval '1 year' "
+                        "FROM bill b JOIN member m ON m.id = b.member_id "
+                        "WHERE m.preferred_day = $1",
+                        SEND_DAY,
+                    )
+                    bare = await delayed_starts(
+                        client, baseline_queue, tag, month_text, max(members // 20, 2_000)
+                    )
+                    disk = temporal_disk(folder)
+                    began, cpu = time.perf_counter(), cpu_seconds(roots)
+                    scheduled = await dispatch(client, s, month_text, "schedule")
+                    line(
+                        "2. scheduled (delayed starts)",
+                        scheduled,
+                        time.perf_counter() - began,
+                        bare,
+                    )
+                    where_time_went("scheduling", cpu, cpu_seconds(roots))
+                    grown = temporal_disk(folder) - disk
+                    print(
+                        f"   Temporal's disk: +{grown / 2**20:,.0f} MiB, "
+                        f"{grown / max(scheduled, 1) / 1024:.1f} KiB per sleeping workflow"
+                    )
+                # 3. the send day: the baseline first, then the clock set so that the day's start
+                # comes `lead` s after the dispatch begins
+                lead = 30 + day_members / 100
+                day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
+                await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
+                cpu = cpu_seconds(roots)
+                base_day = await timers_then_work(client, baseline_queue, tag, day_members, lead)
+                line("   baseline: timer + activity", day_members, base_day.all_s)
+                where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
+                s3 = s.model_copy(
+                    update={"clock_offset_s": offset_to(day - timedelta(seconds=lead))}
                 )
-                line("1. settled (members)", summary.members, time.perf_counter() - began)
-                # hold the send day's bills back: planned far ahead, the catch-up skips them
-                await conn.execute(
-                    "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
-                    "SELECT b.id, 'MONTHLY_BILL', 'held', now() + interval '1 year' FROM bill b "
-                    "JOIN member m ON m.id = b.member_id WHERE m.preferred_day = $1",
-                    SEND_DAY,
-                )
-                bare = await delayed_starts(
-                    client, baseline_queue, tag, month_text, max(members // 20, 2_000)
-                )
-                disk = temporal_disk(s)
-                began, cpu = time.perf_counter(), cpu_seconds(roots)
-                scheduled = await dispatch(client, s, month_text, "schedule")
-                line("2. scheduled (delayed starts)", scheduled, time.perf_counter() - began, bare)
-                where_time_went("scheduling", cpu, cpu_seconds(roots))
-                grown = temporal_disk(s) - disk
-                print(
-                    f"   Temporal's disk: +{grown / 2**20:,.0f} MiB, "
-                    f"{grown / max(scheduled, 1) / 1024:.1f} KiB per sleeping workflow"
-                )
-            # 3. the send day: the baseline first, then the clock set so that the day's start
-            # comes `lead` s after the dispatch begins
-            lead = 30 + day_members / 100
-            day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
-            await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
-            cpu = cpu_seconds(roots)
-            base_day = await timers_then_work(client, baseline_queue, tag, day_members, lead)
-            line("   baseline: timer + activity", day_members, base_day.all_s)
-            where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
-            s3 = s.model_copy(update={"clock_offset_s": offset_to(day - timedelta(seconds=lead))})
-            wake = time.perf_counter() + lead  # the day's start by that clock
-            async with build_worker(client, pool, s3):
-                mark, cpu = time.perf_counter(), cpu_seconds(roots)
-                held = await dispatch(client, s3, month_text, "send-day")
-                print(
-                    f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
-                    f"waking in {wake - time.perf_counter():.0f} s"
-                )
-                done = await wait_closed(client, mine, held, wake)
-                line(
-                    "3. send day: completed (to 99%)",
-                    held,
-                    done.p99_s,
-                    day_members / base_day.p99_s,
-                )
-                line("   send day: completed (all)", held, done.all_s)
-                where_time_went("dispatch and send day", cpu, cpu_seconds(roots))
-                picked = await conn.fetch(
-                    "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
-                    SEND_DAY,
-                    min(100_000, members // 10),
-                )
-                # by the clock these workflows started with (the send day's moved on)
-                mark = time.perf_counter()
-                told = await dispatch(
-                    client,
-                    s3,
-                    month_text,
-                    "now",
-                    members=[r["id"] for r in picked],
-                    reserved_at=clock.now(s).isoformat(),
-                )
-                closed = await wait_closed(client, mine, told, mark, already=held)
-                line("4. send now: woken and completed (to 99%)", told, closed.p99_s)
-                line("   send now: completed (all)", told, closed.all_s)
-    finally:
-        for process in consumers:
-            peak = rss_mib(process.pid)[1] if process.returncode is None else 0.0
-            print(f"   consumer pid {process.pid}: peak {peak:,.0f} MiB")
-            process.send_signal(signal.SIGTERM)
-        await asyncio.gather(*(p.wait() for p in consumers))
-        await pool.close()
-        await conn.close()
-    mine_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"   worker and bench (one process): peak {mine_peak:,.0f} MiB")
-    for name, (now, peak) in stack_memory(s).items():
-        print(f"   {name}: {now:,.0f} MiB now, peak {peak:,.0f} MiB since it started")
-    if not keep:
-        await drop_database(base, BENCH_DB)
+                wake = time.perf_counter() + lead  # the day's start by that clock
+                async with build_worker(client, pool, s3):
+                    mark, cpu = time.perf_counter(), cpu_seconds(roots)
+                    held = await dispatch(client, s3, month_text, "send-day")
+                    print(
+                        f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
+                        f"waking in {wake - time.perf_counter():.0f} s"
+                    )
+                    done = await wait_closed(client, mine, held, wake)
+                    line(
+                        "3. send day: completed (to 99%)",
+                        held,
+                        done.p99_s,
+                        day_members / base_day.p99_s,
+                    )
+                    line("   send day: completed (all)", held, done.all_s)
+                    where_time_went("dispatch and send day", cpu, cpu_seconds(roots))
+                    picked = await conn.fetch(
+                        "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
+                        SEND_DAY,
+                        min(100_000, members // 10),
+                    )
+                    # by the clock these workflows started with (the send day's moved on)
+                    mark = time.perf_counter()
+                    told = await dispatch(
+                        client,
+                        s3,
+                        month_text,
+                        "now",
+                        members=[r["id"] for r in picked],
+                        reserved_at=clock.now(s).isoformat(),
+                    )
+                    closed = await wait_closed(client, mine, told, mark, already=held)
+                    line("4. send now: woken and completed (to 99%)", told, closed.p99_s)
+                    line("   send now: completed (all)", told, closed.all_s)
+        finally:
+            for process in consumers:
+                peak = rss_mib(process.pid)[1] if process.returncode is None else 0.0
+                print(f"   consumer pid {process.pid}: peak {peak:,.0f} MiB")
+                process.send_signal(signal.SIGTERM)
+            await asyncio.gather(*(p.wait() for p in consumers))
+            await pool.close()
+            await conn.close()
+        mine_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"   worker and bench (one process): peak {mine_peak:,.0f} MiB")
+        for name, (now, peak) in (stack_memory(s) | {"temporal": rss_mib(temporal_pid)}).items():
+            print(f"   {name}: {now:,.0f} MiB now, peak {peak:,.0f} MiB since it started")
+        if not keep:
+            await drop_database(base, BENCH_DB)
 
 
 if __name__ == "__main__":
@@ -232,6 +255,11 @@ if __name__ == "__main__":
             type=float,
             help="the share of the members whose preferred day is the send day "
             "(default: the seed's, about 1/28)",
+        )
+        parser.add_argument(
+            "--stack-server",
+            action="store_true",
+            help="use the stack's Temporal server instead of a fresh dev server of the bench's own",
         )
 
     run_bench(main, __doc__, members=100_000, options=options)

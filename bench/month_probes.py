@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,7 @@ from bench.month_workflows import DelayedNoop, SleepThenWork
 from telebill.config import Settings
 from telebill.stack.manager import Stack
 from telebill.stack.service import folder_size
+from telebill.stack.temporal import dev_server_argv, ensure_search_attributes
 
 STARTS_AT_ONCE = 50
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -67,8 +71,8 @@ def stack_memory(settings: Settings) -> dict[str, tuple[float, float]]:
     return found
 
 
-def temporal_disk(settings: Settings) -> int:
-    return folder_size(settings.stack_dir / "temporal")
+def temporal_disk(folder: Path) -> int:
+    return folder_size(folder)
 
 
 async def delayed_starts(client: Client, queue: str, tag: str, month: str, n: int) -> float:
@@ -139,3 +143,35 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
 
 def stack_pids(settings: Settings) -> dict[str, int]:
     return {s.name: pid for s in Stack(settings).services if (pid := s.pid()) is not None}
+
+
+@asynccontextmanager
+async def fresh_dev_server(
+    port: int, extra: list[str] | None = None
+) -> AsyncIterator[tuple[Client, int, Path]]:
+    """A dev server of the benchmark's own (the stack's settings plus `extra`), its database
+    in a temporary folder: figures that do not depend on what the stack's server has kept
+    from earlier runs. Its client, pid and folder; stopped and deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="telebill-bench-temporal-") as folder:
+        argv = dev_server_argv(port, None, Path(folder) / "temporal.db", "default")
+        server = await asyncio.create_subprocess_exec(
+            *argv,
+            *(extra or []),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client = await Client.connect(f"127.0.0.1:{port}")
+                    break
+                except RuntimeError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
+            await ensure_search_attributes(client, "default")
+            yield client, server.pid, Path(folder)
+        finally:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 60)

@@ -14,18 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
-import time
 import uuid
-from pathlib import Path
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.month_probes import delayed_starts, timers_then_work
+from bench.month_probes import delayed_starts, fresh_dev_server, timers_then_work
 from bench.month_workflows import DelayedNoop, SleepThenWork, noop
 from telebill.config import get_settings
-from telebill.stack.temporal import dev_server_argv, ensure_search_attributes
 from workers.temporal_worker import worker_options
 
 PORT = 57433  # beside the stack's 57233, below the ephemeral range
@@ -40,42 +35,21 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-async def connect(within: float = 60) -> Client:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            return await Client.connect(f"127.0.0.1:{PORT}")
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-
-
 async def one_variant(extra: list[str], starts: int, workflows: int) -> tuple[float, float]:
     base = get_settings()
-    with tempfile.TemporaryDirectory(prefix="telebill-knobs-") as folder:
-        argv = dev_server_argv(PORT, None, Path(folder) / "temporal.db", "default")
-        server = await asyncio.create_subprocess_exec(
-            *argv, *extra, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        try:
-            client = await connect()
-            await ensure_search_attributes(client, "default")
-            queue, tag = f"knobs-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:6]
-            async with Worker(
-                client,
-                task_queue=queue,
-                workflows=[DelayedNoop, SleepThenWork],
-                activities=[noop],
-                **worker_options(base),
-            ):
-                rate = await delayed_starts(client, queue, tag, "2026-11", starts)
-                lead = 10 + workflows / 60
-                woke = await timers_then_work(client, queue, tag, workflows, lead)
-            return rate, workflows / woke.all_s
-        finally:
-            server.terminate()
-            await asyncio.wait_for(server.wait(), 60)
+    async with fresh_dev_server(PORT, extra) as (client, _pid, _folder):
+        queue, tag = f"knobs-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:6]
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[DelayedNoop, SleepThenWork],
+            activities=[noop],
+            **worker_options(base),
+        ):
+            rate = await delayed_starts(client, queue, tag, "2026-11", starts)
+            lead = 10 + workflows / 60
+            woke = await timers_then_work(client, queue, tag, workflows, lead)
+        return rate, workflows / woke.all_s
 
 
 async def main(starts: int, workflows: int, rounds: int) -> None:

@@ -181,7 +181,7 @@ class Settings(BaseSettings):
 
     def process_env(self) -> dict[str, str]:
         """This installation as TELEBILL_* variables, for a `telebill` child process: the same
-        database, Kafka, topics, task queue, workflow ids and clock."""
+        database, Kafka, Temporal, topics, task queue, workflow ids and clock."""
         return {
             "TELEBILL_DATABASE_URL": self.db_url,
             "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": self.kafka_servers,
@@ -189,7 +189,11 @@ class Settings(BaseSettings):
             "TELEBILL_TASK_QUEUE": self.task_queue,
             "TELEBILL_WORKFLOW_ID_PREFIX": self.workflow_id_prefix,
             "TELEBILL_CLOCK_OFFSET_S": str(self.clock_offset_s),
-        }
+        } | (
+            {"TEMPORAL_ADDRESS": self.temporal_address}
+            if self.temporal_address
+            else {"TELEBILL_TEMPORAL_PORT": str(self.temporal_port)}
+        )
 
 
 def normalise_db_url(url: str) -> str:

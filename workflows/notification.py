@@ -63,7 +63,11 @@ class NotifyState:
     reserved_at: str | None = None
 
 
-@workflow.defn
+# Outside the sandbox: one runs per bill, a million a month, and creating a sandbox for each
+# (re-importing and compiling this module) took 38% of a worker's CPU on a send day (py-spy,
+# bench.month). Its code calls nothing but workflow APIs and the replay tests guard it; the
+# other workflows, which run a few times a month, keep the sandbox.
+@workflow.defn(sandboxed=False)
 class BillNotificationWorkflow:
     def __init__(self) -> None:
         self.state = NotifyState()
