@@ -123,9 +123,10 @@ def _stat(pid: int) -> tuple[int, float]:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
 
 
-def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+def cpu_seconds(roots: dict[str, int], alone: tuple[str, ...] = ("worker",)) -> dict[str, float]:
     """CPU seconds used so far by each named process and its live descendants (PostgreSQL's
-    backends, say)."""
+    backends, say); those named in `alone` without theirs (the bench's process is the parent
+    of its consumers and of its own Temporal server, counted apart)."""
     found: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -138,7 +139,10 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     def total(pid: int) -> float:
         return found.get(pid, (0, 0.0))[1] + sum(total(c) for c in children.get(pid, []))
 
-    return {name: total(pid) for name, pid in roots.items()}
+    return {
+        name: found.get(pid, (0, 0.0))[1] if name in alone else total(pid)
+        for name, pid in roots.items()
+    }
 
 
 def stack_pids(settings: Settings) -> dict[str, int]:

@@ -209,8 +209,8 @@ class TemporalServer(Temporal):
         await self.create_databases()
         await asyncio.to_thread(self.setup_schema_sync)
         config = self.write_config()
-        argv = [str(server), "--root", str(self.dir), "--config", str(config),
-                "--env", "production", "start"]  # fmt: skip
+        argv = [str(server), "--root", str(self.dir), "--config", config.name,
+                "--env", "production", "--allow-no-auth", "start"]  # fmt: skip
         proc = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, cwd=self.dir)
         await wait_until(
             self.answers,
@@ -222,10 +222,16 @@ class TemporalServer(Temporal):
 
     async def after_start(self) -> None:
         client = await self._client()
-        await ensure_namespace(
-            client, self.settings.temporal_namespace, self.settings.temporal_retention_days
-        )
-        await ensure_search_attributes(client, self.settings.temporal_namespace)
+        s = self.settings
+        await ensure_namespace(client, s.temporal_namespace, s.temporal_retention_days)
+
+        async def attributes() -> bool:
+            # A new namespace reaches the frontend's cache within seconds; until then the
+            # attributes are refused as for an unknown namespace.
+            await ensure_search_attributes(client, s.temporal_namespace)
+            return True
+
+        await wait_until(attributes, within=s.start_timeout_s, what="the Temporal namespace")
 
 
 async def ensure_namespace(client: Client, namespace: str, retention_days: int) -> None:

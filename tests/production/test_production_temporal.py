@@ -38,7 +38,7 @@ async def server() -> AsyncIterator[Client]:
 async def test_the_documented_ui_queries_answer_on_postgresql_visibility(server: Client) -> None:
     client = server
     tag = datetime.now(UTC).strftime("%H%M%S%f")
-    month = "2031-07"  # a month of this test's own, whatever earlier runs left
+    month = f"2031-07-{tag}"  # a keyword of this run's own, whatever earlier runs left
     send_at = datetime(2031, 8, 10, 1, 0, tzinfo=UTC)
     for member in (41, 42, 43):
         await client.start_workflow(
