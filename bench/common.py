@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
+from subprocess import DEVNULL
 from typing import Any
 
 import asyncpg
@@ -17,6 +21,8 @@ from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.templates.store import install_defaults
+
+CONSUMERS = ("email", "sms", "dlq")
 
 
 async def fresh_database(settings: Settings, name: str) -> str:
@@ -79,3 +85,16 @@ def run_bench(
         options(parser)
     args = vars(parser.parse_args())
     asyncio.run(main(args.pop("members"), args.pop("month"), args.pop("keep"), **args))
+
+
+async def start_consumers(settings: Settings) -> list[asyncio.subprocess.Process]:
+    """The e-mail, SMS and DLQ consumers of this installation as `telebill consume` processes
+    (as a deployment on one box runs them)."""
+    env = os.environ | settings.process_env()
+    telebill = str(Path(sys.executable).parent / "telebill")
+    return [
+        await asyncio.create_subprocess_exec(
+            telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
+        )
+        for kind in CONSUMERS
+    ]

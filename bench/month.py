@@ -25,20 +25,18 @@ import asyncio
 import os
 import resource
 import signal
-import sys
 import time
 import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
-from pathlib import Path
-from subprocess import DEVNULL
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.common import deliverable_month, drop_database, run_bench
+from bench.common import CONSUMERS, deliverable_month, drop_database, run_bench, start_consumers
+from bench.minimal_workflow import noop
 from bench.month_probes import (
     cpu_seconds,
     delayed_starts,
@@ -50,7 +48,7 @@ from bench.month_probes import (
     timers_then_work,
     wait_closed,
 )
-from bench.month_workflows import DelayedNoop, SleepThenWork, noop
+from bench.month_workflows import DelayedNoop, SleepThenWork
 from telebill import clock
 from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn, get_settings
@@ -126,18 +124,9 @@ async def main(
         await ensure_topics(s.kafka_servers, s.kafka_partitions, s.topic_prefix)
         pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=s.db_pool_size)
         assert pool is not None
-        env = os.environ | s.process_env()
-        telebill = str(Path(sys.executable).parent / "telebill")
-        consumers = [
-            await asyncio.create_subprocess_exec(
-                telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
-            )
-            for kind in ("email", "sms", "dlq")
-        ]
+        consumers = await start_consumers(s)
         roots = stack_pids(s) | {"temporal": temporal_pid, "worker": os.getpid()}
-        roots |= {
-            f"consume {k}": p.pid for k, p in zip(("email", "sms", "dlq"), consumers, strict=True)
-        }
+        roots |= {f"consume {k}": p.pid for k, p in zip(CONSUMERS, consumers, strict=True)}
         baseline_queue = f"bench-month-{tag}"
         mine = f"WorkflowId STARTS_WITH '{s.workflow_id_prefix}notify-'"
         print(f"{members:,} members, month {month_text}; {day_members:,} on day {SEND_DAY}")

@@ -1,15 +1,13 @@
-"""The baselines of bench.month. (Their own module: the workflow sandbox re-imports it.)"""
+"""The baselines of bench.month (the no-op activity is bench.notify's). Their own module: the
+workflow sandbox re-imports it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import workflow
 
-
-@activity.defn(name="bench.month.noop")
-async def noop(n: int) -> int:
-    return n
+from bench.minimal_workflow import noop
 
 
 @workflow.defn

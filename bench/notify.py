@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
-from subprocess import DEVNULL
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +33,7 @@ from temporalio.worker import Worker
 
 from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
 from activities.notify_types import LEAN
-from bench.common import deliverable_month, drop_database, run_bench
+from bench.common import deliverable_month, drop_database, run_bench, start_consumers
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to
 from telebill.config import asyncpg_dsn, get_settings
@@ -142,14 +138,7 @@ async def main(
     client = await Client.connect(settings.temporal_target)
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=12)
     assert pool is not None
-    env = os.environ | settings.process_env()
-    telebill = str(Path(sys.executable).parent / "telebill")
-    consumers = [
-        await asyncio.create_subprocess_exec(
-            telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
-        )
-        for kind in ("email", "sms", "dlq")
-    ]
+    consumers = await start_consumers(settings)
     minimal_queue = f"bench-minimal-{tag}"
     baseline: list[Run] = []
     notified: list[Run] = []

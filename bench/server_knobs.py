@@ -18,8 +18,9 @@ import uuid
 
 from temporalio.worker import Worker
 
+from bench.minimal_workflow import noop
 from bench.month_probes import delayed_starts, fresh_dev_server, timers_then_work
-from bench.month_workflows import DelayedNoop, SleepThenWork, noop
+from bench.month_workflows import DelayedNoop, SleepThenWork
 from telebill.config import get_settings
 from workers.temporal_worker import worker_options
 
