@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from telebill.messaging.topics import all_topics
 from telebill.stack.process import StackError
@@ -42,7 +45,9 @@ async def ensure_topics(
     min_insync: int | None = None,
 ) -> list[str]:
     """Create whichever of the platform's topics are missing, replicated as `replication()`
-    says for this cluster; return the ones created."""
+    says for this cluster, and return the ones created once every partition of them has a
+    leader: on a cluster the creation is acknowledged before the other brokers' metadata shows
+    the topic, and a client that asks one of those right after `stack up` saw no partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
@@ -64,6 +69,38 @@ async def ensure_topics(
                         for t in missing
                     ]
                 )
+            await _wait_for_leaders(admin, missing, partitions)
         return missing
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, topics: list[str], partitions: int, within_s: float = 60.0
+) -> None:
+    """Until every broker's metadata shows every partition of `topics` with a leader. The public
+    `describe_topics` asks a random broker; asking each one by id goes through the client's
+    `_send_request` (aiokafka is pinned in the lock)."""
+    nodes = [b["node_id"] for b in (await admin.describe_cluster())["brokers"]]
+    deadline = time.monotonic() + within_s
+    pending = set(nodes)
+    while pending:
+        for node in sorted(pending):
+            response = await admin._send_request(
+                MetadataRequest(topics, allow_auto_topic_creation=False), node_id=node
+            )
+            described = response.to_object()["topics"]
+            if len(described) == len(topics) and all(
+                not d["error_code"]
+                and len(d["partitions"]) == partitions
+                and all(p["leader"] >= 0 for p in d["partitions"])
+                for d in described
+            ):
+                pending.discard(node)
+        if pending and time.monotonic() > deadline:
+            raise StackError(
+                f"Kafka created {', '.join(topics)}, but brokers {sorted(pending)} showed no "
+                f"leader for them within {within_s:.0f} s"
+            )
+        if pending:
+            await asyncio.sleep(0.2)
