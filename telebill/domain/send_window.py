@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from telebill.domain.pricing import month_end
+from telebill.domain.proration import month_end
 
 MAX_HOPS = 1_000  # windows chained end to start; far more than any real configuration has
 WEEKDAY_NAMES = (

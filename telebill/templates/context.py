@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
-from telebill.domain.pricing import month_end
+from telebill.domain.proration import month_end
 
 DUE_DAY = 25  # bills of month M are due on the 25th of month M+1
 
