@@ -106,7 +106,7 @@ class SettlementActivities:
             start = int(resumed["next_member_id"])
             result = ShardResult(**resumed["done"])
         async with self.pool.acquire() as conn:
-            products = await load_products(conn)
+            products = await load_products(conn, month)
             while start <= inp.last_member_id:
                 end = min(start + inp.chunk_size - 1, inp.last_member_id)
                 outcome = await settle_chunk(conn, month, inp.settlement_id, start, end, products)

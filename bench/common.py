@@ -51,7 +51,7 @@ async def deliverable_month(
         f"seeding {'and settling ' if settle else ''}{members:,} members (not timed)…", flush=True
     )
     await seed_population(conn, members, month, None)
-    products = await load_products(conn)
+    products = await load_products(conn, month)
     for first in range(1, members + 1, 5_000) if settle else ():
         await settle_chunk(conn, month, "bench", first, min(first + 4_999, members), products)
     await install_defaults(conn)

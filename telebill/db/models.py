@@ -58,6 +58,7 @@ class Member(Base):
     quiet_start: Mapped[time | None] = mapped_column(Time)
     quiet_end: Mapped[time | None] = mapped_column(Time)
     timezone: Mapped[str] = mapped_column(Text, server_default="Asia/Seoul")
+    micro_payment_limit_krw: Mapped[int] = mapped_column(Integer, server_default="300000")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (
         CheckConstraint("preferred_day BETWEEN 1 AND 31", name="member_preferred_day_1_31"),
@@ -69,6 +70,9 @@ class Member(Base):
         ),
         CheckConstraint(VALID_TZ_CHECK, name="member_timezone_valid"),
         CheckConstraint("email LIKE '%_@_%'", name="member_email_shape"),
+        CheckConstraint(
+            "micro_payment_limit_krw BETWEEN 0 AND 1000000", name="member_micro_payment_limit"
+        ),
         # Dispatch reads "whose day is D" across 1M members.
         Index("member_preferred_day_idx", "preferred_day"),
     )
@@ -103,6 +107,28 @@ class Product(Base):
             name="product_amounts_non_negative",
         ),
         CheckConstraint("kind <> 'device' OR device_price > 0", name="product_device_has_price"),
+    )
+
+
+class ProductTerms(Base):
+    """A product's terms from a billing month on (throttle, top speed, data-overage cap); a month
+    before its first row is priced without them."""
+
+    __tablename__ = "product_terms"
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    effective_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    throttle_kbps: Mapped[int | None] = mapped_column(Integer)
+    max_speed_kbps: Mapped[int | None] = mapped_column(Integer)
+    data_overage_cap_krw: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint(
+            "extract(day FROM effective_from) = 1", name="product_terms_from_first_day"
+        ),
+        CheckConstraint(
+            "coalesce(throttle_kbps, 1) > 0 AND coalesce(max_speed_kbps, 1) > 0 "
+            "AND coalesce(data_overage_cap_krw, 0) >= 0",
+            name="product_terms_values",
+        ),
     )
 
 

@@ -66,11 +66,25 @@ class ChunkOutcome:
             self.totals[kind] = self.totals.get(kind, 0) + amount
 
 
-async def load_products(conn: DbConn) -> dict[int, Product]:
+async def load_products(conn: DbConn, month: date) -> dict[int, Product]:
+    """The catalogue with the terms in force for `month` (each product's latest `product_terms`
+    row from that month or before; none: no speed limits or caps)."""
     rows = await conn.fetch(
-        "SELECT id, code, kind, name, monthly_fee, data_mb, voice_sec, sms_count, "
-        "data_rate_mkrw_per_mb, voice_rate_mkrw_per_sec, sms_rate_mkrw, device_price, vat_exempt "
-        "FROM product"
+        """
+        SELECT p.id, p.code, p.kind, p.name, p.monthly_fee, p.data_mb, p.voice_sec, p.sms_count,
+               p.data_rate_mkrw_per_mb, p.voice_rate_mkrw_per_sec, p.sms_rate_mkrw,
+               p.device_price, p.vat_exempt,
+               t.throttle_kbps, t.max_speed_kbps, t.data_overage_cap_krw
+        FROM product p
+        LEFT JOIN LATERAL (
+            SELECT throttle_kbps, max_speed_kbps, data_overage_cap_krw
+            FROM product_terms
+            WHERE product_id = p.id AND effective_from <= $1
+            ORDER BY effective_from DESC
+            LIMIT 1
+        ) t ON true
+        """,
+        month,
     )
     return {r["id"]: Product(**dict(r)) for r in rows}
 
@@ -81,10 +95,11 @@ def month_lock_key(month: date) -> int:
 
 async def _unbilled_members(
     conn: DbConn, month: date, first: int, last: int
-) -> tuple[int, list[int]]:
+) -> tuple[int, dict[int, int]]:
+    """(members in first..last, each unbilled member's micro-payment limit)."""
     rows = await conn.fetch(
         """
-        SELECT m.id, b.id IS NOT NULL AS billed
+        SELECT m.id, m.micro_payment_limit_krw, b.id IS NOT NULL AS billed
         FROM member m
         LEFT JOIN bill b ON b.member_id = m.id AND b.billing_month = $3
         WHERE m.id BETWEEN $1 AND $2
@@ -94,7 +109,7 @@ async def _unbilled_members(
         last,
         month,
     )
-    return len(rows), [r["id"] for r in rows if not r["billed"]]
+    return len(rows), {r["id"]: r["micro_payment_limit_krw"] for r in rows if not r["billed"]}
 
 
 async def _member_months(
@@ -102,7 +117,7 @@ async def _member_months(
     month: date,
     first: int,
     last: int,
-    members: list[int],
+    members: dict[int, int],
     products: dict[int, Product],
 ) -> list[MemberMonth]:
     subs: dict[int, list[Subscription]] = defaultdict(list)
@@ -140,7 +155,10 @@ async def _member_months(
                 r["micro_payment_krw"],
             )
         )
-    return [MemberMonth(m, month, tuple(subs[m]), tuple(usage[m])) for m in members]
+    return [
+        MemberMonth(m, month, tuple(subs[m]), tuple(usage[m]), limit)
+        for m, limit in members.items()
+    ]
 
 
 def _copy_text(value: str) -> str:

@@ -7,10 +7,12 @@ at once or in several runs gives exactly the same rows, and any chunk can be reg
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import TypeVar
 
 from faker import Faker
 
@@ -31,7 +33,19 @@ CONTRACT_SHARE = 0.5  # 선택약정 (25% discount)
 ADDON_COUNT_WEIGHTS = (40, 33, 20, 7)  # members with 0, 1, 2, 3 add-ons (0.94 on average)
 DEVICE_SHARE = 0.35
 INSTALLMENT_WEIGHTS = {24: 60, 36: 20, 30: 10, 12: 10}
-MICRO_PAYMENT_SHARE = 0.30
+MICRO_PAYMENT_SHARE = 0.25
+MICRO_PAYMENT_MEDIAN = 20_000  # won; log-normal, so most are small and a few reach the limit
+MICRO_LIMIT_WEIGHTS = {0: 10, 100_000: 20, 300_000: 45, 500_000: 15, 1_000_000: 10}  # 소액결제 한도
+# Changes of service, dated in a window around the months the demos bill (2026-11, 2026-12), so
+# that a member's rows do not depend on the month that was seeded first: each month in it has
+# some members joining or leaving on a day of it and some changing plan.
+CHANGE_WINDOW = (date(2026, 9, 1), date(2027, 2, 28))
+JOIN_WINDOW = (date(2026, 9, 1), date(2026, 12, 31))
+JOIN_SHARE = 0.015  # members whose service starts in JOIN_WINDOW
+LEAVE_SHARE = 0.02  # members whose plan and add-ons end in CHANGE_WINDOW (instalments go on)
+PLAN_CHANGE_SHARE = 0.12  # members who move to another plan in CHANGE_WINDOW (about 2% a month)
+ADDON_CHANGE_SHARE = 0.10  # add-ons taken or dropped in CHANGE_WINDOW
+PLAN_CHANGE_SLOT = 4
 QUIET_SHARE = 1 / 3
 QUIET_WINDOWS = (  # (start, end, weight); the first three wrap midnight
     ("22:00", "09:00", 30),
@@ -51,6 +65,7 @@ OTHER_ZONES = (
     "Asia/Ho_Chi_Minh",
 )
 NULL = "\\N"
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,30 @@ class _Sub:
     id: int
     product_id: int
     plan: Plan | None
+    starts_on: date
+    ends_on: date | None
+    contract: bool = False
+    installment_months: int | None = None
+
+    def row(self, member_id: int) -> str:
+        contract = "t" if self.contract else "f"
+        months = self.installment_months or NULL
+        return (
+            f"{self.id}\t{member_id}\t{self.product_id}\t{self.starts_on}\t{contract}\t"
+            f"{months}\t{self.ends_on or NULL}\n"
+        )
+
+
+def _day_in(rng: random.Random, window: tuple[date, date]) -> date:
+    return window[0] + timedelta(days=rng.randrange((window[1] - window[0]).days + 1))
+
+
+def _active_share(sub: _Sub, month: date) -> float:
+    """The part of `month` the subscription was active (0 to 1): usage is drawn in proportion."""
+    end = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
+    first = max(sub.starts_on, month)
+    last = end if sub.ends_on is None else min(sub.ends_on, end)
+    return max(0, (last - first).days + 1) / end.day
 
 
 @lru_cache(maxsize=4)
@@ -120,14 +159,14 @@ def phone_for(member_id: int, seed: int) -> str:
     return f"010-{n // 10_000:04d}-{n % 10_000:04d}"
 
 
-def _weighted(rng: random.Random, choices: dict[str, int] | dict[int, int]) -> object:
+def _weighted(rng: random.Random, choices: dict[K, int]) -> K:
     keys = list(choices)
-    return rng.choices(keys, weights=[choices[k] for k in keys])[0]  # type: ignore[index]
+    return rng.choices(keys, weights=[choices[k] for k in keys])[0]
 
 
 def _member_and_subs(
     rng: random.Random, member_id: int, seed: int, catalogue: Catalogue
-) -> tuple[str, list[str], list[_Sub]]:
+) -> tuple[str, list[str], list[_Sub], int]:
     names, users, domains = _name_pool(seed)
     name = names[rng.randrange(len(names))]
     email = f"{users[rng.randrange(len(users))]}{member_id}@{domains[rng.randrange(len(domains))]}"
@@ -143,27 +182,54 @@ def _member_and_subs(
         f"{member_id}\t{name}\t{email}\t{phone_for(member_id, seed)}\t{day}\t{start}\t{end}\t{tz}\n"
     )
 
+    limit = _weighted(rng, MICRO_LIMIT_WEIGHTS)
+    member = (
+        f"{member_id}\t{name}\t{email}\t{phone_for(member_id, seed)}\t{day}\t{start}\t{end}\t{tz}"
+        f"\t{limit}\n"
+    )
     plan_weights = {p.code: PLAN_WEIGHTS.get(p.code, 0) for p in catalogue.plans}
-    code = _weighted(rng, plan_weights)
-    plan = next(p for p in catalogue.plans if p.code == code)
+    plan = _plan_of(rng, catalogue, plan_weights)
     base = member_id * SUBSCRIPTION_SLOTS
     starts = date(2020, 1, 1) + timedelta(days=rng.randrange(2000))
-    contract = "t" if rng.random() < CONTRACT_SHARE else "f"
-    lines = [f"{base}\t{member_id}\t{plan.id}\t{starts}\t{contract}\t{NULL}\n"]
-    subs = [_Sub(base, plan.id, plan)]
+    if rng.random() < JOIN_SHARE:
+        starts = _day_in(rng, JOIN_WINDOW)
+    leaves = _day_in(rng, CHANGE_WINDOW) if rng.random() < LEAVE_SHARE else None
+    contract = rng.random() < CONTRACT_SHARE
+    subs: list[_Sub] = []
+    changed = _day_in(rng, CHANGE_WINDOW) if rng.random() < PLAN_CHANGE_SHARE else None
+    if changed is not None and starts < changed and (leaves is None or changed <= leaves):
+        new_plan = _plan_of(rng, catalogue, {**plan_weights, plan.code: 0})
+        subs.append(_Sub(base, plan.id, plan, starts, changed - timedelta(days=1), contract))
+        subs.append(_Sub(base + PLAN_CHANGE_SLOT, new_plan.id, new_plan, changed, leaves, contract))
+    else:
+        subs.append(_Sub(base, plan.id, plan, starts, leaves, contract))
     n_addons = rng.choices(range(len(ADDON_COUNT_WEIGHTS)), weights=ADDON_COUNT_WEIGHTS)[0]
     for slot, addon in enumerate(rng.sample(catalogue.addon_ids, n_addons), start=1):
         started = starts + timedelta(days=rng.randrange(400))
-        lines.append(f"{base + slot}\t{member_id}\t{addon}\t{started}\tf\t{NULL}\n")
-        subs.append(_Sub(base + slot, addon, None))
+        ends = leaves
+        if rng.random() < ADDON_CHANGE_SHARE:
+            when = _day_in(rng, CHANGE_WINDOW)
+            if rng.random() < 0.5:
+                started = max(starts, when)
+            elif when > started:
+                ends = when if leaves is None else min(when, leaves)
+        if leaves is None or started <= leaves:
+            subs.append(_Sub(base + slot, addon, None, started, ends))
     if catalogue.device_ids and rng.random() < DEVICE_SHARE:
         device = catalogue.device_ids[rng.randrange(len(catalogue.device_ids))]
         months = _weighted(rng, INSTALLMENT_WEIGHTS)
         bought = date(2025, 1, 1) + timedelta(days=rng.randrange(600))
+        if starts > bought:  # a new member buys the phone with the plan
+            bought = starts
         slot = SUBSCRIPTION_SLOTS - 1
-        lines.append(f"{base + slot}\t{member_id}\t{device}\t{bought}\tf\t{months}\n")
-        subs.append(_Sub(base + slot, device, None))
-    return member, lines, subs
+        subs.append(_Sub(base + slot, device, None, bought, None, False, months))
+    lines = [sub.row(member_id) for sub in subs]
+    return member, lines, subs, limit
+
+
+def _plan_of(rng: random.Random, catalogue: Catalogue, weights: dict[str, int]) -> Plan:
+    code = _weighted(rng, weights)
+    return next(p for p in catalogue.plans if p.code == code)
 
 
 def _allowance_use(rng: random.Random, allowance: int, over_share: float, over_max: float) -> int:
@@ -173,8 +239,14 @@ def _allowance_use(rng: random.Random, allowance: int, over_share: float, over_m
     return int(allowance * rng.uniform(0.05, 1.0))
 
 
-def _usage_lines(rng: random.Random, month: date, member_id: int, subs: list[_Sub]) -> list[str]:
+def _usage_lines(
+    rng: random.Random, month: date, member_id: int, subs: list[_Sub], micro_limit: int
+) -> list[str]:
+    """One row per subscription; a plan's quantities in proportion to its active days (every
+    draw is made whatever the share, so the stream stays aligned), the micro-payments once per
+    member, within the member's limit."""
     lines = []
+    micro_left = micro_limit
     for sub in subs:
         plan = sub.plan
         if plan is None:  # add-ons and devices carry no metered usage
@@ -195,7 +267,12 @@ def _usage_lines(rng: random.Random, month: date, member_id: int, subs: list[_Su
             if plan.sms_count is None
             else _allowance_use(rng, plan.sms_count, 0.10, 1.5)
         )
-        micro = rng.randint(1_000, 150_000) if rng.random() < MICRO_PAYMENT_SHARE else 0
+        wants = rng.random() < MICRO_PAYMENT_SHARE
+        drawn = round(rng.lognormvariate(math.log(MICRO_PAYMENT_MEDIAN), 1.0), -2)
+        share = _active_share(sub, month)
+        micro = min(int(drawn), micro_left) if wants and share > 0 else 0
+        micro_left -= micro
+        data, voice, sms = (int(q * share) for q in (data, voice, sms))
         lines.append(f"{month}\t{member_id}\t{sub.id}\t{data}\t{voice}\t{sms}\t{micro}\n")
     return lines
 
@@ -213,8 +290,10 @@ def generate_chunk(req: ChunkRequest) -> ChunkRows:
     # Always walk the chunk from its first member so the random streams stay aligned; rows of
     # members that already exist are generated and dropped.
     for member_id in range(req.start_id, req.end_id + 1):
-        member, sub_lines, subs = _member_and_subs(member_rng, member_id, req.seed, req.catalogue)
-        month_usage = _usage_lines(usage_rng, req.month, member_id, subs)
+        member, sub_lines, subs, limit = _member_and_subs(
+            member_rng, member_id, req.seed, req.catalogue
+        )
+        month_usage = _usage_lines(usage_rng, req.month, member_id, subs, limit)
         if member_id > req.members_after:
             members.append(member)
             subscriptions.extend(sub_lines)
@@ -243,6 +322,7 @@ MEMBER_COLUMNS = (
     "quiet_start",
     "quiet_end",
     "timezone",
+    "micro_payment_limit_krw",
 )
 SUBSCRIPTION_COLUMNS = (
     "id",
@@ -251,6 +331,7 @@ SUBSCRIPTION_COLUMNS = (
     "starts_on",
     "contract_discount",
     "installment_months",
+    "ends_on",
 )
 USAGE_COLUMNS = (
     "billing_month",

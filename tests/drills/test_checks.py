@@ -27,7 +27,9 @@ async def inst(settings: Settings) -> AsyncIterator[Installation]:
     databases = Databases(settings)
     installation = await prepare(settings, databases, MEMBERS)
     conn = installation.conn
-    await settle_chunk(conn, parse_month(MONTH), "s", 1, MEMBERS, await load_products(conn))
+    await settle_chunk(
+        conn, parse_month(MONTH), "s", 1, MEMBERS, await load_products(conn, parse_month(MONTH))
+    )
     await conn.execute(
         "UPDATE member SET timezone = 'Asia/Seoul', quiet_start = $1, quiet_end = $2 WHERE id = 3",
         time(21),

@@ -61,7 +61,9 @@ async def test_previewed_email_shows_amount_due_and_every_item(databases: Databa
     try:
         month = parse_month("2026-11")
         await seed_population(conn, 30, month, None, workers=1)
-        await settle_chunk(conn, month, "settlement-2026-11", 1, 30, await load_products(conn))
+        await settle_chunk(
+            conn, month, "settlement-2026-11", 1, 30, await load_products(conn, month)
+        )
         await install_defaults(conn)
         bill_id, amount_due = await conn.fetchrow(
             "SELECT b.id, b.amount_due FROM bill b JOIN bill_item i ON i.bill_id = b.id "

@@ -90,7 +90,9 @@ async def platform(databases: Databases, settings: Settings) -> AsyncIterator[Pl
     conn = await asyncpg.connect(asyncpg_dsn(url))
     month = parse_month("2026-11")
     await seed_population(conn, MEMBERS, month, None, workers=1)
-    await settle_chunk(conn, month, "settlement-2026-11", 1, MEMBERS, await load_products(conn))
+    await settle_chunk(
+        conn, month, "settlement-2026-11", 1, MEMBERS, await load_products(conn, month)
+    )
     await install_defaults(conn)
     # Quiet hours would defer some members depending on when the test runs; the deferral has a
     # test of its own that sets them.

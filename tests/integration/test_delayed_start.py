@@ -68,7 +68,12 @@ async def test_workflows_wait_as_delayed_starts_and_wake_when_told(
         from telebill.domain.month import parse_month
 
         await settle_chunk(
-            stack.conn, parse_month(MONTH), "s", 1, 6, await load_products(stack.conn)
+            stack.conn,
+            parse_month(MONTH),
+            "s",
+            1,
+            6,
+            await load_products(stack.conn, parse_month(MONTH)),
         )
         result = await client.execute_workflow(
             DispatchWorkflow.run,

@@ -23,7 +23,7 @@ P = "MONTHLY_BILL"
 async def bills(db: asyncpg.Connection, n: int) -> list[int]:
     month = parse_month("2026-11")
     await seed_population(db, n, month, None, workers=1)
-    await settle_chunk(db, month, "settlement-2026-11", 1, n, await load_products(db))
+    await settle_chunk(db, month, "settlement-2026-11", 1, n, await load_products(db, month))
     return [r[0] for r in await db.fetch("SELECT id FROM bill ORDER BY id")]
 
 

@@ -38,7 +38,7 @@ async def test_dispatch_resend_member_update_and_status(
     stack = await prepare(databases, settings, MEMBERS)
     month = parse_month(MONTH)
     # settled without Temporal: as after an outage, no bill has a notification workflow yet
-    await settle_chunk(stack.conn, month, "s", 1, MEMBERS, await load_products(stack.conn))
+    await settle_chunk(stack.conn, month, "s", 1, MEMBERS, await load_products(stack.conn, month))
     async with running(stack):
         first = await cli(stack, "dispatch", "--month", MONTH)
         assert first.returncode == 0, first.stderr

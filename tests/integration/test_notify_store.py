@@ -34,7 +34,7 @@ NOV = parse_month("2026-11")
 
 async def settled(db: asyncpg.Connection, members: int) -> None:
     await seed_population(db, members, NOV, None, workers=1)
-    await settle_chunk(db, NOV, "settlement-2026-11", 1, members, await load_products(db))
+    await settle_chunk(db, NOV, "settlement-2026-11", 1, members, await load_products(db, NOV))
 
 
 async def test_preferences_are_validated_and_saved(db: asyncpg.Connection) -> None:

@@ -61,7 +61,7 @@ async def test_a_refused_template_stores_nothing(db: asyncpg.Connection) -> None
 async def test_default_email_for_a_settled_bill_shows_every_item(db: asyncpg.Connection) -> None:
     month = parse_month("2026-11")
     await seed_population(db, 40, month, None, workers=1)
-    await settle_chunk(db, month, "settlement-2026-11", 1, 40, await load_products(db))
+    await settle_chunk(db, month, "settlement-2026-11", 1, 40, await load_products(db, month))
     await install_defaults(db)
     bill_ids = [r[0] for r in await db.fetch("SELECT id FROM bill ORDER BY id")]
     contexts = await load_contexts(db, bill_ids)  # one batch for all of them
@@ -81,7 +81,7 @@ async def test_a_template_is_checked_against_real_bills_of_every_shape(
 ) -> None:
     month = parse_month("2026-11")
     await seed_population(db, 40, month, None, workers=1)
-    await settle_chunk(db, month, "settlement-2026-11", 1, 40, await load_products(db))
+    await settle_chunk(db, month, "settlement-2026-11", 1, 40, await load_products(db, month))
     # a member with nothing to charge: a bill of 0 and no items
     nothing = await db.fetchval("SELECT id FROM bill ORDER BY id LIMIT 1")
     await db.execute("DELETE FROM bill_item WHERE bill_id = $1", nothing)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -68,17 +68,50 @@ def test_unaligned_chunks_are_refused() -> None:
         generate_chunk(request(start=1, end=CHUNK + 1))
 
 
-def test_every_subscription_has_one_usage_row_and_every_member_one_plan() -> None:
-    rows = generate_chunk(request(end=500))
-    subs = [ln.split("\t") for ln in rows.subscription.decode().splitlines()]
-    usage = [ln.split("\t") for ln in rows.usage.decode().splitlines()]
+def _rows(end: int = 2_000) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    rows = generate_chunk(request(end=end))
+    return tuple(  # type: ignore[return-value]
+        [ln.split("\t") for ln in text.decode().splitlines()]
+        for text in (rows.member, rows.subscription, rows.usage)
+    )
+
+
+def test_every_subscription_has_one_usage_row_and_one_plan_at_a_time() -> None:
+    _, subs, usage = _rows()
     assert sorted(u[2] for u in usage) == sorted(s[0] for s in subs)
     plan_ids = {p.id for p in CATALOGUE.plans}
-    plans_per_member: dict[str, int] = {}
+    plans: dict[str, list[list[str]]] = {}
     for s in subs:
         if int(s[2]) in plan_ids:
-            plans_per_member[s[1]] = plans_per_member.get(s[1], 0) + 1
-    assert len(plans_per_member) == 500 and set(plans_per_member.values()) == {1}
+            plans.setdefault(s[1], []).append(s)
+    assert len(plans) == 2_000
+    changes = [ps for ps in plans.values() if len(ps) == 2]
+    assert all(len(ps) <= 2 for ps in plans.values()) and changes
+    for old, new in changes:  # a plan change: the old plan's last day is the eve of the new one's
+        assert date.fromisoformat(old[6]) + timedelta(days=1) == date.fromisoformat(new[3])
+        assert old[2] != new[2]
+
+
+def test_usage_keeps_to_the_active_days_and_the_micro_payment_limit() -> None:
+    members, subs, usage = _rows()
+    limit = {m[0]: int(m[8]) for m in members}
+    period = {s[0]: (date.fromisoformat(s[3]), None if s[6] == "\\N" else s[6]) for s in subs}
+    micro: dict[str, int] = {}
+    for u in usage:
+        starts, ends = period[u[2]]
+        if starts > date(2026, 11, 30) or (ends is not None and ends < "2026-11-01"):
+            assert u[3:] == ["0", "0", "0", "0"]  # not active in November: nothing used
+        micro[u[1]] = micro.get(u[1], 0) + int(u[6])
+    assert all(micro[m] <= limit[m] for m in micro)
+    assert any(micro[m] == limit[m] > 0 for m in micro)  # some reach their limit
+    assert any(limit[m] == 0 for m in limit)  # some have micro-payments blocked
+
+
+def test_some_services_start_and_end_inside_the_month() -> None:
+    _, subs, _ = _rows()
+    starts = [s for s in subs if s[3].startswith("2026-11") and s[3] != "2026-11-01"]
+    ends = [s for s in subs if s[6].startswith("2026-11") and s[6] != "2026-11-30"]
+    assert starts and ends
 
 
 @settings(max_examples=200)
