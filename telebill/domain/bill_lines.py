@@ -101,7 +101,8 @@ def plan_lines(
     allowance = None if p.data_mb is None else period.share(p.data_mb)
     data_line, data_terms = data_overage(s, p, data, allowance, cap)
     if data_terms:
-        fee["data"] = {"allowance_mb": allowance, "used_mb": data, "terms": data_terms}
+        throttle = {} if p.throttle_kbps is None else {"throttle_kbps": p.throttle_kbps}
+        fee["data"] = {"allowance_mb": allowance, "used_mb": data, "terms": data_terms, **throttle}
     lines = [
         Line(
             LineKind.PLAN_FEE, f"{p.name} 기본료{period.label()}", period.share(p.monthly_fee), fee

@@ -30,10 +30,10 @@ PLAN_WEIGHTS = {
     "5G_PREMIUM_UNL": 18,
 }
 CONTRACT_SHARE = 0.5  # 선택약정 (25% discount)
-ADDON_COUNT_WEIGHTS = (40, 33, 20, 7)  # members with 0, 1, 2, 3 add-ons (0.94 on average)
+ADDON_COUNT_WEIGHTS = (30, 35, 25, 10)  # members with 0, 1, 2, 3 add-ons (1.15 on average)
 DEVICE_SHARE = 0.35
 INSTALLMENT_WEIGHTS = {24: 60, 36: 20, 30: 10, 12: 10}
-MICRO_PAYMENT_SHARE = 0.25
+MICRO_PAYMENT_SHARE = 0.30
 MICRO_PAYMENT_MEDIAN = 20_000  # won; log-normal, so most are small and a few reach the limit
 MICRO_LIMIT_WEIGHTS = {0: 10, 100_000: 20, 300_000: 45, 500_000: 15, 1_000_000: 10}  # 소액결제 한도
 # Changes of service, dated in a window around the months the demos bill (2026-11, 2026-12), so
@@ -194,6 +194,8 @@ def _member_and_subs(
     if rng.random() < JOIN_SHARE:
         starts = _day_in(rng, JOIN_WINDOW)
     leaves = _day_in(rng, CHANGE_WINDOW) if rng.random() < LEAVE_SHARE else None
+    if leaves is not None and leaves < starts:
+        leaves = None
     contract = rng.random() < CONTRACT_SHARE
     subs: list[_Sub] = []
     changed = _day_in(rng, CHANGE_WINDOW) if rng.random() < PLAN_CHANGE_SHARE else None

@@ -112,24 +112,47 @@ async def test_distributions_on_five_thousand_members(databases: Databases) -> N
             SELECT count(*) FILTER (WHERE p.kind = 'plan')::float / $1 AS plans,
                    count(*) FILTER (WHERE p.kind = 'addon')::float / $1 AS addons,
                    count(*) FILTER (WHERE p.kind = 'device')::float / $1 AS devices,
-                   count(*) FILTER (WHERE p.kind = 'plan' AND s.contract_discount)::float / $1
-                     AS contract
+                   count(DISTINCT s.member_id) FILTER (
+                     WHERE p.kind = 'plan' AND s.contract_discount)::float / $1 AS contract
             FROM subscription s JOIN product p ON p.id = s.product_id
             """,
             n,
         )
         assert per_member is not None
-        assert per_member["plans"] == 1.0
-        assert 0.87 < per_member["addons"] < 1.01  # 0·40% + 1·33% + 2·20% + 3·7% = 0.94
+        assert 1.08 < per_member["plans"] < 1.16  # one plan, and about 12% change it once
+        assert 1.05 < per_member["addons"] < 1.23  # 0·30% + 1·35% + 2·25% + 3·10% = 1.15
         assert 0.31 < per_member["devices"] < 0.39
         assert 0.46 < per_member["contract"] < 0.54
-        assert (
-            await conn.fetchval(
-                "SELECT count(*) FROM (SELECT member_id FROM subscription s JOIN product p "
-                "ON p.id = s.product_id WHERE p.kind = 'plan' GROUP BY 1 HAVING count(*) = 1) x"
-            )
-            == n
+        overlapping = await conn.fetchval(
+            """
+            SELECT count(*) FROM subscription a
+            JOIN subscription b ON b.member_id = a.member_id AND b.id > a.id
+            JOIN product pa ON pa.id = a.product_id AND pa.kind = 'plan'
+            JOIN product pb ON pb.id = b.product_id AND pb.kind = 'plan'
+            WHERE daterange(a.starts_on, a.ends_on, '[]') && daterange(b.starts_on, b.ends_on, '[]')
+            """
         )
+        assert overlapping == 0  # never two plans on one day
+        in_month = await conn.fetchrow(
+            """
+            SELECT count(*) FILTER (WHERE starts_on > $1 AND starts_on <= $2) AS starting,
+                   count(*) FILTER (WHERE ends_on >= $1 AND ends_on < $2) AS ending
+            FROM subscription
+            """,
+            NOV,
+            date(2026, 11, 30),
+        )
+        assert in_month is not None and in_month["starting"] > 0 and in_month["ending"] > 0
+        over_limit = await conn.fetchval(
+            """
+            SELECT count(*) FROM member m
+            JOIN (SELECT member_id, sum(micro_payment_krw) AS micro FROM usage_monthly
+                  WHERE billing_month = $1 GROUP BY 1) u ON u.member_id = m.id
+            WHERE u.micro > m.micro_payment_limit_krw
+            """,
+            NOV,
+        )
+        assert over_limit == 0
 
         usage = await conn.fetchrow(
             """
@@ -147,7 +170,7 @@ async def test_distributions_on_five_thousand_members(databases: Databases) -> N
         assert usage is not None
         assert usage["rows"] == await conn.fetchval("SELECT count(*) FROM subscription")
         assert usage["members"] == n
-        assert 0.26 < usage["micro"] < 0.34
+        assert 0.23 < usage["micro"] < 0.31  # 30%, less those whose limit is 0
         assert 0.11 < usage["data_over"] < 0.19
     finally:
         await conn.close()

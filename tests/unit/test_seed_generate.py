@@ -68,8 +68,10 @@ def test_unaligned_chunks_are_refused() -> None:
         generate_chunk(request(start=1, end=CHUNK + 1))
 
 
-def _rows(end: int = 2_000) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
-    rows = generate_chunk(request(end=end))
+def _rows(
+    end: int = CHUNK, seed: int = 42
+) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    rows = generate_chunk(request(end=end, seed=seed))
     return tuple(  # type: ignore[return-value]
         [ln.split("\t") for ln in text.decode().splitlines()]
         for text in (rows.member, rows.subscription, rows.usage)
@@ -84,12 +86,18 @@ def test_every_subscription_has_one_usage_row_and_one_plan_at_a_time() -> None:
     for s in subs:
         if int(s[2]) in plan_ids:
             plans.setdefault(s[1], []).append(s)
-    assert len(plans) == 2_000
+    assert len(plans) == CHUNK
     changes = [ps for ps in plans.values() if len(ps) == 2]
     assert all(len(ps) <= 2 for ps in plans.values()) and changes
     for old, new in changes:  # a plan change: the old plan's last day is the eve of the new one's
         assert date.fromisoformat(old[6]) + timedelta(days=1) == date.fromisoformat(new[3])
         assert old[2] != new[2]
+
+
+@pytest.mark.parametrize("seed", [2, 5, 42])
+def test_no_service_ends_before_it_starts(seed: int) -> None:
+    _, subs, _ = _rows(seed=seed)
+    assert all(s[6] == "\\N" or s[6] >= s[3] for s in subs)  # the table's subscription_period
 
 
 def test_usage_keeps_to_the_active_days_and_the_micro_payment_limit() -> None:

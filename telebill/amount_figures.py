@@ -1,0 +1,83 @@
+"""How a month's amounts due are spread: what an operator compares with published figures, and
+what `telebill report` shows under the totals."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from telebill.db.connect import DbConn
+
+HIGH_BILL = (
+    400_000  # won: a bill above it needs a device instalment or micro-payments to explain it
+)
+UNEXPLAINED_KINDS = ("DEVICE_INSTALLMENT", "MICRO_PAYMENT")
+
+
+@dataclass(frozen=True)
+class AmountFigures:
+    bills: int
+    mean: int
+    median: int
+    p90: int
+    p99: int
+    largest: int
+    p99_without_device_and_micro: int  # the amount due less device instalments and micro-payments
+    largest_without_device_and_micro: int
+    high_without_explanation: int  # bills above HIGH_BILL once those two are taken out
+    prorated_lines: int
+    throttled_plans: int  # plan lines whose data ran past the allowance at a throttled speed
+    capped_overages: int  # data overage lines cut by an add-on's cap
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def read_amount_figures(conn: DbConn, month: date) -> AmountFigures | None:
+    """None when the month has no bill."""
+    row = await conn.fetchrow(
+        """
+        WITH per_bill AS (
+            SELECT b.amount_due,
+                   b.amount_due - coalesce(sum(i.amount) FILTER (
+                       WHERE i.kind = ANY($2::text[])), 0) AS rest,
+                   count(*) FILTER (WHERE i.snapshot ? 'prorated') AS prorated,
+                   count(*) FILTER (WHERE i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
+                   count(*) FILTER (WHERE i.snapshot ? 'capped_by') AS capped
+            FROM bill b LEFT JOIN bill_item i ON i.bill_id = b.id
+            WHERE b.billing_month = $1
+            GROUP BY b.id
+        )
+        SELECT count(*) AS bills,
+               coalesce(avg(amount_due), 0)::bigint AS mean,
+               percentile_disc(0.5) WITHIN GROUP (ORDER BY amount_due) AS median,
+               percentile_disc(0.9) WITHIN GROUP (ORDER BY amount_due) AS p90,
+               percentile_disc(0.99) WITHIN GROUP (ORDER BY amount_due) AS p99,
+               max(amount_due) AS largest,
+               percentile_disc(0.99) WITHIN GROUP (ORDER BY rest) AS p99_rest,
+               max(rest) AS largest_rest,
+               count(*) FILTER (WHERE rest > $3) AS high,
+               sum(prorated) AS prorated, sum(throttled) AS throttled, sum(capped) AS capped
+        FROM per_bill
+        """,
+        month,
+        list(UNEXPLAINED_KINDS),
+        HIGH_BILL,
+    )
+    if row is None or not row["bills"]:
+        return None
+    return AmountFigures(
+        bills=row["bills"],
+        mean=row["mean"],
+        median=row["median"],
+        p90=row["p90"],
+        p99=row["p99"],
+        largest=row["largest"],
+        p99_without_device_and_micro=row["p99_rest"],
+        largest_without_device_and_micro=row["largest_rest"],
+        high_without_explanation=row["high"],
+        prorated_lines=row["prorated"],
+        throttled_plans=row["throttled"],
+        capped_overages=row["capped"],
+    )
