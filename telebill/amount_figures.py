@@ -28,7 +28,7 @@ class AmountFigures:
     high_without_explanation: int  # bills above HIGH_BILL once those two are taken out
     prorated_lines: int
     throttled_plans: int  # plan lines whose data ran past the allowance at a throttled speed
-    capped_overages: int  # data overage lines cut by an add-on's cap
+    capped_overages: int  # plans whose data overage an add-on capped or waived
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,7 +44,7 @@ async def read_amount_figures(conn: DbConn, month: date) -> AmountFigures | None
                        WHERE i.kind = ANY($2::text[])), 0) AS rest,
                    count(*) FILTER (WHERE i.snapshot ? 'prorated') AS prorated,
                    count(*) FILTER (WHERE i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
-                   count(*) FILTER (WHERE i.snapshot ? 'capped_by') AS capped
+                   count(*) FILTER (WHERE i.snapshot -> 'data' ? 'capped_by') AS capped
             FROM bill b LEFT JOIN bill_item i ON i.bill_id = b.id
             WHERE b.billing_month = $1
             GROUP BY b.id

@@ -57,38 +57,38 @@ def months_between(start: date, month: date) -> int:
 
 def data_overage(
     s: Subscription, p: Product, used: int, allowance: int | None, cap: DataCap | None
-) -> tuple[Line | None, str | None]:
-    """(the data overage line, if any is charged; the terms that applied, for the fee line)."""
+) -> tuple[Line | None, dict[str, Any]]:
+    """(the data overage line, if any is charged; what the fee line's snapshot says of the data
+    beyond the allowance: the terms that applied, the throttle or the cap)."""
     if allowance is None or used <= allowance:
-        return None, None
+        return None, {}
     over = used - allowance
     if p.throttle_kbps is not None:
         speed = speed_text(p.throttle_kbps)
-        return None, f"데이터 {size_text(allowance)} 소진 후 {speed} 속도 제한, 추가 요금 없음"
+        terms = f"데이터 {size_text(allowance)} 소진 후 {speed} 속도 제한, 추가 요금 없음"
+        return None, {"terms": terms, "throttle_kbps": p.throttle_kbps}
     amount = over * p.data_rate_mkrw_per_mb // 1000
     terms = (
         f"데이터 {size_text(allowance)} 초과 {over:,}MB, MB당 {p.data_rate_mkrw_per_mb / 1000:g}원"
     )
     product = p.snapshot(allowance=allowance, rate_mkrw_per_unit=p.data_rate_mkrw_per_mb, unit="MB")
     snap: dict[str, Any] = {"product": product, "subscription_id": s.id, "used": used, "over": over}
-    if cap is not None and amount > cap.left:
+    if cap is not None and amount > cap.left:  # the add-on's cap (0: waived) for the month
         charged = cap.left
         cap.left = 0
         speed = (
             f" {speed_text(cap.addon.throttle_kbps)} 속도 제한," if cap.addon.throttle_kbps else ""
         )
-        terms += f"; {cap.addon.name}:{speed} 초과 요금 {amount:,}원 중 {charged:,}원만 청구"
-        snap |= {
-            "capped_by": cap.addon.code,
-            "uncapped": amount,
-            "cap": cap.addon.data_overage_cap_krw,
-        }
+        waived = "면제" if charged == 0 else f"중 {charged:,}원만 청구 (상한)"
+        terms += f"; {cap.addon.name}:{speed} 초과 요금 {amount:,}원 {waived}"
+        capped = {"capped_by": cap.addon.code, "uncapped": amount}
+        snap |= capped | {"cap": cap.addon.data_overage_cap_krw}
         amount = charged
     elif cap is not None:
         cap.left -= amount
     snap["terms"] = terms
     line = Line(LineKind.DATA_OVERAGE, "데이터 초과 사용료", amount, snap) if amount else None
-    return line, terms
+    return line, {"terms": terms, **({k: snap[k] for k in ("capped_by", "uncapped") if k in snap})}
 
 
 def plan_lines(
@@ -99,10 +99,9 @@ def plan_lines(
         fee["prorated"] = period.snapshot()
     data = sum(u.data_mb for u in usage)
     allowance = None if p.data_mb is None else period.share(p.data_mb)
-    data_line, data_terms = data_overage(s, p, data, allowance, cap)
-    if data_terms:
-        throttle = {} if p.throttle_kbps is None else {"throttle_kbps": p.throttle_kbps}
-        fee["data"] = {"allowance_mb": allowance, "used_mb": data, "terms": data_terms, **throttle}
+    data_line, beyond = data_overage(s, p, data, allowance, cap)
+    if beyond:
+        fee["data"] = {"allowance_mb": allowance, "used_mb": data, **beyond}
     lines = [
         Line(
             LineKind.PLAN_FEE, f"{p.name} 기본료{period.label()}", period.share(p.monthly_fee), fee

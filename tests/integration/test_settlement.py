@@ -159,9 +159,24 @@ async def test_edge_members_and_bad_data_do_not_stop_the_month(env: Env) -> None
         month,
     )
 
+    # member 13 spent past a micro-payment limit of 0 (blocked); member 15's plan moved more
+    # data than its top speed can carry in a month
+    await c.execute("UPDATE member SET micro_payment_limit_krw = 0 WHERE id = 13")
+    await c.execute(
+        "UPDATE usage_monthly SET micro_payment_krw = 1000 "
+        "WHERE member_id = 13 AND subscription_id = 104"
+    )
+    await c.execute(
+        "UPDATE subscription SET starts_on = '2024-01-01', ends_on = NULL WHERE id = 120"
+    )
+    await c.execute(
+        "UPDATE usage_monthly SET data_mb = 10000000000 "
+        "WHERE member_id = 15 AND subscription_id = 120"
+    )
+
     summary = await env.settle()
-    assert summary.errors == 2 and summary.bills == 2_998
-    await assert_month_is_whole(c, 3_000, errors=2)
+    assert summary.errors == 4 and summary.bills == 2_996
+    await assert_month_is_whole(c, 3_000, errors=4)
     reasons: dict[int, str] = {
         r[0]: r[1]
         for r in await c.fetch(
@@ -170,6 +185,8 @@ async def test_edge_members_and_bad_data_do_not_stop_the_month(env: Env) -> None
     }
     assert "negative data_mb" in reasons[9]
     assert "not the member's" in reasons[11]
+    assert reasons[13] == "micro-payments of 1,000원 over the member's monthly limit of 0원"
+    assert "10,000,000,000 MB of data on subscription 120: more than the" in reasons[15]
 
     kinds = [
         r[0]
@@ -190,7 +207,7 @@ async def test_edge_members_and_bad_data_do_not_stop_the_month(env: Env) -> None
         "UPDATE usage_monthly SET data_mb = 40 WHERE member_id = 9 AND subscription_id = 72"
     )
     again = await env.settle()
-    assert again.bills_created == 1 and again.errors == 1
+    assert again.bills_created == 1 and again.errors == 3
     assert await c.fetchval("SELECT count(*) FROM settlement_error WHERE member_id = 9") == 0
 
 
