@@ -206,11 +206,14 @@ async def _read_report(month: str) -> MonthReport:
 
 
 async def _report(month: str, as_json: bool) -> None:
+    from telebill.amount_figures import HIGH_BILL, read_amount_figures
     from telebill.settlement_report import KIND_LABELS
 
     r = await _read_report(month)
+    spread = await using_db(lambda conn: read_amount_figures(conn, parse_month(month)))
     if as_json:
-        print(json.dumps(r.as_dict(), indent=2, ensure_ascii=False))
+        out = r.as_dict() | {"amounts": spread.as_dict() if spread else None}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
         return
     head = Table(title=f"Settlement {r.month} ({r.status}, run {r.runs})", show_header=False)
     head.add_column(justify="left")
@@ -233,11 +236,33 @@ async def _report(month: str, as_json: bool) -> None:
         if kind in r.totals:
             lines.add_row(label, str(kind), f"{r.totals[kind]:,}원")
     console.print(lines)
+    if spread is None:
+        return
+    amounts = Table(show_header=False, title="Amounts due (청구 금액 분포)")
+    amounts.add_column(justify="left")
+    amounts.add_column(justify="right")
+    for label, value in (
+        ("mean / median", f"{spread.mean:,}원 / {spread.median:,}원"),
+        ("90th / 99th percentile", f"{spread.p90:,}원 / {spread.p99:,}원"),
+        ("largest", f"{spread.largest:,}원"),
+        (
+            "99th percentile, largest without devices and micro-payments",
+            f"{spread.p99_without_device_and_micro:,}원 / "
+            f"{spread.largest_without_device_and_micro:,}원",
+        ),
+        (f"above {HIGH_BILL:,}원 without them", f"{spread.high_without_explanation:,} bills"),
+        ("pro-rated lines (일할 계산)", f"{spread.prorated_lines:,}"),
+        ("plans slowed down after their allowance", f"{spread.throttled_plans:,}"),
+        ("data overage capped or waived by an add-on", f"{spread.capped_overages:,}"),
+    ):
+        amounts.add_row(label, value)
+    console.print(amounts)
 
 
 def report(
     month: Month,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Print a settled month's totals: bills, items, errors, amounts per line kind."""
+    """Print a settled month's totals: bills, items, errors, amounts per line kind, and how the
+    amounts due are spread (percentiles, pro-rated, throttled and capped lines)."""
     asyncio.run(_report(checked_month(month), as_json))

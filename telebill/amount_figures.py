@@ -40,8 +40,8 @@ async def read_amount_figures(conn: DbConn, month: date) -> AmountFigures | None
         """
         WITH per_bill AS (
             SELECT b.amount_due,
-                   b.amount_due - coalesce(sum(i.amount) FILTER (
-                       WHERE i.kind = ANY($2::text[])), 0) AS rest,
+                   (b.amount_due - coalesce(sum(i.amount) FILTER (
+                       WHERE i.kind = ANY($2::text[])), 0))::bigint AS rest,
                    count(*) FILTER (WHERE i.snapshot ? 'prorated') AS prorated,
                    count(*) FILTER (WHERE i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
                    count(*) FILTER (WHERE i.snapshot -> 'data' ? 'capped_by') AS capped
@@ -58,7 +58,8 @@ async def read_amount_figures(conn: DbConn, month: date) -> AmountFigures | None
                percentile_disc(0.99) WITHIN GROUP (ORDER BY rest) AS p99_rest,
                max(rest) AS largest_rest,
                count(*) FILTER (WHERE rest > $3) AS high,
-               sum(prorated) AS prorated, sum(throttled) AS throttled, sum(capped) AS capped
+               sum(prorated)::bigint AS prorated, sum(throttled)::bigint AS throttled,
+               sum(capped)::bigint AS capped
         FROM per_bill
         """,
         month,

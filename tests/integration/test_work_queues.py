@@ -5,6 +5,7 @@ settlement's work and exits when it is done (its dispatch waits for a worker of 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -43,6 +44,15 @@ async def test_a_settlement_is_not_held_up_by_a_notification_backlog(
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert await env.conn.fetchval("SELECT count(*) FROM bill") > 0
+        shown = await asyncio.to_thread(
+            run_cli, "report", "--month", NOV, "--json", env=s.process_env()
+        )
+        assert shown.returncode == 0, shown.stderr
+        amounts = json.loads(shown.stdout)["amounts"]
+        assert amounts["bills"] == 500 and 0 < amounts["median"] <= amounts["p99"]
+        assert amounts["high_without_explanation"] == 0
+        printed = await asyncio.to_thread(run_cli, "report", "--month", NOV, env=s.process_env())
+        assert "Amounts due (청구 금액 분포)" in printed.stdout
 
         # The notification backlog is still untouched: no worker took a task of it.
         history = await waiting[0].fetch_history()
