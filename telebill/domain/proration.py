@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 SECONDS_PER_DAY = 86_400
 
 
+@lru_cache(maxsize=64)  # a settlement asks it for every subscription of a million members
 def month_end(month: date) -> date:
     nxt = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     return date.fromordinal(nxt.toordinal() - 1)

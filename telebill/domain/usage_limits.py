@@ -7,8 +7,6 @@ bits, so one kbit/s carries 125 bytes a second.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from telebill.domain.proration import Period
 
 MB = 2**20
@@ -20,13 +18,19 @@ def max_data_mb(
 ) -> int:
     """The most data a line can move in `period`: at full speed all the time, or, on a plan
     throttled after its allowance, the allowance at full speed and the rest of the period at the
-    throttled speed."""
-    full = Fraction(max_speed_kbps * BYTES_PER_KBIT * period.seconds, MB)
-    if allowance_mb is None or throttle_kbps is None or allowance_mb >= full:
-        return int(full)
-    seconds_at_full = Fraction(allowance_mb * MB, max_speed_kbps * BYTES_PER_KBIT)
-    rest = (period.seconds - seconds_at_full) * throttle_kbps * BYTES_PER_KBIT / MB
-    return int(allowance_mb + rest)
+    throttled speed. Exact integer arithmetic (floored to whole MB): the allowance takes
+    A·MB / (max·125) seconds, and the rest of the period moves throttle·125 bytes a second."""
+    full_bytes = max_speed_kbps * BYTES_PER_KBIT * period.seconds
+    if allowance_mb is None or throttle_kbps is None or allowance_mb * MB >= full_bytes:
+        return full_bytes // MB
+    allowance_bytes = allowance_mb * MB
+    # (A·MB + throttle·125·(T − A·MB/(max·125))) / MB, over one denominator max·MB
+    numerator = (
+        allowance_bytes * max_speed_kbps
+        + throttle_kbps * BYTES_PER_KBIT * period.seconds * max_speed_kbps
+        - throttle_kbps * allowance_bytes
+    )
+    return numerator // (max_speed_kbps * MB)
 
 
 def impossible_usage(

@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from faker import Faker
 
+from telebill.domain.proration import active_period
+
 CHUNK = 10_000
 SUBSCRIPTION_SLOTS = 8  # subscription id = member id * 8 + slot: deterministic, no sequence needed
 
@@ -133,10 +135,8 @@ def _day_in(rng: random.Random, window: tuple[date, date]) -> date:
 
 def _active_share(sub: _Sub, month: date) -> float:
     """The part of `month` the subscription was active (0 to 1): usage is drawn in proportion."""
-    end = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
-    first = max(sub.starts_on, month)
-    last = end if sub.ends_on is None else min(sub.ends_on, end)
-    return max(0, (last - first).days + 1) / end.day
+    period = active_period(sub.starts_on, sub.ends_on, month)
+    return 0.0 if period is None else period.days / period.month_days
 
 
 @lru_cache(maxsize=4)
@@ -178,10 +178,6 @@ def _member_and_subs(
     tz = (
         "Asia/Seoul" if rng.random() < SEOUL_SHARE else OTHER_ZONES[rng.randrange(len(OTHER_ZONES))]
     )
-    member = (
-        f"{member_id}\t{name}\t{email}\t{phone_for(member_id, seed)}\t{day}\t{start}\t{end}\t{tz}\n"
-    )
-
     limit = _weighted(rng, MICRO_LIMIT_WEIGHTS)
     member = (
         f"{member_id}\t{name}\t{email}\t{phone_for(member_id, seed)}\t{day}\t{start}\t{end}\t{tz}"

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.settlement import SettlementSummary
+from telebill.amount_figures import read_amount_figures
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
@@ -106,6 +107,12 @@ async def test_a_month_settles_once_and_a_second_run_has_nothing_left(env: Env) 
     await assert_month_is_whole(env.conn, 3_000)
     assert 4.5 <= first.items / first.bills <= 5.5  # the seeded data gives about 5 items a bill
     assert sum(first.totals.values()) == first.amount_due
+    # The seeded bills look like a Korean operator's (design section 4), and their rules ran.
+    spread = await read_amount_figures(env.conn, parse_month(NOV))
+    assert spread is not None
+    assert 60_000 <= spread.median <= 100_000 and 60_000 <= spread.mean <= 100_000
+    assert spread.p99 < 400_000 and spread.high_without_explanation == 0
+    assert spread.prorated_lines > 0 and spread.throttled_plans > 0
 
     second = await env.settle()
     assert second.nothing_left and second.bills_created == 0 and second.items_created == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -21,6 +22,7 @@ from telebill.domain.pricing import (
     price_member,
 )
 from telebill.domain.proration import Period, active_period, month_end
+from telebill.domain.usage_limits import max_data_mb
 
 NOV = date(2026, 11, 1)
 STANDARD = Product(
@@ -271,3 +273,24 @@ def test_a_cap_is_never_exceeded(case: tuple[MemberMonth, Product | None]) -> No
         assert charged <= cap.data_overage_cap_krw
     assert bill.amount_due == sum(line.amount for line in bill.lines)
     assert bill.amount_due % 10 == 0 and bill.amount_due >= 0
+
+
+@given(
+    st.integers(1, 31),
+    st.integers(1, 10_000_000),
+    st.one_of(st.none(), st.integers(0, 10**7)),
+    st.one_of(st.none(), st.integers(1, 100_000)),
+)
+def test_the_most_a_line_can_carry_is_the_exact_figure_floored(
+    days: int, top: int, allowance: int | None, throttle: int | None
+) -> None:
+    """The integer formula against the same physics in exact fractions."""
+    period = Period(date(2026, 1, 1), date(2026, 1, days), 31)
+    seconds, mb = days * 86_400, 2**20
+    full = Fraction(top * 125 * seconds, mb)
+    if allowance is None or throttle is None or allowance >= full:
+        expected = full
+    else:
+        at_full = Fraction(allowance * mb, top * 125)
+        expected = allowance + (seconds - at_full) * throttle * 125 / mb
+    assert max_data_mb(period, top, allowance, throttle) == int(expected)
