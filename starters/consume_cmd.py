@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
+from starters.errors import UserError
 from telebill.config import get_settings
 from telebill.errors import TelebillError
 
@@ -54,22 +55,57 @@ async def _run(kind: str) -> None:
     console.print(f"{kind} consumer stopped cleanly", highlight=False)
 
 
+Scale = Annotated[
+    str | None,
+    typer.Option(
+        "--scale",
+        help="'auto': run a supervisor that starts and stops processes of this consumer on its "
+        "group's lag, between --min and --max (at most the topic's partitions).",
+    ),
+]
+Min = Annotated[int, typer.Option("--min", help="With --scale auto: fewest processes.")]
+Max = Annotated[int, typer.Option("--max", help="With --scale auto: most processes.")]
+
+
+async def _scale(kind: str, minimum: int, maximum: int) -> None:
+    from workers.consumer_scaler import ConsumerScaler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await ConsumerScaler(get_settings(), kind, minimum, maximum).run(stop)
+
+
+def _consume(kind: str, scale: str | None, minimum: int, maximum: int) -> None:
+    if scale is None:
+        asyncio.run(_run(kind))
+        return
+    if scale != "auto":
+        raise UserError(f"--scale takes 'auto', not {scale!r}")
+    if minimum < 1 or maximum < minimum:
+        raise UserError(f"--min {minimum} --max {maximum}: need 1 ≤ min ≤ max")
+    asyncio.run(_scale(kind, minimum, maximum))
+
+
 @app.command()
-def email() -> None:
+def email(scale: Scale = None, minimum: Min = 1, maximum: Max = 4) -> None:
     """E-mail: billing.email and its retry tiers; after the last retry, the SMS fallback."""
-    asyncio.run(_run("email"))
+    _consume("email", scale, minimum, maximum)
 
 
 @app.command()
-def sms() -> None:
+def sms(scale: Scale = None, minimum: Min = 1, maximum: Max = 4) -> None:
     """SMS: billing.sms and its retry tiers; after the last retry, the dead-letter queue."""
-    asyncio.run(_run("sms"))
+    _consume("sms", scale, minimum, maximum)
 
 
 @app.command()
-def dlq() -> None:
+def dlq(scale: Scale = None, minimum: Min = 1, maximum: Max = 2) -> None:
     """Dead letters: records each with its reason and history in PostgreSQL."""
-    asyncio.run(_run("dlq"))
+    _consume("dlq", scale, minimum, maximum)
 
 
 def lag(

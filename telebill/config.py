@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     consumer_batch: int = Field(default=3_000, ge=1)
     consumer_max_in_flight: int = Field(default=5_000, ge=1)
     consumer_pipeline: int = Field(default=2, ge=1, le=8)  # batches handled at once
+    # `telebill consume <kind> --scale auto`: how its supervisor reads the group's lag and acts.
+    scale_interval_s: float = Field(default=5.0, gt=0)  # a lag reading this often
+    scale_drain_s: float = Field(default=60.0, gt=0)  # add a process if the backlog takes longer
+    scale_idle_s: float = Field(default=60.0, gt=0)  # no lag this long: one process fewer
+    scale_cool_down_s: float = Field(default=30.0, ge=0)  # after a change, the group rebalances
+    scale_stop_timeout_s: float = Field(default=120.0, gt=0)  # a stopping process then is killed
     # Consumers and workers re-read the blackout windows this often (a new one applies within it).
     blackout_refresh_s: float = Field(default=30.0, ge=0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -86,12 +87,21 @@ def event(bill_id: int, member_id: int) -> NotificationEvent:
 
 @pytest.fixture
 async def platform(databases: Databases, settings: Settings) -> AsyncIterator[Platform]:
+    async with platform_of(databases, settings, MEMBERS) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def platform_of(
+    databases: Databases, settings: Settings, members: int
+) -> AsyncIterator[Platform]:
+    """A settled month of `members` in a database of its own, with topics of its own."""
     url = await databases.create()
     conn = await asyncpg.connect(asyncpg_dsn(url))
     month = parse_month("2026-11")
-    await seed_population(conn, MEMBERS, month, None, workers=1)
+    await seed_population(conn, members, month, None, workers=1)
     await settle_chunk(
-        conn, month, "settlement-2026-11", 1, MEMBERS, await load_products(conn, month)
+        conn, month, "settlement-2026-11", 1, members, await load_products(conn, month)
     )
     await install_defaults(conn)
     # Quiet hours would defer some members depending on when the test runs; the deferral has a
