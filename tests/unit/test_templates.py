@@ -58,6 +58,8 @@ def test_a_member_name_with_markup_is_escaped_in_html_and_plain_in_text() -> Non
         (sms("ok\n{{ member.phone }}"), "line 2: 'dict object' has no attribute 'phone'"),
         (sms("{{ nobody }}"), "'nobody' is undefined"),
         (sms("{{ ''.__class__.__mro__ }}"), "unsafe"),
+        (sms("{{ bill.__class__ }}"), "unsafe"),  # a dict's attributes past its keys: sandboxed
+        (sms("{{ bill.clear() }}"), "unsafe"),
         (sms("{% for i in items %}{{ i.label }}"), "endfor"),
         (sms("{{ bill.amount_due|nosuchfilter }}"), "nosuchfilter"),
         (sms("청구 " * 700), "an LMS holds at most 2,000"),
