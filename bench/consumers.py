@@ -1,17 +1,21 @@
-"""E-mail delivery rate with the 1 s simulated provider, next to a raw consume-and-commit loop.
+"""Delivery rates with the simulated providers, each next to a raw consume-and-commit loop.
 
-    python -m bench.consumers --members 20000
+    python -m bench.consumers --members 20000 [--channels email,sms]
 
-1. seeds and settles N members in its own database (telebill_bench_deliver; not timed) and
-   publishes one event per bill to topics of its own (a fresh prefix);
-2. baseline: a plain aiokafka loop that consumes and commits those events, doing nothing else;
-3. a `telebill consume email` process (1 s latency, 1% failures) until every event had its
-   first attempt (members' quiet hours are cleared first, so no event is deferred);
-4. prints both rates and the consumer process's memory (peak, and over the second half).
+1. seeds and settles N members in its own database (telebill_bench_deliver; not timed);
+2. for each channel: publishes one event per bill to that channel's topic (a fresh prefix: as the
+   e-mail events of the month, or as SMS fallbacks arrive), times a plain aiokafka loop that
+   consumes and commits them doing nothing else (the baseline), then a `telebill consume
+   <channel>` process (e-mail 1 s latency, SMS 0.2 s, 1% failures each) until every event had its
+   first attempt (members' quiet hours are cleared first, so none is deferred); the delivery
+   tables are emptied between channels, so each channel delivers every bill;
+3. prints each rate, its ratio to the baseline, and the consumer process's memory (peak, and over
+   the second half of the run).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -19,12 +23,14 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import deliverable_month, drop_database, run_bench
-from telebill.config import get_settings
+from telebill.config import Settings, get_settings
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
 from telebill.stack.kafka_topics import ensure_topics
@@ -32,13 +38,68 @@ from telebill.stack.kafka_topics import ensure_topics
 BENCH_DB = "telebill_bench_deliver"
 
 
-async def main(members: int, month_text: str, keep: bool) -> None:
+@dataclass(frozen=True)
+class Phase:
+    channel: str
+    events: int
+    raw_s: float
+    deliver_s: float
+    steady_s: float
+    sent: int
+    peak_kib: int
+    half_kib: tuple[int, int]
+
+
+LATENCY = {"email": "1 s", "sms": "0.2 s"}
+UNIT = {"email": "e-mails", "sms": "SMS"}
+
+
+async def main(members: int, month_text: str, keep: bool, channels: str) -> None:
     base = get_settings()
     url, conn = await deliverable_month(base, BENCH_DB, members, month_text)
-    bills = await conn.fetch("SELECT id, member_id FROM bill")
+    try:
+        bills = await conn.fetch("SELECT id, member_id FROM bill")
+        phases = []
+        for kind in channels.split(","):
+            if kind not in LATENCY:
+                raise SystemExit(f"--channels: {kind!r} is not email or sms")
+            await conn.execute("TRUNCATE notification, provider_message CASCADE")
+            phases.append(await phase(base, url, conn, kind, month_text, bills))
+    finally:
+        await conn.close()
+        if not keep:
+            await drop_database(base, BENCH_DB)
+    print()
+    for p in phases:
+        unit = UNIT[p.channel]
+        print(f"{p.channel}: {p.events:,} events, {LATENCY[p.channel]} latency, 1% failures")
+        print(f"  raw consume+commit (baseline):  {p.raw_s:6.1f} s  {p.events / p.raw_s:>9,.0f}/s")
+        print(
+            f"  `telebill consume {p.channel}`:{' ' * (11 - len(p.channel))}{p.deliver_s:6.1f} s  "
+            f"{p.sent / p.deliver_s:>9,.0f} {unit}/s ({p.sent:,} sent, {p.events - p.sent:,} "
+            "failed first time; start-up included)"
+        )
+        print(
+            f"  from its first recorded send:  {p.steady_s:6.1f} s  "
+            f"{p.sent / p.steady_s:>9,.0f} {unit}/s"
+        )
+        print(
+            f"  memory: peak RSS {p.peak_kib / 1024:,.0f} MiB; over the second half "
+            f"{p.half_kib[0] / 1024:,.0f}–{p.half_kib[1] / 1024:,.0f} MiB"
+        )
+
+
+async def phase(
+    base: Settings,
+    url: str,
+    conn: asyncpg.Connection,
+    kind: str,
+    month_text: str,
+    bills: list[asyncpg.Record],
+) -> Phase:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     await ensure_topics(base.kafka_servers, base.kafka_partitions, prefix)
-    topics = Topics(prefix)
+    topic = Topics(prefix).channel(kind)
     producer = AIOKafkaProducer(bootstrap_servers=base.kafka_servers, linger_ms=20)
     await producer.start()
     for b in bills:
@@ -47,15 +108,16 @@ async def main(members: int, month_text: str, keep: bool) -> None:
             bill_id=b["id"],
             member_id=b["member_id"],
             billing_month=month_text,
+            channel=kind,
         )
-        await producer.send(topics.channel("email"), e.to_bytes(), key=e.key)
+        await producer.send(topic, e.to_bytes(), key=e.key)
     await producer.flush()
     await producer.stop()
     n = len(bills)
 
-    print("raw consume-and-commit loop…", flush=True)
+    print(f"{kind}: raw consume-and-commit loop…", flush=True)
     raw = AIOKafkaConsumer(
-        topics.channel("email"),
+        topic,
         bootstrap_servers=base.kafka_servers,
         group_id=f"{prefix}raw",
         enable_auto_commit=False,
@@ -71,7 +133,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     raw_s = time.perf_counter() - started
     await raw.stop()
 
-    print("`telebill consume email` process (1 s latency, 1% failures)…", flush=True)
+    print(f"{kind}: `telebill consume {kind}` process…", flush=True)
     installation = base.model_copy(update={"database_url": url, "topic_prefix": prefix})
     env = (
         os.environ
@@ -83,7 +145,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "telebill"),
         "consume",
-        "email",
+        kind,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -106,22 +168,8 @@ async def main(members: int, month_text: str, keep: bool) -> None:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 60)
     sent = await conn.fetchval("SELECT count(*) FROM delivery_attempt WHERE outcome = 'SENT'")
-    await conn.close()
-    if not keep:
-        await drop_database(base, BENCH_DB)
     half = rss[len(rss) // 2 :] or [0]
-    print()
-    print(f"events: {n:,}")
-    print(f"raw consume+commit (baseline): {raw_s:6.1f} s  {n / raw_s:>9,.0f} events/s")
-    print(
-        f"e-mail consumer process:       {deliver_s:6.1f} s  {sent / deliver_s:>9,.0f} emails/s "
-        f"({sent:,} sent, {n - sent:,} failed first time; start-up included)"
-    )
-    print(f"  from its first recorded send: {steady_s:6.1f} s  {sent / steady_s:>9,.0f} emails/s")
-    print(
-        f"consumer memory: peak RSS {peak / 1024:,.0f} MiB; RSS over the second half of the run "
-        f"{min(half) / 1024:,.0f}–{max(half) / 1024:,.0f} MiB"
-    )
+    return Phase(kind, n, raw_s, deliver_s, steady_s, sent, peak, (min(half), max(half)))
 
 
 def memory_kib(pid: int) -> int:
@@ -139,5 +187,11 @@ def _status_field(pid: int, name: str) -> int:
     return 0
 
 
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--channels", default="email,sms", help="the consumers to measure, in this order"
+    )
+
+
 if __name__ == "__main__":
-    run_bench(main, __doc__)
+    run_bench(main, __doc__, options=options)
