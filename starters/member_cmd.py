@@ -1,4 +1,5 @@
-"""`telebill member show | update`: a member's delivery preferences."""
+"""`telebill member show | update | limit`: a member's delivery preferences and micro-payment
+limit."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from telebill.db.notify_store import Waiting
 
 
-member = typer.Typer(help="A member's delivery preferences.", no_args_is_help=True)
+member = typer.Typer(
+    help="A member's delivery preferences and micro-payment limit.", no_args_is_help=True
+)
 
 
 @member.command("show")
@@ -34,7 +37,31 @@ def member_show(member_id: MemberId, as_json: Json = False) -> None:
         return
     console.print(
         f"member {m.id}: {m.name} <{m.email}> {m.phone}\n"
-        f"  preferred day {m.preferred_day}, quiet hours {m.quiet_label}, time zone {m.timezone}",
+        f"  preferred day {m.preferred_day}, quiet hours {m.quiet_label}, time zone {m.timezone}\n"
+        f"  micro-payment limit {m.micro_payment_limit_krw:,}원 a month",
+        highlight=False,
+    )
+
+
+@member.command("limit")
+def member_limit(
+    member_id: MemberId,
+    micro_payments: Annotated[
+        int,
+        typer.Option(
+            "--micro-payments",
+            help="Monthly micro-payment limit (소액결제 한도) in won, 0 (blocked) to 1,000,000.",
+        ),
+    ],
+) -> None:
+    """Set the member's micro-payment limit; a month whose micro-payments exceed it is refused
+    by the settlement (recorded in settlement_error) instead of billed."""
+    from telebill.db.member_store import set_micro_limit
+
+    m = with_db(lambda conn: set_micro_limit(conn, member_id, micro_payments))
+    console.print(
+        f"member {m.id}: micro-payment limit {m.micro_payment_limit_krw:,}원 a month, from the "
+        "next settlement on",
         highlight=False,
     )
 

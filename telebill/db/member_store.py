@@ -1,4 +1,4 @@
-"""Members' delivery preferences: read, validate, change."""
+"""Members' delivery preferences and micro-payment limit: read, validate, change."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class MemberPrefs:
     quiet_start: time | None
     quiet_end: time | None
     timezone: str
+    micro_payment_limit_krw: int  # 소액결제 한도: the settlement refuses a month past it
 
     @property
     def quiet_label(self) -> str:
@@ -38,13 +39,31 @@ class MemberPrefs:
 
 async def get_member(conn: DbConn, member_id: int) -> MemberPrefs:
     r = await conn.fetchrow(
-        "SELECT id, name, email, phone, preferred_day, quiet_start, quiet_end, timezone "
-        "FROM member WHERE id = $1",
+        "SELECT id, name, email, phone, preferred_day, quiet_start, quiet_end, timezone, "
+        "micro_payment_limit_krw FROM member WHERE id = $1",
         member_id,
     )
     if r is None:
         raise TelebillError(f"no member {member_id}")
     return MemberPrefs(*r.values())
+
+
+MICRO_LIMIT_CEILING = 1_000_000  # won a month: the legal ceiling for mobile micro-payments
+
+
+async def set_micro_limit(conn: DbConn, member_id: int, limit_krw: int) -> MemberPrefs:
+    """The member's monthly micro-payment limit, 0 (blocked) to 1,000,000원; it applies to the
+    months settled from now on."""
+    if not 0 <= limit_krw <= MICRO_LIMIT_CEILING:
+        raise TelebillError(
+            f"a micro-payment limit is 0–{MICRO_LIMIT_CEILING:,}원, got {limit_krw:,}원"
+        )
+    done = await conn.execute(
+        "UPDATE member SET micro_payment_limit_krw = $2 WHERE id = $1", member_id, limit_krw
+    )
+    if done == "UPDATE 0":
+        raise TelebillError(f"no member {member_id}")
+    return await get_member(conn, member_id)
 
 
 def parse_quiet(text: str) -> tuple[time, time]:

@@ -85,3 +85,26 @@ async def test_a_preference_change_while_temporal_is_down_is_saved_and_says_so(
         assert await conn.fetchval("SELECT preferred_day FROM member WHERE id = 4") == 3
     finally:
         await conn.close()
+
+
+async def test_a_member_s_micro_payment_limit_is_set_shown_and_bounded(
+    databases: Databases,
+) -> None:
+    conn, env = await installation(databases)
+    try:
+        code, out = await cli(env, "member", "limit", "--member", "4", "--micro-payments", "50000")
+        assert code == 0 and "micro-payment limit 50,000원 a month" in out, out
+        code, out = await cli(env, "member", "show", "--member", "4")
+        assert code == 0 and "micro-payment limit 50,000원 a month" in out, out
+        assert (
+            await conn.fetchval("SELECT micro_payment_limit_krw FROM member WHERE id = 4") == 50_000
+        )
+        code, out = await cli(
+            env, "member", "limit", "--member", "4", "--micro-payments", "2000000"
+        )
+        assert code == 1 and "a micro-payment limit is 0–1,000,000원, got 2,000,000원" in out
+        assert "Traceback" not in out
+        code, out = await cli(env, "member", "limit", "--member", "99", "--micro-payments", "0")
+        assert code == 1 and "no member 99" in out
+    finally:
+        await conn.close()
