@@ -17,8 +17,10 @@ from telebill.config import Settings, get_settings
 from telebill.domain.month import parse_month
 
 if TYPE_CHECKING:
+    import asyncpg
     from temporalio.client import Client
 
+    from telebill.amount_figures import AmountFigures
     from telebill.settlement_report import MonthReport
 
 console = Console()
@@ -199,18 +201,23 @@ def settle(
     )
 
 
-async def _read_report(month: str) -> MonthReport:
+async def _read_report(month: str) -> tuple[MonthReport, AmountFigures | None]:
+    """The settlement record and the spread of its amounts, over one connection."""
+    from telebill.amount_figures import read_amount_figures
     from telebill.settlement_report import read_report
 
-    return await using_db(lambda conn: read_report(conn, parse_month(month)))
+    async def both(conn: asyncpg.Connection) -> tuple[MonthReport, AmountFigures | None]:
+        m = parse_month(month)
+        return await read_report(conn, m), await read_amount_figures(conn, m)
+
+    return await using_db(both)
 
 
 async def _report(month: str, as_json: bool) -> None:
-    from telebill.amount_figures import HIGH_BILL, read_amount_figures
+    from telebill.amount_figures import HIGH_BILL
     from telebill.settlement_report import KIND_LABELS
 
-    r = await _read_report(month)
-    spread = await using_db(lambda conn: read_amount_figures(conn, parse_month(month)))
+    r, spread = await _read_report(month)
     if as_json:
         out = r.as_dict() | {"amounts": spread.as_dict() if spread else None}
         print(json.dumps(out, indent=2, ensure_ascii=False))

@@ -8,11 +8,11 @@ from datetime import date
 from typing import Any
 
 from telebill.db.connect import DbConn
+from telebill.domain.pricing import LineKind
 
-HIGH_BILL = (
-    400_000  # won: a bill above it needs a device instalment or micro-payments to explain it
-)
-UNEXPLAINED_KINDS = ("DEVICE_INSTALLMENT", "MICRO_PAYMENT")
+# A bill above HIGH_BILL won needs one of EXPLAINING_KINDS to explain it.
+HIGH_BILL = 400_000
+EXPLAINING_KINDS = (LineKind.DEVICE_INSTALLMENT, LineKind.MICRO_PAYMENT)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ async def read_amount_figures(conn: DbConn, month: date) -> AmountFigures | None
         FROM per_bill
         """,
         month,
-        list(UNEXPLAINED_KINDS),
+        list(EXPLAINING_KINDS),
         HIGH_BILL,
     )
     if row is None or not row["bills"]:

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from telebill.config import Settings
 from telebill.domain.scaling import Decision, LagReading, ScalePolicy, decide
 from telebill.messaging.consumer import group_id
-from telebill.messaging.lag import consumer_lag
+from telebill.messaging.lag import consumer_lag, expected_topics
 from telebill.messaging.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ class GroupLag:
 
 
 def main_topic(kind: str, topics: Topics) -> str:
-    return topics.dlq if kind == "dlq" else topics.channel(kind)
+    """The topic fresh work of `kind` arrives on: the first of those its group reads."""
+    return expected_topics(topics, kind)[0]
 
 
 async def read_group_lag(settings: Settings, kind: str) -> GroupLag | None:
@@ -110,12 +111,11 @@ class ConsumerScaler:
             return None
         now = time.monotonic()
         self.readings.append(LagReading(now, group.lag))
-        keep = max(self.settings.scale_idle_s, 3 * self.settings.scale_interval_s) * 1.5
+        policy = self.policy(group.partitions)
+        keep = max(policy.idle_s, policy.rate_window_s) * 1.5  # what the rule looks back on
         while self.readings and self.readings[0].at < now - keep:
             self.readings.popleft()
-        decision = decide(
-            self.policy(group.partitions), self.readings, len(self.running), self.last_change_at
-        )
+        decision = decide(policy, self.readings, len(self.running), self.last_change_at)
         said = (decision.processes, decision.reason.split(" ", 1)[0])
         if decision.processes != len(self.running):
             log.info(

@@ -73,6 +73,7 @@ def data_overage(
     )
     product = p.snapshot(allowance=allowance, rate_mkrw_per_unit=p.data_rate_mkrw_per_mb, unit="MB")
     snap: dict[str, Any] = {"product": product, "subscription_id": s.id, "used": used, "over": over}
+    capped: dict[str, Any] = {}
     if cap is not None and amount > cap.left:  # the add-on's cap (0: waived) for the month
         charged = cap.left
         cap.left = 0
@@ -88,7 +89,7 @@ def data_overage(
         cap.left -= amount
     snap["terms"] = terms
     line = Line(LineKind.DATA_OVERAGE, "데이터 초과 사용료", amount, snap) if amount else None
-    return line, {"terms": terms, **({k: snap[k] for k in ("capped_by", "uncapped") if k in snap})}
+    return line, {"terms": terms, **capped}
 
 
 def plan_lines(

@@ -84,7 +84,7 @@ async def _wait_for_leaders(
     nodes = [b["node_id"] for b in (await admin.describe_cluster())["brokers"]]
     deadline = time.monotonic() + within_s
     pending = set(nodes)
-    while pending:
+    while True:
         for node in sorted(pending):
             response = await admin._send_request(
                 MetadataRequest(topics, allow_auto_topic_creation=False), node_id=node
@@ -97,10 +97,11 @@ async def _wait_for_leaders(
                 for d in described
             ):
                 pending.discard(node)
-        if pending and time.monotonic() > deadline:
+        if not pending:
+            return
+        if time.monotonic() > deadline:
             raise StackError(
                 f"Kafka created {', '.join(topics)}, but brokers {sorted(pending)} showed no "
                 f"leader for them within {within_s:.0f} s"
             )
-        if pending:
-            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)

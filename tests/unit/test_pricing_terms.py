@@ -23,6 +23,7 @@ from telebill.domain.pricing import (
 )
 from telebill.domain.proration import Period, active_period, month_end
 from telebill.domain.usage_limits import max_data_mb
+from tests.unit.test_pricing import COLORING, GALAXY
 
 NOV = date(2026, 11, 1)
 STANDARD = Product(
@@ -47,8 +48,6 @@ SAFE = Product(
 CAP = Product(
     207, "ADD_DATA_CAP_20K", "addon", "데이터 요금 상한 2만원", 909, data_overage_cap_krw=18_182
 )
-COLORING = Product(201, "ADD_COLORING", "addon", "V컬러링", 3_000)
-GALAXY = Product(301, "DEV_GALAXY_S26", "device", "Galaxy S26", device_price=1_155_000)
 
 
 def sub(sid: int, p: Product, starts: date = date(2018, 1, 1), **kw: object) -> Subscription:
