@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid, compile_template, render, to_plain_text
+from telebill.templates.render import (
+    TemplateInvalid,
+    compile_template,
+    render,
+    render_blocks,
+    to_plain_text,
+)
 
 
 class EmailChannel(Channel):
@@ -16,8 +22,8 @@ class EmailChannel(Channel):
             raise TemplateInvalid("email template: the subject is empty")
         data = context.for_template()
         compiled = compile_template(template.body, "email body")
-        html = render(compiled, data, block="html", what="email body")
-        text = to_plain_text(render(compiled, data, block="text", what="email body"))
+        html, text = render_blocks(compiled, data, ["html", "text"], what="email body")
+        text = to_plain_text(text)
         subject = render(
             compile_template(template.subject, "email subject"), data, what="email subject"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.templates.context import BillContext
@@ -36,9 +37,9 @@ def sms_safe(text: str) -> str:
 def safe_context(context: BillContext) -> BillContext:
     """The bill with its member's name and item labels made SMS-safe (the template's own text
     is checked when it is added; the data may be anything)."""
-    member = context.member.model_copy(update={"name": sms_safe(context.member.name)})
-    items = [i.model_copy(update={"label": sms_safe(i.label)}) for i in context.items]
-    return context.model_copy(update={"member": member, "items": items})
+    member = replace(context.member, name=sms_safe(context.member.name))
+    items = [replace(i, label=sms_safe(i.label)) for i in context.items]
+    return replace(context, member=member, items=items)
 
 
 def message_kind(text: str) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from telebill.db.connect import DbConn
 from telebill.templates.context import (
@@ -75,10 +76,8 @@ def shape_samples() -> dict[str, BillContext]:
     a mail header."""
     sample = sample_context()
     return {
-        "a name EUC-KR lacks": sample.model_copy(
-            update={"member": MemberView(id=1, name="Zoë Ñúñez 😀 김민수")}
-        ),
-        "a name with line breaks": sample.model_copy(
-            update={"member": MemberView(id=1, name="김민수\r\nBcc: someone@example.com")}
+        "a name EUC-KR lacks": replace(sample, member=MemberView(id=1, name="Zoë Ñúñez 😀 김민수")),
+        "a name with line breaks": replace(
+            sample, member=MemberView(id=1, name="김민수\r\nBcc: someone@example.com")
         ),
     }

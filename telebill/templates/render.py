@@ -11,8 +11,9 @@ never a stalled or exhausted consumer.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from types import TracebackType
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
@@ -94,17 +95,36 @@ def render(
     limits: Limits = LIMITS,
 ) -> str:
     """Render the whole template, or one of its {% block %}s, within `limits`."""
-    if block is not None and block not in template.blocks:
-        raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
+    if block is not None:
+        return render_blocks(template, context, [block], what, limits)[0]
+    return _within_limits(lambda: template.generate(context), what, limits)
+
+
+def render_blocks(
+    template: Template,
+    context: dict[str, object],
+    blocks: Sequence[str],
+    what: str = "template",
+    limits: Limits = LIMITS,
+) -> list[str]:
+    """Several {% block %}s of one template (an e-mail's HTML and text), each within `limits`,
+    over one render context: building it costs about as much as rendering a short block, and
+    a block's own assignments stay inside the block."""
+    for block in blocks:
+        if block not in template.blocks:
+            raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
+    shared = template.new_context(context)
+    return [
+        _within_limits(partial(template.blocks[block], shared), what, limits) for block in blocks
+    ]
+
+
+def _within_limits(chunks_of: Callable[[], Iterator[str]], what: str, limits: Limits) -> str:
     token = current.set(Budget(limits))
     parts: list[str] = []
     written = 0
     try:
-        if block is None:
-            chunks = template.generate(context)
-        else:
-            chunks = template.blocks[block](template.new_context(context))
-        for chunk in chunks:  # streamed, so a huge output is stopped before it is built
+        for chunk in chunks_of():  # streamed, so a huge output is stopped before it is built
             written += len(chunk)
             if written > limits.max_chars:
                 raise RenderLimit(f"writes more than {limits.max_chars:,} characters")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from telebill.channels import channel
@@ -110,7 +111,7 @@ def loaded(bills: list[int], **kw: object) -> Loaded:
     contexts = {}
     for b in bills:
         c = sample_context()
-        contexts[b] = c.model_copy(update={"bill": c.bill.model_copy(update={"id": b})})
+        contexts[b] = replace(c, bill=replace(c.bill, id=b))
     base: dict[str, object] = {
         "delivered": set(),
         "contexts": contexts,

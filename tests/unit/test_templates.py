@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from telebill.channels import channel, channels
 from telebill.channels.base import TemplateSource
 from telebill.channels.sms import LMS_MAX_BYTES, SMS_MAX_BYTES, message_kind
 from telebill.templates.context import MemberView, sample_context
-from telebill.templates.render import TemplateInvalid, won
+from telebill.templates.render import (
+    TemplateInvalid,
+    compile_template,
+    render,
+    render_blocks,
+    won,
+)
 
 EMAIL = channel("email")
 SMS = channel("sms")
@@ -43,12 +51,26 @@ def test_default_email_shows_every_item_the_amount_due_and_a_text_part() -> None
 
 
 def test_a_member_name_with_markup_is_escaped_in_html_and_plain_in_text() -> None:
-    ctx = sample_context().model_copy(
-        update={"member": MemberView(id=1, name="<script>x()</script>")}
-    )
+    ctx = replace(sample_context(), member=MemberView(id=1, name="<script>x()</script>"))
     msg = EMAIL.render(EMAIL.default_template(), ctx)
     assert "<script>" not in msg.body and "&lt;script&gt;" in msg.body
     assert msg.text is not None and "<script>x()</script>" in msg.text
+
+
+def test_the_html_and_text_parts_rendered_together_are_those_rendered_alone() -> None:
+    body = (
+        "{% block html %}{% set who = member.name ~ '님' %}{{ who }} {{ bill.amount_due|won }}"
+        "{% endblock %}{% block text %}{{ who is defined }} {{ bill.amount_due|won }}"
+        "{% endblock %}"
+    )
+    data = sample_context().for_template()
+    compiled = compile_template(body)
+    alone = [render(compiled, data, block=b) for b in ("html", "text")]
+    assert render_blocks(compiled, data, ["html", "text"]) == alone
+    assert alone == [
+        "남궁민수님 132,230원",
+        "False 132,230원",
+    ]  # the html block's `set` stays there
 
 
 @pytest.mark.parametrize(
@@ -120,13 +142,13 @@ def test_a_template_past_a_limit_is_refused_quickly(body: str, reason: str) -> N
 
 
 def test_a_member_name_sms_cannot_carry_is_transliterated_not_a_failure() -> None:
-    ctx = sample_context().model_copy(update={"member": MemberView(id=1, name="Zoë 😀 김")})
+    ctx = replace(sample_context(), member=MemberView(id=1, name="Zoë 😀 김"))
     msg = SMS.render(sms("{{ member.name }}님 {{ bill.amount_due|won }}"), ctx)
     assert msg.body == "Zoe ? 김님 132,230원"
 
 
 def test_a_subject_cannot_carry_a_header_line_break() -> None:
     name = "김민수\r\nBcc: someone@example.com\n"
-    ctx = sample_context().model_copy(update={"member": MemberView(id=1, name=name)})
+    ctx = replace(sample_context(), member=MemberView(id=1, name=name))
     msg = EMAIL.render(EMAIL.default_template(), ctx)
     assert msg.subject is not None and not any(c in msg.subject for c in "\r\n\x0b\x0c\x85")
