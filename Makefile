@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
-.PHONY: help deps system-deps stack-up stack-down demo test test-production-temporal drills drills-cluster lint format lock clean
+.PHONY: help deps system-deps stack-up stack-down demo test bench test-production-temporal drills drills-cluster lint format lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: deps ## ruff (lint and format check) and mypy
 
 test: stack-up lint ## Bring up what the tests need and run them all
 	$(BIN)/python -m pytest
+
+bench: stack-up ## Every benchmark (under 20 min; BENCH_MEMBERS=n for more): bench-report.md and .json
+	$(BIN)/python -m bench.all
 
 test-production-temporal: stack-up ## The production Temporal server: built once from the Go module proxy, its UI queries
 	$(BIN)/python -m pytest -m production tests/production

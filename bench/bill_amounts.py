@@ -11,6 +11,7 @@ members refused and why, and how many lines were pro-rated, throttled or capped.
 from __future__ import annotations
 
 from bench.common import deliverable_month, drop_database, run_bench
+from bench.figures import Figure, Goal, record
 from telebill.amount_figures import HIGH_BILL, read_amount_figures
 from telebill.config import get_settings
 from telebill.domain.month import parse_month
@@ -54,6 +55,19 @@ async def main(members: int, month: str, keep: bool) -> None:
     print(f"  refused members: {sum(r['n'] for r in errors):,}")
     for r in errors[:5]:
         print(f"    {r['n']:>6,}  {r['reason']}")
+    typical = Goal(60_000, 100_000)
+    for key, goal in (("mean", typical), ("median", typical), ("p99", Goal(high=HIGH_BILL))):
+        name = f"{key} amount due, {members:,} bills of {month}"
+        record(Figure("bill_amounts", name, f[key], "원", goal=goal))
+    record(
+        Figure(
+            "bill_amounts",
+            f"bills above {HIGH_BILL:,}원 without device instalments or micro-payments",
+            figures.high_without_explanation,
+            "bills",
+            goal=Goal(high=0),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,23 +15,29 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Goal:
-    """`value` (or `ratio`, the value over its baseline) must be at least or at most `limit`."""
+    """The value (or, with of="ratio", the value over its baseline) lies in [low, high]; either
+    end may be open."""
 
-    limit: float
-    at_least: bool = True
+    low: float | None = None
+    high: float | None = None
     of: str = "value"  # or "ratio"
 
     def met(self, value: float, ratio: float | None) -> bool | None:
         seen = value if self.of == "value" else ratio
         if seen is None:
             return None
-        return seen >= self.limit if self.at_least else seen <= self.limit
+        return (self.low is None or seen >= self.low) and (self.high is None or seen <= self.high)
 
     def text(self, unit: str) -> str:
-        sign = "≥" if self.at_least else "≤"
-        if self.of == "ratio":
-            return f"{sign} {self.limit:g}× the baseline"
-        return f"{sign} {self.limit:,g} {unit}"
+        def show(x: float) -> str:
+            return f"{x:g}×" if self.of == "ratio" else f"{x:,g}"
+
+        what = " the baseline" if self.of == "ratio" else f" {unit}"
+        if self.low is not None and self.high is not None:
+            return f"{show(self.low)}–{show(self.high)}{what}"
+        if self.low is not None:
+            return f"≥ {show(self.low)}{what}"
+        return f"≤ {show(self.high or 0)}{what}"
 
 
 @dataclass(frozen=True)

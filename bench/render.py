@@ -15,6 +15,7 @@ from collections.abc import Callable
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bench.figures import Figure, Goal, record
 from telebill.channels import channel
 from telebill.channels.base import Channel, TemplateSource
 from telebill.templates import render as rendering
@@ -65,6 +66,17 @@ def main() -> None:
             f"{name:5}  with limits {limited:.3f} ms   plain sandbox {plain:.3f} ms   "
             f"ratio {limited / plain:.2f}",
             flush=True,
+        )
+        record(
+            Figure(
+                "render",
+                f"the default {name} template, rendered under the limits",
+                limited,
+                "ms",
+                plain,
+                "jinja2's plain immutable sandbox",
+                Goal(high=1.5, of="ratio"),
+            )
         )
 
 

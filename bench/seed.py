@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.common import drop_database, fresh_database, run_bench
+from bench.figures import Figure, Goal, record
 from telebill.config import get_settings
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
@@ -79,6 +80,18 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     print(f"seed rate / raw COPY rate: {report.rows_per_second / raw_rate:.0%}  (goal ≥ 50%)")
     print(
         f"peak RSS: main process {self_mb:,.0f} MiB, largest generator process {child_mb:,.0f} MiB"
+    )
+    record(
+        Figure(
+            "seed",
+            f"telebill seed, {members:,} members ({rows:,} rows)",
+            report.rows_per_second,
+            "rows/s",
+            raw_rate,
+            "raw COPY of the same rows",
+            Goal(low=0.5, of="ratio"),
+            f"peak RSS {self_mb:,.0f} MiB (main), {child_mb:,.0f} MiB (largest generator)",
+        )
     )
 
 

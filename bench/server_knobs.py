@@ -18,6 +18,7 @@ import uuid
 
 from temporalio.worker import Worker
 
+from bench.figures import Figure, record
 from bench.minimal_workflow import noop
 from bench.month_probes import delayed_starts, fresh_dev_server, timers_then_work
 from bench.month_workflows import DelayedNoop, SleepThenWork
@@ -71,6 +72,13 @@ async def main(starts: int, workflows: int, rounds: int) -> None:
             f"{name:32} {s:10.1f} ({s / base_starts:4.0%}) {w:10.1f} ({w / base_woke:4.0%})"
             f"   rounds: {', '.join(f'{a:.0f}/{b:.0f}' for a, b in runs)}"
         )
+        if name == "today (WAL)":
+            continue
+        for what, value, base, unit in (
+            (f"{starts:,} delayed starts", s, base_starts, "starts/s"),
+            (f"{workflows:,} timer+activity workflows", w, base_woke, "workflows/s"),
+        ):
+            record(Figure("server_knobs", f"{name}: {what}", value, unit, base, "today's settings"))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from bench.common import drop_database, fresh_database, run_bench
+from bench.figures import Figure, Goal, record
 from telebill.config import get_settings
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
@@ -103,6 +104,19 @@ async def main(members: int, month: str, keep: bool) -> None:
     print(f"telebill settlement (Temporal):       {settle_s:7.1f} s")
     print(f"settlement / raw COPY: {settle_s / raw_s:.2f}×  (goal ≤ 3×)")
     print(f"worker peak RSS: {worker_mib:,.0f} MiB")
+    record(
+        Figure(
+            "settle",
+            f"settlement through Temporal, {members:,} members",
+            settle_s,
+            "s",
+            raw_s,
+            "raw COPY of the bills and items it wrote",
+            Goal(high=3.0, of="ratio"),
+            f"{summary.bills:,} bills, {summary.items:,} items; worker peak RSS "
+            f"{worker_mib:,.0f} MiB",
+        )
+    )
 
 
 if __name__ == "__main__":
