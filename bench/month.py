@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
+import shutil
 import signal
 import time
 import uuid
@@ -63,6 +65,7 @@ BENCH_DB = "telebill_bench_month"
 SEOUL = ZoneInfo("Asia/Seoul")
 FRESH_PORT = 27433  # the bench's own dev server, below the ephemeral range
 SEND_DAY = 15  # the preferred day of phase 3
+STATE = "state.json"  # a split run's, between its two parts
 
 
 def where_time_went(label: str, before: dict[str, float], after: dict[str, float]) -> None:
@@ -90,13 +93,11 @@ async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: 
     return result.started
 
 
-async def main(
-    members: int, month_text: str, keep: bool, send_day_share: float | None, stack_server: bool
-) -> None:
-    base = get_settings()
-    month = parse_month(month_text)
-    send_month = (month + timedelta(days=32)).replace(day=1)
-    tag = uuid.uuid4().hex[:6]
+async def prepare(
+    base: Settings, members: int, month_text: str, send_day_share: float | None
+) -> tuple[str, asyncpg.Connection]:
+    """The bench database: N members seeded (not settled), all in Seoul, no blackout windows,
+    `send_day_share` of them (or the seed's share) preferring day SEND_DAY."""
     url, conn = await deliverable_month(base, BENCH_DB, members, month_text, settle=False)
     await conn.execute("UPDATE member SET timezone = 'Asia/Seoul'")
     await conn.execute("DELETE FROM blackout_window")
@@ -106,10 +107,40 @@ async def main(
             SEND_DAY,
             max(round(1 / send_day_share), 1),
         )
+    return url, conn
+
+
+async def main(
+    members: int,
+    month_text: str,
+    keep: bool,
+    send_day_share: float | None,
+    stack_server: bool,
+    until: str | None,
+    resume: bool,
+) -> None:
+    base = get_settings()
+    kept = base.stack_dir / "bench-month" if until or resume else None
+    if kept is not None and resume:
+        if not (kept / STATE).exists():
+            raise SystemExit(f"--resume: no run to resume ({kept / STATE} is missing)")
+        state = json.loads((kept / STATE).read_text())
+        members, month_text, tag, url = (state[k] for k in ("members", "month", "tag", "url"))
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        print(f"resuming the run of {state['stopped']}: the send day and send now")
+    else:
+        if kept is not None:
+            shutil.rmtree(kept, ignore_errors=True)  # a new run: nothing of an earlier one
+        tag = uuid.uuid4().hex[:6]
+        url, conn = await prepare(base, members, month_text, send_day_share)
+    month = parse_month(month_text)
+    send_month = (month + timedelta(days=32)).replace(day=1)
     day_members = await conn.fetchval(
         "SELECT count(*) FROM member WHERE preferred_day = $1", SEND_DAY
     )
-    before = datetime(send_month.year, send_month.month, 1, tzinfo=SEOUL) - timedelta(hours=1)
+    # The installation's clock three days before the send month: every bill's instant lies at
+    # least that far ahead, so none wakes between the two parts of a split run.
+    before = datetime(send_month.year, send_month.month, 1, tzinfo=SEOUL) - timedelta(days=3)
     async with AsyncExitStack() as scope:
         if stack_server:  # the stack's own, with whatever it has kept from earlier runs
             port = base.temporal_port
@@ -119,7 +150,7 @@ async def main(
         else:
             port = FRESH_PORT
             client, temporal_pid, folder = await scope.enter_async_context(
-                fresh_dev_server(FRESH_PORT)
+                fresh_dev_server(FRESH_PORT, kept=kept / "temporal" if kept else None)
             )
         s = base.beside(f"bench{tag}", url, clock_offset_s=offset_to(before), temporal_port=port)
         await ensure_topics(s.kafka_servers, s.kafka_partitions, s.topic_prefix)
@@ -139,111 +170,121 @@ async def main(
                 activities=[noop],
                 **worker_options(s),  # the installation's, as the notification workflows get
             ):
-                async with build_worker(client, pool, s):
-                    began = time.perf_counter()
-                    summary = await client.execute_workflow(
-                        MonthlySettlementWorkflow.run,
-                        SettlementInput(month_text, notify=False),
-                        id=f"{s.workflow_id_prefix}settlement-{month_text}",
-                        task_queue=s.settlement_task_queue,
-                    )
-                    line("1. settled (members)", summary.members, time.perf_counter() - began)
-                    # hold the send day's bills back: planned far ahead, the catch-up skips them
-                    await conn.execute(
-                        "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
-                        "SELECT b.id, 'MONTHLY_BILL', 'held', now() + interval '1 year' "
-                        "FROM bill b JOIN member m ON m.id = b.member_id "
-                        "WHERE m.preferred_day = $1",
-                        SEND_DAY,
-                    )
-                    bare = await delayed_starts(
-                        client, baseline_queue, tag, month_text, max(members // 20, 2_000)
-                    )
-                    disk = temporal_disk(folder)
-                    began, cpu = time.perf_counter(), cpu_seconds(roots)
-                    scheduled = await dispatch(client, s, month_text, "schedule")
-                    rate = line(
-                        "2. scheduled (delayed starts)",
-                        scheduled,
-                        time.perf_counter() - began,
-                        bare,
-                    )
-                    record(
-                        Figure(
-                            "month",
-                            f"schedule: {scheduled:,} bill workflows started delayed",
-                            rate,
-                            "workflows/s",
+                if not resume:
+                    async with build_worker(client, pool, s):
+                        began = time.perf_counter()
+                        summary = await client.execute_workflow(
+                            MonthlySettlementWorkflow.run,
+                            SettlementInput(month_text, notify=False),
+                            id=f"{s.workflow_id_prefix}settlement-{month_text}",
+                            task_queue=s.settlement_task_queue,
+                        )
+                        line("1. settled (members)", summary.members, time.perf_counter() - began)
+                        # hold the send day's bills back: planned far ahead, the catch-up skips them
+                        await conn.execute(
+                            "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
+                            "SELECT b.id, 'MONTHLY_BILL', 'held', now() + interval '1 year' "
+                            "FROM bill b JOIN member m ON m.id = b.member_id "
+                            "WHERE m.preferred_day = $1",
+                            SEND_DAY,
+                        )
+                        bare = await delayed_starts(
+                            client, baseline_queue, tag, month_text, max(members // 20, 2_000)
+                        )
+                        disk = temporal_disk(folder)
+                        began, cpu = time.perf_counter(), cpu_seconds(roots)
+                        scheduled = await dispatch(client, s, month_text, "schedule")
+                        rate = line(
+                            "2. scheduled (delayed starts)",
+                            scheduled,
+                            time.perf_counter() - began,
                             bare,
-                            "bare delayed starts of a no-op workflow, same search attributes",
-                            Goal(low=0.8, of="ratio"),
-                            "the 1M month's goal is also ≥ 140/s",
                         )
-                    )
-                    where_time_went("scheduling", cpu, cpu_seconds(roots))
-                    grown = temporal_disk(folder) - disk
-                    print(
-                        f"   Temporal's disk: +{grown / 2**20:,.0f} MiB, "
-                        f"{grown / max(scheduled, 1) / 1024:.1f} KiB per sleeping workflow"
-                    )
-                    per = grown / max(scheduled, 1) / 1024
-                    record(Figure("month", "Temporal's disk per sleeping workflow", per, "KiB"))
-                # 3. the send day: the baseline first, then the clock set so that the day's start
-                # comes `lead` s after the dispatch begins
-                lead = 30 + day_members / 100
-                day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
-                await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
-                cpu = cpu_seconds(roots)
-                base_day = await timers_then_work(client, baseline_queue, tag, day_members, lead)
-                line("   baseline: timer + activity", day_members, base_day.all_s)
-                where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
-                s3 = s.model_copy(
-                    update={"clock_offset_s": offset_to(day - timedelta(seconds=lead))}
-                )
-                wake = time.perf_counter() + lead  # the day's start by that clock
-                async with build_worker(client, pool, s3):
-                    mark, cpu = time.perf_counter(), cpu_seconds(roots)
-                    held = await dispatch(client, s3, month_text, "send-day")
-                    print(
-                        f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
-                        f"waking in {wake - time.perf_counter():.0f} s"
-                    )
-                    done = await wait_closed(client, mine, held, wake)
-                    base_rate = day_members / base_day.p99_s
-                    rate = line("3. send day: completed (to 99%)", held, done.p99_s, base_rate)
-                    record(
-                        Figure(
-                            "month",
-                            f"send day: {held:,} bills waking at one instant, completed (to 99%)",
-                            rate,
-                            "bills/s",
-                            base_rate,
-                            "as many one-timer-one-activity workflows waking at once",
-                            Goal(low=2.0, of="ratio"),
+                        record(
+                            Figure(
+                                "month",
+                                f"schedule: {scheduled:,} bill workflows started delayed",
+                                rate,
+                                "workflows/s",
+                                bare,
+                                "bare delayed starts of a no-op workflow, same search attributes",
+                                Goal(low=0.8, of="ratio"),
+                                "the 1M month's goal is also ≥ 140/s",
+                            )
                         )
+                        where_time_went("scheduling", cpu, cpu_seconds(roots))
+                        grown = temporal_disk(folder) - disk
+                        print(
+                            f"   Temporal's disk: +{grown / 2**20:,.0f} MiB, "
+                            f"{grown / max(scheduled, 1) / 1024:.1f} KiB per sleeping workflow"
+                        )
+                        per = grown / max(scheduled, 1) / 1024
+                        record(Figure("month", "Temporal's disk per sleeping workflow", per, "KiB"))
+                    if kept is not None and until == "schedule":
+                        stopped = datetime.now(SEOUL).isoformat(timespec="minutes")
+                        state = {"members": members, "month": month_text, "tag": tag}
+                        state |= {"url": url, "stopped": stopped}
+                        (kept / STATE).write_text(json.dumps(state))
+                        print(f"stopped after the schedule; `--resume` goes on ({kept})")
+                if until != "schedule":
+                    # 3. the send day: the baseline first, then the clock set so that the day's
+                    # start comes `lead` s after the dispatch begins
+                    lead = 30 + day_members / 100
+                    day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
+                    await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
+                    cpu = cpu_seconds(roots)
+                    base_day = await timers_then_work(
+                        client, baseline_queue, tag, day_members, lead
                     )
-                    line("   send day: completed (all)", held, done.all_s)
-                    where_time_went("dispatch and send day", cpu, cpu_seconds(roots))
-                    picked = await conn.fetch(
-                        "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
-                        SEND_DAY,
-                        min(100_000, members // 10),
+                    line("   baseline: timer + activity", day_members, base_day.all_s)
+                    where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
+                    s3 = s.model_copy(
+                        update={"clock_offset_s": offset_to(day - timedelta(seconds=lead))}
                     )
-                    # by the clock these workflows started with (the send day's moved on)
-                    mark = time.perf_counter()
-                    told = await dispatch(
-                        client,
-                        s3,
-                        month_text,
-                        "now",
-                        members=[r["id"] for r in picked],
-                        reserved_at=clock.now(s).isoformat(),
-                    )
-                    closed = await wait_closed(client, mine, told, mark, already=held)
-                    rate = line("4. send now: woken and completed (to 99%)", told, closed.p99_s)
-                    name = f"send now: {told:,} scheduled bills woken and completed (to 99%)"
-                    record(Figure("month", name, rate, "bills/s"))
-                    line("   send now: completed (all)", told, closed.all_s)
+                    wake = time.perf_counter() + lead  # the day's start by that clock
+                    async with build_worker(client, pool, s3):
+                        mark, cpu = time.perf_counter(), cpu_seconds(roots)
+                        held = await dispatch(client, s3, month_text, "send-day")
+                        print(
+                            f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
+                            f"waking in {wake - time.perf_counter():.0f} s"
+                        )
+                        done = await wait_closed(client, mine, held, wake)
+                        base_rate = day_members / base_day.p99_s
+                        rate = line("3. send day: completed (to 99%)", held, done.p99_s, base_rate)
+                        record(
+                            Figure(
+                                "month",
+                                f"send day: {held:,} bills waking at once, completed (to 99%)",
+                                rate,
+                                "bills/s",
+                                base_rate,
+                                "as many one-timer-one-activity workflows waking at once",
+                                Goal(low=2.0, of="ratio"),
+                            )
+                        )
+                        line("   send day: completed (all)", held, done.all_s)
+                        where_time_went("dispatch and send day", cpu, cpu_seconds(roots))
+                        picked = await conn.fetch(
+                            "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
+                            SEND_DAY,
+                            min(100_000, members // 10),
+                        )
+                        # by the clock these workflows started with (the send day's moved on)
+                        mark = time.perf_counter()
+                        told = await dispatch(
+                            client,
+                            s3,
+                            month_text,
+                            "now",
+                            members=[r["id"] for r in picked],
+                            reserved_at=clock.now(s).isoformat(),
+                        )
+                        closed = await wait_closed(client, mine, told, mark, already=held)
+                        rate = line("4. send now: woken and completed (to 99%)", told, closed.p99_s)
+                        name = f"send now: {told:,} scheduled bills woken and completed (to 99%)"
+                        record(Figure("month", name, rate, "bills/s"))
+                        line("   send now: completed (all)", told, closed.all_s)
         finally:
             for process in consumers:
                 peak = rss_mib(process.pid)[1] if process.returncode is None else 0.0
@@ -256,8 +297,12 @@ async def main(
         print(f"   worker and bench (one process): peak {mine_peak:,.0f} MiB")
         for name, (now, peak) in (stack_memory(s) | {"temporal": rss_mib(temporal_pid)}).items():
             print(f"   {name}: {now:,.0f} MiB now, peak {peak:,.0f} MiB since it started")
+        if until == "schedule":
+            return  # the database and the server's folder wait for --resume
         if not keep:
             await drop_database(base, BENCH_DB)
+            if kept is not None:
+                shutil.rmtree(kept, ignore_errors=True)
 
 
 if __name__ == "__main__":
@@ -268,6 +313,17 @@ if __name__ == "__main__":
             type=float,
             help="the share of the members whose preferred day is the send day "
             "(default: the seed's, about 1/28)",
+        )
+        parser.add_argument(
+            "--until",
+            choices=("schedule",),
+            help="stop after the schedule (phases 1–2), keeping the database and the server's "
+            "folder under the stack's; a 1M month then fits two sittings",
+        )
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="go on with phases 3–4 of the run stopped by --until (--members is ignored)",
         )
         parser.add_argument(
             "--stack-server",

@@ -151,12 +151,18 @@ def stack_pids(settings: Settings) -> dict[str, int]:
 
 @asynccontextmanager
 async def fresh_dev_server(
-    port: int, extra: list[str] | None = None
+    port: int, extra: list[str] | None = None, kept: Path | None = None
 ) -> AsyncIterator[tuple[Client, int, Path]]:
     """A dev server of the benchmark's own (the stack's settings plus `extra`), its database
     in a temporary folder: figures that do not depend on what the stack's server has kept
-    from earlier runs. Its client, pid and folder; stopped and deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="telebill-bench-temporal-") as folder:
+    from earlier runs. Its client, pid and folder; stopped and deleted afterwards (with `kept`,
+    its database is in that folder, reused if there, and kept)."""
+    with contextlib.ExitStack() as scope:
+        if kept is None:
+            folder = scope.enter_context(tempfile.TemporaryDirectory(prefix="telebill-bench-"))
+        else:
+            os.makedirs(kept, exist_ok=True)
+            folder = str(kept)
         argv = dev_server_argv(port, None, Path(folder) / "temporal.db", "default")
         server = await asyncio.create_subprocess_exec(
             *argv,

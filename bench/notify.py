@@ -229,8 +229,8 @@ async def main(
     )
     base_started, _, base_steady = Run.total(baseline).rates()
     name = f"{len(bills):,} bill notification workflows ({rounds} rounds)"
-    minimal = "a minimal one-activity workflow, same harness"
-    record(Figure("notify", f"{name}: started", started, "workflows/s", base_started, minimal))
+    simplest = "a minimal one-activity workflow, same harness"
+    record(Figure("notify", f"{name}: started", started, "workflows/s", base_started, simplest))
     record(
         Figure(
             "notify",
@@ -238,7 +238,7 @@ async def main(
             steady,
             "workflows/s",
             base_steady,
-            minimal,
+            simplest,
             note=f"all completed: {completed:.1f}/s (the slowest, a retried e-mail, counts)",
         )
     )

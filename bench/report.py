@@ -67,24 +67,25 @@ def met_mark(met: bool | None) -> str:
 
 
 def write(runs: list[BenchRun], started: datetime, members: int, folder: Path) -> Path:
-    info = {
+    m = machine()
+    seconds = sum(r.seconds for r in runs)
+    info: dict[str, Any] = {
         "date": started.astimezone(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
-        "machine": machine(),
+        "machine": m,
         "bench_members": members,
-        "seconds": round(sum(r.seconds for r in runs), 1),
+        "seconds": round(seconds, 1),
         "benchmarks": [r.__dict__ for r in runs],
     }
     (folder / "bench-report.json").write_text(
         json.dumps(info, ensure_ascii=False, indent=2, default=str) + "\n"
     )
-    m = info["machine"]
     lines = [
         "# Telebill benchmarks",
         "",
         f"{info['date']} · commit {info['commit']} · {m['cores']} cores, {m['memory_gib']} GiB, "
         f"{m['cpu']} · Python {m['python']} · BENCH_MEMBERS={members:,} · "
-        f"{info['seconds'] / 60:.1f} minutes in all",
+        f"{seconds / 60:.1f} minutes in all",
         "",
         "Every figure is beside a baseline measured on the same machine in the same run (this "
         "machine is shared and noisy, so the ratio says more than the value). "

@@ -8,8 +8,6 @@ from telebill.templates.render import (
     TemplateInvalid,
     compile_template,
     render,
-    render_blocks,
-    to_plain_text,
 )
 
 
@@ -21,13 +19,16 @@ class EmailChannel(Channel):
         if not template.subject:
             raise TemplateInvalid("email template: the subject is empty")
         data = context.for_template()
-        compiled = compile_template(template.body, "email body")
-        html, text = render_blocks(compiled, data, ["html", "text"], what="email body")
-        text = to_plain_text(text)
-        subject = render(
-            compile_template(template.subject, "email subject"), data, what="email subject"
+        html = render(compile_template(template.body, "email body"), data, "html", "email body")
+        text = render(
+            compile_template(template.body, "email body", plain=True), data, "text", "email body"
         )
-        subject = to_plain_text(" ".join(subject.split()))
+        subject = render(
+            compile_template(template.subject, "email subject", plain=True),
+            data,
+            what="email subject",
+        )
+        subject = " ".join(subject.split())
         return RenderedMessage(
             channel=self.name,
             template_code=template.code,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid, compile_template, render, to_plain_text
+from telebill.templates.render import TemplateInvalid, compile_template, render
 
 SMS_MAX_BYTES = 90
 LMS_MAX_BYTES = 2_000
@@ -62,8 +62,7 @@ class SmsChannel(Channel):
 
     def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
         data = safe_context(context).for_template()
-        raw = render(compile_template(template.body, "sms"), data, what="sms")
-        text = to_plain_text(raw).strip()
+        text = render(compile_template(template.body, "sms", plain=True), data, what="sms").strip()
         kind, size = message_kind(text)
         return RenderedMessage(
             channel=self.name,

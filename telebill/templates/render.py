@@ -10,13 +10,14 @@ never a stalled or exhausted consumer.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import date
-from functools import lru_cache, partial
+from functools import lru_cache
 from types import TracebackType
+from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2.runtime import Context
 
 from telebill.errors import TelebillError
 from telebill.templates.limits import (
@@ -48,15 +49,18 @@ def date_ko(day: date) -> str:
     return f"{day.year}년 {day.month}월 {day.day}일"
 
 
-def _environment() -> LimitedEnvironment:
+def _environment(autoescape: bool) -> LimitedEnvironment:
     env = LimitedEnvironment(
-        autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+        autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     env.filters.update(won=won, month_ko=month_ko, date_ko=date_ko)
     return env
 
 
-ENV = _environment()
+ENV = _environment(autoescape=True)  # HTML: every value escaped
+# Plain text (an e-mail's text part, its subject, an SMS): nothing to escape, and nothing to
+# unescape afterwards. Same sandbox and limits.
+PLAIN_ENV = _environment(autoescape=False)
 
 
 def _template_line(tb: TracebackType | None) -> int | None:
@@ -74,17 +78,29 @@ def _invalid(what: str, exc: Exception, line: int | None) -> TemplateInvalid:
     return TemplateInvalid(f"{what}: {where}{message}")
 
 
-def compile_template(source: str, what: str = "template") -> Template:
+def compile_template(source: str, what: str = "template", plain: bool = False) -> Template:
+    """The template compiled for HTML (values escaped) or, with `plain`, for plain text."""
     try:
-        return _compiled(source)
+        return _compiled(source, plain)
     except TemplateSyntaxError as exc:
         raise _invalid(what, exc, exc.lineno) from None
 
 
 @lru_cache(maxsize=64)
-def _compiled(source: str) -> Template:
+def _compiled(source: str, plain: bool) -> Template:
     # Compiling costs milliseconds; a consumer renders the same few versions thousands of times.
-    return ENV.from_string(source)
+    return (PLAIN_ENV if plain else ENV).from_string(source)
+
+
+@lru_cache(maxsize=64)
+def _globals(template: Template) -> dict[str, Any]:
+    return dict(template.globals)
+
+
+def _context(template: Template, data: dict[str, object]) -> Context:
+    # What Template.new_context builds, without reading the globals' ChainMap on every render
+    # (half the cost of a context, which an e-mail needs three of).
+    return template.new_context({**_globals(template), **data}, shared=True)
 
 
 def render(
@@ -95,28 +111,21 @@ def render(
     limits: Limits = LIMITS,
 ) -> str:
     """Render the whole template, or one of its {% block %}s, within `limits`."""
-    if block is not None:
-        return render_blocks(template, context, [block], what, limits)[0]
-    return _within_limits(lambda: template.generate(context), what, limits)
+    if block is None:
+        render_func = template.root_render_func
+    elif block in template.blocks:
+        render_func = template.blocks[block]
+    else:
+        raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
+    ctx = _context(template, context)
 
+    def chunks() -> Iterator[str]:
+        try:
+            yield from render_func(ctx)
+        except Exception:  # as Template.generate does: the traceback points at template lines
+            yield template.environment.handle_exception()
 
-def render_blocks(
-    template: Template,
-    context: dict[str, object],
-    blocks: Sequence[str],
-    what: str = "template",
-    limits: Limits = LIMITS,
-) -> list[str]:
-    """Several {% block %}s of one template (an e-mail's HTML and text), each within `limits`,
-    over one render context: building it costs about as much as rendering a short block, and
-    a block's own assignments stay inside the block."""
-    for block in blocks:
-        if block not in template.blocks:
-            raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
-    shared = template.new_context(context)
-    return [
-        _within_limits(partial(template.blocks[block], shared), what, limits) for block in blocks
-    ]
+    return _within_limits(chunks, what, limits)
 
 
 def _within_limits(chunks_of: Callable[[], Iterator[str]], what: str, limits: Limits) -> str:
@@ -141,8 +150,3 @@ def _within_limits(chunks_of: Callable[[], Iterator[str]], what: str, limits: Li
         raise _invalid(what, exc, line) from None
     finally:
         current.reset(token)
-
-
-def to_plain_text(rendered: str) -> str:
-    """A part rendered with autoescape, made plain again (for the text/plain alternative)."""
-    return html.unescape(rendered)

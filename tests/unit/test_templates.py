@@ -10,13 +10,7 @@ from telebill.channels import channel, channels
 from telebill.channels.base import TemplateSource
 from telebill.channels.sms import LMS_MAX_BYTES, SMS_MAX_BYTES, message_kind
 from telebill.templates.context import MemberView, sample_context
-from telebill.templates.render import (
-    TemplateInvalid,
-    compile_template,
-    render,
-    render_blocks,
-    won,
-)
+from telebill.templates.render import TemplateInvalid, won
 
 EMAIL = channel("email")
 SMS = channel("sms")
@@ -57,22 +51,6 @@ def test_a_member_name_with_markup_is_escaped_in_html_and_plain_in_text() -> Non
     assert msg.text is not None and "<script>x()</script>" in msg.text
 
 
-def test_the_html_and_text_parts_rendered_together_are_those_rendered_alone() -> None:
-    body = (
-        "{% block html %}{% set who = member.name ~ '님' %}{{ who }} {{ bill.amount_due|won }}"
-        "{% endblock %}{% block text %}{{ who is defined }} {{ bill.amount_due|won }}"
-        "{% endblock %}"
-    )
-    data = sample_context().for_template()
-    compiled = compile_template(body)
-    alone = [render(compiled, data, block=b) for b in ("html", "text")]
-    assert render_blocks(compiled, data, ["html", "text"]) == alone
-    assert alone == [
-        "남궁민수님 132,230원",
-        "False 132,230원",
-    ]  # the html block's `set` stays there
-
-
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
@@ -91,6 +69,13 @@ def test_the_html_and_text_parts_rendered_together_are_those_rendered_alone() ->
             "subject",
         ),
         (email("{% block html %}x{% endblock %}"), "no {% block text %}"),
+        (
+            email(
+                "{% block html %}\nok\n{{ member.phone }}{% endblock %}"
+                "{% block text %}{% endblock %}"
+            ),
+            "email body: line 3: 'dict object' has no attribute 'phone'",
+        ),
     ],
 )
 def test_bad_templates_are_refused_with_the_reason(source: TemplateSource, reason: str) -> None:
