@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.report import BenchRun, write
+from bench.report import BenchRun, commit, write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,9 +88,9 @@ def main() -> int:
         raise SystemExit(f"--only: no benchmark {', '.join(sorted(unknown))}")
     logs = ROOT / "test-output" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(UTC)
+    started, at_commit = datetime.now(UTC), commit()  # what the benchmarks run
     runs = [run_one(name, a, logs, i, len(chosen)) for i, (name, a) in enumerate(chosen, start=1)]
-    path = write(runs, started, members, ROOT)
+    path = write(runs, started, members, ROOT, at_commit)
     failed = [r.bench for r in runs if r.exit_code != 0]
     print(f"\nreport: {path} and {path.with_suffix('.json')}")
     if failed:

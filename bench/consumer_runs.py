@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from telebill.config import Settings
 from telebill.messaging.events import NotificationEvent
@@ -39,6 +40,7 @@ async def publish(
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=20)
     await producer.start()
     try:
+        delivered = []
         for b in bills:
             e = NotificationEvent(
                 event_id=uuid.uuid4(),
@@ -47,11 +49,24 @@ async def publish(
                 billing_month=month_text,
                 channel=kind,
             )
-            await producer.send(topic, e.to_bytes(), key=e.key)
-        await producer.flush()
+            delivered.append(await producer.send(topic, e.to_bytes(), key=e.key))
+        await asyncio.gather(*delivered)  # an event Kafka did not take fails the run here
     finally:
         await producer.stop()
     return topic
+
+
+async def drop_topics(settings: Settings) -> None:
+    """Delete the topics of the run's prefix: a broker with thousands of partitions left over
+    grows slow to elect leaders for new ones."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
 
 
 async def raw_loop(settings: Settings, topic: str, n: int) -> float:
@@ -75,6 +90,9 @@ async def raw_loop(settings: Settings, topic: str, n: int) -> float:
         return time.perf_counter() - started
     finally:
         await raw.stop()
+
+
+STALL_S = 180.0  # a count that stands still this long: the run has failed
 
 
 @dataclass
@@ -116,12 +134,17 @@ async def run_until(
     run = Run()
     started = time.perf_counter()
     first_at: float | None = None
+    last, moved_at = -1, started
     try:
         while (done := await conn.fetchval(count_sql)) < n:
             if any(p.returncode is not None for p in processes):
                 raise SystemExit("a consumer process exited")
             if done and first_at is None:
                 first_at = time.perf_counter()
+            if done != last:
+                last, moved_at = done, time.perf_counter()
+            elif time.perf_counter() - moved_at > STALL_S:
+                raise SystemExit(f"no progress for {STALL_S:.0f} s: {done:,} of {n:,}")
             pids = [q for p in processes for q in (p.pid, *children(p.pid))]
             run.rss_kib.append(max((status_kib(q, "VmRSS") for q in pids), default=0))
             run.peak_kib = max([run.peak_kib, *(status_kib(q, "VmHWM") for q in pids)])

@@ -26,7 +26,15 @@ from pathlib import Path
 import asyncpg
 
 from bench.common import deliverable_month, drop_database, run_bench
-from bench.consumer_runs import Run, fresh_topics, publish, raw_loop, run_until, start
+from bench.consumer_runs import (
+    Run,
+    drop_topics,
+    fresh_topics,
+    publish,
+    raw_loop,
+    run_until,
+    start,
+)
 from bench.delivery_chain import Chain, run_chain
 from bench.figures import Figure, Goal, record
 from telebill.config import Settings, get_settings
@@ -87,14 +95,13 @@ async def main(
         if chain_members:
             print(f"the chain over {min(chain_members, len(bills)):,} bills…", flush=True)
             await conn.execute("TRUNCATE notification, provider_message, dead_letter CASCADE")
-            chain = await run_chain(
-                await fresh_topics(installation),
-                conn,
-                month_text,
-                bills[:chain_members],
-                chain_failure,
-                logs / "chain.log",
-            )
+            s = await fresh_topics(installation)
+            try:
+                chain = await run_chain(
+                    s, conn, month_text, bills[:chain_members], chain_failure, logs / "chain.log"
+                )
+            finally:
+                await drop_topics(s)
     finally:
         await conn.close()
         if not keep:
@@ -121,16 +128,19 @@ async def phase(
     how = f"--scale auto, 1–{auto} processes" if auto else plural(count)
     await conn.execute("TRUNCATE notification, provider_message CASCADE")
     s = await fresh_topics(installation)
-    topic = await publish(s, kind, month_text, bills)
     n = len(bills)
-    print(f"{kind}, {how}: raw consume-and-commit loop…", flush=True)
-    raw_s = await raw_loop(s, topic, n)
-    print(f"{kind}, {how}: `telebill consume {kind}`…", flush=True)
-    log = logs / f"{kind}-{'auto' if auto else count}.log"
-    args = ["consume", kind, *(["--scale", "auto", "--max", str(auto)] if auto else [])]
-    first_only = {"TELEBILL_RETRY_BASE_DELAY_S": "3600"}  # retries are the chain's part
-    started = [await start(s, args, first_only, log) for _ in range(count)]
-    run = await run_until(conn, started, "SELECT count(*) FROM delivery_attempt", n)
+    try:
+        topic = await publish(s, kind, month_text, bills)
+        print(f"{kind}, {how}: raw consume-and-commit loop…", flush=True)
+        raw_s = await raw_loop(s, topic, n)
+        print(f"{kind}, {how}: `telebill consume {kind}`…", flush=True)
+        log = logs / f"{kind}-{'auto' if auto else count}.log"
+        args = ["consume", kind, *(["--scale", "auto", "--max", str(auto)] if auto else [])]
+        first_only = {"TELEBILL_RETRY_BASE_DELAY_S": "3600"}  # retries are the chain's part
+        started = [await start(s, args, first_only, log) for _ in range(count)]
+        run = await run_until(conn, started, "SELECT count(*) FROM delivery_attempt", n)
+    finally:
+        await drop_topics(s)
     sent = await conn.fetchval("SELECT count(*) FROM delivery_attempt WHERE outcome = 'SENT'")
     said = log.read_text().splitlines() if auto else []
     decisions = [line[line.index(f"{kind}: ") :] for line in said if "→" in line]

@@ -66,12 +66,14 @@ def met_mark(met: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "–"}[met]
 
 
-def write(runs: list[BenchRun], started: datetime, members: int, folder: Path) -> Path:
+def write(
+    runs: list[BenchRun], started: datetime, members: int, folder: Path, at_commit: str
+) -> Path:
     m = machine()
     seconds = sum(r.seconds for r in runs)
     info: dict[str, Any] = {
         "date": started.astimezone(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
+        "commit": at_commit,
         "machine": m,
         "bench_members": members,
         "seconds": round(seconds, 1),

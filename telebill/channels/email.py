@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.templates.context import BillContext
-from telebill.templates.render import (
-    TemplateInvalid,
-    compile_template,
-    render,
-)
+from telebill.templates.render import TemplateInvalid, compile_template, render
 
 
 class EmailChannel(Channel):

@@ -10,7 +10,7 @@ never a stalled or exhausted consumer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 from types import TracebackType
@@ -118,22 +118,11 @@ def render(
     else:
         raise TemplateInvalid(f"{what}: has no {{% block {block} %}}")
     ctx = _context(template, context)
-
-    def chunks() -> Iterator[str]:
-        try:
-            yield from render_func(ctx)
-        except Exception:  # as Template.generate does: the traceback points at template lines
-            yield template.environment.handle_exception()
-
-    return _within_limits(chunks, what, limits)
-
-
-def _within_limits(chunks_of: Callable[[], Iterator[str]], what: str, limits: Limits) -> str:
     token = current.set(Budget(limits))
     parts: list[str] = []
     written = 0
     try:
-        for chunk in chunks_of():  # streamed, so a huge output is stopped before it is built
+        for chunk in _chunks(template, render_func, ctx):  # streamed: stopped before it is huge
             written += len(chunk)
             if written > limits.max_chars:
                 raise RenderLimit(f"writes more than {limits.max_chars:,} characters")
@@ -150,3 +139,10 @@ def _within_limits(chunks_of: Callable[[], Iterator[str]], what: str, limits: Li
         raise _invalid(what, exc, line) from None
     finally:
         current.reset(token)
+
+
+def _chunks(template: Template, render_func: Any, ctx: Context) -> Iterator[str]:
+    try:
+        yield from render_func(ctx)
+    except Exception:  # as Template.generate does: the traceback points at template lines
+        yield template.environment.handle_exception()

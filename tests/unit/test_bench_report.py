@@ -46,14 +46,14 @@ def test_the_report_puts_each_figure_beside_its_baseline_and_says_what_missed(
         BenchRun("consumers", "python -m bench.consumers", 200.0, 0, figures[1:]),
         BenchRun("month", "python -m bench.month", 5.0, 1, []),
     ]
-    md = write(runs, datetime(2026, 11, 27, tzinfo=UTC), 50_000, tmp_path).read_text()
+    md = write(runs, datetime(2026, 11, 27, tzinfo=UTC), 50_000, tmp_path, "abc1234").read_text()
     assert "| settlement | 205 s | 90.4 (raw COPY) | 2.26× | ≤ 3× the baseline | yes |" in md
     assert (
         "| e-mail | 2,364 e-mails/s | 95,697 (raw loop) | 0.02× | ≥ 3,000 e-mails/s | **no** |"
         in md
     )
     assert "## month — **failed (exit code 1)**" in md
-    assert "cores" in md and "2026-11-27T00:00:00+00:00" in md
+    assert "cores" in md and "2026-11-27T00:00:00+00:00" in md and "commit abc1234" in md
     data = json.loads((tmp_path / "bench-report.json").read_text())
     assert data["machine"]["cores"] >= 1 and data["bench_members"] == 50_000
     assert data["benchmarks"][0]["figures"][0]["met"] is True
