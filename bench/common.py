@@ -20,6 +20,7 @@ from telebill.db.connect import connect
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
+from telebill.stack.kafka_topics import delete_topics, topic_names
 from telebill.templates.store import install_defaults
 
 CONSUMERS = ("email", "sms", "dlq")
@@ -98,3 +99,11 @@ async def start_consumers(settings: Settings) -> list[asyncio.subprocess.Process
         )
         for kind in CONSUMERS
     ]
+
+
+async def drop_topics(settings: Settings) -> None:
+    """Delete the topics of the run's prefix (see telebill.stack.kafka_topics.delete_topics)."""
+    names = await topic_names(settings.kafka_servers)
+    await delete_topics(
+        settings.kafka_servers, {t for t in names if t.startswith(settings.topic_prefix)}
+    )

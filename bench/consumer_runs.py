@@ -16,7 +16,6 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from telebill.config import Settings
 from telebill.messaging.events import NotificationEvent
@@ -54,19 +53,6 @@ async def publish(
     finally:
         await producer.stop()
     return topic
-
-
-async def drop_topics(settings: Settings) -> None:
-    """Delete the topics of the run's prefix: a broker with thousands of partitions left over
-    grows slow to elect leaders for new ones."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
 
 
 async def raw_loop(settings: Settings, topic: str, n: int) -> float:

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import deliverable_month, drop_database, run_bench
+from bench.common import deliverable_month, drop_database, drop_topics, run_bench
 from bench.consumer_runs import (
     Run,
-    drop_topics,
     fresh_topics,
     publish,
     raw_loop,

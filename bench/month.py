@@ -37,7 +37,14 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.common import CONSUMERS, deliverable_month, drop_database, run_bench, start_consumers
+from bench.common import (
+    CONSUMERS,
+    deliverable_month,
+    drop_database,
+    drop_topics,
+    run_bench,
+    start_consumers,
+)
 from bench.figures import Figure, Goal, record
 from bench.minimal_workflow import noop
 from bench.month_probes import (
@@ -301,6 +308,7 @@ async def main(
             return  # the database and the server's folder wait for --resume
         if not keep:
             await drop_database(base, BENCH_DB)
+            await drop_topics(s)
             if kept is not None:
                 shutil.rmtree(kept, ignore_errors=True)
 

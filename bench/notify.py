@@ -33,7 +33,13 @@ from temporalio.worker import Worker
 
 from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
 from activities.notify_types import LEAN
-from bench.common import deliverable_month, drop_database, run_bench, start_consumers
+from bench.common import (
+    deliverable_month,
+    drop_database,
+    drop_topics,
+    run_bench,
+    start_consumers,
+)
 from bench.figures import Figure, record
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to
@@ -208,6 +214,7 @@ async def main(
     await conn.close()
     if not keep:
         await drop_database(base, BENCH_DB)
+        await drop_topics(settings)
     print()
     print(f"workflows: {len(bills):,} of each in {rounds} round(s); {delivered:,} bills delivered")
     print(f"{'':32} {'started/s':>10} {'completed/s':>12} {'steady/s':>9}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -73,6 +74,30 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def topic_names(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, names: Iterable[str]) -> int:
+    """Delete `names` (the topics of a test's or a benchmark's installation: a broker left with
+    49,000 partitions of earlier runs refused writes to new topics, NotLeaderForPartitionError);
+    how many."""
+    doomed = sorted(names)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60000)
+    await admin.start()
+    try:
+        for first in range(0, len(doomed), 100):
+            await admin.delete_topics(doomed[first : first + 100], timeout_ms=60000)
+    finally:
+        await admin.close()
+    return len(doomed)
 
 
 async def _wait_for_leaders(

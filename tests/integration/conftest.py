@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,17 +14,32 @@ from sqlalchemy.engine import make_url
 from telebill.config import Settings
 from telebill.db import migrate as migrations
 from telebill.db.connect import connect
+from telebill.messaging.topics import all_topics
+from telebill.stack.kafka_topics import delete_topics, topic_names
 from telebill.stack.manager import Stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session", autouse=True)
-async def stack_running(settings: Settings) -> None:
+async def stack_running(settings: Settings) -> AsyncIterator[None]:
     outcomes = await Stack(settings).up()
     failed = [f"{o.service}: {o.message}" for o in outcomes if not o.ok]
     if failed:
         pytest.fail("the stack did not come up: " + "; ".join(failed), pytrace=False)
+    before = await topic_names(settings.kafka_servers)
+    yield
+    # The topics the tests' installations created: left behind, every run adds hundreds of
+    # partitions to the stack's broker (see telebill.stack.kafka_topics.delete_topics).
+    try:
+        main = set(all_topics(settings.topic_prefix))
+        after = await topic_names(settings.kafka_servers)
+        await delete_topics(
+            settings.kafka_servers,
+            {t for t in after - before if t not in main and not t.startswith("__")},
+        )
+    except Exception as exc:  # a test that stopped Kafka for good: nothing to tidy then
+        warnings.warn(f"the tests' topics were not deleted: {exc!r}", stacklevel=1)
 
 
 class Databases:

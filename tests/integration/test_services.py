@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 
@@ -13,7 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from telebill.config import Settings, asyncpg_dsn
 from telebill.messaging.topics import all_topics
-from telebill.stack.kafka_topics import ensure_topics
+from telebill.stack.kafka_topics import delete_topics, ensure_topics, topic_names
 from telebill.stack.process import StackError
 from telebill.stack.smoke import run_smoke
 
@@ -102,3 +103,10 @@ async def test_topics_are_created_replicated_as_the_cluster_allows(settings: Set
         assert configs["min.insync.replicas"] == "1"
     finally:
         await admin.close()
+    # and deleted again, as the tests and benchmarks do with the topics of their installations
+    assert await delete_topics(settings.kafka_servers, created) == len(created)
+    for _ in range(50):  # the broker deletes them in the background
+        if not set(created) & await topic_names(settings.kafka_servers):
+            break
+        await asyncio.sleep(0.2)
+    assert not set(created) & await topic_names(settings.kafka_servers)
