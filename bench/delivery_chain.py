@@ -28,6 +28,7 @@ class Chain:
     failure_rate: float
     always_failing: int  # members whose e-mail and phone both always fail
     first_attempts_s: float  # until every event had its first e-mail attempt
+    first_attempts_steady_s: float  # the same, from the first recorded attempt
     email_attempts_then: int  # e-mail attempts of every tier made by then
     final: Run  # until every bill was delivered or dead-lettered
     funnel: dict[str, int]  # e-mail at once, e-mail after retries, SMS, dead letter
@@ -92,4 +93,4 @@ async def run_chain(
         "SMS": row["sms"],
         "dead letter": row["dead"],
     }
-    return Chain(n, failure_rate, k, first.total_s, attempts, final, funnel)
+    return Chain(n, failure_rate, k, first.total_s, first.steady_s, attempts, final, funnel)
