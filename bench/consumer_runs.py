@@ -138,11 +138,16 @@ async def run_until(
         run.total_s = time.perf_counter() - started
         run.steady_s = time.perf_counter() - (first_at or started)
     finally:
-        for p in processes:
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-        await asyncio.gather(*(asyncio.wait_for(p.wait(), 120) for p in processes))
+        await stop(processes)
     return run
+
+
+async def stop(processes: Sequence[asyncio.subprocess.Process]) -> None:
+    """SIGTERM: each finishes its batch and commits, as on any stop."""
+    for p in processes:
+        if p.returncode is None:
+            p.send_signal(signal.SIGTERM)
+    await asyncio.gather(*(asyncio.wait_for(p.wait(), 120) for p in processes))
 
 
 def children(pid: int) -> list[int]:

@@ -74,7 +74,10 @@ async def main(
     for kind in kinds:
         if kind not in LATENCY:
             raise SystemExit(f"--channels: {kind!r} is not email or sms")
-    counts = [int(c) for c in processes.split(",")]
+    try:
+        counts = [int(c) for c in processes.split(",")]
+    except ValueError:
+        raise SystemExit(f"--processes: {processes!r} is not a list of counts (e.g. 1,2)") from None
     url, conn = await deliverable_month(base, BENCH_DB, members, month_text)
     installation = base.model_copy(update={"database_url": url})
     logs = Path(tempfile.mkdtemp(prefix="bench-consumers-"))

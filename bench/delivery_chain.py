@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.consumer_runs import Run, publish, run_until, start
+from bench.consumer_runs import Run, publish, run_until, start, stop
 from telebill.config import Settings
 from telebill.messaging.outcome import TERMINAL
 
@@ -62,13 +62,17 @@ async def run_chain(
     # meanwhile is handled again by its new owner (at least once), which blurs the funnel
     kinds = ["email", "sms", "dlq"]
     processes = [await start(settings, ["consume", kind], env, log) for kind in kinds]
-    first = await run_until(
-        conn,
-        [],  # the processes go on after this count: the retries and the rest of the chain
-        "SELECT count(DISTINCT notification_id) FROM delivery_attempt "
-        "WHERE channel = 'email' AND attempt = 1",
-        n,
-    )
+    try:
+        first = await run_until(
+            conn,
+            [],  # the processes go on after this count: the retries and the rest of the chain
+            "SELECT count(DISTINCT notification_id) FROM delivery_attempt "
+            "WHERE channel = 'email' AND attempt = 1",
+            n,
+        )
+    except BaseException:
+        await stop(processes)
+        raise
     attempts = await conn.fetchval("SELECT count(*) FROM delivery_attempt WHERE channel = 'email'")
     terminal = ", ".join(f"'{s}'" for s in TERMINAL)
     final = await run_until(
