@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from subprocess import DEVNULL
 from typing import Any
@@ -91,14 +91,39 @@ def run_bench(
 async def start_consumers(settings: Settings) -> list[asyncio.subprocess.Process]:
     """The e-mail, SMS and DLQ consumers of this installation as `telebill consume` processes
     (as a deployment on one box runs them)."""
-    env = os.environ | settings.process_env()
+    return [await start_telebill(settings, ["consume", kind]) for kind in CONSUMERS]
+
+
+async def start_telebill(
+    settings: Settings,
+    args: Sequence[str],
+    extra_env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> asyncio.subprocess.Process:
+    """`telebill <args>` as this installation (its settings as TELEBILL_* variables, then
+    `extra_env`), its standard error appended to `log` (or dropped)."""
+    env = os.environ | settings.process_env() | (extra_env or {})
     telebill = str(Path(sys.executable).parent / "telebill")
-    return [
-        await asyncio.create_subprocess_exec(
-            telebill, "consume", kind, env=env, stdout=DEVNULL, stderr=DEVNULL
+    if log is None:
+        return await asyncio.create_subprocess_exec(
+            telebill, *args, env=env, stdout=DEVNULL, stderr=DEVNULL
         )
-        for kind in CONSUMERS
-    ]
+    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
+        return await asyncio.create_subprocess_exec(
+            telebill, *args, env=env, stdout=DEVNULL, stderr=err
+        )
+
+
+def status_kib(pid: int, name: str) -> int:
+    """A /proc/<pid>/status figure in KiB (VmRSS now, VmHWM the peak); 0 once it has exited."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    return 0
 
 
 async def drop_topics(settings: Settings) -> None:

@@ -4,10 +4,7 @@ over them, `telebill consume` processes run until a count is reached, and their 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -17,6 +14,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.common import status_kib
 from telebill.config import Settings
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
@@ -95,20 +93,6 @@ class Run:
         return min(half) / 1024, max(half) / 1024
 
 
-async def start(
-    settings: Settings, args: Sequence[str], extra_env: dict[str, str], log: Path | None = None
-) -> asyncio.subprocess.Process:
-    env = os.environ | settings.process_env() | extra_env
-    out = log.open("ab") if log else subprocess.DEVNULL
-    return await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "telebill"),
-        *args,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=out,
-    )
-
-
 async def run_until(
     conn: asyncpg.Connection,
     processes: Sequence[asyncio.subprocess.Process],
@@ -156,15 +140,3 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(c) for c in text.split()]
-
-
-def status_kib(pid: int, name: str) -> int:
-    """A /proc/<pid>/status figure in KiB (VmRSS now, VmHWM the peak); 0 once it has exited."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in lines:
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    return 0

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import deliverable_month, drop_database, drop_topics, run_bench
+from bench.common import deliverable_month, drop_database, drop_topics, run_bench, start_telebill
 from bench.consumer_runs import (
     Run,
     fresh_topics,
     publish,
     raw_loop,
     run_until,
-    start,
 )
 from bench.delivery_chain import Chain, run_chain
 from bench.figures import Figure, Goal, record
@@ -139,7 +138,7 @@ async def phase(
         log = logs / f"{kind}-{'auto' if auto else count}.log"
         args = ["consume", kind, *(["--scale", "auto", "--max", str(auto)] if auto else [])]
         first_only = {"TELEBILL_RETRY_BASE_DELAY_S": "3600"}  # retries are the chain's part
-        started = [await start(s, args, first_only, log) for _ in range(count)]
+        started = [await start_telebill(s, args, first_only, log) for _ in range(count)]
         run = await run_until(conn, started, "SELECT count(*) FROM delivery_attempt", n)
     finally:
         await drop_topics(s)

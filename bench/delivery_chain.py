@@ -14,7 +14,8 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.consumer_runs import Run, publish, run_until, start, stop
+from bench.common import start_telebill
+from bench.consumer_runs import Run, publish, run_until, stop
 from telebill.config import Settings
 from telebill.messaging.outcome import TERMINAL
 
@@ -61,7 +62,7 @@ async def run_chain(
     # one process each: two of one group would rebalance at the start, and the batch handled
     # meanwhile is handled again by its new owner (at least once), which blurs the funnel
     kinds = ["email", "sms", "dlq"]
-    processes = [await start(settings, ["consume", kind], env, log) for kind in kinds]
+    processes = [await start_telebill(settings, ["consume", kind], env, log) for kind in kinds]
     try:
         first = await run_until(
             conn,

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from temporalio.client import Client
 
 from activities.notify_starts import initial_search_attributes
+from bench.common import status_kib
 from bench.month_workflows import DelayedNoop, SleepThenWork
 from telebill.config import Settings
 from telebill.stack.manager import Stack
@@ -55,10 +56,7 @@ async def wait_closed(client: Client, query: str, n: int, mark: float, already: 
 
 def rss_mib(pid: int) -> tuple[float, float]:
     """(now, peak) resident memory of a process in MiB, from /proc."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    return status_kib(pid, "VmRSS") / 1024, status_kib(pid, "VmHWM") / 1024
 
 
 def stack_memory(settings: Settings) -> dict[str, tuple[float, float]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.common import drop_database, fresh_database, run_bench
+from bench.common import drop_database, fresh_database, run_bench, status_kib
 from bench.figures import Figure, Goal, record
 from telebill.config import get_settings
 from telebill.db.connect import connect
@@ -30,13 +30,6 @@ from telebill.seed.load import seed_population
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_settle"
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def main(members: int, month: str, keep: bool) -> None:
@@ -74,7 +67,7 @@ async def main(members: int, month: str, keep: bool) -> None:
             task_queue=task_queue,
         )
         settle_s = time.perf_counter() - started
-        worker_mib = peak_rss_mib(worker.pid)
+        worker_mib = status_kib(worker.pid, "VmHWM") / 1024
     finally:
         worker.terminate()
         await worker.wait()
