@@ -13,6 +13,7 @@ from temporalio import activity
 
 from telebill.db.settlement_store import ChunkOutcome, load_products, settle_chunk
 from telebill.domain.month import parse_month
+from telebill.metrics import SETTLED_BILLS, SETTLED_MEMBERS, SETTLEMENT_REFUSED
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class SettlementActivities:
                 end = min(start + inp.chunk_size - 1, inp.last_member_id)
                 outcome = await settle_chunk(conn, month, inp.settlement_id, start, end, products)
                 result.add(outcome)
+                SETTLED_MEMBERS.inc(outcome.members)
+                SETTLED_BILLS.inc(outcome.bills)
+                SETTLEMENT_REFUSED.inc(outcome.errors)
                 start = end + 1
                 activity.heartbeat({"next_member_id": start, "done": asdict(result)})
         return result

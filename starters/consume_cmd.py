@@ -27,6 +27,7 @@ console = Console()
 
 async def _run(kind: str) -> None:
     from telebill.db.migrate import ensure_schema
+    from telebill.metrics import serve_metrics
     from telebill.resilience import wait_out
     from workers.dead_letter_consumer import DeadLetterConsumer
     from workers.delivery_consumer import ChannelConsumer
@@ -35,6 +36,7 @@ async def _run(kind: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = get_settings()
+    serve_metrics(settings)
     # Started while PostgreSQL is down (a host rebooting, services in any order): wait for it.
     await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
     pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
@@ -68,6 +70,7 @@ Max = Annotated[int, typer.Option("--max", help="With --scale auto: most process
 
 
 async def _scale(kind: str, minimum: int, maximum: int) -> None:
+    from telebill.metrics import serve_metrics
     from workers.consumer_scaler import ConsumerScaler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -76,7 +79,9 @@ async def _scale(kind: str, minimum: int, maximum: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await ConsumerScaler(get_settings(), kind, minimum, maximum).run(stop)
+    settings = get_settings()
+    serve_metrics(settings)  # the supervisor's own; its n-th process serves on the port + n
+    await ConsumerScaler(settings, kind, minimum, maximum).run(stop)
 
 
 def _consume(kind: str, scale: str | None, minimum: int, maximum: int) -> None:

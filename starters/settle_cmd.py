@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -269,7 +270,29 @@ async def _report(month: str, as_json: bool) -> None:
 def report(
     month: Month,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the month's report as one self-contained HTML page instead: settlement, "
+            "deliveries by hour and channel, the outcome funnel, dead letters, what is open "
+            "(charts inline, nothing fetched when opened; prints to A4).",
+        ),
+    ] = None,
 ) -> None:
     """Print a settled month's totals: bills, items, errors, amounts per line kind, and how the
     amounts due are spread (percentiles, pro-rated, throttled and capped lines)."""
-    asyncio.run(_report(checked_month(month), as_json))
+    month = checked_month(month)
+    if html is None:
+        asyncio.run(_report(month, as_json))
+        return
+    from telebill import clock
+    from telebill.month_report.build import write_report
+
+    settings = get_settings()
+    try:
+        written = asyncio.run(write_report(settings, month, html, clock.now(settings)))
+    except OSError as exc:  # the file could not be written: say where and why, in one line
+        raise UserError(f"cannot write {html}: {exc.strerror or exc}") from None
+    console.print(f"report of {month}: {written}", highlight=False, soft_wrap=True)

@@ -19,38 +19,30 @@ from telebill.config import get_settings
 from telebill.domain.month import parse_month
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
     from telebill.db.notify_store import MonthStatus
-
-NOTIFY_STATUSES = (
-    "SCHEDULED",
-    "PUBLISHED",
-    "DELIVERED_EMAIL",
-    "DELIVERED_SMS",
-    "DEAD_LETTER",
-    "STUCK",
-    "NO_SEND_WINDOW",
-)
 
 
 def stuck(month: Month, as_json: Json = False) -> None:
     """Bills whose notification is STUCK (no outcome in time), with their last error."""
     from telebill.db.notify_store import last_errors
-    from workflows.notification import MEMBER_ID
+    from telebill.notify_search import stuck_workflows
 
     month = checked_month(month)
+    settings = get_settings()
 
     async def work() -> list[dict[str, Any]]:
-        client = await temporal_client(get_settings())
-        found: list[tuple[str, int]] = []
-        query = f'{month_query(month)} AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
-        async for wf in client.list_workflows(query):
-            found.append((wf.id, int(wf.typed_search_attributes.get(MEMBER_ID) or 0)))
+        found = await stuck_workflows(await temporal_client(settings), settings, month)
         errors = await using_db(
-            lambda conn: last_errors(conn, parse_month(month), [m for _, m in found])
+            lambda conn: last_errors(conn, parse_month(month), [s.member_id for s in found])
         )
-        return [{"workflow_id": w, "member": m, "last_error": errors.get(m)} for w, m in found]
+        return [
+            {
+                "workflow_id": s.workflow_id,
+                "member": s.member_id,
+                "last_error": errors.get(s.member_id),
+            }
+            for s in found
+        ]
 
     rows = asyncio.run(work())
     if as_json:
@@ -63,19 +55,6 @@ def stuck(month: Month, as_json: Json = False) -> None:
     for r in rows:
         table.add_row(r["workflow_id"], str(r["member"]), r["last_error"] or "-")
     console.print(table)
-
-
-def month_query(month: str) -> str:
-    """This installation's notification workflows of a month (its task queue tells them apart)."""
-    return f'BillingMonth="{month}" AND TaskQueue="{get_settings().task_queue}"'
-
-
-async def temporal_counts(client: Client, month: str) -> dict[str, int]:
-    counts = {}
-    for status in NOTIFY_STATUSES:
-        result = await client.count_workflows(f'{month_query(month)} AND NotifyStatus="{status}"')
-        counts[status] = result.count
-    return counts
 
 
 def status(
@@ -140,8 +119,11 @@ async def _db_status(month: str) -> MonthStatus:
 
 async def _status(month: str) -> tuple[MonthStatus, dict[str, int] | None]:
     db = await _db_status(month)
+    from telebill.notify_search import status_counts
+
+    settings = get_settings()
     try:
-        temporal = await temporal_counts(await temporal_client(get_settings()), month)
+        temporal = await status_counts(await temporal_client(settings), settings, month)
     except UserError:
         temporal = None
     return db, temporal

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     outcome_report_grace_s: float = Field(default=5.0, ge=0)
     dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
+    # Monitoring (off by default): each process serves Prometheus metrics on this port; a
+    # `--scale auto` supervisor gives its n-th consumer process the port + n. The Temporal
+    # worker serves the SDK's own metrics on TELEBILL_SDK_METRICS_PORT (default: the port + 1).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 where Prometheus scrapes from another host
+    sdk_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    stuck_gauge_interval_s: float = Field(default=60.0, gt=0)  # the worker counts STUCK this often
+
     @property
     def db_url(self) -> str:
         """SQLAlchemy URL (asyncpg driver) of the database in use."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
+
+from telebill.stack.process import port_is_free
 
 
 def run_cli(
@@ -28,3 +32,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_low_ports(count: int) -> int:
+    """A port p with p … p+count-1 free, below the kernel's ephemeral range, so that no client
+    connection takes one of them between this check and the bind (one did once, at 48516)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        base = random.randrange(max(1024, low - 12_000), low - count)
+        if all(port_is_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} free ports in a row")

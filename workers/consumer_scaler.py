@@ -31,6 +31,7 @@ from telebill.domain.scaling import Decision, LagReading, ScalePolicy, decide
 from telebill.messaging.consumer import group_id
 from telebill.messaging.lag import consumer_lag, expected_topics
 from telebill.messaging.topics import Topics
+from telebill.metrics import SCALED_PROCESSES
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class ConsumerScaler:
         self.minimum = minimum
         self.maximum = maximum
         self.running: list[asyncio.subprocess.Process] = []
+        self.slots: dict[int, int] = {}  # pid → n: its metrics port is the supervisor's + n
         self.stopping: set[asyncio.Task[None]] = set()
         self.readings: deque[LagReading] = deque()
         self.last_change_at: float | None = None
@@ -146,18 +148,26 @@ class ConsumerScaler:
                     process.returncode,
                 )
                 self.running.remove(process)
+                self.slots.pop(process.pid, None)
+        SCALED_PROCESSES.labels(self.kind).set(len(self.running))
 
     async def _start(self, count: int) -> None:
         telebill = str(Path(sys.executable).parent / "telebill")
         env = os.environ | self.settings.process_env()
         for _ in range(count):
+            slot = min(set(range(1, len(self.slots) + 2)) - set(self.slots.values()))
+            if self.settings.metrics_port is not None:
+                env["TELEBILL_METRICS_PORT"] = str(self.settings.metrics_port + slot)
             process = await asyncio.create_subprocess_exec(telebill, "consume", self.kind, env=env)
             self.running.append(process)
+            self.slots[process.pid] = slot
             log.info("%s: started process %d", self.kind, process.pid)
+        SCALED_PROCESSES.labels(self.kind).set(len(self.running))
         self.last_change_at = time.monotonic()
 
     def _stop(self, process: asyncio.subprocess.Process) -> None:
         self.running.remove(process)
+        SCALED_PROCESSES.labels(self.kind).set(len(self.running))
         task = asyncio.create_task(self._finish(process))
         self.stopping.add(task)
         task.add_done_callback(self.stopping.discard)
@@ -175,3 +185,5 @@ class ConsumerScaler:
             log.warning(
                 "%s: process %d did not stop in time and was killed", self.kind, process.pid
             )
+        finally:
+            self.slots.pop(process.pid, None)  # its metrics port is free for the next one

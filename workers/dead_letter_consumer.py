@@ -20,10 +20,11 @@ import asyncpg
 from telebill.config import Settings
 from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
 from telebill.delivery.store import record_dead_letters
-from telebill.messaging.consumer import commit_handled, group_id, started_consumer
+from telebill.messaging.consumer import commit_handled, group_id, measure_lag, started_consumer
 from telebill.messaging.dead_letter import DeadLetterRecord, cut, parse_dead_letter
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.topics import Topics
+from telebill.metrics import DEAD_LETTERS_KEPT, EVENTS, RUNNING
 from telebill.resilience import describe, each_alone, raise_failed, supervise, wait_out
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,19 @@ class DeadLetterConsumer:
         consumer = await started_consumer(
             s, group_id(s, "dlq"), [Topics(s.topic_prefix).dlq], "dlq"
         )
-        reporting = asyncio.create_task(
-            supervise("outcome reporter", lambda: self.reporter.run(stop), stop)
-        )
+        group = group_id(s, "dlq")
+        helpers = [
+            asyncio.create_task(
+                supervise("outcome reporter", lambda: self.reporter.run(stop), stop)
+            ),
+            asyncio.create_task(
+                supervise("lag gauge", lambda: measure_lag(consumer, group, stop), stop)
+            ),
+        ]
+        RUNNING.labels("dlq").set(1)
         try:
             while not stop.is_set():
-                raise_failed([reporting])
+                raise_failed(helpers)
                 batch = await wait_out("Kafka (polling)", lambda: consumer.getmany(timeout_ms=500))
                 letters = [
                     parse_dead_letter(r.value, f"{r.topic}/{r.partition}/{r.offset}")
@@ -73,28 +81,35 @@ class DeadLetterConsumer:
                     for r in rs
                 ]
                 if letters:
-                    await wait_out(
+                    new = await wait_out(
                         "PostgreSQL (recording dead letters)", partial(self.record, letters)
                     )
                     self.recorded += len(letters)
+                    EVENTS.labels("dlq").inc(len(letters))
+                    DEAD_LETTERS_KEPT.inc(new)
                     self.reporter.waker.wake()
                     await commit_handled(consumer)
         finally:
+            RUNNING.labels("dlq").set(0)
             stop.set()
-            await asyncio.gather(reporting, return_exceptions=True)
+            await asyncio.gather(*helpers, return_exceptions=True)
             await consumer.stop()
 
-    async def record(self, letters: Sequence[DeadLetterRecord]) -> None:
-        """All in one transaction; a letter the database refuses is kept in part instead."""
+    async def record(self, letters: Sequence[DeadLetterRecord]) -> int:
+        """All in one transaction; a letter the database refuses is kept in part instead.
+        Returns how many letters were new (not recorded before)."""
         async with self.pool.acquire() as conn, conn.transaction():
 
-            async def part(group: Sequence[DeadLetterRecord]) -> None:
+            async def part(group: Sequence[DeadLetterRecord]) -> int:
                 async with conn.transaction():
-                    await record_dead_letters(conn, group)
+                    return await record_dead_letters(conn, group)
 
-            _, refused = await each_alone(letters, part)
+            parts, refused = await each_alone(letters, part)
             if refused:
                 log.warning(
                     "%d dead letter(s) kept in part: %s", len(refused), describe(refused[0][1])
                 )
-                await record_dead_letters(conn, [unstorable(d, exc) for d, exc in refused])
+                parts.append(
+                    await record_dead_letters(conn, [unstorable(d, exc) for d, exc in refused])
+                )
+        return sum(parts)

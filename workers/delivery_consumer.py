@@ -60,12 +60,31 @@ from telebill.delivery.store import delivered_keys, load_recipients, record_atte
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.retry import RetryPolicy, longest_hold
 from telebill.errors import TelebillError
-from telebill.messaging.consumer import commit_handled, group_id, publish, started, started_consumer
+from telebill.messaging.consumer import (
+    commit_handled,
+    group_id,
+    measure_lag,
+    publish,
+    started,
+    started_consumer,
+)
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.message import Message, Partition
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
+from telebill.metrics import (
+    BATCH_EVENTS,
+    BATCH_SECONDS,
+    DEAD_LETTERED,
+    DEFERRED,
+    EVENTS,
+    FAILED,
+    RUNNING,
+    SEND_SECONDS,
+    SENT,
+    deferral_reason,
+)
 from telebill.resilience import describe, each_alone, raise_failed, supervise, wait_out
 from telebill.templates.bills import load_contexts
 from telebill.templates.store import get_template
@@ -155,7 +174,15 @@ class ChannelConsumer:
             asyncio.create_task(
                 supervise("outcome reporter", lambda: self.reporter.run(stop), stop)
             ),
+            asyncio.create_task(
+                supervise(
+                    "lag gauge",
+                    lambda: measure_lag(consumer, group_id(s, self.channel), stop),
+                    stop,
+                )
+            ),
         ]
+        RUNNING.labels(self.channel).set(1)
         # Up to consumer_pipeline batches at once: the next batch is loaded and rendered while
         # the provider's latency of the previous one runs. Offsets are still committed in order.
         slots = asyncio.Semaphore(s.consumer_pipeline)
@@ -175,6 +202,7 @@ class ChannelConsumer:
                     self.process(consumer, producer, tri, previous, slots)
                 )
         finally:
+            RUNNING.labels(self.channel).set(0)
             stop.set()
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)  # in flight: finished
@@ -220,8 +248,11 @@ class ChannelConsumer:
         slot: asyncio.Semaphore,
     ) -> None:
         try:
+            began = time.perf_counter()
             messages = await self.handle(tri)
             await publish(producer, messages, self.topics)
+            BATCH_SECONDS.labels(self.channel).observe(time.perf_counter() - began)
+            BATCH_EVENTS.labels(self.channel).observe(len(tri.events) + len(tri.dead))
             if previous is not None:
                 await previous  # a batch that failed stops every later commit
             if tri.commit:
@@ -241,6 +272,8 @@ class ChannelConsumer:
             finally:
                 self.in_flight.difference_update(todo)
         self.dead += len(dead)
+        EVENTS.labels(self.channel).inc(len(tri.events) + len(tri.dead))
+        DEAD_LETTERED.labels(self.channel).inc(len(dead))
         return [d.message(self.topics) for d in dead] + out
 
     async def _deliver(self, todo: Todo, dead: list[Dead]) -> list[Message]:
@@ -254,6 +287,8 @@ class ChannelConsumer:
         delivered = await wait_out(
             "PostgreSQL (recording the batch)", lambda: self.record(outcomes, decision, dead)
         )
+        for deferral in decision.deferrals:
+            DEFERRED.labels(self.channel, deferral_reason(deferral.reason)).inc()
         if decision.deferrals:
             self.deferred += len(decision.deferrals)
             self.releaser.waker.wake()
@@ -262,6 +297,8 @@ class ChannelConsumer:
         sent = sum(1 for o in outcomes if o.attempt.outcome == AttemptOutcome.SENT)
         self.sent += sent
         failures = [o for o in outcomes if o.attempt.outcome == AttemptOutcome.FAILED]
+        SENT.labels(self.channel).inc(sent)
+        FAILED.labels(self.channel).inc(len(failures))
         log.info(
             "%s consumer: %d sent, %d failed, %d refused as sent before, %d deferred, "
             "%d delivered before, %d dead",
@@ -330,7 +367,9 @@ class ChannelConsumer:
                     error = str(exc)
                 except Exception as exc:  # the provider's answer is unknown: try again later
                     error = f"provider call failed: {describe(exc)}"
-            ms = int((time.perf_counter() - started) * 1000)
+            seconds = time.perf_counter() - started
+            SEND_SECONDS.labels(self.channel).observe(seconds)
+            ms = int(seconds * 1000)
             return sent_attempt(self.channel, send, error, ms, note, at)
 
         return list(await asyncio.gather(*(one(s) for s in sends)))

@@ -8,6 +8,8 @@ Stateless: run as many as you like, on one machine or many, each on all queues o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +19,17 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
 from telebill.config import Settings, asyncpg_dsn
+from telebill.metrics import STUCK, serve_metrics
+from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
+from telebill.resilience import supervise, wait_out
 from workflows.notification import (
     BillNotificationWorkflow,
     DispatchWorkflow,
@@ -33,6 +40,8 @@ from workflows.settlement import (
     ScheduledSettlementWorkflow,
     SettlementShardWorkflow,
 )
+
+log = logging.getLogger(__name__)
 
 SETTLEMENT: Sequence[type] = (
     MonthlySettlementWorkflow,
@@ -124,18 +133,54 @@ async def run_worker(
     queues: Sequence[WorkQueue] = tuple(WorkQueue),
 ) -> None:
     from telebill.db.migrate import ensure_schema
-    from telebill.resilience import wait_out
 
     # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
     await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
-    client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+    monitored = serve_metrics(settings) is not None
+    client = await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        runtime=sdk_runtime(settings) if monitored else None,
+    )
     pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    gauges = []
+    if monitored:
+        gauges.append(
+            asyncio.create_task(
+                supervise("STUCK gauge", lambda: count_stuck(client, settings, stop), stop)
+            )
+        )
     try:
         async with build_worker(client, pool, settings, task_queue, queues):
             await stop.wait()
     finally:
+        stop.set()
+        await asyncio.gather(*gauges, return_exceptions=True)
         await pool.close()
+
+
+def sdk_runtime(settings: Settings) -> Runtime:
+    """The Temporal SDK's own metrics (task latencies, slots, polls, sticky cache) served by
+    its runtime on TELEBILL_SDK_METRICS_PORT, or the metrics port + 1."""
+    assert settings.metrics_port is not None
+    port = settings.sdk_metrics_port or settings.metrics_port + 1
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"{settings.metrics_host}:{port}")
+        )
+    )
+
+
+async def count_stuck(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    """The STUCK gauge: one count of the visibility store per interval, not per workflow."""
+    while not stop.is_set():
+        try:
+            STUCK.set(await stuck_count(client, settings))
+        except RPCError as exc:  # the visibility store busy or away: the gauge keeps its value
+            log.warning("STUCK not counted: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.stuck_gauge_interval_s)

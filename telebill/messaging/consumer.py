@@ -5,6 +5,7 @@ handled (refused after a rebalance: the partitions' new owner handles them again
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -15,6 +16,7 @@ from telebill.config import Settings
 from telebill.messaging.dead_letter import dead_letter_message
 from telebill.messaging.message import Message, Partition
 from telebill.messaging.topics import Topics
+from telebill.metrics import LAG
 from telebill.resilience import describe, is_outage, wait_out
 
 log = logging.getLogger(__name__)
@@ -110,3 +112,27 @@ class AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
 def group_id(settings: Settings, kind: str) -> str:
     """The consumer group of one kind of consumer (email, sms, dlq)."""
     return f"{settings.topic_prefix}telebill-{kind}"
+
+
+LAG_EVERY_S = 5.0
+
+
+async def measure_lag(consumer: AIOKafkaConsumer, group: str, stop: asyncio.Event) -> None:
+    """Keep the lag gauge of the partitions this process owns: the end offset Kafka last
+    reported minus the next offset to fetch (what is fetched and in hand is not counted, at
+    most a pipeline of batches). Local figures only: no request to Kafka."""
+    while not stop.is_set():
+        per_topic = dict.fromkeys(consumer.subscription(), 0)
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:  # nothing fetched from it yet
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), LAG_EVERY_S)
+            except (IllegalStateError, TimeoutError):  # revoked, or a rebalance under way
+                continue
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(0, end - position)
+        for topic, lag in per_topic.items():
+            LAG.labels(group, topic).set(lag)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LAG_EVERY_S)

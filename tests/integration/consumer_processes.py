@@ -19,7 +19,9 @@ from tests.integration.delivery_platform import Platform
 TELEBILL = str(Path(sys.executable).parent / "telebill")
 
 
-def spawn(platform: Platform, kind: str, latency_s: float = 0.05) -> subprocess.Popen[str]:
+def spawn(
+    platform: Platform, kind: str, latency_s: float = 0.05, **extra_env: str
+) -> subprocess.Popen[str]:
     """`telebill consume <kind>` on the platform's installation; providers that never fail."""
     s = platform.settings
     env = (
@@ -34,6 +36,7 @@ def spawn(platform: Platform, kind: str, latency_s: float = 0.05) -> subprocess.
             "TELEBILL_RETRY_BASE_DELAY_S": str(s.retry_base_delay_s),
             "TELEBILL_RETRY_FACTOR": str(s.retry_factor),
         }
+        | extra_env
     )
     return subprocess.Popen(
         [TELEBILL, "consume", kind],

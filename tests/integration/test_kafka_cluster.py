@@ -6,7 +6,6 @@ single node is not started beside the cluster."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -20,27 +19,16 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from telebill.config import Settings
 from telebill.messaging.topics import all_topics
 from telebill.stack.kafka import Kafka
-from telebill.stack.process import StackError, port_is_free
+from telebill.stack.process import StackError
+from tests.helpers import free_low_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_base_port() -> int:
-    """A port p with p … p+5 free: three brokers on p, p+2, p+4, their controllers one above.
-    Below the kernel's ephemeral range, so that no client connection takes one of them between
-    this check and the brokers' bind (it did once, at 48516)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(200):
-        base = random.randrange(max(1024, low - 12_000), low - 6, 2)
-        if all(port_is_free(base + i) for i in range(6)):
-            return base
-    raise RuntimeError("no six free ports in a row")
 
 
 @pytest.fixture
 async def cluster(settings: Settings, tmp_path: Path) -> AsyncIterator[Kafka]:
     (tmp_path / "cache").symlink_to(settings.stack_dir / "cache")  # the resolved jars
-    port = free_base_port()
+    port = free_low_ports(6)  # three brokers on p, p+2, p+4, controllers one above
     kafka = Kafka(
         Settings(
             stack_dir=tmp_path,

@@ -1,0 +1,92 @@
+"""What the processes count for Prometheus, and serving it (TELEBILL_METRICS_PORT).
+
+The metrics live in prometheus-client's default registry, defined once here so that every
+process exposes the same names; a process that does not use one simply leaves it at zero.
+`deploy/prometheus/alerts.yml` and the Grafana dashboard are written against these names.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from telebill.config import Settings
+
+log = logging.getLogger(__name__)
+
+# The channel consumers (and the dead-letter consumer, channel="dlq")
+EVENTS = Counter("telebill_consumer_events", "Events taken from Kafka and handled", ["channel"])
+SENT = Counter("telebill_sent", "Messages the provider accepted", ["channel"])
+FAILED = Counter(
+    "telebill_send_failures", "Sends that failed (retried, then the next channel)", ["channel"]
+)
+DEFERRED = Counter(
+    "telebill_deferred",
+    "Events held by a send window until its end",
+    ["channel", "reason"],  # reason: quiet_hours or blackout
+)
+DEAD_LETTERED = Counter(
+    "telebill_dead_lettered", "Events a consumer sent to the dead-letter topic", ["channel"]
+)
+DEAD_LETTERS_KEPT = Counter(
+    "telebill_dead_letters_kept", "Dead letters the dead-letter consumer recorded (new ones)"
+)
+BATCH_EVENTS = Histogram(
+    "telebill_batch_events",
+    "Events per batch",
+    ["channel"],
+    buckets=(1, 10, 50, 100, 250, 500, 1_000, 2_000, 3_000, 5_000),
+)
+BATCH_SECONDS = Histogram(
+    "telebill_batch_seconds",
+    "Time to handle one batch, from the poll to its messages published",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30),
+)
+SEND_SECONDS = Histogram(
+    "telebill_send_seconds",
+    "One provider call (the send's latency)",
+    ["channel"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.25, 1.5, 2, 5, 10),
+)
+LAG = Gauge(
+    "telebill_consumer_lag",
+    "Events on this process's partitions not handled yet (sum over the group's processes)",
+    ["group", "topic"],
+)
+RUNNING = Gauge("telebill_consumer_running", "1 while a consumer process runs", ["channel"])
+SCALED_PROCESSES = Gauge(
+    "telebill_scaled_processes", "Consumer processes a `--scale auto` supervisor runs", ["channel"]
+)
+
+# The Temporal worker
+SETTLED_MEMBERS = Counter("telebill_settled_members", "Members settlement shards went through")
+SETTLED_BILLS = Counter("telebill_settled_bills", "Bills the settlement wrote")
+SETTLEMENT_REFUSED = Counter(
+    "telebill_settlement_refused", "Members whose bill the settlement refused (bad input)"
+)
+STUCK = Gauge(
+    "telebill_notifications_stuck",
+    "Running notification workflows in NotifyStatus STUCK (no outcome in time)",
+)
+
+
+def serve_metrics(settings: Settings, offset: int = 0) -> int | None:
+    """Serve this process's metrics on TELEBILL_METRICS_PORT + offset; None when off. A port
+    taken by another process is logged, and the process runs on without metrics."""
+    if settings.metrics_port is None:
+        return None
+    port = settings.metrics_port + offset
+    try:
+        start_http_server(port, addr=settings.metrics_host)
+    except OSError as exc:
+        log.error("metrics not served: %s:%d: %s", settings.metrics_host, port, exc.strerror)
+        return None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
+    return port
+
+
+def deferral_reason(reason: str) -> str:
+    """The label of a deferral's reason text ("inside quiet hours 22:00–08:00 …; deferred to")."""
+    return "quiet_hours" if "quiet hours" in reason else "blackout"

@@ -1,0 +1,114 @@
+"""What the month report shows, as plain typed values (read by `queries`, drawn by `charts`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from telebill.amount_figures import AmountFigures
+from telebill.settlement_report import MonthReport
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """Members the settlement refused, grouped by reason, with a few of them to look at."""
+
+    reason: str
+    members: int
+    examples: list[int]
+
+
+@dataclass(frozen=True)
+class SettlementView:
+    record: MonthReport
+    spread: AmountFigures | None
+    histogram: list[tuple[int, int]]  # (lower bound in won, bills), bins of HISTOGRAM_STEP
+    refusals: list[Refusals]
+
+    @property
+    def seconds(self) -> float | None:
+        r = self.record
+        return (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
+
+    @property
+    def members_per_second(self) -> float | None:
+        s = self.seconds
+        return self.record.members / s if s else None
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Each monthly notification once, by how it ended (or that it has not yet)."""
+
+    email_first_try: int
+    email_after_retries: int
+    sms: int
+    dead_letter: int
+    in_flight: int  # published, no outcome yet
+    scheduled: int  # not published yet
+
+    @property
+    def total(self) -> int:
+        return (
+            self.email_first_try
+            + self.email_after_retries
+            + self.sms
+            + self.dead_letter
+            + self.in_flight
+            + self.scheduled
+        )
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Percentiles in milliseconds over the delivered notifications."""
+
+    what: str
+    count: int
+    p50: int
+    p90: int
+    p99: int
+    largest: int
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    reason: str  # numbers in it replaced by "#", so one cause is one row
+    letters: int
+    bills: list[int]  # the first few
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    # (start of the bin, channel, deliveries); bins are hours, or minutes when everything
+    # happened within BIN_MINUTES_BELOW hours
+    per_bin: list[tuple[datetime, str, int]]
+    bin_minutes: int
+    funnel: Funnel
+    deferrals: dict[str, int]  # "quiet hours" / "blackout" → deferred attempts
+    latencies: list[Latency]
+    dead_letters: list[DeadLetters]
+
+
+@dataclass(frozen=True)
+class StuckBill:
+    workflow_id: str
+    member_id: int
+    link: str | None  # the workflow in Temporal UI
+
+
+@dataclass(frozen=True)
+class OpenView:
+    scheduled_by_day: list[tuple[date, int]]
+    stuck: list[StuckBill] | None  # None: Temporal did not answer
+    temporal_ui: str | None = None
+
+
+@dataclass(frozen=True)
+class MonthView:
+    month: str
+    generated_at: datetime
+    settlement: SettlementView
+    delivery: DeliveryView
+    open: OpenView
+    notes: list[str] = field(default_factory=list)

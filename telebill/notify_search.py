@@ -1,0 +1,71 @@
+"""Temporal's view of a month's notification workflows: counts by NotifyStatus, the STUCK ones.
+
+Read from the server's visibility store with the search attributes the workflows keep, so these
+are the same queries an operator types into Temporal UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from activities.notify_types import MEMBER_ID
+from telebill.config import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+NOTIFY_STATUSES = (
+    "SCHEDULED",
+    "PUBLISHED",
+    "DELIVERED_EMAIL",
+    "DELIVERED_SMS",
+    "DEAD_LETTER",
+    "STUCK",
+    "NO_SEND_WINDOW",
+)
+
+
+@dataclass(frozen=True)
+class StuckWorkflow:
+    workflow_id: str
+    member_id: int
+
+
+def month_query(settings: Settings, month: str) -> str:
+    """This installation's notification workflows of a month (its task queue tells them apart)."""
+    return f'BillingMonth="{month}" AND TaskQueue="{settings.task_queue}"'
+
+
+def stuck_query(settings: Settings, month: str | None = None) -> str:
+    """The STUCK workflows still running, of one month or of every month."""
+    scope = month_query(settings, month) if month else f'TaskQueue="{settings.task_queue}"'
+    return f'{scope} AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
+
+
+async def stuck_count(client: Client, settings: Settings) -> int:
+    return (await client.count_workflows(stuck_query(settings))).count
+
+
+async def status_counts(client: Client, settings: Settings, month: str) -> dict[str, int]:
+    counts = {}
+    for status in NOTIFY_STATUSES:
+        query = f'{month_query(settings, month)} AND NotifyStatus="{status}"'
+        counts[status] = (await client.count_workflows(query)).count
+    return counts
+
+
+async def stuck_workflows(client: Client, settings: Settings, month: str) -> list[StuckWorkflow]:
+    found = []
+    async for wf in client.list_workflows(stuck_query(settings, month)):
+        found.append(StuckWorkflow(wf.id, int(wf.typed_search_attributes.get(MEMBER_ID) or 0)))
+    return found
+
+
+def workflow_link(settings: Settings, workflow_id: str) -> str | None:
+    """The workflow's page in Temporal UI, when the installation has one."""
+    ui = settings.temporal_ui_url
+    if ui is None:
+        return None
+    return f"{ui}/namespaces/{settings.temporal_namespace}/workflows/{quote(workflow_id, safe='')}"
