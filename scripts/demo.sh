@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the whole month on DEMO_MEMBERS members — seed, settle, notify, deliver, report.
+# `make demo`: the whole month on DEMO_MEMBERS members — seed, settle, notify, deliver, report
+# (the HTML report of the month is written to .stack/demo/report-<month>.html).
 set -euo pipefail
 BIN=.venv/bin
 MEMBERS=${DEMO_MEMBERS:-2000}
@@ -53,3 +54,5 @@ if [ -n "$UI" ]; then
   echo "  filter by state, e.g. NotifyStatus=\"DELIVERED_SMS\" or NotifyStatus=\"STUCK\""
 fi
 echo "logs of the worker and consumers: $LOGS/"
+# The month as operators look at it: one HTML page with its charts (open it in any browser).
+$BIN/telebill report --month "$MONTH" --html "$LOGS/report-$MONTH.html"

@@ -10,7 +10,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,7 @@ STYLE: dict[RcKeyType, Any] = {
     "axes.spines.right": False,
     "axes.grid": True,
     "axes.grid.axis": "y",
+    "axes.axisbelow": True,
     "grid.color": "#e5e7eb",
 }
 HORIZONTAL: dict[RcKeyType, Any] = {**STYLE, "axes.grid.axis": "x"}
@@ -121,7 +122,14 @@ def deliveries_over_time(per_bin: Sequence[tuple[datetime, str, int]], minutes: 
         )
         ax.set_xlabel("Asia/Seoul")
         if per_bin:
-            ax.legend(frameon=False, loc="upper right")
+            # A run of a few minutes is a few bars, not one bar across the whole axis.
+            step = timedelta(minutes=minutes)
+            first, last = min(at for at, _, _ in per_bin), max(at for at, _, _ in per_bin)
+            ax.set_xlim(
+                mdates.date2num(first - step),  # type: ignore[no-untyped-call]
+                mdates.date2num(max(last + 2 * step, first + 12 * step)),  # type: ignore[no-untyped-call]
+            )
+            ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2)
         return _svg(fig, "deliveries")
 
 

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from telebill.config import Settings
+from tests.helpers import free_low_ports
 from tests.integration.conftest import Databases
 from tests.integration.consumer_processes import TELEBILL, Output
 from tests.integration.delivery_platform import Platform, event, platform_of
+from tests.integration.metrics_scrape import scrape, scraped, value
 from tests.integration.test_consumer_processes import sent_per_bill
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,7 +31,7 @@ async def busy(databases: Databases, settings: Settings) -> AsyncIterator[Platfo
         yield made
 
 
-def supervisor(platform: Platform) -> subprocess.Popen[str]:
+def supervisor(platform: Platform, metrics_port: int | None = None) -> subprocess.Popen[str]:
     """A supervisor of 1–3 e-mail consumers that act within seconds; each consumer sends at
     most 3 e-mails at a time at 0.3 s each (about 10/s), so 400 bills are a backlog."""
     env = (
@@ -46,6 +48,7 @@ def supervisor(platform: Platform) -> subprocess.Popen[str]:
             "TELEBILL_SCALE_IDLE_S": "4",
             "TELEBILL_SCALE_COOL_DOWN_S": "4",
         }
+        | ({"TELEBILL_METRICS_PORT": str(metrics_port)} if metrics_port else {})
     )
     return subprocess.Popen(
         [TELEBILL, "consume", "email", "--scale", "auto", "--min", "1", "--max", "3"],
@@ -98,7 +101,9 @@ async def test_a_backlog_scales_up_an_idle_group_scales_down_and_nothing_is_lost
             busy.topics.channel("email"), *(event(b["id"], b["member_id"]) for b in bills)
         )
         await until(said(out, "1 → 2 processes"), "never scaled up")
-        await asyncio.sleep(3)
+        # The new process is up (its SIGTERM handler is set before it says so), and working.
+        await until(said(out, r"(?s)(consumer on .*){2}"), "the second process never started")
+        await asyncio.sleep(2)
         # Stopped in the middle of the backlog: its processes finish what they hold and commit.
         await asyncio.to_thread(stop, first, out)
     finally:
@@ -106,7 +111,8 @@ async def test_a_backlog_scales_up_an_idle_group_scales_down_and_nothing_is_lost
     halfway = await sent_per_bill(busy.conn)
     assert 0 < len(halfway) < len(bills) and set(halfway.values()) == {1}
 
-    second = supervisor(busy)  # takes the rest from the committed offsets
+    port = free_low_ports(4)
+    second = supervisor(busy, port)  # takes the rest from the committed offsets
     out = Output(second)
     try:
 
@@ -114,6 +120,21 @@ async def test_a_backlog_scales_up_an_idle_group_scales_down_and_nothing_is_lost
             return len(await sent_per_bill(busy.conn)) == len(bills)
 
         await until(said(out, "1 → 2 processes"), "never scaled up for the rest")
+
+        # Metrics: the supervisor on the port, its processes on the port + 1 and + 2.
+        async def scaled() -> bool:
+            samples = await asyncio.to_thread(scrape, port)
+            return value(samples, "telebill_scaled_processes", channel="email") >= 2
+
+        await until(scaled, "the supervisor's gauge never showed its processes", within=10)
+        for child in (port + 1, port + 2):
+            await scraped(child)  # it answers once started…
+
+            async def consuming(child: int = child) -> bool:  # …and says so once it consumes
+                samples = await asyncio.to_thread(scrape, child)
+                return value(samples, "telebill_consumer_running", channel="email") == 1
+
+            await until(consuming, f"no consumer running behind port {child}", within=30)
         await until(all_sent, "not every bill was sent")
         await until(said(out, r"[23] → [12] processes: no lag"), "never scaled down")
         log = await asyncio.to_thread(stop, second, out)
