@@ -118,9 +118,9 @@ async def _db_status(month: str) -> MonthStatus:
 
 
 async def _status(month: str) -> tuple[MonthStatus, dict[str, int] | None]:
-    db = await _db_status(month)
     from telebill.notify_search import status_counts
 
+    db = await _db_status(month)
     settings = get_settings()
     try:
         temporal = await status_counts(await temporal_client(settings), settings, month)

@@ -69,3 +69,11 @@ def workflow_link(settings: Settings, workflow_id: str) -> str | None:
     if ui is None:
         return None
     return f"{ui}/namespaces/{settings.temporal_namespace}/workflows/{quote(workflow_id, safe='')}"
+
+
+def query_link(settings: Settings, query: str) -> str | None:
+    """Temporal UI's list of the workflows a visibility query finds."""
+    ui = settings.temporal_ui_url
+    if ui is None:
+        return None
+    return f"{ui}/namespaces/{settings.temporal_namespace}/workflows?query={quote(query, safe='')}"

@@ -58,10 +58,8 @@ class DeadLetterConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
-        consumer = await started_consumer(
-            s, group_id(s, "dlq"), [Topics(s.topic_prefix).dlq], "dlq"
-        )
         group = group_id(s, "dlq")
+        consumer = await started_consumer(s, group, [Topics(s.topic_prefix).dlq], "dlq")
         helpers = [
             asyncio.create_task(
                 supervise("outcome reporter", lambda: self.reporter.run(stop), stop)

@@ -14,7 +14,7 @@ from telebill.domain.month import parse_month
 from telebill.month_report.figures import MonthView, OpenView, StuckBill
 from telebill.month_report.page import render_page
 from telebill.month_report.queries import ZONE, read_delivery, read_settlement, scheduled_by_day
-from telebill.notify_search import stuck_workflows, workflow_link
+from telebill.notify_search import query_link, stuck_query, stuck_workflows, workflow_link
 
 TEMPORAL_TIMEOUT_S = 10.0
 
@@ -22,6 +22,7 @@ TEMPORAL_TIMEOUT_S = 10.0
 async def _stuck(settings: Settings, month: str) -> list[StuckBill] | None:
     """None when Temporal does not answer: the page says so instead of failing."""
     from temporalio.client import Client
+    from temporalio.service import RPCError
 
     try:
         async with asyncio.timeout(TEMPORAL_TIMEOUT_S):
@@ -29,7 +30,7 @@ async def _stuck(settings: Settings, month: str) -> list[StuckBill] | None:
                 settings.temporal_target, namespace=settings.temporal_namespace
             )
             found = await stuck_workflows(client, settings, month)
-    except (RuntimeError, TimeoutError):
+    except (RuntimeError, RPCError, TimeoutError):  # no connection, refused, or too slow
         return None
     return [
         StuckBill(s.workflow_id, s.member_id, workflow_link(settings, s.workflow_id)) for s in found
@@ -45,7 +46,11 @@ async def month_view(settings: Settings, month: str, now: datetime) -> MonthView
         scheduled = await scheduled_by_day(conn, day)
     finally:
         await conn.close()
-    open_view = OpenView(scheduled, await _stuck(settings, month), settings.temporal_ui_url)
+    open_view = OpenView(
+        scheduled,
+        await _stuck(settings, month),
+        query_link(settings, stuck_query(settings, month)),
+    )
     return MonthView(month, now.astimezone(ZoneInfo(ZONE)), settlement, delivery, open_view)
 
 

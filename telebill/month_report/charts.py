@@ -14,12 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import matplotlib
-import numpy as np
-
-matplotlib.use("Agg")  # no display: charts are files
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
@@ -59,9 +56,8 @@ def _counts(axis: Axis) -> None:
 def _svg(fig: Figure, name: str) -> str:
     """The figure as an <svg> element that scales with its container."""
     out = io.StringIO()
-    with plt.rc_context({"svg.hashsalt": name}):  # ids unique across the charts of one page
+    with rc_context({"svg.hashsalt": name}):  # ids unique across the charts of one page
         fig.savefig(out, format="svg", bbox_inches="tight")
-    plt.close(fig)
     svg = out.getvalue()
     svg = svg[svg.index("<svg") :]
     # The page sets the size; the viewBox keeps the proportions.
@@ -69,12 +65,14 @@ def _svg(fig: Figure, name: str) -> str:
 
 
 def _figure(width: float = 7.0, height: float = 2.6) -> tuple[Figure, Axes]:
-    """A figure of the report's size; the caller holds `plt.rc_context(STYLE)` until `_svg`."""
-    return plt.subplots(figsize=(width, height))
+    """A figure of the report's size, outside pyplot (no global state, nothing to close); the
+    caller holds `rc_context(STYLE)` until `_svg`."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
 
 
 def amounts_histogram(bins: Sequence[tuple[int, int]], step: int, top: int) -> str:
-    with plt.rc_context(STYLE):
+    with rc_context(STYLE):
         fig, ax = _figure()
         ax.bar(
             [low / 1000 for low, _ in bins],
@@ -91,7 +89,7 @@ def amounts_histogram(bins: Sequence[tuple[int, int]], step: int, top: int) -> s
 
 
 def deliveries_over_time(per_bin: Sequence[tuple[datetime, str, int]], minutes: int) -> str:
-    with plt.rc_context(STYLE):
+    with rc_context(STYLE):
         fig, ax = _figure()
         width = minutes / (24 * 60) * 0.9
         bottoms: dict[datetime, int] = {}
@@ -142,7 +140,7 @@ def funnel(f: Funnel) -> str:
         ("전송 중 in flight", f.in_flight, COLORS["open"]),
         ("예약됨 scheduled", f.scheduled, COLORS["open"]),
     ]
-    with plt.rc_context(HORIZONTAL):
+    with rc_context(HORIZONTAL):
         fig, ax = _figure(height=2.4)
         labels = [s[0] for s in steps][::-1]
         values = [s[1] for s in steps][::-1]
@@ -155,7 +153,7 @@ def funnel(f: Funnel) -> str:
 
 
 def scheduled_by_day(days: Sequence[tuple[date, int]]) -> str:
-    with plt.rc_context(STYLE):
+    with rc_context(STYLE):
         fig, ax = _figure(height=2.2)
         # One bar per day that has sends, labelled by its date: a date axis would zoom into the
         # hours of a single day.

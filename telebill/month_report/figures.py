@@ -101,7 +101,7 @@ class StuckBill:
 class OpenView:
     scheduled_by_day: list[tuple[date, int]]
     stuck: list[StuckBill] | None  # None: Temporal did not answer
-    temporal_ui: str | None = None
+    stuck_link: str | None = None  # the same list in Temporal UI
 
 
 @dataclass(frozen=True)
