@@ -31,6 +31,7 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -88,6 +89,16 @@ def line(label: str, n: int, seconds: float, baseline: float | None = None) -> f
         text += f"   baseline {baseline:8.1f}/s, ratio {rate / baseline:5.0%}"
     print(text, flush=True)
     return rate
+
+
+def write_state(
+    kept: Path, members: int, month: str, tag: str, url: str, schedule_done: bool
+) -> None:
+    """What `--resume` needs to go on with this run; `schedule_done` False: the schedule was
+    still running, and the resumed run waits for its dispatch first."""
+    stopped = datetime.now(SEOUL).isoformat(timespec="minutes")
+    state = {"members": members, "month": month, "tag": tag, "url": url, "stopped": stopped}
+    (kept / STATE).write_text(json.dumps(state | {"schedule_done": schedule_done}))
 
 
 async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: object) -> int:
@@ -199,6 +210,8 @@ async def main(
                             client, baseline_queue, tag, month_text, max(members // 20, 2_000)
                         )
                         disk = temporal_disk(folder)
+                        if kept is not None and until == "schedule":  # stopped midway: resumable
+                            write_state(kept, members, month_text, tag, url, schedule_done=False)
                         began, cpu = time.perf_counter(), cpu_seconds(roots)
                         scheduled = await dispatch(client, s, month_text, "schedule")
                         rate = line(
@@ -228,11 +241,30 @@ async def main(
                         per = grown / max(scheduled, 1) / 1024
                         record(Figure("month", "Temporal's disk per sleeping workflow", per, "KiB"))
                     if kept is not None and until == "schedule":
-                        stopped = datetime.now(SEOUL).isoformat(timespec="minutes")
-                        state = {"members": members, "month": month_text, "tag": tag}
-                        state |= {"url": url, "stopped": stopped}
-                        (kept / STATE).write_text(json.dumps(state))
+                        write_state(kept, members, month_text, tag, url, schedule_done=True)
                         print(f"stopped after the schedule; `--resume` goes on ({kept})")
+                if resume and not state.get("schedule_done", True):
+                    # The first sitting was stopped during the schedule: its dispatch workflow
+                    # carries on here (it starts only the bills without a workflow yet).
+                    async with build_worker(client, pool, s):
+                        began = time.perf_counter()
+                        before_n = (await client.count_workflows(mine)).count
+                        handle = client.get_workflow_handle_for(
+                            DispatchWorkflow.run,
+                            f"{s.workflow_id_prefix}dispatch-{month_text}-schedule",
+                        )
+                        scheduled = (await handle.result()).started
+                        now_n = (await client.count_workflows(mine)).count
+                        line(
+                            "2. schedule, the rest (started now)",
+                            now_n - before_n,
+                            time.perf_counter() - began,
+                        )
+                    per = temporal_disk(folder) / max(now_n, 1) / 1024
+                    print(
+                        f"   {scheduled:,} scheduled in all; "
+                        f"Temporal's disk {per:.1f} KiB per workflow"
+                    )
                 if until != "schedule":
                     # 3. the send day: the baseline first, then the clock set so that the day's
                     # start comes `lead` s after the dispatch begins
