@@ -73,3 +73,24 @@ def test_same_credentials_kafka_version_and_search_attributes(compose: dict[str,
     command = " ".join(services["temporal"]["command"])
     for name in SEARCH_ATTRIBUTES:
         assert f"--search-attribute={name}=" in command
+
+
+def test_the_monitoring_profile_runs_the_deploy_files(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    assert prometheus["profiles"] == grafana["profiles"] == ["monitoring"]
+    for service in (prometheus, grafana):
+        for volume in service["volumes"]:
+            source = volume.split(":")[0]
+            assert (PROJECT_ROOT / source).exists(), volume
+    listen = next(a for a in prometheus["command"] if a.startswith("--web.listen-address="))
+    address = listen.split("=", 1)[1]
+    source = yaml.safe_load(
+        (PROJECT_ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert source["url"] == f"http://{address}"
+    provider = yaml.safe_load(
+        (PROJECT_ROOT / "deploy/grafana/provisioning/dashboards/telebill.yml").read_text()
+    )["providers"][0]
+    dashboard_mount = next(v for v in grafana["volumes"] if v.endswith(".json:ro"))
+    assert dashboard_mount.split(":")[1].startswith(provider["options"]["path"] + "/")
