@@ -91,24 +91,26 @@ def _per_hour(bins: list[tuple[datetime, str, int]]) -> list[tuple[datetime, str
 async def _funnel(conn: DbConn, month: date) -> Funnel:
     r = await conn.fetchrow(
         """
-        WITH first_email AS (
+        WITH month AS (
+            SELECT n.id, n.status, n.published_at
+            FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+            WHERE b.billing_month = $1
+        ), first_email AS (  -- the attempt that delivered by e-mail (1: at the first try)
             SELECT a.notification_id, min(a.attempt) AS attempt
-            FROM delivery_attempt a
+            FROM month m JOIN delivery_attempt a ON a.notification_id = m.id
             WHERE a.channel = 'email' AND a.outcome = ANY($3::text[])
             GROUP BY 1
         )
-        SELECT count(*) FILTER (WHERE n.status = 'DELIVERED_EMAIL' AND f.attempt = 1) AS first,
-               count(*) FILTER (WHERE n.status = 'DELIVERED_EMAIL' AND f.attempt IS DISTINCT FROM 1)
+        SELECT count(*) FILTER (WHERE m.status = 'DELIVERED_EMAIL' AND f.attempt = 1) AS first,
+               count(*) FILTER (WHERE m.status = 'DELIVERED_EMAIL' AND f.attempt IS DISTINCT FROM 1)
                    AS retried,
-               count(*) FILTER (WHERE n.status = 'DELIVERED_SMS') AS sms,
-               count(*) FILTER (WHERE n.status = 'DEAD_LETTER') AS dead,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NOT NULL)
+               count(*) FILTER (WHERE m.status = 'DELIVERED_SMS') AS sms,
+               count(*) FILTER (WHERE m.status = 'DEAD_LETTER') AS dead,
+               count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NOT NULL)
                    AS in_flight,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NULL)
+               count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NULL)
                    AS scheduled
-        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-        LEFT JOIN first_email f ON f.notification_id = n.id
-        WHERE b.billing_month = $1
+        FROM month m LEFT JOIN first_email f ON f.notification_id = m.id
         """,
         month,
         MONTHLY,
