@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from starters.db_cmd import with_db
+from starters.common import with_db
 from telebill.config import get_settings
 
 app = typer.Typer(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,26 +11,7 @@ from rich.console import Console
 from telebill.config import get_settings
 
 if TYPE_CHECKING:
-    import asyncpg
-
-T = TypeVar("T")
-
-
-async def using_db(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run `work` on a connection to a database at the latest schema (migrated first if behind)."""
-    from telebill.db.migrate import connect_ready
-
-    conn = await connect_ready(get_settings().db_url)
-    try:
-        return await work(conn)
-    finally:
-        await conn.close()
-
-
-def with_db(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """`using_db` for a command's synchronous body."""
-    return asyncio.run(using_db(work))
-
+    pass
 
 app = typer.Typer(help="The PostgreSQL schema (Alembic migrations).", no_args_is_help=True)
 console = Console()

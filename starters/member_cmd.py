@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from starters.db_cmd import with_db
+from starters.common import Json, MemberId, console, with_db
 from starters.errors import UserError
-from starters.notify_common import Json, MemberId, console, signal_all
+from starters.notify_common import signal_all
 from telebill.config import get_settings
 
 if TYPE_CHECKING:

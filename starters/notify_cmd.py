@@ -9,10 +9,18 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from starters.db_cmd import with_db
+from starters.common import (
+    Json,
+    MemberId,
+    Members,
+    Month,
+    checked_month,
+    console,
+    temporal_client,
+    with_db,
+)
 from starters.errors import UserError
-from starters.notify_common import Json, MemberId, Members, console, signal_all, start_dispatch
-from starters.settle_cmd import Month, checked_month, temporal_client
+from starters.notify_common import signal_all, start_dispatch
 from telebill import clock
 from telebill.config import get_settings
 from telebill.domain.month import parse_month

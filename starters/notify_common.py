@@ -5,26 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import typer
-from rich.console import Console
-
+from starters.common import console, temporal_client
 from starters.errors import UserError
-from starters.settle_cmd import temporal_client
 from telebill import clock
 from telebill.config import get_settings
 
 if TYPE_CHECKING:
     from telebill.db.notify_store import Waiting
-
-console = Console()
-Members = Annotated[
-    list[int] | None, typer.Option("--member", help="Member id (repeatable); default: all.")
-]
-MemberId = Annotated[int, typer.Option("--member", help="Member id.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def parse_instant(text: str) -> datetime:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from starters.db_cmd import with_db
+from starters.common import Json, Members, checked_month, console, with_db
 from starters.errors import UserError
-from starters.notify_common import Json, Members, console, parse_instant, signal_all, start_dispatch
-from starters.settle_cmd import checked_month
+from starters.notify_common import parse_instant, signal_all, start_dispatch
 from telebill import clock
 from telebill.config import get_settings
 from telebill.domain.month import parse_month

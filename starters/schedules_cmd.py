@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from starters.common import temporal_client
 from starters.errors import UserError
-from starters.settle_cmd import temporal_client
 from telebill.config import get_settings
 
 if TYPE_CHECKING:

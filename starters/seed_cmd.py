@@ -6,17 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from starters.common import console, progress_bar
 from starters.errors import UserError
 from telebill.config import get_settings
 from telebill.domain.month import parse_month
@@ -24,20 +15,6 @@ from telebill.domain.month import parse_month
 if TYPE_CHECKING:
     from telebill.seed.generate import ChunkRows
     from telebill.seed.load import SeedPlan, SeedReport
-
-console = Console()
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 async def _seed(members: int, month_text: str, seed: int | None, workers: int | None) -> SeedReport:

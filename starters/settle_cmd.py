@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from starters.db_cmd import using_db
+from starters.common import Month, checked_month, console, progress_bar, temporal_client, using_db
 from starters.errors import UserError
-from starters.seed_cmd import progress_bar
 from telebill.config import Settings, get_settings
 from telebill.domain.month import parse_month
 
@@ -23,25 +21,6 @@ if TYPE_CHECKING:
 
     from telebill.amount_figures import AmountFigures
     from telebill.settlement_report import MonthReport
-
-console = Console()
-Month = Annotated[str, typer.Option("--month", "-m", help="Billing month, YYYY-MM.")]
-
-
-def checked_month(month: str) -> str:
-    try:
-        return f"{parse_month(month):%Y-%m}"
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-async def temporal_client(settings: Settings) -> Client:
-    from temporalio.client import Client
-
-    try:
-        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
-    except RuntimeError as exc:
-        raise UserError(f"Temporal at {settings.temporal_target} does not answer: {exc}") from None
 
 
 async def _warn_without_worker(client: Client, settings: Settings) -> None:

@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from starters.db_cmd import using_db
+from starters.common import Json, Month, checked_month, console, temporal_client, using_db
 from starters.errors import UserError
-from starters.notify_common import Json, console
-from starters.settle_cmd import Month, checked_month, temporal_client
 from telebill import clock
 from telebill.config import get_settings
 from telebill.domain.month import parse_month
@@ -130,7 +128,7 @@ async def _status(month: str) -> tuple[MonthStatus, dict[str, int] | None]:
 
 
 def _follow(month: str) -> None:
-    from starters.seed_cmd import progress_bar
+    from starters.common import progress_bar
 
     async def watch() -> None:
         progress = progress_bar()

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from starters.db_cmd import with_db
+from starters.common import with_db
 from starters.errors import UserError
 from telebill.config import PROJECT_ROOT
 
