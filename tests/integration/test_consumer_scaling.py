@@ -83,7 +83,11 @@ def stop(process: subprocess.Popen[str], out: Output) -> str:
     started = len(re.findall(r"started process \d+", log))
     stopped = re.findall(r"process \d+ stopped \(code (-?\d+)\)", log)
     assert len(stopped) == started, log  # each stopped by the supervisor…
-    assert set(stopped) == {"0"}, log  # …cleanly, after finishing and committing what it held
+    # …cleanly, after finishing and committing what it held (0); or, started just as the stop
+    # came, killed by the SIGTERM before it set its handler (-15): it had not begun consuming,
+    # since `telebill consume` sets the handler before it joins the group
+    assert set(stopped) <= {"0", "-15"} and stopped.count("-15") <= 1, log
+    assert "0" in stopped, log
     return log
 
 
