@@ -66,7 +66,7 @@ from telebill.config import Settings, asyncpg_dsn, get_settings
 from telebill.domain.month import parse_month
 from telebill.stack.kafka_topics import ensure_topics
 from workers.temporal_worker import build_worker, worker_options
-from workflows.notification import DispatchInput, DispatchWorkflow
+from workflows.notification import DispatchInput, DispatchResult, DispatchWorkflow
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_month"
@@ -249,9 +249,9 @@ async def main(
                     async with build_worker(client, pool, s):
                         began = time.perf_counter()
                         before_n = (await client.count_workflows(mine)).count
-                        handle = client.get_workflow_handle_for(
-                            DispatchWorkflow.run,
+                        handle = client.get_workflow_handle(
                             f"{s.workflow_id_prefix}dispatch-{month_text}-schedule",
+                            result_type=DispatchResult,
                         )
                         scheduled = (await handle.result()).started
                         now_n = (await client.count_workflows(mine)).count
