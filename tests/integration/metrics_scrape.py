@@ -33,3 +33,17 @@ async def scraped(port: int, within: float = 30) -> Samples:
         except OSError:
             assert asyncio.get_running_loop().time() < deadline, f"nothing serves on {port}"
             await asyncio.sleep(0.3)
+
+
+async def reaches(
+    port: int, name: str, wanted: float, within: float = 30, **labels: str
+) -> Samples:
+    """The first scrape in which the sample is `wanted` (a process sets its gauges as it goes:
+    serving metrics comes before consuming)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        samples = await scraped(port, within)
+        if value(samples, name, **labels) == wanted:
+            return samples
+        assert asyncio.get_running_loop().time() < deadline, f"{name}{labels} never {wanted}"
+        await asyncio.sleep(0.3)

@@ -18,7 +18,7 @@ from tests.helpers import free_low_ports
 from tests.integration.conftest import Databases
 from tests.integration.consumer_processes import TELEBILL, Output
 from tests.integration.delivery_platform import Platform, event, platform_of
-from tests.integration.metrics_scrape import scrape, scraped, value
+from tests.integration.metrics_scrape import reaches, scrape, value
 from tests.integration.test_consumer_processes import sent_per_bill
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -132,13 +132,7 @@ async def test_a_backlog_scales_up_an_idle_group_scales_down_and_nothing_is_lost
 
         await until(scaled, "the supervisor's gauge never showed its processes", within=10)
         for child in (port + 1, port + 2):
-            await scraped(child)  # it answers once started…
-
-            async def consuming(child: int = child) -> bool:  # …and says so once it consumes
-                samples = await asyncio.to_thread(scrape, child)
-                return value(samples, "telebill_consumer_running", channel="email") == 1
-
-            await until(consuming, f"no consumer running behind port {child}", within=30)
+            await reaches(child, "telebill_consumer_running", 1, channel="email")
         await until(all_sent, "not every bill was sent")
         await until(said(out, r"[23] → [12] processes: no lag"), "never scaled down")
         log = await asyncio.to_thread(stop, second, out)

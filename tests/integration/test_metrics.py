@@ -18,7 +18,7 @@ from tests.helpers import free_low_ports, run_cli
 from tests.integration.conftest import Databases
 from tests.integration.consumer_processes import Output, members_in_group, spawn
 from tests.integration.delivery_platform import MEMBERS, Platform
-from tests.integration.metrics_scrape import Samples, scrape, scraped, value
+from tests.integration.metrics_scrape import Samples, reaches, scrape, scraped, value
 from tests.integration.test_consumer_processes import publish_all, stop
 from tests.integration.test_settlement import NOV, seeded_env
 from tests.unit.test_deploy_monitoring import DASHBOARD
@@ -32,8 +32,7 @@ async def test_a_consumers_counters_move_as_its_batch_is_delivered(platform: Pla
     process = spawn(platform, "email", TELEBILL_METRICS_PORT=str(port))
     output = Output(process)
     try:
-        before = await scraped(port)
-        assert value(before, "telebill_consumer_running", channel="email") == 1
+        before = await reaches(port, "telebill_consumer_running", 1, channel="email")
         assert value(before, "telebill_sent_total", channel="email") == 0
         await members_in_group(platform, "email", 1)
         await publish_all(platform)
