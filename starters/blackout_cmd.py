@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from starters.common import with_db
+from starters.common import call
 from telebill.config import get_settings
+from telebill.service import blackouts as service
 
 app = typer.Typer(
     help="System blackout windows (시스템 금지 시간대), in the system time zone "
@@ -23,11 +24,9 @@ console = Console()
 @app.command("list")
 def list_() -> None:
     """Every window: name, hours, days."""
-    from telebill.db.blackout_store import list_blackouts
-
     zone = get_settings().system_time_zone
     table = Table("name", "from", "to", "days", "active", title=f"Blackout windows ({zone})")
-    for b in with_db(list_blackouts):
+    for b in call(service.blackouts):
         table.add_row(
             b.name,
             f"{b.start:%H:%M}",
@@ -50,18 +49,13 @@ def add(
     ] = None,
 ) -> None:
     """Add a window; refused if, with the others, it would leave a day with no time to send."""
-    from telebill.db.blackout_store import add_blackout, parse_days, parse_time
-
-    s, e, d = parse_time(start), parse_time(end), parse_days(days)
     zone = get_settings().system_time_zone
-    with_db(lambda conn: add_blackout(conn, name, s, e, d, zone))
+    call(lambda deps: service.add(deps, name, start, end, days))
     console.print(f"blackout {name!r} {start}–{end} {zone} added", highlight=False)
 
 
 @app.command()
 def remove(name: Annotated[str, typer.Option(help="The window's name.")]) -> None:
     """Delete a window."""
-    from telebill.db.blackout_store import remove_blackout
-
-    with_db(lambda conn: remove_blackout(conn, name))
+    call(lambda deps: service.remove(deps, name))
     console.print(f"blackout {name!r} removed", highlight=False)

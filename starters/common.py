@@ -1,11 +1,11 @@
 """What the commands share: their month, member and JSON options, the console and progress bar,
-a database connection at the latest schema, and a Temporal client that fails in one line."""
+and running one service-layer operation."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,13 +19,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from starters.errors import UserError
-from telebill.config import Settings, get_settings
-from telebill.domain.month import parse_month
+from telebill.config import get_settings
 
 if TYPE_CHECKING:
-    import asyncpg
-    from temporalio.client import Client
+    from telebill.service.deps import Deps
 
 T = TypeVar("T")
 
@@ -39,10 +36,17 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def checked_month(month: str) -> str:
-    try:
-        return f"{parse_month(month):%Y-%m}"
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    from telebill.service.notify import checked_month as checked
+
+    return checked(month)
+
+
+def call(operation: Callable[[Deps], Coroutine[Any, Any, T]]) -> T:
+    """Run one service-layer operation for a command: its database connection and Temporal
+    client are opened for it."""
+    from telebill.service.deps import Deps
+
+    return asyncio.run(operation(Deps(get_settings())))
 
 
 def progress_bar() -> Progress:
@@ -55,28 +59,3 @@ def progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
-
-
-async def using_db(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run `work` on a connection to a database at the latest schema (migrated first if behind)."""
-    from telebill.db.migrate import connect_ready
-
-    conn = await connect_ready(get_settings().db_url)
-    try:
-        return await work(conn)
-    finally:
-        await conn.close()
-
-
-def with_db(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """`using_db` for a command's synchronous body."""
-    return asyncio.run(using_db(work))
-
-
-async def temporal_client(settings: Settings) -> Client:
-    from temporalio.client import Client
-
-    try:
-        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
-    except RuntimeError as exc:
-        raise UserError(f"Temporal at {settings.temporal_target} does not answer: {exc}") from None

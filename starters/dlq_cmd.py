@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from starters.common import with_db
+from starters.common import call
 from starters.errors import UserError
-from telebill.config import get_settings
+from telebill.service import dead_letters as service
 
 app = typer.Typer(
     help="Dead letters: bills no channel could deliver, with the reason.", no_args_is_help=True
@@ -25,9 +25,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Dead letters not yet replayed: id, bill, reason, first and last error."""
-    from telebill.delivery.store import list_dead_letters
-
-    letters = with_db(lambda conn: list_dead_letters(conn, all_))
+    letters = call(lambda deps: service.dead_letters(deps, all_))
     if as_json:
         print(
             json.dumps(
@@ -74,17 +72,9 @@ def replay(
     """Send dead letters back to the start of the chain (e-mail first). Delivered bills are
     not sent again. A letter that holds no event to replay (a malformed message, a letter from
     another producer) is skipped with the reason, and the others go on."""
-    from telebill.delivery.replay import replay as do_replay
-    from telebill.messaging.topics import Topics
-
     if not ids and not all_:
         raise UserError("say which: --id N (repeatable) or --all")
-    settings = get_settings()
-    result = with_db(
-        lambda conn: do_replay(
-            conn, settings.kafka_servers, Topics(settings.topic_prefix), None if all_ else ids
-        )
-    )
+    result = call(lambda deps: service.replay(deps, ids, all_))
     done = result.done
     console.print(
         f"replayed {len(done)} dead letter(s): {', '.join(map(str, done)) or '-'}", highlight=False

@@ -3,23 +3,14 @@ limit."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from starters.common import Json, MemberId, console, with_db
-from starters.errors import UserError
-from starters.notify_common import signal_all
-from telebill.config import get_settings
-
-if TYPE_CHECKING:
-    import asyncpg
-
-    from telebill.db.notify_store import Waiting
-
+from starters.common import Json, MemberId, call, console
+from telebill.service import members as service
 
 member = typer.Typer(
     help="A member's delivery preferences and micro-payment limit.", no_args_is_help=True
@@ -29,9 +20,7 @@ member = typer.Typer(
 @member.command("show")
 def member_show(member_id: MemberId, as_json: Json = False) -> None:
     """Name, addresses, preferred day, quiet hours and time zone."""
-    from telebill.db.member_store import get_member
-
-    m = with_db(lambda conn: get_member(conn, member_id))
+    m = call(lambda deps: service.member(deps, member_id))
     if as_json:
         print(json.dumps(asdict(m), default=str, ensure_ascii=False, indent=2))
         return
@@ -56,9 +45,7 @@ def member_limit(
 ) -> None:
     """Set the member's micro-payment limit; a month whose micro-payments exceed it is refused
     by the settlement (recorded in settlement_error) instead of billed."""
-    from telebill.db.member_store import set_micro_limit
-
-    m = with_db(lambda conn: set_micro_limit(conn, member_id, micro_payments))
+    m = call(lambda deps: service.set_limit(deps, member_id, micro_payments))
     console.print(
         f"member {m.id}: micro-payment limit {m.micro_payment_limit_krw:,}원 a month, from the "
         "next settlement on",
@@ -79,37 +66,14 @@ def member_update(
     timezone: Annotated[str | None, typer.Option("--timezone", help="IANA time zone.")] = None,
 ) -> None:
     """Change preferences (validated); the member's waiting notifications re-plan at once."""
-    from telebill.db.member_store import parse_quiet, update_member
-    from telebill.db.notify_store import waiting_workflows
-
-    if quiet and no_quiet:
-        raise UserError("--quiet and --no-quiet exclude each other")
-    if preferred_day is None and quiet is None and not no_quiet and timezone is None:
-        raise UserError(
-            "nothing to change: give --preferred-day, --quiet, --no-quiet or --timezone"
+    saved = call(
+        lambda deps: service.update_preferences(
+            deps, member_id, preferred_day, quiet, no_quiet, timezone
         )
-    hours = parse_quiet(quiet) if quiet else None
-    zone = get_settings().system_time_zone
-
-    async def work(conn: asyncpg.Connection) -> tuple[Any, list[Waiting]]:
-        async with conn.transaction():
-            saved = await update_member(
-                conn, member_id, zone, preferred_day, hours, no_quiet, timezone
-            )
-        return saved, await waiting_workflows(conn, member_ids=[member_id])
-
-    m, waiting = with_db(work)
-    try:
-        told = asyncio.run(signal_all(waiting, "preferences_changed", None)) if waiting else 0
-    except Exception as exc:  # saved either way: say so, and what the waiting ones will do
-        why = " ".join(str(exc).split()) or type(exc).__name__
-        raise UserError(
-            f"member {m.id} saved, but its {len(waiting)} waiting notification(s) were not told "
-            f"({why}); each re-plans with the new preferences when it wakes at its planned "
-            "instant, or run this update again to tell them now"
-        ) from None
+    )
+    m = saved.member
     console.print(
         f"member {m.id}: preferred day {m.preferred_day}, quiet hours {m.quiet_label}, "
-        f"time zone {m.timezone}; {told} waiting notification(s) re-planned",
+        f"time zone {m.timezone}; {saved.replanned} waiting notification(s) re-planned",
         highlight=False,
     )

@@ -10,115 +10,68 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from starters.common import Month, checked_month, console, progress_bar, temporal_client, using_db
+from starters.common import Month, call, checked_month, console, progress_bar
 from starters.errors import UserError
-from telebill.config import Settings, get_settings
-from telebill.domain.month import parse_month
+from telebill.config import get_settings
+from telebill.service import month as service
 
 if TYPE_CHECKING:
-    import asyncpg
-    from temporalio.client import Client
-
-    from telebill.amount_figures import AmountFigures
-    from telebill.settlement_report import MonthReport
-
-
-async def _warn_without_worker(client: Client, settings: Settings) -> None:
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=settings.temporal_namespace,
-            task_queue=TaskQueue(name=settings.settlement_task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    if not described.pollers:
-        console.print(
-            f"[yellow]no worker is polling task queue {settings.settlement_task_queue!r}: the "
-            "settlement "
-            "waits until one starts (`telebill worker`)[/]",
-            highlight=False,
-        )
+    from telebill.service.deps import Deps
 
 
 async def _settle(
+    deps: Deps,
     month: str,
     wait: bool,
-    shard_size: int | None,
-    chunk_size: int | None,
-    parallel: int | None,
+    sizes: tuple[int | None, int | None, int | None],
     with_worker: bool = False,
     notify: bool = True,
 ) -> None:
     if not with_worker:
-        await _start_and_follow(month, wait, shard_size, chunk_size, parallel, notify=notify)
+        await _start_and_follow(deps, month, wait, sizes, notify=notify)
         return
     from telebill.queues import WorkQueue
     from workers.temporal_worker import build_worker, create_pool
 
-    settings = get_settings()
-    client = await temporal_client(settings)
-    pool = await create_pool(settings)
+    pool = await create_pool(deps.settings)
     try:
         # The settlement's work only: its dispatch and the notifications are the workers' job.
-        async with build_worker(client, pool, settings, queues=[WorkQueue.SETTLEMENT]):
-            await _start_and_follow(
-                month, True, shard_size, chunk_size, parallel, own_worker=True, notify=notify
-            )
+        client = await deps.temporal()
+        async with build_worker(client, pool, deps.settings, queues=[WorkQueue.SETTLEMENT]):
+            await _start_and_follow(deps, month, True, sizes, own_worker=True, notify=notify)
     finally:
         await pool.close()
 
 
 async def _start_and_follow(
+    deps: Deps,
     month: str,
     wait: bool,
-    shard_size: int | None,
-    chunk_size: int | None,
-    parallel: int | None,
+    sizes: tuple[int | None, int | None, int | None],
     own_worker: bool = False,
     notify: bool = True,
 ) -> None:
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from workflows.settlement import MonthlySettlementWorkflow, SettlementInput, settlement_id
-
-    settings = get_settings()
-    client = await temporal_client(settings)
-    params = SettlementInput(
-        month=month,
-        shard_size=shard_size or settings.settle_shard_size,
-        chunk_size=chunk_size or settings.settle_chunk_size,
-        parallel=parallel or settings.settle_parallel,
-        heartbeat_timeout_s=settings.settle_heartbeat_timeout_s,
-        notify=notify,
-        dispatch_queue=settings.dispatch_task_queue,
+    started = await service.start_settlement(deps, month, *sizes, notify=notify)
+    if not own_worker and not started.worker_polling:
+        console.print(
+            f"[yellow]no worker is polling task queue {deps.settings.settlement_task_queue!r}: "
+            "the settlement waits until one starts (`telebill worker`)[/]",
+            highlight=False,
+        )
+    where = f" — {started.link}" if started.link else ""
+    console.print(
+        f"settlement {started.workflow_id} (run {started.run_id}){where}", highlight=False
     )
-    handle = await client.start_workflow(
-        MonthlySettlementWorkflow.run,
-        params,
-        id=f"{settings.workflow_id_prefix}{settlement_id(month)}",  # one per installation
-        task_queue=settings.settlement_task_queue,
-        # A settlement of this month already running is joined, not started a second time.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    if not own_worker:
-        await _warn_without_worker(client, settings)
-    ui = settings.temporal_ui_url
-    where = f" — {ui}/namespaces/{settings.temporal_namespace}/workflows/{handle.id}" if ui else ""
-    console.print(f"settlement {handle.id} (run {handle.result_run_id}){where}", highlight=False)
     if not wait:
         console.print(f"follow it with `telebill settle --month {month} --wait`", highlight=False)
         return
     progress = progress_bar()
     task = progress.add_task(f"settling {month}", total=None)
     with progress:
-        result = asyncio.ensure_future(handle.result())
+        result = asyncio.ensure_future(service.settlement_result(deps, started.workflow_id))
         while not result.done():
-            try:
-                p = await handle.query(MonthlySettlementWorkflow.progress)
+            p = await service.settlement_progress(deps, started.workflow_id)
+            if p is not None:
                 progress.update(
                     task,
                     total=p.members or None,
@@ -126,8 +79,6 @@ async def _start_and_follow(
                     description=f"settling {month} ({p.phase}, shards "
                     f"{p.shards_done}/{p.shards_total})",
                 )
-            except Exception:
-                pass
             await asyncio.wait({result}, timeout=1.0)
         summary = result.result()
         progress.update(
@@ -142,7 +93,7 @@ async def _start_and_follow(
         console.print(
             f"created {summary.bills_created:,} bills and {summary.items_created:,} items"
         )
-    await _report(month, as_json=False)
+    await _report(deps, month, as_json=False)
 
 
 def settle(
@@ -176,28 +127,16 @@ def settle(
     only members still without a bill (normally none). Needs a running `telebill worker`, or
     --with-worker.
     """
-    asyncio.run(
-        _settle(checked_month(month), wait, shard_size, chunk_size, parallel, with_worker, notify)
-    )
+    month = checked_month(month)
+    sizes = (shard_size, chunk_size, parallel)
+    call(lambda deps: _settle(deps, month, wait, sizes, with_worker, notify))
 
 
-async def _read_report(month: str) -> tuple[MonthReport, AmountFigures | None]:
-    """The settlement record and the spread of its amounts, over one connection."""
-    from telebill.amount_figures import read_amount_figures
-    from telebill.settlement_report import read_report
-
-    async def both(conn: asyncpg.Connection) -> tuple[MonthReport, AmountFigures | None]:
-        m = parse_month(month)
-        return await read_report(conn, m), await read_amount_figures(conn, m)
-
-    return await using_db(both)
-
-
-async def _report(month: str, as_json: bool) -> None:
+async def _report(deps: Deps, month: str, as_json: bool) -> None:
     from telebill.amount_figures import HIGH_BILL
     from telebill.settlement_report import KIND_LABELS
 
-    r, spread = await _read_report(month)
+    r, spread = await service.settlement_report(deps, month)
     if as_json:
         out = r.as_dict() | {"amounts": spread.as_dict() if spread else None}
         print(json.dumps(out, indent=2, ensure_ascii=False))
@@ -264,7 +203,7 @@ def report(
     amounts due are spread (percentiles, pro-rated, throttled and capped lines)."""
     month = checked_month(month)
     if html is None:
-        asyncio.run(_report(month, as_json))
+        call(lambda deps: _report(deps, month, as_json))
         return
     from telebill import clock
     from telebill.month_report.build import write_report

@@ -5,53 +5,31 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from starters.common import Json, Month, checked_month, console, temporal_client, using_db
-from starters.errors import UserError
-from telebill import clock
-from telebill.config import get_settings
-from telebill.domain.month import parse_month
+from starters.common import Json, Month, call, checked_month, console, progress_bar
+from telebill.service import month as service
 
 if TYPE_CHECKING:
-    from telebill.db.notify_store import MonthStatus
+    from telebill.service.deps import Deps
 
 
 def stuck(month: Month, as_json: Json = False) -> None:
     """Bills whose notification is STUCK (no outcome in time), with their last error."""
-    from telebill.db.notify_store import last_errors
-    from telebill.notify_search import stuck_workflows
-
     month = checked_month(month)
-    settings = get_settings()
-
-    async def work() -> list[dict[str, Any]]:
-        found = await stuck_workflows(await temporal_client(settings), settings, month)
-        errors = await using_db(
-            lambda conn: last_errors(conn, parse_month(month), [s.member_id for s in found])
-        )
-        return [
-            {
-                "workflow_id": s.workflow_id,
-                "member": s.member_id,
-                "last_error": errors.get(s.member_id),
-            }
-            for s in found
-        ]
-
-    rows = asyncio.run(work())
+    rows = call(lambda deps: service.stuck(deps, month))
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
         console.print(f"no STUCK notification in {month}")
         return
     table = Table("workflow", "member", "last error")
     for r in rows:
-        table.add_row(r["workflow_id"], str(r["member"]), r["last_error"] or "-")
+        table.add_row(r.workflow_id, str(r.member), r.last_error or "-")
     console.print(table)
 
 
@@ -70,7 +48,8 @@ def status(
     month = checked_month(month)
     if follow:
         _follow(month)
-    db, temporal = asyncio.run(_status(month))
+    view = call(lambda deps: service.status(deps, month))
+    db, temporal = view.db, view.temporal
     if as_json:
         print(json.dumps({"postgresql": asdict(db), "temporal": temporal}, default=str, indent=2))
         return
@@ -108,34 +87,13 @@ def status(
         console.print("(Temporal did not answer: its column is empty)")
 
 
-async def _db_status(month: str) -> MonthStatus:
-    from telebill.db.notify_store import month_status
-
-    now = clock.now(get_settings())
-    return await using_db(lambda conn: month_status(conn, parse_month(month), now))
-
-
-async def _status(month: str) -> tuple[MonthStatus, dict[str, int] | None]:
-    from telebill.notify_search import status_counts
-
-    db = await _db_status(month)
-    settings = get_settings()
-    try:
-        temporal = await status_counts(await temporal_client(settings), settings, month)
-    except UserError:
-        temporal = None
-    return db, temporal
-
-
 def _follow(month: str) -> None:
-    from starters.common import progress_bar
-
-    async def watch() -> None:
+    async def watch(deps: Deps) -> None:
         progress = progress_bar()
         task = progress.add_task(f"delivering {month}", total=None)
         with progress:
             while True:
-                s = await _db_status(month)
+                s = await service.db_status(deps, month)
                 progress.update(
                     task,
                     total=s.bills or None,
@@ -147,4 +105,4 @@ def _follow(month: str) -> None:
                     return
                 await asyncio.sleep(1.0)
 
-    asyncio.run(watch())
+    call(watch)

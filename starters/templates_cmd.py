@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from starters.common import with_db
-from starters.errors import UserError
+from starters.common import call
+from telebill.channels.base import DEFAULT_CODE
 from telebill.config import PROJECT_ROOT
-
-if TYPE_CHECKING:
-    from telebill.channels.base import TemplateSource
-    from telebill.db.connect import DbConn
+from telebill.service import templates as service
 
 app = typer.Typer(
     help="E-mail and SMS templates: every change is a new version, one version is active.",
@@ -24,15 +21,12 @@ app = typer.Typer(
 console = Console()
 Channel = Annotated[str, typer.Option("--channel", "-c", help="email or sms (or another channel).")]
 Code = Annotated[str, typer.Option(help="Template code.")]
-DEFAULT_CODE = "monthly_bill"
 
 
 @app.command("list")
 def list_(channel: Annotated[str | None, typer.Option("--channel", "-c")] = None) -> None:
     """Every stored version, which one is active, and when it was added."""
-    from telebill.templates.store import list_templates
-
-    rows = with_db(lambda conn: list_templates(conn, channel))
+    rows = call(lambda deps: service.templates(deps, channel))
     table = Table("channel", "code", "version", "active", "added", "body lines")
     for t in rows:
         s = t.source
@@ -54,9 +48,7 @@ def show(
     version: Annotated[int | None, typer.Option(help="Default: the active version.")] = None,
 ) -> None:
     """Print a template's source (subject and body)."""
-    from telebill.templates.store import get_template
-
-    t = with_db(lambda conn: get_template(conn, channel, code, version))
+    t = call(lambda deps: service.template(deps, channel, code, version))
     console.print(f"# {t.channel}/{t.code} version {t.version}", highlight=False)
     if t.subject:
         console.print(f"subject: {t.subject}", highlight=False, markup=False)
@@ -80,10 +72,8 @@ def add(
     A template that does not render (syntax error, unknown variable, an SMS longer than an LMS
     can hold, …) is refused with its line and the reason, and nothing is stored.
     """
-    from telebill.templates.store import add_template
-
     body = file.read_text()
-    version = with_db(lambda conn: add_template(conn, channel, code, subject, body, activate_now))
+    version = call(lambda deps: service.add(deps, channel, body, code, subject, activate_now))
     console.print(f"{channel}/{code}: stored as version {version}", highlight=False)
 
 
@@ -94,18 +84,14 @@ def activate(
     code: Code = DEFAULT_CODE,
 ) -> None:
     """Switch the active version (the others stay stored and readable)."""
-    from telebill.templates.store import activate as do_activate
-
-    with_db(lambda conn: do_activate(conn, channel, code, version))
+    call(lambda deps: service.activate(deps, channel, version, code))
     console.print(f"{channel}/{code}: version {version} is now active", highlight=False)
 
 
 @app.command("install-defaults")
 def install_defaults() -> None:
     """Store the shipped Korean templates (HTML e-mail, SMS summary) where missing."""
-    from telebill.templates.store import install_defaults as install
-
-    for line in with_db(install):
+    for line in call(service.install_defaults):
         console.print(line, highlight=False)
 
 
@@ -120,22 +106,7 @@ def preview(
     out: Annotated[Path | None, typer.Option(help="Where to write the e-mail (HTML).")] = None,
 ) -> None:
     """Render a template for a bill: writes an e-mail to an HTML file, prints an SMS."""
-    from telebill.channels import channel as get_channel
-    from telebill.templates.bills import load_contexts
-    from telebill.templates.context import BillContext, sample_context
-    from telebill.templates.store import get_template
-
-    async def load(conn: DbConn) -> tuple[TemplateSource, BillContext]:
-        template = await get_template(conn, channel, code, version)
-        if bill is None:
-            return template, sample_context()
-        contexts = await load_contexts(conn, [bill])
-        if bill not in contexts:
-            raise UserError(f"no bill with id {bill}")
-        return template, contexts[bill]
-
-    template, context = with_db(load)
-    message = get_channel(channel).render(template, context)
+    message = call(lambda deps: service.preview(deps, channel, bill, code, version))
     if channel != "email":
         console.print(f"{message.kind}, {message.size_bytes} bytes (EUC-KR):", highlight=False)
         console.print(message.body, highlight=False, markup=False)

@@ -1,5 +1,15 @@
-"""The base of every failure that is explained to the user in one line (no traceback)."""
+"""The base of every failure that is explained to the user in one line (no traceback), and its
+kinds, which the HTTP API turns into status codes (the CLI prints them all the same way)."""
 
 
 class TelebillError(Exception):
-    """A reason the user can act on; the CLI prints it as one line and exits non-zero."""
+    """A reason the user can act on; the CLI prints it as one line and exits non-zero, the API
+    answers 400 with it."""
+
+
+class NotFound(TelebillError):
+    """The thing asked for does not exist (API: 404)."""
+
+
+class Unavailable(TelebillError):
+    """A service Telebill needs does not answer (API: 503); trying again later may work."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from telebill.db.connect import DbConn
 from telebill.domain.pricing import LineKind
-from telebill.errors import TelebillError
+from telebill.errors import NotFound
 
 KIND_LABELS = {
     LineKind.PLAN_FEE: "요금제 기본료",
@@ -56,7 +56,7 @@ class MonthReport:
 async def read_report(conn: DbConn, month: date) -> MonthReport:
     row = await conn.fetchrow("SELECT * FROM settlement WHERE billing_month = $1", month)
     if row is None:
-        raise TelebillError(
+        raise NotFound(
             f"{month:%Y-%m} has not been settled (run `telebill settle --month {month:%Y-%m}`)"
         )
     totals = json.loads(row["totals"])  # asyncpg hands jsonb over as text

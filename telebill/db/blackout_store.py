@@ -11,7 +11,7 @@ import asyncpg
 from telebill.db.connect import DbConn
 from telebill.db.send_rules import lock_send_windows, members_left_no_time
 from telebill.domain.send_window import NoAllowedInstant, Window, check_preferences, parse_hhmm
-from telebill.errors import TelebillError
+from telebill.errors import NotFound, TelebillError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -129,4 +129,4 @@ async def add_blackout(
 
 async def remove_blackout(conn: DbConn, name: str) -> None:
     if await conn.execute("DELETE FROM blackout_window WHERE name = $1", name) == "DELETE 0":
-        raise TelebillError(f"no blackout window named {name!r}")
+        raise NotFound(f"no blackout window named {name!r}")

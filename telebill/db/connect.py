@@ -8,7 +8,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from telebill.config import asyncpg_dsn
-from telebill.errors import TelebillError
+from telebill.errors import Unavailable
 
 # A plain connection or one borrowed from a pool: the queries do not care which. (The proxy is
 # generic only in the type stubs.)
@@ -18,7 +18,7 @@ else:
     DbConn = asyncpg.Connection | PoolConnectionProxy
 
 
-class DatabaseUnavailable(TelebillError):
+class DatabaseUnavailable(Unavailable):
     """The database does not answer; the message names where and why, in one line."""
 
 

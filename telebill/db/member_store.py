@@ -15,7 +15,7 @@ from telebill.domain.send_window import (
     parse_hhmm,
     quiet_hours,
 )
-from telebill.errors import TelebillError
+from telebill.errors import NotFound, TelebillError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ async def get_member(conn: DbConn, member_id: int) -> MemberPrefs:
         member_id,
     )
     if r is None:
-        raise TelebillError(f"no member {member_id}")
+        raise NotFound(f"no member {member_id}")
     return MemberPrefs(*r.values())
 
 
@@ -62,7 +62,7 @@ async def set_micro_limit(conn: DbConn, member_id: int, limit_krw: int) -> Membe
         "UPDATE member SET micro_payment_limit_krw = $2 WHERE id = $1", member_id, limit_krw
     )
     if done == "UPDATE 0":
-        raise TelebillError(f"no member {member_id}")
+        raise NotFound(f"no member {member_id}")
     return await get_member(conn, member_id)
 
 

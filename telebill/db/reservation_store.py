@@ -14,7 +14,7 @@ from enum import StrEnum
 import asyncpg
 
 from telebill.db.connect import DbConn
-from telebill.errors import TelebillError
+from telebill.errors import NotFound, TelebillError
 
 SHOWN_UNKNOWN = 5
 
@@ -118,5 +118,5 @@ async def cancel_reservation(conn: DbConn, reservation_id: int) -> Reservation:
         ReservationStatus.CANCELLED,
     )
     if r is None:
-        raise TelebillError(f"no active reservation {reservation_id}")
+        raise NotFound(f"no active reservation {reservation_id}")
     return _reservation(r)

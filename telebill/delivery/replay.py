@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from telebill.db.connect import DbConn
 from telebill.delivery.store import StoredDeadLetter, list_dead_letters, mark_replayed
-from telebill.errors import TelebillError
+from telebill.errors import NotFound
 from telebill.messaging.events import MalformedEvent, NotificationEvent
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
@@ -50,7 +50,7 @@ async def replay(
         wanted = set(ids)
         unknown = wanted - {d.id for d in letters}
         if unknown:
-            raise TelebillError(f"no unreplayed dead letter with id {min(unknown)}")
+            raise NotFound(f"no unreplayed dead letter with id {min(unknown)}")
         letters = [d for d in letters if d.id in wanted]
     events: list[tuple[int, NotificationEvent]] = []
     skipped: list[tuple[int, str]] = []

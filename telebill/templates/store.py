@@ -10,7 +10,7 @@ import asyncpg
 from telebill.channels import channel, channels
 from telebill.channels.base import DEFAULT_CODE, TemplateSource
 from telebill.db.connect import DbConn
-from telebill.errors import TelebillError
+from telebill.errors import NotFound, TelebillError
 from telebill.templates.bills import shape_bills, shape_samples
 from telebill.templates.render import TemplateInvalid
 
@@ -58,7 +58,7 @@ async def get_template(
         )
         missing = f"{channel_name} template {code!r} has no version {version}"
     if row is None:
-        raise TelebillError(missing)
+        raise NotFound(missing)
     return _stored(row).source
 
 

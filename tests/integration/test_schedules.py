@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from starters.schedules_cmd import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
 from telebill.config import Settings
+from telebill.service.schedules import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
 from tests.helpers import run_cli
 
 

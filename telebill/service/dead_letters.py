@@ -1,0 +1,34 @@
+"""Dead letters: bills no channel could deliver, and sending them again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telebill.errors import TelebillError
+
+if TYPE_CHECKING:
+    from telebill.delivery.replay import Replayed
+    from telebill.delivery.store import StoredDeadLetter
+    from telebill.service.deps import Deps
+
+
+async def dead_letters(deps: Deps, include_replayed: bool = False) -> list[StoredDeadLetter]:
+    from telebill.delivery.store import list_dead_letters
+
+    async with deps.db() as conn:
+        return await list_dead_letters(conn, include_replayed)
+
+
+async def replay(deps: Deps, ids: list[int] | None, every: bool = False) -> Replayed:
+    """Back to the start of the chain (e-mail first); a delivered bill is not sent again, and a
+    letter that holds no event to replay is skipped with the reason while the others go on."""
+    from telebill.delivery.replay import replay as do_replay
+    from telebill.messaging.topics import Topics
+
+    if not ids and not every:
+        raise TelebillError("say which dead letters: their ids, or all")
+    s = deps.settings
+    async with deps.db() as conn:
+        return await do_replay(
+            conn, s.kafka_servers, Topics(s.topic_prefix), None if every else ids
+        )

@@ -1,0 +1,58 @@
+"""What an admin operation needs from outside: the settings, a database connection and a Temporal
+client. A CLI command opens them for its one call; the API keeps a pool and one client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from telebill.errors import Unavailable
+
+if TYPE_CHECKING:
+    import asyncpg
+    from temporalio.client import Client
+
+    from telebill.config import Settings
+    from telebill.db.connect import DbConn
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    pool: asyncpg.Pool | None = None  # None: a connection per call (the CLI)
+    _client: Client | None = field(default=None, repr=False)
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[DbConn]:
+        """A connection at the latest schema: borrowed from the pool, or opened (and migrated
+        first if behind) for this call."""
+        if self.pool is not None:
+            async with self.pool.acquire() as conn:
+                yield conn
+            return
+        from telebill.db.migrate import connect_ready
+
+        own = await connect_ready(self.settings.db_url)
+        try:
+            yield own
+        finally:
+            await own.close()
+
+    async def temporal(self) -> Client:
+        """The Temporal client, connected once; `Unavailable` in one line when it does not
+        answer."""
+        if self._client is None:
+            from temporalio.client import Client
+
+            s = self.settings
+            try:
+                self._client = await Client.connect(
+                    s.temporal_target, namespace=s.temporal_namespace
+                )
+            except RuntimeError as exc:
+                raise Unavailable(
+                    f"Temporal at {s.temporal_target} does not answer: {exc}"
+                ) from None
+        return self._client

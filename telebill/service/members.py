@@ -1,0 +1,79 @@
+"""A member's delivery preferences and micro-payment limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telebill.errors import TelebillError, Unavailable
+from telebill.service.notify import tell
+
+if TYPE_CHECKING:
+    from telebill.db.member_store import MemberPrefs
+    from telebill.service.deps import Deps
+
+
+async def member(deps: Deps, member_id: int) -> MemberPrefs:
+    from telebill.db.member_store import get_member
+
+    async with deps.db() as conn:
+        return await get_member(conn, member_id)
+
+
+async def set_limit(deps: Deps, member_id: int, micro_payments_krw: int) -> MemberPrefs:
+    """The monthly micro-payment limit (소액결제 한도), 0 (blocked) to 1,000,000원, from the
+    next settlement on."""
+    from telebill.db.member_store import set_micro_limit
+
+    async with deps.db() as conn:
+        return await set_micro_limit(conn, member_id, micro_payments_krw)
+
+
+@dataclass(frozen=True)
+class PreferencesSaved:
+    member: MemberPrefs
+    replanned: int  # waiting notifications told
+
+
+async def update_preferences(
+    deps: Deps,
+    member_id: int,
+    preferred_day: int | None = None,
+    quiet: str | None = None,
+    no_quiet: bool = False,
+    timezone: str | None = None,
+) -> PreferencesSaved:
+    """Change preferences (validated); the member's waiting notifications re-plan at once. When
+    they cannot be told, the change is saved and `Unavailable` says what happens instead."""
+    from telebill.db.member_store import parse_quiet, update_member
+    from telebill.db.notify_store import waiting_workflows
+
+    if quiet and no_quiet:
+        raise TelebillError("quiet hours and no quiet hours exclude each other")
+    if preferred_day is None and quiet is None and not no_quiet and timezone is None:
+        raise TelebillError(
+            "nothing to change: give a preferred day, quiet hours, no quiet hours or a time zone"
+        )
+    hours = parse_quiet(quiet) if quiet else None
+    async with deps.db() as conn:
+        async with conn.transaction():
+            saved = await update_member(
+                conn,
+                member_id,
+                deps.settings.system_time_zone,
+                preferred_day,
+                hours,
+                no_quiet,
+                timezone,
+            )
+        waiting = await waiting_workflows(conn, member_ids=[member_id])
+    try:
+        told = await tell(deps, waiting, "preferences_changed", None)
+    except Exception as exc:  # saved either way: say so, and what the waiting ones will do
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise Unavailable(
+            f"member {saved.id} saved, but its {len(waiting)} waiting notification(s) were not "
+            f"told ({why}); each re-plans with the new preferences when it wakes at its planned "
+            "instant, or run this update again to tell them now"
+        ) from None
+    return PreferencesSaved(saved, told)

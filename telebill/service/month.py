@@ -1,0 +1,175 @@
+"""A month as the operator sees it: its notifications in PostgreSQL and Temporal, the STUCK
+bills, and its settlement (started, followed, reported)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telebill import clock
+from telebill.domain.month import parse_month
+from telebill.errors import TelebillError, Unavailable
+from telebill.service.notify import checked_month
+
+if TYPE_CHECKING:
+    from activities.settlement import SettlementSummary
+    from telebill.amount_figures import AmountFigures
+    from telebill.db.notify_store import MonthStatus
+    from telebill.service.deps import Deps
+    from telebill.settlement_report import MonthReport
+    from workflows.settlement import SettlementProgress
+
+
+@dataclass(frozen=True)
+class MonthView:
+    db: MonthStatus
+    temporal: dict[str, int] | None  # NotifyStatus counts; None when Temporal did not answer
+
+
+async def db_status(deps: Deps, month: str) -> MonthStatus:
+    from telebill.db.notify_store import month_status
+
+    async with deps.db() as conn:
+        return await month_status(conn, parse_month(checked_month(month)), clock.now(deps.settings))
+
+
+async def status(deps: Deps, month: str) -> MonthView:
+    """Settled, scheduled, published, delivered by channel, dead letters (PostgreSQL), next to
+    the workflows' NotifyStatus counts (Temporal, when it answers)."""
+    from telebill.notify_search import status_counts
+
+    month = checked_month(month)
+    db = await db_status(deps, month)
+    try:
+        temporal = await status_counts(await deps.temporal(), deps.settings, month)
+    except Unavailable:
+        temporal = None
+    return MonthView(db, temporal)
+
+
+@dataclass(frozen=True)
+class StuckBill:
+    workflow_id: str
+    member: int
+    last_error: str | None
+    link: str | None  # the workflow in Temporal UI
+
+
+async def stuck(deps: Deps, month: str) -> list[StuckBill]:
+    """Bills whose notification is STUCK (no outcome in time), with their last error."""
+    from telebill.db.notify_store import last_errors
+    from telebill.notify_search import stuck_workflows, workflow_link
+
+    month = checked_month(month)
+    found = await stuck_workflows(await deps.temporal(), deps.settings, month)
+    async with deps.db() as conn:
+        errors = await last_errors(conn, parse_month(month), [s.member_id for s in found])
+    return [
+        StuckBill(
+            s.workflow_id,
+            s.member_id,
+            errors.get(s.member_id),
+            workflow_link(deps.settings, s.workflow_id),
+        )
+        for s in found
+    ]
+
+
+@dataclass(frozen=True)
+class SettlementStarted:
+    workflow_id: str
+    run_id: str | None
+    link: str | None
+    worker_polling: bool  # False: it waits until a `telebill worker` starts
+
+
+async def start_settlement(
+    deps: Deps,
+    month: str,
+    shard_size: int | None = None,
+    chunk_size: int | None = None,
+    parallel: int | None = None,
+    notify: bool = True,
+) -> SettlementStarted:
+    """Settle a month (one per installation: starting it while it runs joins the running one;
+    after it finished, only members still without a bill are settled)."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from telebill.notify_search import workflow_link
+    from workflows.settlement import MonthlySettlementWorkflow, SettlementInput, settlement_id
+
+    month = checked_month(month)
+    for name, value in (
+        ("shard size", shard_size),
+        ("chunk size", chunk_size),
+        ("parallel", parallel),
+    ):
+        if value is not None and value < 1:
+            raise TelebillError(f"{name} must be at least 1, got {value}")
+    s = deps.settings
+    client = await deps.temporal()
+    handle = await client.start_workflow(
+        MonthlySettlementWorkflow.run,
+        SettlementInput(
+            month=month,
+            shard_size=shard_size or s.settle_shard_size,
+            chunk_size=chunk_size or s.settle_chunk_size,
+            parallel=parallel or s.settle_parallel,
+            heartbeat_timeout_s=s.settle_heartbeat_timeout_s,
+            notify=notify,
+            dispatch_queue=s.dispatch_task_queue,
+        ),
+        id=f"{s.workflow_id_prefix}{settlement_id(month)}",
+        task_queue=s.settlement_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return SettlementStarted(
+        handle.id, handle.result_run_id, workflow_link(s, handle.id), await _polled(deps)
+    )
+
+
+async def _polled(deps: Deps) -> bool:
+    """Whether a worker polls the settlement's task queue now."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    s = deps.settings
+    described = await (await deps.temporal()).workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=s.temporal_namespace,
+            task_queue=TaskQueue(name=s.settlement_task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return bool(described.pollers)
+
+
+async def settlement_progress(deps: Deps, workflow_id: str) -> SettlementProgress | None:
+    """Where a running settlement is; None while it cannot answer (no worker yet)."""
+    from workflows.settlement import MonthlySettlementWorkflow
+
+    handle = (await deps.temporal()).get_workflow_handle(workflow_id)
+    try:
+        return await handle.query(MonthlySettlementWorkflow.progress)
+    except Exception:  # not picked up by a worker yet, or between runs: no figures this time
+        return None
+
+
+async def settlement_result(deps: Deps, workflow_id: str) -> SettlementSummary:
+    from activities.settlement import SettlementSummary
+
+    client = await deps.temporal()
+    handle = client.get_workflow_handle(workflow_id, result_type=SettlementSummary)
+    summary: SettlementSummary = await handle.result()
+    return summary
+
+
+async def settlement_report(deps: Deps, month: str) -> tuple[MonthReport, AmountFigures | None]:
+    """The settlement's record and the spread of its amounts due."""
+    from telebill.amount_figures import read_amount_figures
+    from telebill.settlement_report import read_report
+
+    m = parse_month(checked_month(month))
+    async with deps.db() as conn:
+        return await read_report(conn, m), await read_amount_figures(conn, m)

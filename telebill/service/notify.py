@@ -1,0 +1,184 @@
+"""Sending bills: the admin's "send now" and the catch-up dispatch, a resend of one bill, when a
+member's bill goes out and why, and telling waiting notifications to plan again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from telebill import clock
+from telebill.domain.month import parse_month
+from telebill.errors import NotFound, TelebillError
+
+if TYPE_CHECKING:
+    from telebill.db.notify_store import Waiting
+    from telebill.service.deps import Deps
+
+CHANNELS = ("email", "sms")
+
+
+def checked_month(month: str) -> str:
+    """'2026-11' as given, or the reason it is not a month."""
+    try:
+        return f"{parse_month(month):%Y-%m}"
+    except ValueError as exc:
+        raise TelebillError(str(exc)) from None
+
+
+def parse_instant(text: str, system_zone: str, what: str = "--at") -> datetime:
+    """An ISO date-time; without an offset it is read in the system time zone."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise TelebillError(
+            f"{what} must be an ISO date-time like 2026-12-05T10:00, got {text!r}"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(system_zone))
+
+
+@dataclass(frozen=True)
+class DispatchStarted:
+    workflow_id: str
+    month: str
+
+
+async def start_dispatch(
+    deps: Deps, month: str, members: list[int] | None, reserved_at: datetime | None, tag: str
+) -> DispatchStarted:
+    """Start the dispatch that gives every undelivered bill of the month (or of these members)
+    its notification workflow; with `reserved_at`, sent at that instant instead of the
+    preferred day. Starting the same one again joins it."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from workflows.notification import DispatchInput, DispatchWorkflow
+
+    s = deps.settings
+    stamp = clock.now(s).strftime("%Y%m%dT%H%M%S")
+    handle = await (await deps.temporal()).start_workflow(
+        DispatchWorkflow.run,
+        DispatchInput(
+            month=month,
+            members=members,
+            reserved_at=reserved_at.isoformat() if reserved_at else None,
+            time_zone=s.schedule_time_zone,
+        ),
+        id=f"dispatch-{month}-{tag}-{stamp}",
+        task_queue=s.dispatch_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return DispatchStarted(handle.id, month)
+
+
+async def dispatched_count(deps: Deps, workflow_id: str) -> int:
+    """Wait for a dispatch to end: how many notification workflows it started or signalled."""
+    from workflows.notification import DispatchResult
+
+    client = await deps.temporal()
+    handle = client.get_workflow_handle(workflow_id, result_type=DispatchResult)
+    result: DispatchResult = await handle.result()
+    return result.started
+
+
+async def send_now(deps: Deps, month: str, members: list[int] | None) -> DispatchStarted:
+    """The admin's "send now" (관리자 즉시 발송): the month's bills, or these members', at the
+    next instant outside blackout windows and quiet hours."""
+    return await start_dispatch(
+        deps, checked_month(month), members, clock.now(deps.settings), "now"
+    )
+
+
+async def catch_up(deps: Deps, month: str, members: list[int] | None) -> DispatchStarted:
+    """What the daily Schedule does: every undelivered bill has its workflow."""
+    return await start_dispatch(deps, checked_month(month), members, None, "catch-up")
+
+
+@dataclass(frozen=True)
+class Resent:
+    bill_id: int
+    purpose: str  # RESEND-n
+    channel: str
+    workflow_id: str
+
+
+async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
+    """A new notification of this bill (RESEND-n), at the next instant outside blackout windows
+    and quiet hours, starting the chain at `channel`."""
+    from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
+    from telebill.db.notify_store import bill_of, resend_count
+    from workflows.notification import BillNotificationWorkflow
+
+    if channel not in CHANNELS:
+        raise TelebillError(f"the channel must be email or sms, got {channel!r}")
+    async with deps.db() as conn:
+        found = await bill_of(conn, bill_id)
+        if found is None:
+            raise NotFound(f"no bill {bill_id}")
+        member_id, month, n = found[0], f"{found[1]:%Y-%m}", await resend_count(conn, bill_id) + 1
+    s = deps.settings
+    purpose = f"RESEND-{n}"
+    handle = await (await deps.temporal()).start_workflow(
+        BillNotificationWorkflow.run,
+        notify_input(s, bill_id, member_id, month, purpose=purpose, channel=channel),
+        id=f"{notify_workflow_id(month, member_id, s.workflow_id_prefix)}-resend-{n}",
+        task_queue=s.task_queue,
+        search_attributes=initial_search_attributes(month, member_id),
+    )
+    return Resent(bill_id, purpose, channel, handle.id)
+
+
+async def send_plan(deps: Deps, member_id: int, month: str) -> dict[str, Any]:
+    """When this member's bill of the month is sent and why then (a what-if when the month is
+    not settled yet)."""
+    from telebill.db.blackout_store import blackout_windows
+    from telebill.db.member_store import get_member
+    from telebill.db.notify_store import MONTHLY, bill_for, notification_status
+    from telebill.domain.send_window import NoAllowedInstant, plan_send, quiet_hours
+
+    month = checked_month(month)
+    s = deps.settings
+    async with deps.db() as conn:
+        m = await get_member(conn, member_id)
+        windows = await blackout_windows(conn, s.system_time_zone)
+        if quiet := quiet_hours(m.quiet_start, m.quiet_end, m.timezone):
+            windows.append(quiet)
+        bill = await bill_for(conn, member_id, parse_month(month))
+        status = await notification_status(conn, bill, MONTHLY) if bill else None
+    now = clock.now(s)
+    try:
+        p = plan_send(parse_month(month), m.preferred_day, m.timezone, now, windows)
+    except NoAllowedInstant as exc:
+        raise TelebillError(str(exc)) from None
+    return {
+        "member": member_id,
+        "month": month,
+        "bill": bill,
+        "notification_status": status or ("not scheduled" if bill else "not settled"),
+        "send_at": p.send_at.isoformat(),
+        "send_at_member_local": p.send_at.astimezone(ZoneInfo(m.timezone)).isoformat(),
+        "why": p.explain(),
+        "planned_at": now.isoformat(),
+    }
+
+
+async def tell(deps: Deps, waiting: Sequence[Waiting], signal: str, arg: object) -> int:
+    """Tell waiting notification workflows (Signal-With-Start: one whose delayed start has not
+    come yet wakes to re-plan); how many were told."""
+    from activities.notify_starts import tell_waiting
+
+    if not waiting:
+        return 0
+    return await tell_waiting(await deps.temporal(), deps.settings, waiting, signal, arg)
+
+
+async def replan(deps: Deps, month: str) -> int:
+    """Every notification of the month still waiting plans again now, by this installation's
+    clock (after the clock offset or the blackout windows changed); how many were told."""
+    from telebill.db.notify_store import waiting_workflows
+
+    month = checked_month(month)
+    async with deps.db() as conn:
+        waiting = await waiting_workflows(conn, parse_month(month))
+    return await tell(deps, waiting, "replan_now", deps.settings.clock_offset_s)

@@ -1,0 +1,70 @@
+"""Reserved sends (예약 발송): a month's bills, or some members', sent at a chosen instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from telebill import clock
+from telebill.domain.month import parse_month
+from telebill.errors import Unavailable
+from telebill.service.notify import checked_month, start_dispatch, tell
+
+if TYPE_CHECKING:
+    from telebill.db.reservation_store import Reservation
+    from telebill.service.deps import Deps
+
+
+@dataclass(frozen=True)
+class Reserved:
+    id: int
+    month: str
+    send_at: datetime
+    dispatch_workflow_id: str
+
+
+async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] | None) -> Reserved:
+    """Reserve a send: the instant replaces the preferred day, blackout windows and quiet hours
+    still apply. A past instant or an unknown member is refused. When Temporal cannot be
+    reached the reservation is kept (RESERVED, with the reason) and the daily dispatch starts
+    it; the caller is told so with `Unavailable`."""
+    from telebill.db.reservation_store import add_reservation, mark_dispatch_failed, mark_dispatched
+
+    month = checked_month(month)
+    now = clock.now(deps.settings)
+    async with deps.db() as conn:
+        rid = await add_reservation(conn, send_at, parse_month(month), members, now)
+    try:
+        started = await start_dispatch(deps, month, members, send_at, f"reserve-{rid}")
+    except Exception as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        async with deps.db() as conn:
+            await mark_dispatch_failed(conn, rid, why)
+        raise Unavailable(
+            f"reservation {rid} is kept, but its dispatch failed ({why}); the daily dispatch "
+            "starts it, or reserve the same again once Temporal answers"
+        ) from None
+    async with deps.db() as conn:
+        await mark_dispatched(conn, rid)
+    return Reserved(rid, month, send_at, started.workflow_id)
+
+
+async def reservations(deps: Deps) -> list[Reservation]:
+    """Newest first (a RESERVED one has not been dispatched yet: see its error)."""
+    from telebill.db.reservation_store import list_reservations
+
+    async with deps.db() as conn:
+        return await list_reservations(conn)
+
+
+async def cancel(deps: Deps, reservation_id: int) -> int:
+    """Cancel a reservation: its bills go back to their preferred day; how many waiting
+    notifications were told to plan again."""
+    from telebill.db.notify_store import waiting_workflows
+    from telebill.db.reservation_store import cancel_reservation
+
+    async with deps.db() as conn:
+        r = await cancel_reservation(conn, reservation_id)
+        waiting = await waiting_workflows(conn, r.billing_month, r.member_ids)
+    return await tell(deps, waiting, "reserve", None)

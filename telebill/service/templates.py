@@ -1,0 +1,106 @@
+"""Message templates: every change a new version, one version active, and a preview of a real
+bill (or a sample one) rendered with a stored version or with a draft not stored yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telebill.channels.base import DEFAULT_CODE, TemplateSource
+from telebill.errors import NotFound
+
+if TYPE_CHECKING:
+    from telebill.channels.base import RenderedMessage
+    from telebill.service.deps import Deps
+    from telebill.templates.store import StoredTemplate
+
+
+async def templates(deps: Deps, channel: str | None = None) -> list[StoredTemplate]:
+    """Every stored version, which one is active, and when it was added."""
+    from telebill.templates.store import list_templates
+
+    async with deps.db() as conn:
+        return await list_templates(conn, channel)
+
+
+async def template(
+    deps: Deps, channel: str, code: str = DEFAULT_CODE, version: int | None = None
+) -> TemplateSource:
+    """The given version, or the active one."""
+    from telebill.templates.store import get_template
+
+    async with deps.db() as conn:
+        return await get_template(conn, channel, code, version)
+
+
+async def add(
+    deps: Deps,
+    channel: str,
+    body: str,
+    code: str = DEFAULT_CODE,
+    subject: str | None = None,
+    activate: bool = False,
+) -> int:
+    """Store a new version after rendering it against sample bills and bills of every shape in
+    the database; one that does not render is refused with its line and reason."""
+    from telebill.templates.store import add_template
+
+    async with deps.db() as conn:
+        return await add_template(conn, channel, code, subject, body, activate)
+
+
+async def activate(deps: Deps, channel: str, version: int, code: str = DEFAULT_CODE) -> None:
+    from telebill.templates.store import activate as do_activate
+    from telebill.templates.store import get_template
+
+    async with deps.db() as conn:
+        await get_template(conn, channel, code, version)  # NotFound when there is no such one
+        await do_activate(conn, channel, code, version)
+
+
+async def install_defaults(deps: Deps) -> list[str]:
+    """Store the shipped Korean templates where missing; one line said per channel."""
+    from telebill.templates.store import install_defaults as install
+
+    async with deps.db() as conn:
+        return await install(conn)
+
+
+@dataclass(frozen=True)
+class Draft:
+    subject: str | None
+    body: str
+
+
+async def preview(
+    deps: Deps,
+    channel: str,
+    bill_id: int | None = None,
+    code: str = DEFAULT_CODE,
+    version: int | None = None,
+    draft: Draft | None = None,
+) -> RenderedMessage:
+    """A template rendered for a settled bill (default: a sample bill): the stored `version`
+    (default the active one), or `draft`, a text being edited and not stored."""
+    from telebill.channels import channel as get_channel
+    from telebill.templates.bills import load_contexts
+    from telebill.templates.context import sample_context
+    from telebill.templates.store import get_template
+
+    ch = get_channel(channel)
+    async with deps.db() as conn:
+        if draft is None:
+            source = await get_template(conn, channel, code, version)
+        else:
+            source = TemplateSource(
+                channel, code, 0, draft.subject if ch.has_subject else None, draft.body
+            )
+            ch.validate(source)
+        if bill_id is None:
+            context = sample_context()
+        else:
+            contexts = await load_contexts(conn, [bill_id])
+            if bill_id not in contexts:
+                raise NotFound(f"no bill with id {bill_id}")
+            context = contexts[bill_id]
+    return ch.render(source, context)
