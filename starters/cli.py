@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from starters import (
+    api_cmd,
     blackout_cmd,
     consume_cmd,
     db_cmd,
@@ -53,6 +54,7 @@ app.command("resend")(notify_cmd.resend)
 app.add_typer(notify_cmd.notify, name="notify")
 app.command("stuck")(status_cmd.stuck)
 app.command("status")(status_cmd.status)
+app.add_typer(api_cmd.app, name="api")
 
 
 def main() -> None:

@@ -148,6 +148,16 @@ class Settings(BaseSettings):
     sdk_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     stuck_gauge_interval_s: float = Field(default=60.0, gt=0)  # the worker counts STUCK this often
 
+    # The admin API and console (`telebill api serve`): on loopback, behind a TLS proxy (Nginx,
+    # deploy/nginx/telebill.conf). Users and their roles: `telebill api user add`.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=58080, ge=1, le=65535)
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # larger requests: 413
+    # calls of the sending endpoints (send now, resend, reserve, replay) per user
+    api_send_rate: str = Field(default="20/minute", pattern=r"^\d+/(second|minute|hour)$")
+    # proxies whose X-Forwarded-For/-Proto are believed (Nginx on the same host)
+    api_trusted_proxies: str = "127.0.0.1"
+
     @property
     def db_url(self) -> str:
         """SQLAlchemy URL (asyncpg driver) of the database in use."""

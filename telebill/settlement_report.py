@@ -75,3 +75,9 @@ async def read_report(conn: DbConn, month: date) -> MonthReport:
         last_run_bills=row["last_run_bills"],
         last_run_items=row["last_run_items"],
     )
+
+
+async def latest_settled(conn: DbConn) -> str | None:
+    """The last month that has a settlement (YYYY-MM), if any."""
+    found = await conn.fetchval("SELECT max(billing_month) FROM settlement")
+    return f"{found:%Y-%m}" if found else None

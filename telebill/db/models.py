@@ -393,3 +393,32 @@ class SettlementError(Base):
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class ApiUser(Base):
+    """Someone allowed to call the admin API: a role, and the SHA-256 of their token."""
+
+    __tablename__ = "api_user"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[str] = mapped_column(Text)
+    token_sha256: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="api_user_role"),
+    )
+
+
+class AuditLog(Base):
+    """Every state-changing call of the admin API: who, what, when, and how it ended."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("audit_log_at_idx", "at"),)

@@ -291,3 +291,33 @@ async def waiting_workflows(
         list(member_ids) if member_ids is not None else None,
     )
     return [Waiting(*r.values()) for r in rows]
+
+
+@dataclass(frozen=True)
+class BillNotice:
+    """One bill of a member and one of its notifications (the monthly one, resends), as the
+    console's bill search shows them."""
+
+    bill_id: int
+    month: str
+    amount_due: int
+    purpose: str | None  # None: no notification yet
+    status: str | None
+    channel: str | None
+    send_at: datetime | None
+    delivered_at: datetime | None
+    workflow_id: str | None
+
+
+async def member_bills(conn: DbConn, member_id: int, limit: int = 24) -> list[BillNotice]:
+    """The member's latest bills, newest first, each with its notifications."""
+    rows = await conn.fetch(
+        "SELECT b.id, to_char(b.billing_month, 'YYYY-MM'), b.amount_due, n.purpose, n.status, "
+        "n.channel, n.send_at, n.delivered_at, n.workflow_id "
+        "FROM (SELECT * FROM bill WHERE member_id = $1 ORDER BY billing_month DESC LIMIT $2) b "
+        "LEFT JOIN notification n ON n.bill_id = b.id "
+        "ORDER BY b.billing_month DESC, n.id",
+        member_id,
+        limit,
+    )
+    return [BillNotice(*r.values()) for r in rows]

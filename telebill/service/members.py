@@ -10,6 +10,7 @@ from telebill.service.notify import tell
 
 if TYPE_CHECKING:
     from telebill.db.member_store import MemberPrefs
+    from telebill.db.notify_store import BillNotice
     from telebill.service.deps import Deps
 
 
@@ -77,3 +78,13 @@ async def update_preferences(
             "instant, or run this update again to tell them now"
         ) from None
     return PreferencesSaved(saved, told)
+
+
+async def bills(deps: Deps, member_id: int) -> list[BillNotice]:
+    """The member's latest bills with their notifications (NotFound for an unknown member)."""
+    from telebill.db.member_store import get_member
+    from telebill.db.notify_store import member_bills
+
+    async with deps.db() as conn:
+        await get_member(conn, member_id)
+        return await member_bills(conn, member_id)

@@ -173,3 +173,14 @@ async def settlement_report(deps: Deps, month: str) -> tuple[MonthReport, Amount
     m = parse_month(checked_month(month))
     async with deps.db() as conn:
         return await read_report(conn, m), await read_amount_figures(conn, m)
+
+
+async def latest_month(deps: Deps) -> str:
+    """The month an operator most likely wants: the last settled, else the one before today."""
+    from telebill.domain.month import previous_month
+    from telebill.settlement_report import latest_settled
+
+    async with deps.db() as conn:
+        found = await latest_settled(conn)
+    s = deps.settings
+    return found or previous_month(clock.now(s), s.schedule_time_zone)

@@ -28,6 +28,8 @@ TABLES = {
     "population",
     "settlement",
     "settlement_error",
+    "api_user",
+    "audit_log",
 }
 
 

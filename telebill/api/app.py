@@ -1,0 +1,57 @@
+"""The admin API's application: the service layer's dependencies opened once (a pool, one
+Temporal client), the routes, the console, and the service's errors as 4xx/503 answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from telebill.api import console, routes_manage, routes_read, routes_send
+from telebill.api.middleware import Guard
+from telebill.api.security import SendLimiter, status_of
+from telebill.config import Settings
+from telebill.errors import TelebillError
+from telebill.service.deps import Deps
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from telebill.db.migrate import ensure_schema
+        from workers.temporal_worker import create_pool
+
+        await ensure_schema(settings.db_url)
+        pool = await create_pool(settings)
+        app.state.deps = Deps(settings, pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Telebill admin API",
+        summary="Settle and deliver telecom bills: the operator's buttons, as JSON.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.limiter = SendLimiter(settings.api_send_rate)
+
+    @app.exception_handler(TelebillError)
+    async def explained(_: Request, exc: TelebillError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+
+    @app.get("/api/health", tags=["read"])
+    async def health() -> dict[str, str]:
+        """For the proxy's and the orchestrator's checks; no sign-in needed, says nothing."""
+        return {"status": "ok"}
+
+    app.include_router(routes_read.router)
+    app.include_router(routes_send.router)
+    app.include_router(routes_manage.router)
+    app.include_router(console.router)
+    app.mount("/console/static", console.static_files(), name="static")
+    app.add_middleware(Guard, max_body=settings.api_max_body_bytes)
+    return app

@@ -1,0 +1,68 @@
+"""The JSON bodies the API accepts (validated by FastAPI: a bad one is a 422 with the field)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+MemberIds = list[int] | None
+
+
+class Members(BaseModel):
+    members: MemberIds = Field(default=None, max_length=10_000, description="default: all")
+
+
+class Resend(BaseModel):
+    channel: str = "email"
+
+
+class Reserve(BaseModel):
+    at: str = Field(description="ISO date-time; without an offset, the system time zone")
+    month: str
+    members: MemberIds = Field(default=None, max_length=10_000)
+
+
+class Replay(BaseModel):
+    ids: list[int] | None = Field(default=None, max_length=10_000)
+    all: bool = False
+
+
+class Preferences(BaseModel):
+    preferred_day: int | None = None
+    quiet: str | None = Field(default=None, description="HH:MM-HH:MM, the member's local time")
+    no_quiet: bool = False
+    timezone: str | None = None
+
+
+class MicroLimit(BaseModel):
+    krw: int
+
+
+class TemplateVersion(BaseModel):
+    subject: str | None = Field(default=None, max_length=500)
+    body: str = Field(max_length=100_000)
+    activate: bool = False
+
+
+class Activate(BaseModel):
+    version: int
+
+
+class Preview(BaseModel):
+    bill_id: int | None = None
+    version: int | None = None  # a stored version (default the active one) …
+    subject: str | None = Field(default=None, max_length=500)
+    body: str | None = Field(default=None, max_length=100_000)  # … or this draft
+
+
+class BlackoutWindow(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    start: str = Field(description="HH:MM, included")
+    end: str = Field(description="HH:MM, excluded; before start wraps midnight")
+    days: str | None = Field(default=None, description="e.g. sat,sun; default every day")
+
+
+class Settle(BaseModel):
+    shard_size: int | None = None
+    chunk_size: int | None = None
+    parallel: int | None = None
+    notify: bool = True

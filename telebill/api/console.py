@@ -1,0 +1,184 @@
+"""The web console: server-rendered pages over the service layer, signed in with an API token
+(kept in an HttpOnly, SameSite=Strict cookie); its buttons call the JSON API with the session's
+CSRF token. Nothing is loaded from another site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from telebill.api.security import SESSION_COOKIE, Caller, allowed, csrf_token, deps_of
+from telebill.domain.roles import Role
+from telebill.errors import TelebillError
+from telebill.service import access, blackouts, dead_letters, members, month
+from telebill.service import reservations as reserved
+from telebill.service import templates as tpl
+
+HERE = Path(__file__).parent
+pages = Jinja2Templates(directory=HERE / "pages")
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=HERE / "static")
+
+
+async def _signed_in(request: Request) -> Caller | None:
+    try:
+        return await allowed(request, Role.VIEWER)
+    except HTTPException:
+        return None
+
+
+def _page(request: Request, c: Caller, name: str, **context: Any) -> HTMLResponse:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return pages.TemplateResponse(
+        request,
+        name,
+        {
+            "user": c.user,
+            "csrf": csrf_token(token),
+            "can_send": c.user.role.allows(Role.OPERATOR),
+            "can_manage": c.user.role.allows(Role.ADMIN),
+            **context,
+        },
+    )
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/console/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, error: str | None = None) -> HTMLResponse:
+    return pages.TemplateResponse(request, "login.html.j2", {"error": error})
+
+
+@router.post("/login")
+async def login(request: Request, token: str = Form(max_length=200)) -> Response:
+    user = await access.authenticate(deps_of(request), token.strip())
+    if user is None:
+        return pages.TemplateResponse(
+            request, "login.html.j2", {"error": "unknown token"}, status_code=401
+        )
+    done = RedirectResponse("/console", status_code=303)
+    done.set_cookie(
+        SESSION_COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=12 * 3600,
+    )
+    return done
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await allowed(request, Role.VIEWER)  # with its CSRF token: no one else signs you out
+    done = _to_login()
+    done.delete_cookie(SESSION_COOKIE)
+    return done
+
+
+@router.get("", response_class=HTMLResponse)
+async def month_page(request: Request, month_id: str | None = None) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    shown = month_id or await month.latest_month(c.deps)
+    try:
+        view = await month.status(c.deps, shown)
+        problem = None
+    except TelebillError as exc:
+        view, problem = None, str(exc)
+    return _page(request, c, "month.html.j2", month=shown, view=view, problem=problem)
+
+
+@router.get("/stuck", response_class=HTMLResponse)
+async def stuck_page(request: Request, month_id: str) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    try:
+        rows, problem = await month.stuck(c.deps, month_id), None
+    except TelebillError as exc:
+        rows, problem = [], str(exc)
+    return _page(request, c, "stuck.html.j2", month=month_id, rows=rows, problem=problem)
+
+
+@router.get("/bills", response_class=HTMLResponse)
+async def bills_page(request: Request, member: int | None = None) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    found, bills, problem = None, [], None
+    if member is not None:
+        try:
+            found = await members.member(c.deps, member)
+            bills = await members.bills(c.deps, member)
+        except TelebillError as exc:
+            problem = str(exc)
+    return _page(
+        request, c, "bills.html.j2", member_id=member, member=found, bills=bills, problem=problem
+    )
+
+
+@router.get("/templates", response_class=HTMLResponse)
+async def templates_page(request: Request) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    return _page(request, c, "templates.html.j2", rows=await tpl.templates(c.deps))
+
+
+@router.get("/templates/{channel}/{code}", response_class=HTMLResponse)
+async def template_page(request: Request, channel: str, code: str) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    versions = [t for t in await tpl.templates(c.deps, channel) if t.source.code == code]
+    if not versions:
+        raise HTTPException(404, f"no {channel} template {code!r}")
+    active = next((t for t in versions if t.active), versions[-1])
+    return _page(
+        request,
+        c,
+        "template_edit.html.j2",
+        channel=channel,
+        code=code,
+        versions=versions,
+        active=active.source,
+    )
+
+
+@router.get("/dead-letters", response_class=HTMLResponse)
+async def dead_letters_page(request: Request) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    rows = await dead_letters.dead_letters(c.deps, include_replayed=True)
+    return _page(request, c, "dead_letters.html.j2", rows=rows)
+
+
+@router.get("/reservations", response_class=HTMLResponse)
+async def reservations_page(request: Request) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    rows = await reserved.reservations(c.deps)
+    return _page(request, c, "reservations.html.j2", rows=rows)
+
+
+@router.get("/blackouts", response_class=HTMLResponse)
+async def blackouts_page(request: Request) -> Response:
+    c = await _signed_in(request)
+    if c is None:
+        return _to_login()
+    rows = await blackouts.blackouts(c.deps)
+    return _page(request, c, "blackouts.html.j2", rows=rows, zone=c.deps.settings.system_time_zone)

@@ -1,0 +1,101 @@
+"""What a viewer may read: a month, its STUCK bills and settlement, members and their bills,
+reservations, dead letters, templates, blackout windows; the admin reads the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from telebill.api.security import AsAdmin, AsViewer
+from telebill.service import access, blackouts, dead_letters, members, month, notify
+from telebill.service import reservations as reserved
+from telebill.service import templates as tpl
+
+router = APIRouter(prefix="/api", tags=["read"])
+
+
+@router.get("/months/{month_id}/status")
+async def month_status(request: Request, c: AsViewer, month_id: str) -> dict[str, Any]:
+    """PostgreSQL's counts of the month's notifications, and Temporal's NotifyStatus counts
+    (null when Temporal does not answer)."""
+    view = await month.status(c.deps, month_id)
+    return {"month": month_id, "postgresql": asdict(view.db), "temporal": view.temporal}
+
+
+@router.get("/months/{month_id}/stuck")
+async def month_stuck(request: Request, c: AsViewer, month_id: str) -> list[month.StuckBill]:
+    return await month.stuck(c.deps, month_id)
+
+
+@router.get("/months/{month_id}/settlement")
+async def settlement(request: Request, c: AsViewer, month_id: str) -> dict[str, Any]:
+    report, spread = await month.settlement_report(c.deps, month_id)
+    return report.as_dict() | {"amounts": spread.as_dict() if spread else None}
+
+
+@router.get("/members/{member_id}")
+async def member(request: Request, c: AsViewer, member_id: int) -> dict[str, Any]:
+    return asdict(await members.member(c.deps, member_id))
+
+
+@router.get("/members/{member_id}/bills")
+async def member_bills(request: Request, c: AsViewer, member_id: int) -> list[Any]:
+    return list(await members.bills(c.deps, member_id))
+
+
+@router.get("/members/{member_id}/plan")
+async def member_plan(
+    request: Request, c: AsViewer, member_id: int, month_id: str
+) -> dict[str, Any]:
+    """When the member's bill of `month_id` is sent, and why then."""
+    return await notify.send_plan(c.deps, member_id, month_id)
+
+
+@router.get("/reservations")
+async def reservations(request: Request, c: AsViewer) -> list[Any]:
+    return list(await reserved.reservations(c.deps))
+
+
+@router.get("/dead-letters")
+async def dead_letter_list(
+    request: Request, c: AsViewer, include_replayed: bool = False
+) -> list[Any]:
+    return list(await dead_letters.dead_letters(c.deps, include_replayed))
+
+
+@router.get("/templates")
+async def templates(
+    request: Request, c: AsViewer, channel: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        asdict(t.source) | {"active": t.active, "created_at": t.created_at}
+        for t in await tpl.templates(c.deps, channel)
+    ]
+
+
+@router.get("/templates/{channel}/{code}")
+async def template(
+    request: Request, c: AsViewer, channel: str, code: str, version: int | None = None
+) -> dict[str, Any]:
+    return asdict(await tpl.template(c.deps, channel, code, version))
+
+
+@router.get("/blackouts")
+async def blackout_list(request: Request, c: AsViewer) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": b.name,
+            "start": f"{b.start:%H:%M}",
+            "end": f"{b.end:%H:%M}",
+            "days": b.days_label(),
+            "active": b.active,
+        }
+        for b in await blackouts.blackouts(c.deps)
+    ]
+
+
+@router.get("/audit")
+async def audit(request: Request, c: AsAdmin, limit: int = 100) -> list[Any]:
+    return list(await access.audit_log(c.deps, max(1, min(limit, 1000))))

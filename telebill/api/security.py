@@ -1,0 +1,164 @@
+"""Who is calling and what they may do: a bearer token (scripts) or the console's session cookie
+(then a CSRF token on every change), roles, the send rate limit, and the audit of each change."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, HTTPException, Request
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from telebill.db.api_user_store import ApiUser
+from telebill.domain.roles import Role
+from telebill.errors import NotFound, TelebillError, Unavailable
+from telebill.service import access
+from telebill.service.deps import Deps
+
+T = TypeVar("T")
+SESSION_COOKIE = "telebill_session"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def csrf_token(session_token: str) -> str:
+    """Tied to the session: a page from another site cannot know it (double submit, signed)."""
+    return hmac.new(session_token.encode(), b"telebill-csrf", hashlib.sha256).hexdigest()
+
+
+def status_of(exc: TelebillError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Unavailable):
+        return 503
+    return 400
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: ApiUser
+    deps: Deps
+
+
+def deps_of(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+async def caller(request: Request) -> Caller:
+    """The authenticated user, or 401. A cookie session must carry its CSRF token on changes."""
+    known: Caller | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
+    deps = deps_of(request)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        token, by_cookie = header[7:].strip(), False
+    else:
+        token, by_cookie = request.cookies.get(SESSION_COOKIE, ""), True
+    user = await access.authenticate(deps, token) if token else None
+    if user is None:
+        raise HTTPException(401, "sign in: a bearer token or the console's session")
+    if by_cookie and request.method in UNSAFE:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent, csrf_token(token)):
+            raise HTTPException(403, "missing or wrong CSRF token")
+    request.state.caller = Caller(user, deps)
+    return request.state.caller  # type: ignore[no-any-return]
+
+
+def action_of(request: Request) -> str:
+    """What a change is called in the audit log: its route's name (send_now → send-now)."""
+    return str(getattr(request.scope.get("route"), "name", "unknown")).replace("_", "-")
+
+
+async def allowed(request: Request, needed: Role) -> Caller:
+    """The caller, if their role allows `needed`; a refused change is audited too."""
+    c = await caller(request)
+    if not c.user.role.allows(needed):
+        message = f"{c.user.role.value} may not do this (needs {needed.value})"
+        if request.method in UNSAFE:
+            target = {"path": request.url.path}
+            await access.audit(c.deps, c.user, action_of(request), target, 403, message)
+        raise HTTPException(403, message)
+    return c
+
+
+async def _viewer(request: Request) -> Caller:
+    return await allowed(request, Role.VIEWER)
+
+
+async def _operator(request: Request) -> Caller:
+    return await allowed(request, Role.OPERATOR)
+
+
+async def _admin(request: Request) -> Caller:
+    return await allowed(request, Role.ADMIN)
+
+
+# A route's caller, checked before its parameters are (no sign-in: 401, not 422).
+AsViewer = Annotated[Caller, Depends(_viewer)]
+AsOperator = Annotated[Caller, Depends(_operator)]
+AsAdmin = Annotated[Caller, Depends(_admin)]
+
+
+class SendLimiter:
+    """At most `rate` calls of the sending endpoints per user (a moving window, in memory: one
+    API process serves an installation)."""
+
+    def __init__(self, rate: str) -> None:
+        self._item = parse(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.rate = rate
+
+    def check(self, user: ApiUser) -> None:
+        if not self._limiter.hit(self._item, "send", user.name):
+            raise HTTPException(
+                429, f"too many sends: at most {self.rate} per user", {"Retry-After": "60"}
+            )
+
+
+async def audited(
+    request: Request,
+    c: Caller,
+    target: dict[str, Any],
+    work: Awaitable[T],
+    describe: Callable[[T], str] = lambda _: "ok",
+) -> T:
+    """Run a change and record it with how it ended (the service's message when refused)."""
+    action = action_of(request)
+    try:
+        result = await work
+    except TelebillError as exc:
+        await access.audit(c.deps, c.user, action, target, status_of(exc), str(exc))
+        raise
+    except Exception as exc:
+        await access.audit(c.deps, c.user, action, target, 500, type(exc).__name__)
+        raise
+    await access.audit(c.deps, c.user, action, target, 200, describe(result))
+    return result
+
+
+async def sending(
+    request: Request,
+    c: Caller,
+    target: dict[str, Any],
+    work: Awaitable[T],
+    describe: Callable[[T], str] = lambda _: "ok",
+) -> T:
+    """A change that sends bills: rate-limited per user, then audited like any other."""
+    limiter: SendLimiter = request.app.state.limiter
+    try:
+        limiter.check(c.user)
+    except HTTPException as exc:
+        if hasattr(work, "close"):
+            work.close()  # the coroutine never runs: close it so Python does not warn
+        action = action_of(request)
+        await access.audit(c.deps, c.user, action, target, exc.status_code, str(exc.detail))
+        raise
+    return await audited(request, c, target, work, describe)
