@@ -4,8 +4,10 @@ CSRF token. Nothing is loaded from another site."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from telebill.api.security import SESSION_COOKIE, Caller, allowed, csrf_token, deps_of
+from telebill.config import get_settings
 from telebill.domain.roles import Role
 from telebill.errors import TelebillError
 from telebill.service import access, blackouts, dead_letters, members, month
@@ -21,6 +24,16 @@ from telebill.service import templates as tpl
 
 HERE = Path(__file__).parent
 pages = Jinja2Templates(directory=HERE / "pages")
+
+
+def when(at: datetime | None) -> str:
+    """An instant as operators read it: in the system time zone, to the minute."""
+    if at is None:
+        return ""
+    return f"{at.astimezone(ZoneInfo(get_settings().system_time_zone)):%Y-%m-%d %H:%M %Z}"
+
+
+pages.env.filters["when"] = when
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
