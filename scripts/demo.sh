@@ -56,3 +56,19 @@ fi
 echo "logs of the worker and consumers: $LOGS/"
 # The month as operators look at it: one HTML page with its charts (open it in any browser).
 $BIN/telebill report --month "$MONTH" --html "$LOGS/report-$MONTH.html"
+
+# The admin console over the same installation, left running after the demo (reads need nothing
+# else; its send buttons need `telebill worker` and the consumers, as above). A demo admin is
+# (re)created with a fresh token each run.
+if [ -f "$LOGS/api.pid" ]; then kill "$(cat "$LOGS/api.pid")" 2>/dev/null || true; sleep 1; fi
+$BIN/telebill api user remove --name demo-admin >/dev/null 2>&1 || true
+TOKEN=$($BIN/telebill api user add --name demo-admin --role admin | sed -n 's/.*(shown once): //p')
+setsid nohup $BIN/telebill api serve >"$LOGS/api.log" 2>&1 </dev/null &
+echo $! >"$LOGS/api.pid"
+API=$($BIN/python -c 'from telebill.config import get_settings as g; s = g(); print(f"http://{s.api_host}:{s.api_port}")')
+for _ in $(seq 100); do
+  $BIN/python -c "import httpx, sys; httpx.get('$API/api/health').raise_for_status()" 2>/dev/null && break
+  sleep 0.2
+done
+echo "admin console: $API/console (sign in with the token $TOKEN); API: $API/docs"
+echo "  stop it: kill \$(cat $LOGS/api.pid)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the machine packages the local stack needs, when they are missing: PostgreSQL's server
-# binaries, Java 17+ (Kafka) and Maven (resolves the Kafka jars once). Python packages are not
+# binaries, Java 17+ (Kafka) and Maven (resolves the Kafka jars once), and what the browser and
+# proxy tests run (Chromium, pdftotext, Hangul fonts, nginx). Python packages are not
 # installed here (the Makefile puts them in .venv). As root it uses apt-get; otherwise it says what
 # to install and stops.
 set -euo pipefail
@@ -21,6 +22,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
+# The proxy test runs the shipped deploy/nginx/telebill.conf in front of the API.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -94,3 +94,20 @@ def test_the_monitoring_profile_runs_the_deploy_files(compose: dict[str, Any]) -
     )["providers"][0]
     dashboard_mount = next(v for v in grafana["volumes"] if v.endswith(".json:ro"))
     assert dashboard_mount.split(":")[1].startswith(provider["options"]["path"] + "/")
+
+
+def test_the_admin_api_sits_on_loopback_behind_the_shipped_proxy(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api, proxy = services["api"], services["nginx"]
+    assert api["profiles"] == proxy["profiles"] == ["admin"]
+    assert (PROJECT_ROOT / api["build"] / "Dockerfile").exists()
+    assert api["command"] == ["api", "serve"]
+    default = {name: f.default for name, f in Settings.model_fields.items()}
+    assert api["environment"]["TELEBILL_API_HOST"] == "127.0.0.1"
+    assert int(api["environment"]["TELEBILL_API_PORT"]) == default["api_port"]
+    conf = (PROJECT_ROOT / "deploy" / "nginx" / "telebill.conf").read_text()
+    assert f"server 127.0.0.1:{default['api_port']};" in conf
+    for mount in proxy["volumes"]:
+        assert (PROJECT_ROOT / mount.split(":")[0]).exists(), mount
+    # the sed in its command rewrites listen lines the shipped file has
+    assert "listen 443 " in conf and "listen 80;" in conf

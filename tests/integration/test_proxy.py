@@ -1,0 +1,132 @@
+"""The API behind Nginx with deploy/nginx/telebill.conf as shipped (its ports, certificate paths
+and log path moved to a temporary folder): TLS ends at the proxy, plain HTTP is redirected, the
+console's cookie is Secure because the API believes the proxy's X-Forwarded-Proto, large bodies
+stop at the proxy, and its access log holds neither query strings nor ids."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from telebill.config import PROJECT_ROOT, Settings
+from telebill.domain.roles import Role
+from tests.helpers import free_low_ports
+from tests.integration.api_server import api_server
+from tests.integration.conftest import Databases
+from tests.integration.test_api import settled
+
+CONF = PROJECT_ROOT / "deploy" / "nginx" / "telebill.conf"
+
+
+def certificate(folder: Path) -> None:
+    """A self-signed certificate where the configuration expects it, readable by nginx's
+    workers (another user)."""
+    folder.chmod(0o755)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=telebill.example.com",
+            "-keyout",
+            str(folder / "telebill.key"),
+            "-out",
+            str(folder / "telebill.crt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (folder / "telebill.key").chmod(0o644)
+
+
+def proxy_conf(folder: Path, https: int, http: int, api: int) -> Path:
+    site = CONF.read_text()
+    for shipped, here in (
+        ("listen 443 ", f"listen 127.0.0.1:{https} "),
+        ("listen 80;", f"listen 127.0.0.1:{http};"),
+        ("127.0.0.1:58080", f"127.0.0.1:{api}"),
+        ("/etc/nginx/certs", str(folder)),
+        ("/var/log/nginx", str(folder)),
+    ):
+        assert shipped in site, shipped
+        site = site.replace(shipped, here)
+    main = folder / "nginx.conf"
+    main.write_text(
+        f"worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        f"events {{}}\nhttp {{\n{site}\n}}\n"
+    )
+    return main
+
+
+async def test_the_api_behind_nginx(
+    databases: Databases, settings: Settings, tmp_path: Path
+) -> None:
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None:
+        pytest.fail("nginx missing: `make test` installs it (scripts/system-deps.sh)")
+    await asyncio.to_thread(certificate, tmp_path)
+    stack = await settled(databases, settings)
+    https, http = free_low_ports(2), free_low_ports(1)
+    async with api_server(stack, "proxied") as api:
+        api_port = int(api.url.rsplit(":", 1)[1])
+        conf = proxy_conf(tmp_path, https, http, api_port)
+        checked = await asyncio.to_thread(
+            subprocess.run,
+            [nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stderr
+        proxy = await asyncio.create_subprocess_exec(
+            nginx, "-c", str(conf), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"
+        )
+        try:
+            base = f"https://127.0.0.1:{https}"
+            async with httpx.AsyncClient(base_url=base, verify=False, timeout=30) as browser:
+                for _ in range(100):
+                    try:
+                        health = await browser.get("/api/health")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                assert health.status_code == 200
+                assert "max-age" in health.headers["strict-transport-security"]
+                async with httpx.AsyncClient() as plain:
+                    moved = await plain.get(f"http://127.0.0.1:{http}/console")
+                assert moved.status_code == 301
+                assert moved.headers["location"].startswith("https://")
+
+                signed = await browser.post(
+                    "/console/login", data={"token": api.tokens[Role.ADMIN]}
+                )
+                assert signed.status_code == 303
+                cookie = signed.headers["set-cookie"].lower()
+                assert "secure" in cookie and "httponly" in cookie
+                found = await browser.get("/console/bills", params={"member": 5})
+                assert found.status_code == 200
+                bearer = {"Authorization": f"Bearer {api.tokens[Role.VIEWER]}"}
+                member = await browser.get("/api/members/5", headers=bearer)
+                assert member.status_code == 200
+                too_big = await browser.post(
+                    "/api/templates/sms/monthly_bill", content=b"x" * 400_000, headers=bearer
+                )
+                assert too_big.status_code == 413
+        finally:
+            proxy.terminate()
+            await proxy.wait()
+    access = (tmp_path / "telebill.access.log").read_text()
+    assert '"GET /api/members/N" 200' in access
+    assert '"GET /console/bills" 200' in access
+    assert "member=5" not in access and "/5" not in access
+    assert api.tokens[Role.ADMIN] not in access
