@@ -1,0 +1,93 @@
+"""The service layer on the real stack, called as the CLI and the API call it: its refusals are
+of the kind each caller turns into an answer (NotFound, Unavailable, a plain refusal), a change
+made before a service went away is kept and said so, and one connection per call or a pool
+behave the same."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from telebill.config import Settings, asyncpg_dsn
+from telebill.errors import NotFound, TelebillError, Unavailable
+from telebill.service import blackouts, dead_letters, members, month, notify, reservations
+from telebill.service import templates as tpl
+from telebill.service.deps import Deps
+from tests.helpers import free_port
+from tests.integration.conftest import Databases
+from tests.integration.notify_stack import MONTH
+from tests.integration.test_api import settled
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+async def test_refusals_are_of_the_kind_the_callers_answer_with(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await settled(databases, settings)
+    deps = Deps(stack.settings)
+    for missing in (
+        members.member(deps, 999_999),
+        members.bills(deps, 999_999),
+        notify.resend(deps, 999_999),
+        reservations.cancel(deps, 999_999),
+        tpl.template(deps, "sms", "monthly_bill", 99),
+        tpl.activate(deps, "sms", 99),
+        tpl.preview(deps, "email", bill_id=999_999),
+        blackouts.remove(deps, "nope"),
+        dead_letters.replay(deps, [999_999]),
+        month.settlement_report(deps, "2026-01"),
+    ):
+        with pytest.raises(NotFound):
+            await missing
+    for refused, says in (
+        (notify.send_now(deps, "2026-13", None), "2026-13"),
+        (notify.resend(deps, 1, "fax"), "email or sms"),
+        (members.update_preferences(deps, 1), "nothing to change"),
+        (members.update_preferences(deps, 1, preferred_day=32), "1–31"),
+        (members.set_limit(deps, 1, -1), "0–1,000,000"),
+        (blackouts.add(deps, "all-day", "00:00", "23:59"), "refused"),
+        (dead_letters.replay(deps, None), "say which"),
+        (tpl.preview(deps, "sms", draft=tpl.Draft(None, "{{ nope }}")), "nope"),
+        (month.start_settlement(deps, MONTH, shard_size=0), "at least 1"),
+    ):
+        with pytest.raises(TelebillError, match=says) as caught:
+            await refused
+        assert not isinstance(caught.value, NotFound | Unavailable)
+    plan = await notify.send_plan(deps, 1, MONTH)
+    assert plan["bill"] is not None and plan["notification_status"] == "not scheduled"
+
+
+async def test_a_reservation_made_while_temporal_is_away_is_kept_and_said_so(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await settled(databases, settings)
+    away = Deps(stack.settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"}))
+    at = datetime(2027, 1, 5, 10, 0, tzinfo=SEOUL)
+    with pytest.raises(Unavailable, match="is kept"):
+        await reservations.reserve(away, at, MONTH, [2])
+    kept = await reservations.reservations(Deps(stack.settings))
+    assert [(r.member_ids, r.status) for r in kept] == [([2], "RESERVED")]
+    assert kept[0].last_error
+    view = await month.status(away, MONTH)  # PostgreSQL's side, Temporal's left out
+    assert view.temporal is None and view.db.bills > 0
+
+
+async def test_a_pool_and_a_connection_per_call_give_the_same_answers(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await settled(databases, settings)
+    pool = await asyncpg.create_pool(asyncpg_dsn(stack.settings.db_url), min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        pooled, single = Deps(stack.settings, pool), Deps(stack.settings)
+        for deps in (pooled, single):
+            saved = await members.update_preferences(deps, 3, preferred_day=9)
+            assert saved.member.preferred_day == 9 and saved.replanned == 0
+        assert await tpl.templates(pooled) == await tpl.templates(single)
+        assert await month.db_status(pooled, MONTH) == await month.db_status(single, MONTH)
+    finally:
+        await pool.close()
