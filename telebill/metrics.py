@@ -89,4 +89,6 @@ def serve_metrics(settings: Settings, offset: int = 0) -> int | None:
 
 def deferral_reason(reason: str) -> str:
     """The label of a deferral's reason text ("inside quiet hours 22:00–08:00 …; deferred to")."""
-    return "quiet_hours" if "quiet hours" in reason else "blackout"
+    from telebill.domain.send_window import DeferralKind
+
+    return DeferralKind.of(reason).name.lower()

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import (
@@ -33,7 +33,7 @@ from aiokafka import (
 from telebill import clock
 from telebill.channels import channel as get_channel
 from telebill.channels.base import DeliveryFailed
-from telebill.channels.simulated import IdempotencyLedger, SimulatedSender
+from telebill.channels.simulated import SimulatedSender
 from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
 from telebill.delivery.batch import (
@@ -54,11 +54,12 @@ from telebill.delivery.batch import (
     sent_attempt,
     triage,
 )
+from telebill.delivery.channel_setup import policies, records, sender_for
 from telebill.delivery.deferred import DeferredReleaser, defer_events
 from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
 from telebill.delivery.store import delivered_keys, load_recipients, record_attempts
 from telebill.domain.attempt import AttemptOutcome
-from telebill.domain.retry import RetryPolicy, longest_hold
+from telebill.domain.retry import longest_hold
 from telebill.errors import TelebillError
 from telebill.messaging.consumer import (
     commit_handled,
@@ -69,7 +70,7 @@ from telebill.messaging.consumer import (
     started_consumer,
 )
 from telebill.messaging.events import NotificationEvent
-from telebill.messaging.message import Message, Partition
+from telebill.messaging.message import Message
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
@@ -92,35 +93,6 @@ from telebill.templates.store import get_template
 log = logging.getLogger(__name__)
 
 Todo = dict[Key, tuple[Record, NotificationEvent]]
-
-
-def policies(settings: Settings) -> dict[str, RetryPolicy]:
-    base, factor = settings.retry_base_delay_s, settings.retry_factor
-    return {
-        "email": RetryPolicy(settings.email_retries, base, factor),
-        "sms": RetryPolicy(settings.sms_retries, base, factor),
-    }
-
-
-def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> SimulatedSender:
-    failing = frozenset(a.strip() for a in settings.fail_addresses.split(",") if a.strip())
-    ledger = IdempotencyLedger(pool, channel)
-    if channel == "email":
-        latency, failure_rate = settings.email_latency_s, settings.email_failure_rate
-    else:
-        latency, failure_rate = settings.sms_latency_s, settings.sms_failure_rate
-    return SimulatedSender(latency, failure_rate, failing, ledger=ledger)
-
-
-def records(
-    batch: Mapping[TopicPartition, Sequence[ConsumerRecord]],
-) -> dict[Partition, list[Record]]:
-    return {
-        (tp.topic, tp.partition): [
-            Record(r.topic, r.partition, r.offset, r.key, r.value) for r in rs
-        ]
-        for tp, rs in batch.items()
-    }
 
 
 class ChannelConsumer:

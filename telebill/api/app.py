@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from telebill.api import console, routes_manage, routes_read, routes_send
 from telebill.api.middleware import Guard
@@ -42,6 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(TelebillError)
     async def explained(_: Request, exc: TelebillError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+
+    @app.exception_handler(console.SignIn)
+    async def sign_in(_: Request, __: console.SignIn) -> RedirectResponse:
+        return console.to_login()
 
     @app.get("/api/health", tags=["read"])
     async def health() -> dict[str, str]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -41,11 +41,18 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=HERE / "static")
 
 
-async def _signed_in(request: Request) -> Caller | None:
+class SignIn(Exception):
+    """A console page asked for without a session: the app answers with the login page."""
+
+
+async def _signed_in(request: Request) -> Caller:
     try:
         return await allowed(request, Role.VIEWER)
     except HTTPException:
-        return None
+        raise SignIn from None
+
+
+SignedIn = Annotated[Caller, Depends(_signed_in)]
 
 
 def _page(request: Request, c: Caller, name: str, **context: Any) -> HTMLResponse:
@@ -63,7 +70,7 @@ def _page(request: Request, c: Caller, name: str, **context: Any) -> HTMLRespons
     )
 
 
-def _to_login() -> RedirectResponse:
+def to_login() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
 
 
@@ -94,16 +101,13 @@ async def login(request: Request, token: str = Form(max_length=200)) -> Response
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await allowed(request, Role.VIEWER)  # with its CSRF token: no one else signs you out
-    done = _to_login()
+    done = to_login()
     done.delete_cookie(SESSION_COOKIE)
     return done
 
 
 @router.get("", response_class=HTMLResponse)
-async def month_page(request: Request, month_id: str | None = None) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def month_page(request: Request, c: SignedIn, month_id: str | None = None) -> Response:
     shown = month_id or await month.latest_month(c.deps)
     try:
         view = await month.status(c.deps, shown)
@@ -114,10 +118,7 @@ async def month_page(request: Request, month_id: str | None = None) -> Response:
 
 
 @router.get("/stuck", response_class=HTMLResponse)
-async def stuck_page(request: Request, month_id: str) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def stuck_page(request: Request, c: SignedIn, month_id: str) -> Response:
     try:
         rows, problem = await month.stuck(c.deps, month_id), None
     except TelebillError as exc:
@@ -126,10 +127,7 @@ async def stuck_page(request: Request, month_id: str) -> Response:
 
 
 @router.get("/bills", response_class=HTMLResponse)
-async def bills_page(request: Request, member: int | None = None) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def bills_page(request: Request, c: SignedIn, member: int | None = None) -> Response:
     found, bills, problem = None, [], None
     if member is not None:
         try:
@@ -143,18 +141,12 @@ async def bills_page(request: Request, member: int | None = None) -> Response:
 
 
 @router.get("/templates", response_class=HTMLResponse)
-async def templates_page(request: Request) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def templates_page(request: Request, c: SignedIn) -> Response:
     return _page(request, c, "templates.html.j2", rows=await tpl.templates(c.deps))
 
 
 @router.get("/templates/{channel}/{code}", response_class=HTMLResponse)
-async def template_page(request: Request, channel: str, code: str) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def template_page(request: Request, c: SignedIn, channel: str, code: str) -> Response:
     versions = [t for t in await tpl.templates(c.deps, channel) if t.source.code == code]
     if not versions:
         raise HTTPException(404, f"no {channel} template {code!r}")
@@ -171,27 +163,18 @@ async def template_page(request: Request, channel: str, code: str) -> Response:
 
 
 @router.get("/dead-letters", response_class=HTMLResponse)
-async def dead_letters_page(request: Request) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def dead_letters_page(request: Request, c: SignedIn) -> Response:
     rows = await dead_letters.dead_letters(c.deps, include_replayed=True)
     return _page(request, c, "dead_letters.html.j2", rows=rows)
 
 
 @router.get("/reservations", response_class=HTMLResponse)
-async def reservations_page(request: Request) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def reservations_page(request: Request, c: SignedIn) -> Response:
     rows = await reserved.reservations(c.deps)
     return _page(request, c, "reservations.html.j2", rows=rows)
 
 
 @router.get("/blackouts", response_class=HTMLResponse)
-async def blackouts_page(request: Request) -> Response:
-    c = await _signed_in(request)
-    if c is None:
-        return _to_login()
+async def blackouts_page(request: Request, c: SignedIn) -> Response:
     rows = await blackouts.blackouts(c.deps)
     return _page(request, c, "blackouts.html.j2", rows=rows, zone=c.deps.settings.system_time_zone)

@@ -9,11 +9,25 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from telebill.api import bodies
-from telebill.api.security import AsOperator, audited, sending
+from telebill.api.security import AsOperator, Caller, audited, sending
 from telebill.service import dead_letters, notify
 from telebill.service import reservations as reserved
 
 router = APIRouter(prefix="/api", tags=["send"])
+
+
+async def _dispatched(
+    request: Request, c: Caller, month_id: str, members: list[int] | None, now: bool
+) -> dict[str, Any]:
+    start = notify.send_now if now else notify.catch_up
+    started = await sending(
+        request,
+        c,
+        {"month": month_id, "members": members},
+        start(c.deps, month_id, members),
+        lambda s: f"dispatch {s.workflow_id}",
+    )
+    return asdict(started)
 
 
 @router.post("/months/{month_id}/send-now")
@@ -22,15 +36,7 @@ async def send_now(
 ) -> dict[str, Any]:
     """The admin's "send now" (관리자 즉시 발송): the month's bills (or these members') at the
     next instant outside blackout windows and quiet hours."""
-    target = {"month": month_id, "members": body.members}
-    started = await sending(
-        request,
-        c,
-        target,
-        notify.send_now(c.deps, month_id, body.members),
-        lambda s: f"dispatch {s.workflow_id}",
-    )
-    return asdict(started)
+    return await _dispatched(request, c, month_id, body.members, now=True)
 
 
 @router.post("/months/{month_id}/dispatch")
@@ -38,15 +44,7 @@ async def dispatch(
     request: Request, c: AsOperator, month_id: str, body: bodies.Members
 ) -> dict[str, Any]:
     """What the daily Schedule does: every undelivered bill has its notification workflow."""
-    target = {"month": month_id, "members": body.members}
-    started = await sending(
-        request,
-        c,
-        target,
-        notify.catch_up(c.deps, month_id, body.members),
-        lambda s: f"dispatch {s.workflow_id}",
-    )
-    return asdict(started)
+    return await _dispatched(request, c, month_id, body.members, now=False)
 
 
 @router.post("/bills/{bill_id}/resend")

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from telebill.domain.proration import month_end
@@ -88,11 +89,25 @@ class Window:
         return None
 
 
+QUIET_HOURS = "quiet hours"  # the name of a member's window, and so part of its deferral reason
+
+
+class DeferralKind(StrEnum):
+    """Which kind of window held a message back, read from the reason it was deferred with."""
+
+    QUIET_HOURS = QUIET_HOURS
+    BLACKOUT = "blackout"
+
+    @classmethod
+    def of(cls, reason: str) -> DeferralKind:
+        return cls.QUIET_HOURS if QUIET_HOURS in reason else cls.BLACKOUT
+
+
 def quiet_hours(start: time | None, end: time | None, zone: str) -> Window | None:
     """A member's quiet hours as a window (None when the member has none)."""
     if start is None or end is None:
         return None
-    return Window(start, end, zone, name="quiet hours")
+    return Window(start, end, zone, name=QUIET_HOURS)
 
 
 def scheduled_day(billing_month: date, preferred_day: int) -> date:

@@ -8,6 +8,7 @@ from telebill.amount_figures import read_amount_figures
 from telebill.db.connect import DbConn
 from telebill.db.notify_store import MONTHLY
 from telebill.domain.attempt import AttemptOutcome
+from telebill.domain.send_window import DeferralKind
 from telebill.month_report.figures import (
     DeadLetters,
     DeliveryView,
@@ -123,8 +124,7 @@ async def _funnel(conn: DbConn, month: date) -> Funnel:
 async def _deferrals(conn: DbConn, month: date) -> dict[str, int]:
     rows = await conn.fetch(
         """
-        SELECT CASE WHEN a.error LIKE '%quiet hours%' THEN 'quiet hours' ELSE 'blackout' END
-                   AS reason,
+        SELECT CASE WHEN strpos(a.error, $4) > 0 THEN $4 ELSE $5 END AS reason,
                count(*) AS n
         FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
         JOIN delivery_attempt a ON a.notification_id = n.id
@@ -134,6 +134,8 @@ async def _deferrals(conn: DbConn, month: date) -> dict[str, int]:
         month,
         MONTHLY,
         AttemptOutcome.DEFERRED.value,
+        DeferralKind.QUIET_HOURS.value,  # DeferralKind.of, read where the rows are
+        DeferralKind.BLACKOUT.value,
     )
     return {r["reason"]: r["n"] for r in rows}
 

@@ -105,6 +105,12 @@ async def test_console_template_dead_letter_and_reservation(
                 == 1
             )
 
+            # the e-mail's preview: the rendered HTML in a sandboxed frame
+            await page.goto(f"{api.url}/console/templates/email/monthly_bill")
+            await expect(page.locator("#preview-meta")).to_contain_text("EMAIL")
+            await expect(page.frame_locator("#preview-frame").locator("body")).to_contain_text("원")
+            await shot(page, "2b-email-editor")
+
             # a dead letter replayed after the member's address was corrected: delivered
             await stack.conn.execute("UPDATE member SET email = 'fixed@example.com' WHERE id = 5")
             await page.goto(f"{api.url}/console/dead-letters")

@@ -23,7 +23,7 @@ from telebill.delivery.batch import (
 )
 from telebill.delivery.store import Attempt, Recipient
 from telebill.domain.retry import RetryPolicy
-from telebill.domain.send_window import Window
+from telebill.domain.send_window import DeferralKind, Window, quiet_hours
 from telebill.messaging.dead_letter import MAX_RAW_BYTES
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
@@ -129,7 +129,7 @@ def todo(*bills: int) -> dict[tuple[int, str], tuple[Record, NotificationEvent]]
 
 
 def test_each_event_is_sent_deferred_or_dead_on_its_own() -> None:
-    quiet = Window(time(11, 0), time(13, 0), "Asia/Seoul", name="quiet hours")
+    quiet = quiet_hours(time(11, 0), time(13, 0), "Asia/Seoul")
     data = loaded(
         [1, 2, 13, 4],
         delivered={(4, "MONTHLY_BILL")},
@@ -144,13 +144,19 @@ def test_each_event_is_sent_deferred_or_dead_on_its_own() -> None:
     assert [s.event.bill_id for s in d.sends] == [1]
     assert d.sends[0].source == f"{MAIN}/0/1" and d.sends[0].message.kind == "EMAIL"
     assert [(x.event.bill_id, x.due_at) for x in d.deferrals] == [(2, NOW + HOUR)]
-    assert "quiet hours" in d.deferrals[0].reason
+    assert DeferralKind.of(d.deferrals[0].reason) is DeferralKind.QUIET_HOURS
     reasons = {x.event.bill_id: x.reason for x in d.dead if x.event}
     assert reasons == {
         13: "email message could not be rendered: ZeroDivisionError: division by zero",
         99: "unknown bill 99",
     }
     assert d.delivered_before == 1
+
+
+def test_a_blackout_deferral_is_told_from_a_quiet_hours_one() -> None:
+    night = Window(time(11, 0), time(13, 0), "Asia/Seoul", name="maintenance")
+    d = decide(Fussy(), todo(1), loaded([1], blackouts=[night]), NOW, MAIN)
+    assert DeferralKind.of(d.deferrals[0].reason) is DeferralKind.BLACKOUT
 
 
 def test_a_missing_template_dead_letters_with_what_to_do() -> None:
