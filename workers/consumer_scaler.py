@@ -100,9 +100,17 @@ class ConsumerScaler:
             for process in list(self.running):
                 self._stop(process)
             await asyncio.gather(*self.stopping, return_exceptions=True)
+            SCALED_PROCESSES.labels(self.kind).set(0)
             log.info("%s: every process stopped", self.kind)
 
     async def tick(self) -> Decision | None:
+        """Read the lag once and start or stop processes as the rule says."""
+        try:
+            return await self._tick()
+        finally:  # the gauge follows every change of a tick, said once
+            SCALED_PROCESSES.labels(self.kind).set(len(self.running))
+
+    async def _tick(self) -> Decision | None:
         self._reap()
         try:
             group = await read_group_lag(self.settings, self.kind)
@@ -149,7 +157,6 @@ class ConsumerScaler:
                 )
                 self.running.remove(process)
                 self.slots.pop(process.pid, None)
-        SCALED_PROCESSES.labels(self.kind).set(len(self.running))
 
     async def _start(self, count: int) -> None:
         telebill = str(Path(sys.executable).parent / "telebill")
@@ -162,12 +169,10 @@ class ConsumerScaler:
             self.running.append(process)
             self.slots[process.pid] = slot
             log.info("%s: started process %d", self.kind, process.pid)
-        SCALED_PROCESSES.labels(self.kind).set(len(self.running))
         self.last_change_at = time.monotonic()
 
     def _stop(self, process: asyncio.subprocess.Process) -> None:
         self.running.remove(process)
-        SCALED_PROCESSES.labels(self.kind).set(len(self.running))
         task = asyncio.create_task(self._finish(process))
         self.stopping.add(task)
         task.add_done_callback(self.stopping.discard)
