@@ -112,7 +112,7 @@ class ChannelConsumer:
         self.rng = rng or random.Random()
         self.topics = Topics(settings.topic_prefix)
         self.policies = policies(settings)
-        self.longest_hold = longest_hold(self.policies)  # type: ignore[arg-type]
+        self.longest_hold = longest_hold(self.policies)
         self.gate = asyncio.Semaphore(settings.consumer_max_in_flight)
         self.sink = sink or temporal_sink(settings)
         self.in_flight: set[Key] = set()  # delivery keys being handled right now
@@ -324,6 +324,7 @@ class ChannelConsumer:
     async def send_all(self, sends: Sequence[Send]) -> list[Outcome]:
         async def one(send: Send) -> Outcome:
             error = note = None
+            permanent = False
             e = send.event
             async with self.gate:
                 at, started = clock.now(self.settings), time.perf_counter()
@@ -336,13 +337,13 @@ class ChannelConsumer:
                         self.duplicates += 1
                         note = "accepted before under this idempotency key; not sent again"
                 except DeliveryFailed as exc:
-                    error = str(exc)
+                    error, permanent = str(exc), exc.permanent
                 except Exception as exc:  # the provider's answer is unknown: try again later
                     error = f"provider call failed: {describe(exc)}"
             seconds = time.perf_counter() - started
             SEND_SECONDS.labels(self.channel).observe(seconds)
             ms = int(seconds * 1000)
-            return sent_attempt(self.channel, send, error, ms, note, at)
+            return sent_attempt(self.channel, send, error, ms, note, at, permanent)
 
         return list(await asyncio.gather(*(one(s) for s in sends)))
 

@@ -38,7 +38,13 @@ class RenderedMessage:
 
 
 class DeliveryFailed(Exception):
-    """The provider did not accept the message; the message platform retries or falls back."""
+    """The provider did not accept the message; the message platform retries or falls back.
+    `permanent`: retrying cannot help (not a user of the service, no device, template refused),
+    so the next channel of the chain is tried at once."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Channel(ABC):

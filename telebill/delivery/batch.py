@@ -227,6 +227,7 @@ class Outcome:
     event: NotificationEvent
     source: str
     attempt: Attempt
+    permanent: bool = False  # the provider said retrying cannot help
 
 
 def sent_attempt(
@@ -236,9 +237,11 @@ def sent_attempt(
     latency_ms: int,
     note: str | None = None,
     at: datetime | None = None,
+    permanent: bool = False,
 ) -> Outcome:
     """The attempt of a send that started `at`: SENT, or FAILED with the provider's error
-    (redacted). `note` says something of a SENT one (the provider had accepted it before)."""
+    (redacted; `permanent` when retrying cannot help). `note` says something of a SENT one
+    (the provider had accepted it before)."""
     e, m = send.event, send.message
     outcome = (
         AttemptOutcome.FAILED
@@ -261,6 +264,7 @@ def sent_attempt(
             latency_ms,
             at,
         ),
+        permanent,
     )
 
 
@@ -281,7 +285,9 @@ def next_steps(
     out: list[Message] = []
     for o in failures:
         failed = o.event.failed(o.attempt.error or "failed", now)
-        step = after_failure(channel, o.event.attempt, policies, rng)  # type: ignore[arg-type]
+        step = after_failure(
+            channel, o.event.attempt, policies, rng, o.event.channel_chain, o.permanent
+        )
         if isinstance(step, Retry):
             nxt = failed.model_copy(
                 update={"attempt": o.event.attempt + 1, "not_before": now + step.delay}

@@ -1,4 +1,5 @@
-"""Where a failed delivery goes next: the email → retry tiers → SMS → retry tiers → DLQ chain.
+"""Where a failed delivery goes next: the channel's retry tiers, then the next channel of the
+bill's chain (telebill/domain/chain.py; e-mail → SMS by default), then the DLQ.
 
 Pure: the consumers of the message platform ask it; it does no I/O and keeps no state.
 """
@@ -6,13 +7,15 @@ Pure: the consumers of the message platform ask it; it does no I/O and keeps no 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+
+from telebill.domain.chain import DEFAULT_CHAINS, ChannelChain
 
 MIN_RETRIES, MAX_RETRIES = 3, 5
-Channel = Literal["email", "sms"]
-FALLBACK: dict[str, Channel | None] = {"email": "sms", "sms": None}
+Channel = str
+DEFAULT_CHAIN = ChannelChain.parse(DEFAULT_CHAINS)
 
 
 @dataclass(frozen=True)
@@ -70,20 +73,28 @@ Step = Retry | FallBack | DeadLetter
 CLOCK_SKEW = timedelta(minutes=1)
 
 
-def longest_hold(policies: dict[Channel, RetryPolicy]) -> timedelta:
+def longest_hold(policies: Mapping[Channel, RetryPolicy]) -> timedelta:
     """The longest a retry tier's event can rightly wait: what a consumer accepts (anything
     further away is refused) and the longest it ever pauses a partition."""
     return max(p.longest_delay for p in policies.values()) + CLOCK_SKEW
 
 
 def after_failure(
-    channel: Channel, attempt: int, policies: dict[Channel, RetryPolicy], rng: random.Random
+    channel: Channel,
+    attempt: int,
+    policies: Mapping[Channel, RetryPolicy],
+    rng: random.Random,
+    chain: ChannelChain = DEFAULT_CHAIN,
+    permanent: bool = False,
 ) -> Step:
-    """What to do after attempt number `attempt` (1 = first try) on `channel` failed."""
+    """What to do after attempt number `attempt` (1 = first try) on `channel` failed. A
+    permanent failure (the member cannot be reached there at all) skips the channel's retries."""
     policy = policies[channel]
-    if attempt <= policy.retries:
+    if attempt <= policy.retries and not permanent:
         return Retry(channel, attempt, policy.delay(attempt, rng))
-    nxt = FALLBACK[channel]
+    nxt = chain.after(channel)
     if nxt is not None:
         return FallBack(nxt)
+    if permanent:
+        return DeadLetter(f"{channel} refused it for good and there is no channel left")
     return DeadLetter(f"{channel} failed {attempt} times and there is no channel left")

@@ -8,14 +8,23 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from telebill.domain.chain import DEFAULT_CHAINS, MAX_CHANNELS, NAME_PATTERN, ChannelChain
 from telebill.domain.redact import MAX_ERROR_CHARS, redact
 from telebill.domain.retry import MAX_RETRIES
 from telebill.errors import TelebillError
 
 SCHEMA_VERSION: Literal[1] = 1
-MAX_HISTORY = 12  # every attempt of the whole chain fits (1 + 5 retries per channel)
+MAX_HISTORY = MAX_CHANNELS * (1 + MAX_RETRIES)  # every attempt of the longest chain fits
 PG_BIGINT_MAX = 2**63 - 1  # ids beyond it are refused here, not by the database mid-batch
 MAX_ATTEMPT = MAX_RETRIES + 1  # the first try and every retry of the longest chain
 PURPOSE_PATTERN = r"^(MONTHLY_BILL|RESEND-[1-9][0-9]{0,5})$"
@@ -32,12 +41,13 @@ def _printable(text: str) -> str:
 
 
 Id = Annotated[int, Field(ge=1, le=PG_BIGINT_MAX)]
+ChannelName = Annotated[str, Field(pattern=NAME_PATTERN)]
 Attempt = Annotated[int, Field(ge=1, le=MAX_ATTEMPT)]
 
 
 class AttemptNote(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    channel: Literal["email", "sms"]
+    channel: ChannelName
     attempt: Attempt
     error: Annotated[str, Field(max_length=MAX_ERROR_CHARS), AfterValidator(_printable)]
     at: AwareDatetime
@@ -52,10 +62,24 @@ class NotificationEvent(BaseModel):
     member_id: Id
     billing_month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     purpose: str = Field(default="MONTHLY_BILL", pattern=PURPOSE_PATTERN)
-    channel: Literal["email", "sms"] = "email"
+    channel: ChannelName = "email"
+    # the channels this bill is tried on, in order (events from before chains: e-mail → SMS)
+    chain: tuple[ChannelName, ...] = Field(
+        default=ChannelChain.parse(DEFAULT_CHAINS).channels, max_length=MAX_CHANNELS
+    )
     attempt: Attempt = 1  # within the channel
     not_before: AwareDatetime | None = None  # a retry tier holds it until then
     history: tuple[AttemptNote, ...] = Field(default=(), max_length=MAX_HISTORY)
+
+    @model_validator(mode="after")
+    def _on_its_chain(self) -> NotificationEvent:
+        if self.channel not in ChannelChain(self.chain).channels:
+            raise ValueError(f"channel {self.channel} is not in its chain {self.chain}")
+        return self
+
+    @property
+    def channel_chain(self) -> ChannelChain:
+        return ChannelChain(self.chain)
 
     @property
     def delivery_key(self) -> str:
@@ -67,7 +91,10 @@ class NotificationEvent(BaseModel):
         return str(self.member_id).encode()
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        # The default chain is left out: consumers from before chains (extra fields refused)
+        # still read every e-mail → SMS event during a rolling upgrade.
+        default = self.chain == type(self).model_fields["chain"].default
+        return self.model_dump_json(exclude={"chain"} if default else None).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> NotificationEvent:

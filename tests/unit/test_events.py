@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 
-from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.events import MAX_HISTORY, MalformedEvent, NotificationEvent
 from tests.strategies import near_events
 
 NOW = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
@@ -59,9 +59,10 @@ def test_unknown_fields_and_bad_values_are_refused() -> None:
 
 def test_history_is_bounded() -> None:
     e = event()
-    for n in range(20):
+    for n in range(MAX_HISTORY + 8):
         e = e.failed(f"error {n}", NOW)
-    assert len(e.history) == 12 and e.history[-1].error == "error 19"
+    assert len(e.history) == MAX_HISTORY == 24  # four channels of six attempts
+    assert e.history[-1].error == f"error {MAX_HISTORY + 7}"
 
 
 @pytest.mark.parametrize(
@@ -119,3 +120,15 @@ def test_any_bytes_are_an_event_within_bounds_or_malformed(raw: bytes) -> None:
     except MalformedEvent:
         return
     assert 1 <= e.bill_id < 2**63 and 1 <= e.member_id < 2**63 and 1 <= e.attempt <= 6
+
+
+def test_an_event_keeps_its_chain_and_one_from_before_chains_reads_as_email_then_sms() -> None:
+    assert b'"chain"' not in event().to_bytes()  # what a consumer from before chains reads
+    old = json.loads(event().to_bytes())
+    assert NotificationEvent.model_validate(old).chain == ("email", "sms")
+    mine = event().model_copy(update={"chain": ("alimtalk", "email", "sms")})
+    again = NotificationEvent.from_bytes(mine.to_bytes())
+    assert again.channel_chain.after("alimtalk") == "email"
+    off_chain = old | {"channel": "push"}
+    with pytest.raises(MalformedEvent, match="not in its chain"):
+        NotificationEvent.from_bytes(json.dumps(off_chain).encode())

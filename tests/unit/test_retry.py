@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from telebill.domain.chain import ChannelChain
 from telebill.domain.retry import (
     Channel,
     DeadLetter,
@@ -87,3 +88,15 @@ def test_jittered_delay_stays_within_its_spread(
     nominal = p.nominal_delay(retry).total_seconds()
     got = p.delay(retry, random.Random(seed)).total_seconds()
     assert nominal * (1 - jitter) - 1e-6 <= got <= nominal * (1 + jitter) + 1e-6
+
+
+def test_a_permanent_failure_skips_the_retries_and_follows_the_chain() -> None:
+    chain = ChannelChain.parse("alimtalk>email>sms")
+    policies = {c: RetryPolicy() for c in chain.channels}
+    rng = random.Random(1)
+    first = after_failure("alimtalk", 1, policies, rng, chain)
+    assert isinstance(first, Retry) and (first.channel, first.tier) == ("alimtalk", 1)
+    assert after_failure("alimtalk", 1, policies, rng, chain, permanent=True) == FallBack("email")
+    assert after_failure("email", 4, policies, rng, chain) == FallBack("sms")
+    last = after_failure("sms", 1, policies, rng, chain, permanent=True)
+    assert isinstance(last, DeadLetter) and "for good" in last.reason
