@@ -35,6 +35,7 @@ class RenderedMessage:
     body: str  # HTML for email, the text for SMS
     text: str | None  # the plain-text alternative, where the channel has one
     size_bytes: int
+    link: str | None = None  # the bill's page: AlimTalk's button, a push's deep link
 
 
 class DeliveryFailed(Exception):

@@ -1,0 +1,64 @@
+"""Push (the operator's mobile app): a title, a short body and a deep link that opens the bill
+in the app. Phones show about a line of title and two of body, so longer ones are cut with '…'
+rather than refused (a long member name must not stop a bill); the payload stays under the
+push services' 4 KB."""
+
+from __future__ import annotations
+
+import json
+
+from telebill.channels.base import Channel, RenderedMessage, TemplateSource
+from telebill.channels.links import app_link
+from telebill.templates.context import BillContext
+from telebill.templates.render import TemplateInvalid, compile_template, render
+
+TITLE_CHARS = 65
+BODY_CHARS = 240
+MAX_PAYLOAD_BYTES = 4_096
+
+
+def cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class PushChannel(Channel):
+    name = "push"
+    has_subject = True  # the notification's title
+
+    def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
+        if not template.subject:
+            raise TemplateInvalid("push template: the title is empty")
+        data = context.for_template()
+        title = cut(
+            render(
+                compile_template(template.subject, "push title", plain=True),
+                data,
+                what="push title",
+            ),
+            TITLE_CHARS,
+        )
+        body = cut(
+            render(
+                compile_template(template.body, "push body", plain=True), data, what="push body"
+            ),
+            BODY_CHARS,
+        )
+        link = app_link(context.bill.id)
+        payload = json.dumps({"title": title, "body": body, "link": link}, ensure_ascii=False)
+        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+            raise TemplateInvalid(f"push: the payload exceeds {MAX_PAYLOAD_BYTES:,} bytes")
+        return RenderedMessage(
+            channel=self.name,
+            template_code=template.code,
+            template_version=template.version,
+            kind="PUSH",
+            subject=title,
+            body=body,
+            text=body,
+            size_bytes=len(payload.encode()),
+            link=link,
+        )
+
+
+CHANNEL = PushChannel()
