@@ -106,6 +106,17 @@ class Settings(BaseSettings):
     sms_retries: int = Field(default=3, ge=3, le=5)
     retry_base_delay_s: float = Field(default=30.0, ge=0)
     retry_factor: float = Field(default=4.0, ge=1)
+    # Channels besides e-mail and SMS, each by name (JSON objects, e.g.
+    # TELEBILL_CHANNEL_RETRIES='{"alimtalk": 4}'); a channel not named gets 3 retries and the
+    # e-mail provider's latency and failure rate.
+    channel_retries: dict[str, int] = Field(default_factory=dict)
+    channel_latency_s: dict[str, float] = Field(
+        default_factory=lambda: {"alimtalk": 0.3, "push": 0.1}
+    )
+    channel_failure_rate: dict[str, float] = Field(default_factory=dict)
+    # The simulated AlimTalk provider: this share of phone numbers are not KakaoTalk users
+    # (decided by the number, so the same member always is or is not).
+    alimtalk_non_user_rate: float = Field(default=0.05, ge=0, le=1)
     consumer_batch: int = Field(default=3_000, ge=1)
     consumer_max_in_flight: int = Field(default=5_000, ge=1)
     consumer_pipeline: int = Field(default=2, ge=1, le=8)  # batches handled at once

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -82,9 +83,14 @@ class IdempotencyLedger:
         return {r["idempotency_key"] for r in rows}
 
 
+# A provider's own rules (e.g. KakaoTalk's): why it refuses this message for good, or None.
+Refusal = Callable[[str, RenderedMessage], Awaitable[str | None]]
+
+
 class SimulatedSender:
     """A provider that takes `latency_s` to answer, fails with probability `failure_rate`,
-    always fails for listed addresses, and (with a ledger) refuses a key it accepted before."""
+    always fails for listed addresses, refuses for good what its own rules (`refusal`) refuse,
+    and (with a ledger) refuses a key it accepted before."""
 
     def __init__(
         self,
@@ -93,12 +99,14 @@ class SimulatedSender:
         always_fail: frozenset[str] = frozenset(),
         rng: random.Random | None = None,
         ledger: IdempotencyLedger | None = None,
+        refusal: Refusal | None = None,
     ) -> None:
         self.latency_s = latency_s
         self.failure_rate = failure_rate
         self.always_fail = always_fail
         self.rng = rng or random.Random()
         self.ledger = ledger
+        self.refusal = refusal
 
     async def send(
         self, address: str, message: RenderedMessage, idempotency_key: str | None = None
@@ -108,6 +116,9 @@ class SimulatedSender:
         if address in self.always_fail:
             await asyncio.sleep(self.latency_s)
             raise DeliveryFailed("provider refused the address (configured to fail)")
+        if self.refusal is not None and (why := await self.refusal(address, message)):
+            await asyncio.sleep(self.latency_s)
+            raise DeliveryFailed(why, permanent=True)
         if self.rng.random() < self.failure_rate:
             await asyncio.sleep(self.latency_s)
             raise DeliveryFailed("provider error (simulated)")

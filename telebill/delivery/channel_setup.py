@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
+from telebill.channels import channels
+from telebill.channels.kakao_simulated import KakaoRules
 from telebill.channels.simulated import IdempotencyLedger, SimulatedSender
 from telebill.config import Settings
 from telebill.delivery.batch import Record
@@ -16,21 +18,29 @@ from telebill.messaging.message import Partition
 
 
 def policies(settings: Settings) -> dict[str, RetryPolicy]:
+    """Every channel's retry policy (3 retries unless set; one backoff for all)."""
     base, factor = settings.retry_base_delay_s, settings.retry_factor
-    return {
-        "email": RetryPolicy(settings.email_retries, base, factor),
-        "sms": RetryPolicy(settings.sms_retries, base, factor),
-    }
+    retries = {"email": settings.email_retries, "sms": settings.sms_retries}
+    retries |= settings.channel_retries
+    return {name: RetryPolicy(retries.get(name, 3), base, factor) for name in channels()}
 
 
 def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> SimulatedSender:
+    """The channel's simulated provider: its latency and failure rate, and its own rules."""
     failing = frozenset(a.strip() for a in settings.fail_addresses.split(",") if a.strip())
     ledger = IdempotencyLedger(pool, channel)
-    if channel == "email":
-        latency, failure_rate = settings.email_latency_s, settings.email_failure_rate
-    else:
-        latency, failure_rate = settings.sms_latency_s, settings.sms_failure_rate
-    return SimulatedSender(latency, failure_rate, failing, ledger=ledger)
+    latency = {"email": settings.email_latency_s, "sms": settings.sms_latency_s}
+    rate = {"email": settings.email_failure_rate, "sms": settings.sms_failure_rate}
+    latency |= settings.channel_latency_s
+    rate |= settings.channel_failure_rate
+    rules = KakaoRules(pool, settings.alimtalk_non_user_rate) if channel == "alimtalk" else None
+    return SimulatedSender(
+        latency.get(channel, settings.email_latency_s),
+        rate.get(channel, settings.email_failure_rate),
+        failing,
+        ledger=ledger,
+        refusal=rules.refusal if rules else None,
+    )
 
 
 def records(
