@@ -43,7 +43,7 @@ async def template_activate(
 
 @router.post("/templates/{channel}/{code}/preview")
 async def template_preview(
-    request: Request, c: AsViewer, channel: str, code: str, body: bodies.Preview
+    c: AsViewer, channel: str, code: str, body: bodies.Preview
 ) -> dict[str, Any]:
     """A stored version or a draft, rendered for a bill (default: a sample bill). Changes
     nothing, so a viewer may use it."""

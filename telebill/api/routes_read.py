@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from telebill.api.security import AsAdmin, AsViewer
 from telebill.service import access, blackouts, dead_letters, members, month, notify
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api", tags=["read"])
 
 
 @router.get("/months/{month_id}/status")
-async def month_status(request: Request, c: AsViewer, month_id: str) -> dict[str, Any]:
+async def month_status(c: AsViewer, month_id: str) -> dict[str, Any]:
     """PostgreSQL's counts of the month's notifications, and Temporal's NotifyStatus counts
     (null when Temporal does not answer)."""
     view = await month.status(c.deps, month_id)
@@ -25,50 +25,44 @@ async def month_status(request: Request, c: AsViewer, month_id: str) -> dict[str
 
 
 @router.get("/months/{month_id}/stuck")
-async def month_stuck(request: Request, c: AsViewer, month_id: str) -> list[month.StuckBill]:
+async def month_stuck(c: AsViewer, month_id: str) -> list[month.StuckBill]:
     return await month.stuck(c.deps, month_id)
 
 
 @router.get("/months/{month_id}/settlement")
-async def settlement(request: Request, c: AsViewer, month_id: str) -> dict[str, Any]:
+async def settlement(c: AsViewer, month_id: str) -> dict[str, Any]:
     report, spread = await month.settlement_report(c.deps, month_id)
     return report.as_dict() | {"amounts": spread.as_dict() if spread else None}
 
 
 @router.get("/members/{member_id}")
-async def member(request: Request, c: AsViewer, member_id: int) -> dict[str, Any]:
+async def member(c: AsViewer, member_id: int) -> dict[str, Any]:
     return asdict(await members.member(c.deps, member_id))
 
 
 @router.get("/members/{member_id}/bills")
-async def member_bills(request: Request, c: AsViewer, member_id: int) -> list[Any]:
+async def member_bills(c: AsViewer, member_id: int) -> list[Any]:
     return list(await members.bills(c.deps, member_id))
 
 
 @router.get("/members/{member_id}/plan")
-async def member_plan(
-    request: Request, c: AsViewer, member_id: int, month_id: str
-) -> dict[str, Any]:
+async def member_plan(c: AsViewer, member_id: int, month_id: str) -> dict[str, Any]:
     """When the member's bill of `month_id` is sent, and why then."""
     return await notify.send_plan(c.deps, member_id, month_id)
 
 
 @router.get("/reservations")
-async def reservations(request: Request, c: AsViewer) -> list[Any]:
+async def reservations(c: AsViewer) -> list[Any]:
     return list(await reserved.reservations(c.deps))
 
 
 @router.get("/dead-letters")
-async def dead_letter_list(
-    request: Request, c: AsViewer, include_replayed: bool = False
-) -> list[Any]:
+async def dead_letter_list(c: AsViewer, include_replayed: bool = False) -> list[Any]:
     return list(await dead_letters.dead_letters(c.deps, include_replayed))
 
 
 @router.get("/templates")
-async def templates(
-    request: Request, c: AsViewer, channel: str | None = None
-) -> list[dict[str, Any]]:
+async def templates(c: AsViewer, channel: str | None = None) -> list[dict[str, Any]]:
     return [
         asdict(t.source) | {"active": t.active, "created_at": t.created_at}
         for t in await tpl.templates(c.deps, channel)
@@ -77,13 +71,13 @@ async def templates(
 
 @router.get("/templates/{channel}/{code}")
 async def template(
-    request: Request, c: AsViewer, channel: str, code: str, version: int | None = None
+    c: AsViewer, channel: str, code: str, version: int | None = None
 ) -> dict[str, Any]:
     return asdict(await tpl.template(c.deps, channel, code, version))
 
 
 @router.get("/blackouts")
-async def blackout_list(request: Request, c: AsViewer) -> list[dict[str, Any]]:
+async def blackout_list(c: AsViewer) -> list[dict[str, Any]]:
     return [
         {
             "name": b.name,
@@ -97,5 +91,5 @@ async def blackout_list(request: Request, c: AsViewer) -> list[dict[str, Any]]:
 
 
 @router.get("/audit")
-async def audit(request: Request, c: AsAdmin, limit: int = 100) -> list[Any]:
+async def audit(c: AsAdmin, limit: int = 100) -> list[Any]:
     return list(await access.audit_log(c.deps, max(1, min(limit, 1000))))
