@@ -27,7 +27,8 @@ def member_show(member_id: MemberId, as_json: Json = False) -> None:
     console.print(
         f"member {m.id}: {m.name} <{m.email}> {m.phone}\n"
         f"  preferred day {m.preferred_day}, quiet hours {m.quiet_label}, time zone {m.timezone}\n"
-        f"  micro-payment limit {m.micro_payment_limit_krw:,}원 a month",
+        f"  micro-payment limit {m.micro_payment_limit_krw:,}원 a month\n"
+        f"  bills by {m.bill_channel}{' (has the app)' if m.has_app else ''}",
         highlight=False,
     )
 
@@ -64,16 +65,25 @@ def member_update(
     ] = None,
     no_quiet: Annotated[bool, typer.Option("--no-quiet", help="No quiet hours.")] = False,
     timezone: Annotated[str | None, typer.Option("--timezone", help="IANA time zone.")] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            "--channel",
+            help="Where the bills start: email, sms, or a channel that starts one of the "
+            "installation's chains (TELEBILL_CHANNEL_CHAINS), e.g. alimtalk or push.",
+        ),
+    ] = None,
 ) -> None:
     """Change preferences (validated); the member's waiting notifications re-plan at once."""
     saved = call(
         lambda deps: service.update_preferences(
-            deps, member_id, preferred_day, quiet, no_quiet, timezone
+            deps, member_id, preferred_day, quiet, no_quiet, timezone, channel
         )
     )
     m = saved.member
     console.print(
         f"member {m.id}: preferred day {m.preferred_day}, quiet hours {m.quiet_label}, "
-        f"time zone {m.timezone}; {saved.replanned} waiting notification(s) re-planned",
+        f"time zone {m.timezone}, bills by {m.bill_channel}; {saved.replanned} waiting "
+        "notification(s) re-planned",
         highlight=False,
     )

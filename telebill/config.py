@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     sms_retries: int = Field(default=3, ge=3, le=5)
     retry_base_delay_s: float = Field(default=30.0, ge=0)
     retry_factor: float = Field(default=4.0, ge=1)
+    # The channel chains, one per channel a member may choose for their bills; each ends in SMS
+    # (then the DLQ). E-mail → SMS is always there; a member whose channel starts no chain
+    # gets it. E.g. "alimtalk>email>sms;push>email>sms;sms".
+    channel_chains: str = "email>sms"
+
+    @field_validator("channel_chains")
+    @classmethod
+    def _chains_parse(cls, text: str) -> str:
+        from telebill.domain.chain import parse_chains
+
+        parse_chains(text)  # a ValueError here is the setting's one-line error
+        return text
+
     # Channels besides e-mail and SMS, each by name (JSON objects, e.g.
     # TELEBILL_CHANNEL_RETRIES='{"alimtalk": 4}'); a channel not named gets 3 retries and the
     # e-mail provider's latency and failure rate.

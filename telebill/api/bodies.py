@@ -31,6 +31,7 @@ class Preferences(BaseModel):
     quiet: str | None = Field(default=None, description="HH:MM-HH:MM, the member's local time")
     no_quiet: bool = False
     timezone: str | None = None
+    channel: str | None = Field(default=None, description="the bill channel (chain's start)")
 
 
 class MicroLimit(BaseModel):

@@ -78,7 +78,13 @@ async def member_update(
         c,
         target,
         members.update_preferences(
-            c.deps, member_id, body.preferred_day, body.quiet, body.no_quiet, body.timezone
+            c.deps,
+            member_id,
+            body.preferred_day,
+            body.quiet,
+            body.no_quiet,
+            body.timezone,
+            body.channel,
         ),
         lambda s: f"{s.replanned} waiting notification(s) re-planned",
     )

@@ -29,6 +29,8 @@ class MemberPrefs:
     quiet_end: time | None
     timezone: str
     micro_payment_limit_krw: int  # 소액결제 한도: the settlement refuses a month past it
+    bill_channel: str  # where the member's bills start: the first channel of its chain
+    has_app: bool  # a push token is on file (the token itself stays in the database)
 
     @property
     def quiet_label(self) -> str:
@@ -40,7 +42,7 @@ class MemberPrefs:
 async def get_member(conn: DbConn, member_id: int) -> MemberPrefs:
     r = await conn.fetchrow(
         "SELECT id, name, email, phone, preferred_day, quiet_start, quiet_end, timezone, "
-        "micro_payment_limit_krw FROM member WHERE id = $1",
+        "micro_payment_limit_krw, bill_channel, push_token IS NOT NULL FROM member WHERE id = $1",
         member_id,
     )
     if r is None:
@@ -88,12 +90,22 @@ async def update_member(
     quiet: tuple[time, time] | None = None,
     no_quiet: bool = False,
     timezone: str | None = None,
+    bill_channel: str | None = None,
 ) -> MemberPrefs:
     """Validate and save; returns the member as saved. Refuses a day outside 1–31, an unknown
-    zone, and quiet hours that with the system blackout leave a day with no time to send."""
+    zone, and quiet hours that with the system blackout leave a day with no time to send (the
+    caller checks the channel against the installation's chains)."""
     async with conn.transaction():
         await lock_send_windows(conn)  # no blackout window added between check and save
-        return await _update(conn, member_id, system_zone, preferred_day, quiet, no_quiet, timezone)
+        saved = await _update(
+            conn, member_id, system_zone, preferred_day, quiet, no_quiet, timezone
+        )
+        if bill_channel is None or bill_channel == saved.bill_channel:
+            return saved
+        await conn.execute(
+            "UPDATE member SET bill_channel = $2 WHERE id = $1", member_id, bill_channel
+        )
+        return await get_member(conn, member_id)
 
 
 async def _update(

@@ -60,8 +60,11 @@ class Member(Base):
     timezone: Mapped[str] = mapped_column(Text, server_default="Asia/Seoul")
     micro_payment_limit_krw: Mapped[int] = mapped_column(Integer, server_default="300000")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    bill_channel: Mapped[str] = mapped_column(Text, server_default="email")  # the chain's start
+    push_token: Mapped[str | None] = mapped_column(Text)  # the app's device, if installed
     __table_args__ = (
         CheckConstraint("preferred_day BETWEEN 1 AND 31", name="member_preferred_day_1_31"),
+        CheckConstraint("bill_channel ~ '^[a-z][a-z0-9_]{1,30}$'", name="member_bill_channel_name"),
         CheckConstraint(
             "(quiet_start IS NULL) = (quiet_end IS NULL)", name="member_quiet_hours_both_or_none"
         ),

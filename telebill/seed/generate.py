@@ -7,6 +7,7 @@ at once or in several runs gives exactly the same rows, and any chunk can be reg
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass
@@ -159,6 +160,34 @@ def phone_for(member_id: int, seed: int) -> str:
     return f"010-{n // 10_000:04d}-{n % 10_000:04d}"
 
 
+# How members choose to get their bill (a Korean operator's mix: most by KakaoTalk, then
+# e-mail, the app, text messages), and how many have the app. Drawn from the member id, apart
+# from the random streams of members and usage, so the seeded bills stay what they were.
+CHANNEL_SHARES = (("alimtalk", 50), ("email", 25), ("push", 15), ("sms", 10))
+APP_SHARE_OF_PUSH = 90  # % of those who chose push still have the app (the others skip it)
+APP_SHARE_OF_OTHERS = 30
+
+
+def _draw(member_id: int, seed: int, what: str) -> int:
+    """0–99, the same for a member every time."""
+    digest = hashlib.blake2b(f"{seed}:{what}:{member_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % 100
+
+
+def channel_for(member_id: int, seed: int) -> tuple[str, str]:
+    """(the member's bill channel, their push token or NULL)."""
+    pick, at = _draw(member_id, seed, "channel"), 0
+    chosen = CHANNEL_SHARES[-1][0]
+    for name, share in CHANNEL_SHARES:
+        at += share
+        if pick < at:
+            chosen = name
+            break
+    app = APP_SHARE_OF_PUSH if chosen == "push" else APP_SHARE_OF_OTHERS
+    token = f"fcm-{seed}-{member_id:x}" if _draw(member_id, seed, "app") < app else NULL
+    return chosen, token
+
+
 def _weighted(rng: random.Random, choices: dict[K, int]) -> K:
     keys = list(choices)
     return rng.choices(keys, weights=[choices[k] for k in keys])[0]
@@ -179,9 +208,10 @@ def _member_and_subs(
         "Asia/Seoul" if rng.random() < SEOUL_SHARE else OTHER_ZONES[rng.randrange(len(OTHER_ZONES))]
     )
     limit = _weighted(rng, MICRO_LIMIT_WEIGHTS)
+    bill_channel, push_token = channel_for(member_id, seed)
     member = (
         f"{member_id}\t{name}\t{email}\t{phone_for(member_id, seed)}\t{day}\t{start}\t{end}\t{tz}"
-        f"\t{limit}\n"
+        f"\t{limit}\t{bill_channel}\t{push_token}\n"
     )
     plan_weights = {p.code: PLAN_WEIGHTS.get(p.code, 0) for p in catalogue.plans}
     plan = _plan_of(rng, catalogue, plan_weights)
@@ -321,6 +351,8 @@ MEMBER_COLUMNS = (
     "quiet_end",
     "timezone",
     "micro_payment_limit_krw",
+    "bill_channel",
+    "push_token",
 )
 SUBSCRIPTION_COLUMNS = (
     "id",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from telebill.domain.chain import parse_chains
 from telebill.errors import TelebillError, Unavailable
 from telebill.service.notify import tell
 
@@ -43,6 +44,7 @@ async def update_preferences(
     quiet: str | None = None,
     no_quiet: bool = False,
     timezone: str | None = None,
+    channel: str | None = None,
 ) -> PreferencesSaved:
     """Change preferences (validated); the member's waiting notifications re-plan at once. When
     they cannot be told, the change is saved and `Unavailable` says what happens instead."""
@@ -51,10 +53,18 @@ async def update_preferences(
 
     if quiet and no_quiet:
         raise TelebillError("quiet hours and no quiet hours exclude each other")
-    if preferred_day is None and quiet is None and not no_quiet and timezone is None:
+    if (preferred_day, quiet, timezone, channel) == (None, None, None, None) and not no_quiet:
         raise TelebillError(
-            "nothing to change: give a preferred day, quiet hours, no quiet hours or a time zone"
+            "nothing to change: give a preferred day, quiet hours, no quiet hours, a time zone "
+            "or a bill channel"
         )
+    if channel is not None:
+        chains = parse_chains(deps.settings.channel_chains)
+        if channel not in chains:
+            raise TelebillError(
+                f"unknown bill channel {channel!r}; this installation sends by "
+                f"{', '.join(sorted(chains))} (TELEBILL_CHANNEL_CHAINS)"
+            )
     hours = parse_quiet(quiet) if quiet else None
     async with deps.db() as conn:
         async with conn.transaction():
@@ -66,6 +76,7 @@ async def update_preferences(
                 hours,
                 no_quiet,
                 timezone,
+                channel,
             )
         waiting = await waiting_workflows(conn, member_ids=[member_id])
     try:

@@ -91,3 +91,18 @@ async def test_a_pool_and_a_connection_per_call_give_the_same_answers(
         assert await month.db_status(pooled, MONTH) == await month.db_status(single, MONTH)
     finally:
         await pool.close()
+
+
+async def test_a_member_chooses_a_bill_channel_the_installation_has_a_chain_for(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await settled(databases, settings)
+    plain = Deps(stack.settings)  # e-mail → SMS only
+    with pytest.raises(TelebillError, match="unknown bill channel 'alimtalk'"):
+        await members.update_preferences(plain, 2, channel="alimtalk")
+    four = Deps(stack.settings.model_copy(update={"channel_chains": "alimtalk>email>sms;push>sms"}))
+    saved = await members.update_preferences(four, 2, channel="alimtalk")
+    assert saved.member.bill_channel == "alimtalk"
+    assert (await members.update_preferences(four, 2, channel="sms")).member.bill_channel == "sms"
+    seeded = {(await members.member(plain, m)).bill_channel for m in range(3, 9)}
+    assert seeded <= {"alimtalk", "email", "push", "sms"}

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telebill.seed.generate import CHUNK, Catalogue, ChunkRequest, Plan, generate_chunk, phone_for
+from telebill.seed.generate import (
+    CHUNK,
+    Catalogue,
+    ChunkRequest,
+    Plan,
+    channel_for,
+    generate_chunk,
+    phone_for,
+)
 
 CATALOGUE = Catalogue(
     plans=(
@@ -128,3 +136,18 @@ def test_phone_numbers_are_distinct_for_distinct_members(a: int, b: int, seed: i
     if a != b:
         assert phone_for(a, seed) != phone_for(b, seed)
     assert phone_for(a, seed).startswith("010-")
+
+
+def test_members_choose_their_bill_channel_in_a_realistic_mix() -> None:
+    picks = [channel_for(m, 42) for m in range(1, 20_001)]
+    share = {
+        c: sum(p[0] == c for p in picks) / len(picks) for c in ("alimtalk", "email", "push", "sms")
+    }
+    assert share == pytest.approx(
+        {"alimtalk": 0.5, "email": 0.25, "push": 0.15, "sms": 0.1}, abs=0.02
+    )
+    push = [token for c, token in picks if c == "push"]
+    assert 0.85 < sum(t != "\\N" for t in push) / len(push) < 0.95  # some uninstalled the app
+    assert picks == [channel_for(m, 42) for m in range(1, 20_001)]  # the same every time
+    rows = generate_chunk(request()).member.decode().splitlines()
+    assert all(r.split("\t")[9] == channel_for(int(r.split("\t")[0]), 42)[0] for r in rows)
