@@ -49,6 +49,7 @@ from telebill.db.notify_store import (
 from telebill.db.reservation_store import mark_dispatched, undispatched
 from telebill.delivery.outcomes import OutcomeWatch, mark_reported
 from telebill.delivery.store import Published, mark_published
+from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, Plan
 from telebill.messaging.events import NotificationEvent
@@ -78,6 +79,7 @@ class NotificationActivities:
         self.settings = settings
         self.client = client
         self.topics = Topics(settings.topic_prefix)
+        self.chains = parse_chains(settings.channel_chains)
         self.watch = OutcomeWatch(pool)
         self.blackouts = BlackoutCache(settings.system_time_zone, settings.blackout_refresh_s)
         self._producer: AIOKafkaProducer | None = None
@@ -126,7 +128,9 @@ class NotificationActivities:
                 await record_plan(conn, inp.bill_id, inp.purpose, inp.workflow_id, plan.send_at)
         outcome = None
         if due:
-            await self.publish(inp)
+            # a monthly bill starts where the member chose (as the member is now); a resend
+            # where the admin said
+            await self.publish(inp, r.bill_channel if inp.purpose == MONTHLY else inp.channel)
             s = self.settings
             wait = s.notify_local_outcome_wait_s if inp.local else s.notify_outcome_wait_s
             outcome = await self.watch.wait(inp.bill_id, inp.purpose, wait)
@@ -135,16 +139,19 @@ class NotificationActivities:
                     await mark_reported(conn, inp.bill_id, inp.purpose)
         return PlanResult(plan.send_at.isoformat(), plan.explain(), r.status, due, outcome)
 
-    async def publish(self, inp: PlanInput) -> None:
-        """Idempotent: an activity retry publishes again, and the delivery key keeps it from
-        being sent twice."""
+    async def publish(self, inp: PlanInput, channel: str) -> None:
+        """The bill's first event, on the chain that starts at `channel` (e-mail → SMS when the
+        installation has none starting there). Idempotent: an activity retry publishes again,
+        and the delivery key keeps it from being sent twice."""
+        chain = self.chains.get(channel, self.chains["email"])
         event = NotificationEvent(
             event_id=uuid.uuid4(),
             bill_id=inp.bill_id,
             member_id=inp.member_id,
             billing_month=inp.month,
             purpose=inp.purpose,
-            channel="sms" if inp.channel == "sms" else "email",
+            channel=chain.first,
+            chain=chain.channels,
         )
         producer = await self.producer()
         await producer.send_and_wait(

@@ -255,7 +255,8 @@ class ChannelConsumer:
         ch = get_channel(self.channel)
         decision = await asyncio.to_thread(decide, ch, todo, loaded, now, topic)
         dead += decision.dead
-        outcomes = await self.send_all(decision.sends)
+        # those with no address here fail for good at once: the chain's next channel takes them
+        outcomes = [*decision.unreachable, *await self.send_all(decision.sends)]
         delivered = await wait_out(
             "PostgreSQL (recording the batch)", lambda: self.record(outcomes, decision, dead)
         )
@@ -297,7 +298,9 @@ class ChannelConsumer:
                     return Loaded(
                         await delivered_keys(conn, keys),
                         await load_contexts(conn, bill_ids),
-                        await load_recipients(conn, bill_ids, self.channel),
+                        await load_recipients(
+                            conn, bill_ids, get_channel(self.channel).address_field
+                        ),
                         None,
                         None,
                         [],

@@ -33,6 +33,7 @@ def matches(template_body: str, text: str) -> bool:
 class AlimTalkChannel(Channel):
     name = "alimtalk"
     has_subject = False
+    address_field = "phone"
 
     def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
         if "{%" in template.body or "{#" in template.body:

@@ -51,6 +51,7 @@ class DeliveryFailed(Exception):
 class Channel(ABC):
     name: str
     has_subject: bool
+    address_field: str = "email"  # the member's column it sends to: email, phone, push_token
 
     def default_template(self, code: str = DEFAULT_CODE) -> TemplateSource:
         folder = DEFAULTS / self.name

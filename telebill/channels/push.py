@@ -25,6 +25,7 @@ def cut(text: str, limit: int) -> str:
 class PushChannel(Channel):
     name = "push"
     has_subject = True  # the notification's title
+    address_field = "push_token"
 
     def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
         if not template.subject:

@@ -59,6 +59,7 @@ def message_kind(text: str) -> tuple[str, int]:
 class SmsChannel(Channel):
     name = "sms"
     has_subject = False
+    address_field = "phone"
 
     def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:
         data = safe_context(context).for_template()

@@ -25,6 +25,7 @@ class BillPreferences:
     quiet_end: time | None
     timezone: str
     status: str | None  # of this purpose's notification, if there is one
+    bill_channel: str = "email"  # the member's choice: where the monthly bill's chain starts
 
     @property
     def quiet_hours(self) -> Window | None:
@@ -34,7 +35,7 @@ class BillPreferences:
 async def load_bill_preferences(conn: DbConn, bill_id: int, purpose: str) -> BillPreferences | None:
     r = await conn.fetchrow(
         "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
-        "m.quiet_start, m.quiet_end, m.timezone, n.status "
+        "m.quiet_start, m.quiet_end, m.timezone, n.status, m.bill_channel "
         "FROM bill b JOIN member m ON m.id = b.member_id "
         "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2 WHERE b.id = $1",
         bill_id,
@@ -51,7 +52,7 @@ async def load_preferences_of(
     """`load_bill_preferences` for a page of bills, in one query."""
     rows = await conn.fetch(
         "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
-        "m.quiet_start, m.quiet_end, m.timezone, n.status "
+        "m.quiet_start, m.quiet_end, m.timezone, n.status, m.bill_channel "
         "FROM bill b JOIN member m ON m.id = b.member_id "
         "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2 "
         "WHERE b.id = ANY($1::bigint[]) ORDER BY b.member_id",

@@ -156,11 +156,21 @@ class Send:
     message: RenderedMessage
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """The member has no address on this channel (no app for push): the chain moves on."""
+
+    event: NotificationEvent
+    source: str
+    reason: str
+
+
 @dataclass
 class Decision:
     sends: list[Send] = field(default_factory=list)
     deferrals: list[Deferral] = field(default_factory=list)
     dead: list[Dead] = field(default_factory=list)
+    unreachable: list[Outcome] = field(default_factory=list)  # failed for good, not sent
     delivered_before: int = 0
 
 
@@ -186,6 +196,11 @@ def decide(
             step = f"{channel.name} message could not be rendered: {why}"
         if isinstance(step, str):
             out.dead.append(Dead.of(step, record, e))
+        elif isinstance(step, Unreachable):
+            attempt = Attempt(
+                e.bill_id, e.purpose, channel.name, e.attempt, AttemptOutcome.FAILED, step.reason
+            )
+            out.unreachable.append(Outcome(e, step.source, attempt, permanent=True))
         elif isinstance(step, Deferral):
             out.deferrals.append(step)
         else:
@@ -200,14 +215,14 @@ def _decide_one(
     now: datetime,
     topic: str,
     source: str,
-) -> Send | Deferral | str:
+) -> Send | Deferral | Unreachable | str:
     """The event's step, or why it is a dead letter."""
     context = loaded.contexts.get(e.bill_id)
     recipient = loaded.recipients.get(e.bill_id)
     if context is None or recipient is None:
         return f"unknown bill {e.bill_id}"
     if not recipient.address:
-        return f"member {e.member_id} has no {channel.name} address"
+        return Unreachable(e, source, f"member {e.member_id} has no {channel.name} address")
     if loaded.template is None:
         return loaded.template_problem or f"no active {channel.name} template"
     windows = [*loaded.blackouts, *([recipient.quiet_hours] if recipient.quiet_hours else [])]

@@ -170,15 +170,20 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
 
 @dataclass(frozen=True)
 class Recipient:
-    address: str  # e-mail or phone, by channel
+    address: str | None  # e-mail, phone or push token, by channel (None: the member has none)
     quiet_hours: Window | None  # in the member's zone
 
 
+ADDRESS_COLUMNS = frozenset({"email", "phone", "push_token"})
+
+
 async def load_recipients(
-    conn: DbConn, bill_ids: Sequence[int], channel: str
+    conn: DbConn, bill_ids: Sequence[int], column: str
 ) -> dict[int, Recipient]:
-    """bill id → where to send it on `channel` and the member's quiet hours, for a batch."""
-    column = "email" if channel == "email" else "phone"
+    """bill id → where to send it (the member's `column`, the channel's address_field) and the
+    member's quiet hours, for a batch."""
+    if column not in ADDRESS_COLUMNS:
+        raise ValueError(f"no address column {column!r}")
     rows = await conn.fetch(
         f"SELECT b.id, m.{column} AS address, m.quiet_start, m.quiet_end, m.timezone "
         "FROM bill b JOIN member m ON m.id = b.member_id WHERE b.id = ANY($1::bigint[])",

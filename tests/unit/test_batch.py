@@ -207,3 +207,30 @@ def test_a_message_past_a_render_limit_at_send_time_is_a_dead_letter_with_the_re
     )
     d = decide(channel("email"), todo(1), loaded([1], template=looping), NOW, MAIN)
     assert d.sends == [] and "over the limit" in d.dead[0].reason
+
+
+def test_a_member_without_the_app_skips_push_for_the_next_channel_at_once() -> None:
+    push = channel("push")
+    chain = ("push", "email", "sms")
+    todo_push = {
+        (b, "MONTHLY_BILL"): (
+            rec(TOPICS.channel("push"), b, None),
+            event(b, channel="push", chain=chain),
+        )
+        for b in (1, 2)
+    }
+    data = loaded(
+        [1, 2],
+        template=push.default_template(),
+        recipients={1: Recipient("fcm-token-1", None), 2: Recipient(None, None)},
+    )
+    d = decide(push, todo_push, data, NOW, TOPICS.channel("push"))
+    assert [s.event.bill_id for s in d.sends] == [1] and d.sends[0].message.kind == "PUSH"
+    [skipped] = d.unreachable
+    assert skipped.permanent and "has no push address" in (skipped.attempt.error or "")
+    policies = {c: RetryPolicy() for c in chain}
+    [moved] = next_steps("push", d.unreachable, policies, TOPICS, NOW, random.Random(1))
+    assert moved.topic == TOPICS.channel("email")  # no retry tier of push
+    nxt = NotificationEvent.from_bytes(moved.value)
+    assert (nxt.channel, nxt.attempt, nxt.chain) == ("email", 1, chain)
+    assert nxt.history[-1].channel == "push"
