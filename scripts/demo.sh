@@ -28,7 +28,12 @@ PY
 export TELEBILL_CLOCK_OFFSET_S
 export TELEBILL_RETRY_BASE_DELAY_S=${TELEBILL_RETRY_BASE_DELAY_S:-5}
 export TELEBILL_RETRY_FACTOR=${TELEBILL_RETRY_FACTOR:-2}
+# Every member's bill starts on the channel they chose (seeded: KakaoTalk, e-mail, the app or
+# text messages); KakaoTalk and the app fall back to e-mail, everything ends in SMS, then the DLQ.
+export TELEBILL_CHANNEL_CHAINS=${TELEBILL_CHANNEL_CHAINS:-"alimtalk>email>sms;push>email>sms"}
+CHANNELS=$($BIN/python -c 'from telebill.config import get_settings as g; from telebill.domain.chain import chain_channels as c; print(" ".join(c(g().channel_chains)))')
 
+$BIN/telebill stack up >/dev/null  # the topics of every channel of the chains
 $BIN/telebill stack check
 $BIN/telebill seed --members "$MEMBERS" --month "$MONTH"
 $BIN/telebill templates install-defaults
@@ -40,7 +45,7 @@ pids=()
 stop() { [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap stop EXIT
 $BIN/telebill worker >"$LOGS/worker.log" 2>&1 & pids+=($!)
-for kind in email sms dlq; do
+for kind in $CHANNELS dlq; do
   $BIN/telebill consume "$kind" >"$LOGS/consume-$kind.log" 2>&1 & pids+=($!)
 done
 

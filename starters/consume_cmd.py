@@ -1,4 +1,5 @@
-"""`telebill consume email|sms|dlq`: the message platform's Kafka consumers."""
+"""`telebill consume email|sms|alimtalk|push|dlq`: the message platform's Kafka consumers (one
+command for every channel module in telebill/channels)."""
 
 from __future__ import annotations
 
@@ -97,14 +98,36 @@ def _consume(kind: str, scale: str | None, minimum: int, maximum: int) -> None:
 
 @app.command()
 def email(scale: Scale = None, minimum: Min = 1, maximum: Max = 4) -> None:
-    """E-mail: billing.email and its retry tiers; after the last retry, the SMS fallback."""
+    """E-mail: billing.email and its retry tiers; then the next channel of the bill's chain."""
     _consume("email", scale, minimum, maximum)
 
 
 @app.command()
 def sms(scale: Scale = None, minimum: Min = 1, maximum: Max = 4) -> None:
-    """SMS: billing.sms and its retry tiers; after the last retry, the dead-letter queue."""
+    """SMS: billing.sms and its retry tiers; then the dead-letter queue (every chain ends here)."""
     _consume("sms", scale, minimum, maximum)
+
+
+def _channel_command(name: str) -> None:
+    def command(scale: Scale = None, minimum: Min = 1, maximum: Max = 4) -> None:
+        _consume(name, scale, minimum, maximum)
+
+    command.__doc__ = (
+        f"{name}: billing.{name} and its retry tiers; then the next channel of the bill's chain "
+        "(TELEBILL_CHANNEL_CHAINS), or the dead-letter queue."
+    )
+    app.command(name)(command)
+
+
+def _more_channels() -> None:
+    from telebill.channels import channels
+
+    for name in sorted(channels()):
+        if name not in ("email", "sms"):  # those two have their commands above
+            _channel_command(name)
+
+
+_more_channels()
 
 
 @app.command()

@@ -67,6 +67,7 @@ def status(
         ("  of which deferred by a window", "deferred", None),
         ("delivered by e-mail", "delivered_email", "DELIVERED_EMAIL"),
         ("delivered by SMS", "delivered_sms", "DELIVERED_SMS"),
+        ("delivered by another channel", "delivered_other", None),
         ("dead letters", "dead_letter", "DEAD_LETTER"),
         ("stuck", None, "STUCK"),
         ("no time to send (windows cover a day)", "no_time_to_send", "NO_SEND_WINDOW"),
@@ -81,6 +82,12 @@ def status(
         console.print(
             f"{db.scheduled:,} scheduled for later (preferred day, quiet hours or a blackout "
             f"window); the next at {db.next_send_at.isoformat()}",
+            highlight=False,
+        )
+    if db.delivered_other:
+        console.print(
+            "delivered by channel: "
+            + ", ".join(f"{c} {n:,}" for c, n in sorted(db.delivered_by.items())),
             highlight=False,
         )
     if temporal is None:

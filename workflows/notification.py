@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         StartInput,
     )
     from telebill.domain.month import months_before, previous_month, shard_ranges
-    from telebill.messaging.outcome import OUTCOME_SIGNAL, TERMINAL, DeliveryOutcome
+    from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, is_terminal
 
 __all__ = ["BILLING_MONTH", "MEMBER_ID", "NOTIFY_STATUS", "SEND_AT", "NotifyInput"]
 
@@ -103,7 +103,7 @@ class BillNotificationWorkflow:
 
     @workflow.signal(name=OUTCOME_SIGNAL)
     def delivery_outcome(self, outcome: DeliveryOutcome) -> None:
-        if outcome.status in TERMINAL and self.outcome is None:
+        if is_terminal(outcome.status) and self.outcome is None:
             self.outcome = outcome.status
 
     def now(self, inp: NotifyInput) -> datetime:
@@ -166,7 +166,7 @@ class BillNotificationWorkflow:
         while True:
             self.replan = False
             plan = await self.plan(inp)
-            if plan.status in TERMINAL:  # delivered before this run (e.g. a catch-up start)
+            if is_terminal(plan.status):  # delivered before this run (e.g. a catch-up start)
                 self.mark(plan.status)
                 return plan.status
             if plan.problem is not None:
@@ -181,7 +181,7 @@ class BillNotificationWorkflow:
             send_at = datetime.fromisoformat(plan.send_at)
             self.state.send_at, self.state.why = plan.send_at, plan.why
             if plan.published:  # it was due: the plan activity published it
-                if plan.outcome in TERMINAL:  # and saw how it ended
+                if is_terminal(plan.outcome):  # and saw how it ended
                     self.outcome = plan.outcome
                 break
             self.mark("SCHEDULED", send_at)
@@ -204,7 +204,7 @@ class BillNotificationWorkflow:
                     start_to_close_timeout=SHORT,
                     retry_policy=RETRY,
                 )
-                if status in TERMINAL:
+                if is_terminal(status):
                     self.outcome = status
                 elif self.state.status != "STUCK":
                     self.mark("STUCK")

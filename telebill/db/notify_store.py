@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from telebill.db.connect import DbConn
@@ -188,10 +188,12 @@ class MonthStatus:
     due: int  # scheduled or published for an instant that has come, and not delivered yet
     next_send_at: datetime | None  # the earliest send still to come
     no_time_to_send: int  # found no allowed instant (windows cover a day): see plan_problem
+    delivered_other: int = 0  # by a channel besides e-mail and SMS (AlimTalk, push, …)
+    delivered_by: dict[str, int] = field(default_factory=dict)  # channel → delivered
 
     @property
     def settled(self) -> int:
-        return self.delivered_email + self.delivered_sms + self.dead_letter
+        return self.delivered_email + self.delivered_sms + self.delivered_other + self.dead_letter
 
     @property
     def caught_up(self) -> bool:
@@ -215,7 +217,10 @@ async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
                min(n.send_at) FILTER (WHERE n.status = 'PENDING' AND n.send_at > $3)
                    AS next_send_at,
                count(*) FILTER (WHERE n.status = 'PENDING' AND n.plan_problem IS NOT NULL)
-                   AS no_time_to_send
+                   AS no_time_to_send,
+               count(*) FILTER (WHERE starts_with(n.status, 'DELIVERED_')
+                                  AND n.status NOT IN ('DELIVERED_EMAIL', 'DELIVERED_SMS'))
+                   AS delivered_other
         FROM bill b
         LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
         LEFT JOIN deferred_event d ON d.bill_id = b.id AND d.purpose = $2
@@ -226,7 +231,14 @@ async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
         now,
     )
     assert r is not None
-    return MonthStatus(f"{month:%Y-%m}", *r.values())
+    by = await conn.fetch(
+        "SELECT n.channel, count(*) AS n FROM bill b JOIN notification n "
+        "ON n.bill_id = b.id AND n.purpose = $2 "
+        "WHERE b.billing_month = $1 AND starts_with(n.status, 'DELIVERED_') GROUP BY n.channel",
+        month,
+        MONTHLY,
+    )
+    return MonthStatus(f"{month:%Y-%m}", **dict(r), delivered_by={x["channel"]: x["n"] for x in by})
 
 
 async def last_errors(conn: DbConn, month: date, member_ids: Sequence[int]) -> dict[int, str]:

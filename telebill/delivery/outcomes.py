@@ -20,9 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from telebill.config import Settings
 from telebill.db.connect import DbConn
-from telebill.delivery.store import notification_statuses
+from telebill.delivery.store import ended_keys
 from telebill.delivery.waker import Waker
-from telebill.messaging.outcome import OUTCOME_SIGNAL, TERMINAL, DeliveryOutcome, OutcomeSink
+from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class OutcomeWatch:
             keys = list(self.waiting)
             try:
                 async with self.pool.acquire() as conn:
-                    ended = await notification_statuses(conn, keys, TERMINAL)
+                    ended = await ended_keys(conn, keys)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # PostgreSQL away: the waiters keep waiting (until their own timeout), the
                 # watch keeps looking; a watch that died would leave them all to time out.

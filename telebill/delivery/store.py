@@ -1,8 +1,9 @@
 """Idempotent delivery records, written in batches (one transaction for many attempts).
 
 The delivery key is (bill_id, purpose): the `notification` row. Its status moves from PENDING to
-DELIVERED_EMAIL / DELIVERED_SMS / DEAD_LETTER at most once to a delivered state; a second success
-for the same key (a redelivered Kafka event) is recorded as an attempt but changes nothing.
+DELIVERED_<CHANNEL> (EMAIL, SMS, ALIMTALK, …) or DEAD_LETTER at most once to a delivered state;
+a second success for the same key (a redelivered Kafka event) is recorded as an attempt but
+changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.messaging.dead_letter import DeadLetterRecord
 
-DELIVERED = ("DELIVERED_EMAIL", "DELIVERED_SMS")
+# A delivered status, whichever channel (one that no longer exists included): never sent again.
+IS_DELIVERED = "starts_with(n.status, 'DELIVERED_')"
 
 
 @dataclass(frozen=True)
@@ -38,27 +40,29 @@ class Attempt:
     at: datetime | None = None
 
 
-async def notification_statuses(
-    conn: DbConn, keys: Sequence[tuple[int, str]], statuses: Sequence[str]
+async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (bill_id, purpose) were delivered already, on any channel."""
+    return set(await _statuses_where(conn, keys, IS_DELIVERED))
+
+
+async def ended_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """(bill_id, purpose) → status, for those delivered on any channel or dead-lettered."""
+    return await _statuses_where(conn, keys, f"({IS_DELIVERED} OR n.status = 'DEAD_LETTER')")
+
+
+async def _statuses_where(
+    conn: DbConn, keys: Sequence[tuple[int, str]], condition: str
 ) -> dict[tuple[int, str], str]:
-    """(bill_id, purpose) → status, for those of the keys whose notification has one of
-    `statuses`: one query for the batch."""
     if not keys:
         return {}
     rows = await conn.fetch(
         "SELECT n.bill_id, n.purpose, n.status FROM notification n "
         "JOIN unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
-        "ON n.bill_id = k.bill_id AND n.purpose = k.purpose WHERE n.status = ANY($3::text[])",
+        f"ON n.bill_id = k.bill_id AND n.purpose = k.purpose WHERE {condition}",
         [k[0] for k in keys],
         [k[1] for k in keys],
-        list(statuses),
     )
     return {(r["bill_id"], r["purpose"]): r["status"] for r in rows}
-
-
-async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (bill_id, purpose) were delivered already."""
-    return set(await notification_statuses(conn, keys, DELIVERED))
 
 
 async def _ensure_notifications(conn: DbConn, keys: Sequence[tuple[int, str]]) -> None:
@@ -94,14 +98,13 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
                       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[])
                            AS u(bill_id, purpose, channel, version)) s
                 WHERE n.bill_id = s.bill_id AND n.purpose = s.purpose
-                  AND n.status <> ALL($5::text[])
+                  AND NOT {IS_DELIVERED}
                 RETURNING n.bill_id, n.purpose
-                """,
+                """.replace("{IS_DELIVERED}", IS_DELIVERED),
                 [a.bill_id for a in sent],
                 [a.purpose for a in sent],
                 [a.channel for a in sent],
                 [a.template_version for a in sent],
-                list(DELIVERED),
             )
             firsts = {(r["bill_id"], r["purpose"]) for r in rows}
         await conn.execute(
@@ -160,10 +163,9 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
                 "UPDATE notification n SET status = 'DEAD_LETTER' "
                 "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
                 "WHERE n.bill_id = k.bill_id AND n.purpose = k.purpose "
-                "AND n.status <> ALL($3::text[])",
+                f"AND NOT {IS_DELIVERED}",
                 [k[0] for k in keyed],
                 [k[1] for k in keyed],
-                list(DELIVERED),
             )
     return len(new)
 

@@ -62,3 +62,8 @@ def parse_chains(text: str) -> dict[str, ChannelChain]:
     chains.setdefault("email", ChannelChain.parse(DEFAULT_CHAINS))
     chains.setdefault(LAST, ChannelChain((LAST,)))
     return chains
+
+
+def chain_channels(text: str) -> list[str]:
+    """Every channel the installation's chains use, each once (their topics and consumers)."""
+    return list(dict.fromkeys(c for chain in parse_chains(text).values() for c in chain.channels))

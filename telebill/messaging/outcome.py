@@ -9,17 +9,29 @@ neither slows delivery nor loses an outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 OUTCOME_SIGNAL = "delivery_outcome"
-TERMINAL = ("DELIVERED_EMAIL", "DELIVERED_SMS", "DEAD_LETTER")
+DELIVERED_PREFIX = "DELIVERED_"  # DELIVERED_EMAIL, DELIVERED_SMS, DELIVERED_ALIMTALK, …
+DEAD_LETTER = "DEAD_LETTER"
+
+
+def delivered_status(channel: str) -> str:
+    return f"{DELIVERED_PREFIX}{channel.upper()}"
+
+
+def is_terminal(status: str | None) -> TypeGuard[str]:
+    """Delivered on some channel, or a dead letter: how a bill's notification ends. (For
+    DELIVERED_EMAIL, DELIVERED_SMS and DEAD_LETTER, the statuses before other channels, it
+    answers as the tuple they were checked against did, so histories replay the same.)"""
+    return status is not None and (status.startswith(DELIVERED_PREFIX) or status == DEAD_LETTER)
 
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
     bill_id: int
     purpose: str
-    status: str  # one of TERMINAL
+    status: str  # terminal: is_terminal(status)
     channel: str | None  # the channel that delivered it; None for a dead letter
     at: str  # ISO 8601, when the outcome was recorded
 

@@ -6,11 +6,12 @@ share one Kafka cluster without reading each other's events.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-EMAIL = "billing.email"
-SMS = "billing.sms"
+CHANNEL_TOPIC = "billing.{channel}"  # billing.email, billing.sms, billing.alimtalk, …
 DLQ = "billing.dlq"
+DEFAULT_CHANNELS = ("email", "sms")
 SMOKE = "telebill.smoke"  # used by `telebill stack check` and the integration tests
 
 MAX_RETRY_TIERS = 5  # retries are configurable from 3 to 5; every possible tier topic exists
@@ -27,7 +28,7 @@ class Topics:
     prefix: str = ""
 
     def channel(self, name: str) -> str:
-        return f"{self.prefix}{EMAIL if name == 'email' else SMS}"
+        return f"{self.prefix}{CHANNEL_TOPIC.format(channel=name)}"
 
     def retry(self, name: str, tier: int) -> str:
         return retry_topic(self.channel(name), tier)
@@ -36,12 +37,15 @@ class Topics:
     def dlq(self) -> str:
         return f"{self.prefix}{DLQ}"
 
-    def all(self) -> list[str]:
-        names = [self.channel("email"), self.channel("sms"), self.dlq, f"{self.prefix}{SMOKE}"]
-        for channel in ("email", "sms"):
+    def all(self, channels: Iterable[str] = DEFAULT_CHANNELS) -> list[str]:
+        """Every topic of the platform for these channels: each one's own and its retry tiers,
+        the dead letters, the smoke test's."""
+        chosen = list(dict.fromkeys(channels))
+        names = [*map(self.channel, chosen), self.dlq, f"{self.prefix}{SMOKE}"]
+        for channel in chosen:
             names += [self.retry(channel, tier) for tier in range(1, MAX_RETRY_TIERS + 1)]
         return names
 
 
-def all_topics(prefix: str = "") -> list[str]:
-    return Topics(prefix).all()
+def all_topics(prefix: str = "", channels: Iterable[str] = DEFAULT_CHANNELS) -> list[str]:
+    return Topics(prefix).all(channels)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from telebill.domain.chain import chain_channels
 from telebill.stack.kafka_node import KafkaNode, find_java, kafka_uuid
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.stack.process import (
@@ -254,4 +255,5 @@ class Kafka(Service):
             s.topic_prefix,
             s.kafka_replication_factor,
             s.kafka_min_insync_replicas,
+            chain_channels(s.channel_chains),
         )

@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from telebill.messaging.topics import all_topics
+from telebill.messaging.topics import DEFAULT_CHANNELS, all_topics
 from telebill.stack.process import StackError
 
 DEFAULT_REPLICATION, DEFAULT_MIN_INSYNC = 3, 2
@@ -44,6 +44,7 @@ async def ensure_topics(
     prefix: str = "",
     factor: int | None = None,
     min_insync: int | None = None,
+    channels: Iterable[str] = DEFAULT_CHANNELS,
 ) -> list[str]:
     """Create whichever of the platform's topics are missing, replicated as `replication()`
     says for this cluster, and return the ones created once every partition of them has a
@@ -55,7 +56,7 @@ async def ensure_topics(
         brokers = len((await admin.describe_cluster())["brokers"])
         rf, isr = replication(brokers, factor, min_insync)
         existing = set(await admin.list_topics())
-        missing = [t for t in all_topics(prefix) if t not in existing]
+        missing = [t for t in all_topics(prefix, channels) if t not in existing]
         if missing:
             configs = {"min.insync.replicas": str(isr)}
             with contextlib.suppress(TopicAlreadyExistsError):  # another `up` raced us
