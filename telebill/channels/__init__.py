@@ -9,6 +9,8 @@ from functools import lru_cache
 from telebill.channels.base import Channel
 from telebill.errors import TelebillError
 
+_registered: dict[str, Channel] = {}
+
 
 @lru_cache(maxsize=1)
 def channels() -> dict[str, Channel]:
@@ -17,7 +19,14 @@ def channels() -> dict[str, Channel]:
         channel = getattr(importlib.import_module(f"{__name__}.{module.name}"), "CHANNEL", None)
         if isinstance(channel, Channel):
             found[channel.name] = channel
-    return found
+    return found | _registered
+
+
+def register(channel: Channel) -> None:
+    """A channel from outside this package (a plug-in, a test): from now on it is one like the
+    modules here, with its topics, consumer, retry policy and templates."""
+    _registered[channel.name] = channel
+    channels.cache_clear()
 
 
 def channel(name: str) -> Channel:
