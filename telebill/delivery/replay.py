@@ -1,4 +1,4 @@
-"""Replaying dead letters: back to the start of the chain (the e-mail topic, attempt 1).
+"""Replaying dead letters: back to the start of the bill's chain (its first channel, attempt 1).
 
 Still idempotent: a bill delivered meanwhile is not sent again (its delivery key), and the
 event's history keeps every earlier attempt.
@@ -30,7 +30,12 @@ def replayable(letter: StoredDeadLetter) -> NotificationEvent:
         why = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(exc)
         raise MalformedEvent(f"its event is not valid ({why})") from None
     return event.model_copy(
-        update={"event_id": uuid.uuid4(), "channel": "email", "attempt": 1, "not_before": None}
+        update={
+            "event_id": uuid.uuid4(),
+            "channel": event.chain[0],
+            "attempt": 1,
+            "not_before": None,
+        }
     )
 
 
@@ -65,7 +70,7 @@ async def replay(
     await producer.start()
     try:
         for _, event in events:
-            await producer.send(topics.channel("email"), event.to_bytes(), key=event.key)
+            await producer.send(topics.channel(event.channel), event.to_bytes(), key=event.key)
         await producer.flush()
     finally:
         await producer.stop()

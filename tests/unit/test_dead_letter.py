@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from telebill.delivery.replay import replayable
+from telebill.delivery.store import StoredDeadLetter
 from telebill.domain.redact import redact
 from telebill.messaging.dead_letter import dead_letter_message, parse_dead_letter
 from telebill.messaging.events import NotificationEvent
@@ -79,3 +81,19 @@ def test_ids_amounts_and_bounds_are_not_taken_for_phone_numbers() -> None:
     text = "unknown bill 3691636263268; Input should be less than or equal to 9223372036854775807"
     assert redact(text) == text
     assert redact("call +82 10 1234 5678 or 02 123 4567") == "call <phone> or <phone>"
+
+
+def test_a_replayed_letter_starts_over_at_the_first_channel_of_its_own_chain() -> None:
+    e = NotificationEvent(
+        event_id=uuid.uuid4(),
+        bill_id=5,
+        member_id=5,
+        billing_month="2026-11",
+        channel="sms",
+        attempt=4,
+        chain=("fax", "sms"),
+    )
+    letter = StoredDeadLetter(1, 5, "sms failed", None, None, e.model_dump(mode="json"), None, None)
+    again = replayable(letter)
+    assert (again.channel, again.attempt, again.chain) == ("fax", 1, ("fax", "sms"))
+    assert again.event_id != e.event_id
