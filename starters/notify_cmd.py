@@ -36,7 +36,9 @@ def dispatch(
 
 def resend(
     bill: Annotated[int, typer.Option("--bill", help="Bill id.")],
-    channel: Annotated[str, typer.Option(help="Start the chain at email or sms.")] = "email",
+    channel: Annotated[
+        str, typer.Option(help="Start at this channel's chain: email, sms, or one configured.")
+    ] = "email",
 ) -> None:
     """Admin resend: a new notification of this bill (recorded as RESEND-n), sent at the next
     instant outside blackout windows and quiet hours."""

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from telebill import clock
+from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.errors import NotFound, TelebillError
 
 if TYPE_CHECKING:
     from telebill.db.notify_store import Waiting
     from telebill.service.deps import Deps
-
-CHANNELS = ("email", "sms")
 
 
 def checked_month(month: str) -> str:
@@ -110,8 +109,12 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
     from telebill.db.notify_store import bill_of, resend_count
     from workflows.notification import BillNotificationWorkflow
 
-    if channel not in CHANNELS:
-        raise TelebillError(f"the channel must be email or sms, got {channel!r}")
+    chains = parse_chains(deps.settings.channel_chains)
+    if channel not in chains:
+        known = ", ".join(sorted(chains))
+        raise TelebillError(
+            f"the channel must start one of the installation's chains ({known}), got {channel!r}"
+        )
     async with deps.db() as conn:
         found = await bill_of(conn, bill_id)
         if found is None:

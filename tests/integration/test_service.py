@@ -45,7 +45,7 @@ async def test_refusals_are_of_the_kind_the_callers_answer_with(
             await missing
     for refused, says in (
         (notify.send_now(deps, "2026-13", None), "2026-13"),
-        (notify.resend(deps, 1, "fax"), "email or sms"),
+        (notify.resend(deps, 1, "fax"), r"chains \(email, sms\)"),
         (members.update_preferences(deps, 1), "nothing to change"),
         (members.update_preferences(deps, 1, preferred_day=32), "1–31"),
         (members.set_limit(deps, 1, -1), "0–1,000,000"),
