@@ -26,7 +26,15 @@ from matplotlib.typing import RcKeyType
 from telebill.month_report.figures import Funnel
 
 SEOUL = ZoneInfo("Asia/Seoul")
-COLORS = {"email": "#2563eb", "sms": "#16a34a", "dead": "#dc2626", "open": "#9ca3af"}
+COLORS = {
+    "email": "#2563eb",
+    "sms": "#16a34a",
+    "alimtalk": "#ca8a04",
+    "push": "#7c3aed",
+    "other": "#0891b2",
+    "dead": "#dc2626",
+    "open": "#9ca3af",
+}
 STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     # Layout is measured with the first font that has the glyph: Noto CJK for Hangul.
@@ -105,7 +113,7 @@ def deliveries_over_time(per_bin: Sequence[tuple[datetime, str, int]], minutes: 
                 width=width,
                 bottom=base,
                 align="edge",
-                color=COLORS[channel],
+                color=COLORS.get(channel, COLORS["other"]),
                 label=label,
             )
             for at, n in rows:
@@ -135,6 +143,7 @@ def funnel(f: Funnel) -> str:
     steps = [
         ("이메일 첫 시도 e-mail, first try", f.email_first_try, COLORS["email"]),
         ("이메일 재시도 후 e-mail after retries", f.email_after_retries, COLORS["email"]),
+        ("알림톡·앱 푸시 등 AlimTalk, push, …", f.other_channels, COLORS["other"]),
         ("SMS 대체 발송 SMS fallback", f.sms, COLORS["sms"]),
         ("실패 보관 dead letter", f.dead_letter, COLORS["dead"]),
         ("전송 중 in flight", f.in_flight, COLORS["open"]),

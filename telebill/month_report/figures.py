@@ -46,6 +46,7 @@ class Funnel:
     dead_letter: int
     in_flight: int  # published, no outcome yet
     scheduled: int  # not published yet
+    other_channels: int = 0  # delivered by AlimTalk, push or another channel of the chains
 
     @property
     def total(self) -> int:
@@ -53,6 +54,7 @@ class Funnel:
             self.email_first_try
             + self.email_after_retries
             + self.sms
+            + self.other_channels
             + self.dead_letter
             + self.in_flight
             + self.scheduled

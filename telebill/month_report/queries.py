@@ -110,7 +110,10 @@ async def _funnel(conn: DbConn, month: date) -> Funnel:
                count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NOT NULL)
                    AS in_flight,
                count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NULL)
-                   AS scheduled
+                   AS scheduled,
+               count(*) FILTER (WHERE starts_with(m.status, 'DELIVERED_')
+                                  AND m.status NOT IN ('DELIVERED_EMAIL', 'DELIVERED_SMS'))
+                   AS other_channels
         FROM month m LEFT JOIN first_email f ON f.notification_id = m.id
         """,
         month,
