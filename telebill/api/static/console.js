@@ -96,13 +96,17 @@ function startPreview(editor) {
       const m = await call("POST", editor.dataset.preview, body);
       if (mine !== asked) return; // an older answer arriving after a newer one
       problem.hidden = true;
-      meta.textContent = `${m.kind} · ${m.size_bytes.toLocaleString()} bytes${m.kind === "EMAIL" ? "" : " (EUC-KR)"}`;
+      const encoding = m.kind === "SMS" || m.kind === "LMS" ? " (EUC-KR)" : "";
+      meta.textContent = `${m.kind} · ${m.size_bytes.toLocaleString()} bytes${encoding}`;
       const frame = document.getElementById("preview-frame");
       if (frame) {
         frame.srcdoc = m.body;
         document.getElementById("preview-subject").textContent = `제목 Subject: ${m.subject || ""}`;
       } else {
-        document.getElementById("preview-text").textContent = m.body;
+        // push: its title above the body; AlimTalk: its button; both: where they lead
+        const head = m.subject ? `[${m.subject}]\n` : "";
+        const link = m.link ? `\n\n→ ${m.link}` : "";
+        document.getElementById("preview-text").textContent = head + m.body + link;
       }
     } catch (error) {
       if (mine !== asked) return;
