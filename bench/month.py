@@ -177,7 +177,9 @@ async def main(
         consumers = await start_consumers(s)
         roots = stack_pids(s) | {"temporal": temporal_pid, "worker": os.getpid()}
         roots |= {f"consume {k}": p.pid for k, p in zip(CONSUMERS, consumers, strict=True)}
-        baseline_queue = f"bench-month-{tag}"
+        # a queue of this sitting's own: an earlier, stopped one may have left baseline
+        # workflows waiting for their activity, which no worker here then runs
+        baseline_queue = f"bench-month-{tag}-{uuid.uuid4().hex[:4]}"
         mine = f"WorkflowId STARTS_WITH '{s.workflow_id_prefix}notify-'"
         print(f"{members:,} members, month {month_text}; {day_members:,} on day {SEND_DAY}")
         try:
@@ -270,13 +272,13 @@ async def main(
                     # start comes `lead` s after the dispatch begins
                     # time to start every baseline workflow (each runs a first task for its timer)
                     # and every send-day one: ~110 starts/s on a server holding a million
-                    lead = 30 + day_members / 40
+                    lead = 30 + day_members / 50
                     day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
                     await conn.execute("DELETE FROM notification WHERE workflow_id = 'held'")
                     cpu = cpu_seconds(roots)
                     base_day = await timers_then_work(
-                        client, baseline_queue, f"{tag}-{uuid.uuid4().hex[:4]}", day_members, lead
-                    )  # ids of their own: a stopped earlier try may have left some behind
+                        client, baseline_queue, baseline_queue, day_members, lead
+                    )
                     line("   baseline: timer + activity", day_members, base_day.all_s)
                     where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
                     s3 = s.model_copy(

@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.notify_starts import initial_search_attributes
 from bench.common import status_kib
@@ -42,7 +43,12 @@ async def wait_closed(client: Client, query: str, n: int, mark: float, already: 
     closed; the spans from `mark` (time.perf_counter)."""
     first = p99 = None
     while True:
-        closed = await client.count_workflows(f"{query} AND ExecutionStatus != 'Running'")
+        try:
+            closed = await client.count_workflows(f"{query} AND ExecutionStatus != 'Running'")
+        except RPCError as exc:  # a server this loaded sometimes fails one read: read again
+            print(f"   (count failed: {exc}; again)")
+            await asyncio.sleep(2)
+            continue
         done = closed.count - already
         now = time.perf_counter() - mark
         if done and first is None:
