@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # TELEBILL_CHANNEL_RETRIES='{"alimtalk": 4}'); a channel not named gets 3 retries and the
     # e-mail provider's latency and failure rate.
     channel_retries: dict[str, int] = Field(default_factory=dict)
+    channel_retry_base_delay_s: dict[str, float] = Field(default_factory=dict)  # its backoff
+    channel_retry_factor: dict[str, float] = Field(default_factory=dict)
     channel_latency_s: dict[str, float] = Field(
         default_factory=lambda: {"alimtalk": 0.3, "push": 0.1}
     )

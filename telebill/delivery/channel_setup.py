@@ -18,11 +18,18 @@ from telebill.messaging.message import Partition
 
 
 def policies(settings: Settings) -> dict[str, RetryPolicy]:
-    """Every channel's retry policy (3 retries unless set; one backoff for all)."""
-    base, factor = settings.retry_base_delay_s, settings.retry_factor
-    retries = {"email": settings.email_retries, "sms": settings.sms_retries}
-    retries |= settings.channel_retries
-    return {name: RetryPolicy(retries.get(name, 3), base, factor) for name in channels()}
+    """Every channel's retry policy: its retries (3 unless set) and backoff (the installation's
+    unless set for the channel)."""
+    s = settings
+    retries = {"email": s.email_retries, "sms": s.sms_retries} | s.channel_retries
+    return {
+        name: RetryPolicy(
+            retries.get(name, 3),
+            s.channel_retry_base_delay_s.get(name, s.retry_base_delay_s),
+            s.channel_retry_factor.get(name, s.retry_factor),
+        )
+        for name in channels()
+    }
 
 
 def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> SimulatedSender:

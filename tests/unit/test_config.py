@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from telebill.config import Settings, asyncpg_dsn, normalise_db_url
+from telebill.delivery.channel_setup import policies
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,3 +38,17 @@ def test_dsn_conversions() -> None:
     assert normalise_db_url("postgresql://a@h/d") == "postgresql+asyncpg://a@h/d"
     assert normalise_db_url("postgresql+asyncpg://a@h/d") == "postgresql+asyncpg://a@h/d"
     assert asyncpg_dsn("postgresql+asyncpg://a@h/d") == "postgresql://a@h/d"
+
+
+def test_each_channel_has_its_own_retry_policy_and_a_bad_chain_is_refused() -> None:
+    s = Settings(
+        channel_retries={"alimtalk": 5},
+        channel_retry_base_delay_s={"alimtalk": 2.0},
+        channel_retry_factor={"push": 3.0},
+    )
+    p = policies(s)
+    assert (p["alimtalk"].retries, p["alimtalk"].base_delay_s) == (5, 2.0)
+    assert (p["push"].retries, p["push"].factor) == (3, 3.0)
+    assert p["email"] == p["sms"] == type(p["email"])(3, s.retry_base_delay_s, s.retry_factor)
+    with pytest.raises(ValidationError, match="ends in sms"):
+        Settings(channel_chains="alimtalk>email")
