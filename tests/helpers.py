@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from telebill.stack.process import port_is_free
 
@@ -43,3 +44,9 @@ def free_low_ports(count: int) -> int:
         if all(port_is_free(base + i) for i in range(count)):
             return base
     raise RuntimeError(f"no {count} free ports in a row")
+
+
+async def all_by_email(conn: Any) -> None:
+    """The seeded members choose channels in a realistic mix; tests of the e-mail → SMS chain
+    give everyone e-mail (the chains of the other channels have their own tests)."""
+    await conn.execute("UPDATE member SET bill_channel = 'email'")

@@ -23,6 +23,7 @@ from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.templates.store import install_defaults
+from tests.helpers import all_by_email
 from tests.integration.conftest import Databases
 
 MONTH = "2026-11"
@@ -135,6 +136,7 @@ async def prepare(
     url = await databases.create()
     conn = await asyncpg.connect(asyncpg_dsn(url))
     await seed_population(conn, members, parse_month(MONTH), None, workers=1)
+    await all_by_email(conn)
     await install_defaults(conn)
     await conn.execute(
         "UPDATE member SET quiet_start = NULL, quiet_end = NULL WHERE timezone <> 'Asia/Seoul'"

@@ -26,6 +26,7 @@ from telebill.month_report.build import month_view, write_report
 from telebill.seed.load import seed_population
 from telebill.templates.render import won
 from tests.e2e.test_email_in_browser import chromium, pdf_text
+from tests.helpers import all_by_email
 from tests.integration.conftest import Databases
 from tests.integration.delivery_platform import Platform, event, platform_of
 
@@ -58,6 +59,7 @@ async def _settle_with_refusals(platform: Platform) -> None:
     """Members the settlement refuses, then the month's settlement record."""
     conn, month = platform.conn, parse_month(MONTH)
     await seed_population(conn, MEMBERS + REFUSED, month, None, workers=1)
+    await all_by_email(conn)
     await conn.execute(
         "UPDATE usage_monthly SET data_mb = -5 WHERE member_id > $1 AND billing_month = $2",
         MEMBERS,

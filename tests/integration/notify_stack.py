@@ -22,6 +22,7 @@ from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.templates.store import install_defaults
+from tests.helpers import all_by_email
 from tests.integration.conftest import Databases
 from workers.dead_letter_consumer import DeadLetterConsumer
 from workers.delivery_consumer import ChannelConsumer
@@ -58,6 +59,7 @@ async def prepare(
     url = await databases.create()
     conn = await asyncpg.connect(asyncpg_dsn(url))
     await seed_population(conn, members, parse_month(MONTH), None, workers=1)
+    await all_by_email(conn)
     await install_defaults(conn)
     # Quiet hours abroad could defer some past a test's patience; Seoul's seeded windows leave
     # 14:00 free, the instant the clock is set to.
