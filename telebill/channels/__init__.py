@@ -36,3 +36,9 @@ def channel(name: str) -> Channel:
         raise TelebillError(
             f"unknown channel {name!r}; choose from {', '.join(sorted(channels()))}"
         ) from None
+
+
+def unregister(name: str) -> None:
+    """Forget a registered channel (a plug-in unloaded, a test done)."""
+    _registered.pop(name, None)
+    channels.cache_clear()

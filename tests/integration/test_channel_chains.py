@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 
-from telebill.channels import register
+import pytest
+
+from telebill.channels import register, unregister
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.channels.kakao_simulated import is_user
 from telebill.config import Settings
@@ -48,10 +51,17 @@ class FaxChannel(Channel):
         )
 
 
+@pytest.fixture
+def fax() -> Iterator[None]:
+    register(FaxChannel())
+    yield
+    unregister("fax")  # the other tests know only the shipped channels
+
+
+@pytest.mark.usefixtures("fax")
 async def test_each_member_gets_the_bill_on_the_chain_of_their_channel(
     databases: Databases, settings: Settings
 ) -> None:
-    register(FaxChannel())
     async with platform_of(databases, settings, 12) as platform:
         conn = platform.conn
         users = [p for p in PHONES if is_user(p, 0.05)]
