@@ -61,7 +61,9 @@ def user_add(
 ) -> None:
     """Add a user and print their token once (only its hash is kept)."""
     token = call(lambda deps: access.add_user(deps, name, role))
-    console.print(f"user {name} ({role}); token (shown once): {token}", highlight=False)
+    console.print(
+        f"user {name} ({role}); token (shown once): {token}", highlight=False, soft_wrap=True
+    )
 
 
 @user.command("list")
