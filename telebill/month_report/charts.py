@@ -35,6 +35,7 @@ COLORS = {
     "dead": "#dc2626",
     "open": "#9ca3af",
 }
+CHANNEL_LABELS = {"alimtalk": "알림톡 AlimTalk", "push": "앱 푸시 app push"}
 STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     # Layout is measured with the first font that has the glyph: Noto CJK for Hangul.
@@ -143,7 +144,10 @@ def funnel(f: Funnel) -> str:
     steps = [
         ("이메일 첫 시도 e-mail, first try", f.email_first_try, COLORS["email"]),
         ("이메일 재시도 후 e-mail after retries", f.email_after_retries, COLORS["email"]),
-        ("알림톡·앱 푸시 등 AlimTalk, push, …", f.other_channels, COLORS["other"]),
+        *(
+            (CHANNEL_LABELS.get(ch, ch), n, COLORS.get(ch, COLORS["other"]))
+            for ch, n in f.other_channels.items()
+        ),
         ("SMS 대체 발송 SMS fallback", f.sms, COLORS["sms"]),
         ("실패 보관 dead letter", f.dead_letter, COLORS["dead"]),
         ("전송 중 in flight", f.in_flight, COLORS["open"]),

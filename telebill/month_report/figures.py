@@ -46,7 +46,8 @@ class Funnel:
     dead_letter: int
     in_flight: int  # published, no outcome yet
     scheduled: int  # not published yet
-    other_channels: int = 0  # delivered by AlimTalk, push or another channel of the chains
+    # delivered by AlimTalk, push or another channel of the chains: channel → bills
+    other_channels: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -54,7 +55,7 @@ class Funnel:
             self.email_first_try
             + self.email_after_retries
             + self.sms
-            + self.other_channels
+            + sum(self.other_channels.values())
             + self.dead_letter
             + self.in_flight
             + self.scheduled

@@ -110,10 +110,7 @@ async def _funnel(conn: DbConn, month: date) -> Funnel:
                count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NOT NULL)
                    AS in_flight,
                count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NULL)
-                   AS scheduled,
-               count(*) FILTER (WHERE starts_with(m.status, 'DELIVERED_')
-                                  AND m.status NOT IN ('DELIVERED_EMAIL', 'DELIVERED_SMS'))
-                   AS other_channels
+                   AS scheduled
         FROM month m LEFT JOIN first_email f ON f.notification_id = m.id
         """,
         month,
@@ -121,7 +118,20 @@ async def _funnel(conn: DbConn, month: date) -> Funnel:
         DELIVERED,
     )
     assert r is not None
-    return Funnel(*r.values())
+    others = await conn.fetch(
+        """
+        SELECT n.channel, count(*) AS n
+        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+        WHERE b.billing_month = $1 AND starts_with(n.status, 'DELIVERED_')
+          AND n.status NOT IN ('DELIVERED_EMAIL', 'DELIVERED_SMS')
+        GROUP BY 1 ORDER BY 2 DESC
+        """,
+        month,
+        MONTHLY,
+    )
+    first, retried, sms, dead, in_flight, scheduled = r.values()
+    by = {o["channel"]: o["n"] for o in others}
+    return Funnel(first, retried, sms, dead, in_flight, scheduled, other_channels=by)
 
 
 async def _deferrals(conn: DbConn, month: date) -> dict[str, int]:

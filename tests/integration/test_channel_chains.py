@@ -18,7 +18,10 @@ from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.channels.kakao_simulated import is_user
 from telebill.config import Settings
 from telebill.domain.chain import chain_channels, parse_chains
+from telebill.domain.month import parse_month
 from telebill.messaging.events import NotificationEvent
+from telebill.month_report import charts
+from telebill.month_report.queries import read_delivery
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.templates.context import BillContext
 from telebill.templates.render import compile_template, render
@@ -186,3 +189,9 @@ async def test_each_member_gets_the_bill_on_the_chain_of_their_channel(
             bills[4],
         )
         assert "3018" in kakao
+
+        # the month report counts each channel, and draws it in the funnel
+        delivery = await read_delivery(conn, parse_month("2026-11"))
+        assert delivery.funnel.other_channels == {"alimtalk": 1, "push": 1, "fax": 1}
+        drawn = charts.funnel(delivery.funnel)
+        assert "알림톡 AlimTalk" in drawn and "앱 푸시 app push" in drawn and "fax" in drawn
