@@ -97,15 +97,9 @@ async def update_member(
     caller checks the channel against the installation's chains)."""
     async with conn.transaction():
         await lock_send_windows(conn)  # no blackout window added between check and save
-        saved = await _update(
-            conn, member_id, system_zone, preferred_day, quiet, no_quiet, timezone
+        return await _update(
+            conn, member_id, system_zone, preferred_day, quiet, no_quiet, timezone, bill_channel
         )
-        if bill_channel is None or bill_channel == saved.bill_channel:
-            return saved
-        await conn.execute(
-            "UPDATE member SET bill_channel = $2 WHERE id = $1", member_id, bill_channel
-        )
-        return await get_member(conn, member_id)
 
 
 async def _update(
@@ -116,6 +110,7 @@ async def _update(
     quiet: tuple[time, time] | None,
     no_quiet: bool,
     timezone: str | None,
+    bill_channel: str | None,
 ) -> MemberPrefs:
     m = await get_member(conn, member_id)
     if preferred_day is not None and not 1 <= preferred_day <= 31:
@@ -134,12 +129,13 @@ async def _update(
     except NoAllowedInstant as exc:
         raise TelebillError(f"refused: {exc}") from None
     await conn.execute(
-        "UPDATE member SET preferred_day = $2, quiet_start = $3, quiet_end = $4, timezone = $5 "
-        "WHERE id = $1",
+        "UPDATE member SET preferred_day = $2, quiet_start = $3, quiet_end = $4, timezone = $5, "
+        "bill_channel = coalesce($6, bill_channel) WHERE id = $1",
         member_id,
         preferred_day or m.preferred_day,
         start,
         end,
         zone,
+        bill_channel,
     )
     return await get_member(conn, member_id)
