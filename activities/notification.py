@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -36,6 +37,7 @@ from telebill.db.connect import DbConn
 from telebill.db.notify_store import (
     MONTHLY,
     BillPreferences,
+    BillRef,
     PlannedSend,
     bills_to_notify,
     load_bill_preferences,
@@ -196,6 +198,7 @@ class NotificationActivities:
         month = parse_month(inp.month)
         while True:
             now = clock.now(self.settings)
+            horizon = now + timedelta(hours=self.settings.notify_start_horizon_h)
             async with self.pool.acquire() as conn:
                 page = await bills_to_notify(
                     conn,
@@ -205,41 +208,53 @@ class NotificationActivities:
                     START_PAGE,
                     inp.members,
                     now if inp.only_overdue else None,
+                    horizon,
                 )
                 if not page:
                     return started
-                plans = await self.plan_page(conn, inp, [b.bill_id for b in page], now)
-            started += await self.start_page(inp, plans, now)
+                plans = await self.plan_page(conn, inp, page, now)
+            started += await self.start_page(inp, plans, now, horizon)
             after = page[-1].member_id
             activity.heartbeat(after, started)
 
     async def plan_page(
-        self, conn: DbConn, inp: StartInput, bill_ids: list[int], now: datetime
-    ) -> list[tuple[BillPreferences, Plan | None]]:
+        self, conn: DbConn, inp: StartInput, page: list[BillRef], now: datetime
+    ) -> list[Planned]:
         """Each bill and its plan (None: no allowed instant; its workflow says why)."""
         reserved = datetime.fromisoformat(inp.reserved_at) if inp.reserved_at else None
         windows = await self.blackouts.windows(conn)
-        plans: list[tuple[BillPreferences, Plan | None]] = []
-        for r in await load_preferences_of(conn, bill_ids, MONTHLY):
+        started = {b.bill_id for b in page if b.started}
+        plans: list[Planned] = []
+        for r in await load_preferences_of(conn, [b.bill_id for b in page], MONTHLY):
             try:
-                plans.append((r, plan_bill(r, windows, now, MONTHLY, reserved)))
+                plan: Plan | None = plan_bill(r, windows, now, MONTHLY, reserved)
             except NoAllowedInstant:
-                plans.append((r, None))
+                plan = None
+            plans.append(Planned(r, plan, r.bill_id in started))
         return plans
 
     async def start_page(
-        self, inp: StartInput, plans: list[tuple[BillPreferences, Plan | None]], now: datetime
+        self, inp: StartInput, plans: list[Planned], now: datetime, horizon: datetime
     ) -> int:
-        """A reservation is a signal (Signal-With-Start: a waiting workflow wakes to re-plan);
-        otherwise each new workflow starts delayed until its instant, and one already running
-        keeps its own plan. The plans of those started or told are recorded (`telebill
-        status` counts them scheduled); how many."""
+        """A reservation is a signal (Signal-With-Start: a waiting workflow wakes to re-plan).
+        Otherwise a bill due before `horizon` gets its workflow, started delayed until its
+        instant (one already running keeps its own plan), and a later one is only planned:
+        the daily dispatch starts it when its day is near. Every plan is recorded (`telebill
+        status` counts them scheduled), those of workflows found running too, so that a
+        retry after a page's starts and before its record leaves no bill without its row.
+        How many workflows were started or told."""
         gate = asyncio.Semaphore(self.settings.notify_parallel_starts)
         signal: tuple[str, list[object]] | None = (
             ("reserve", [inp.reserved_at]) if inp.reserved_at else None
         )
 
-        async def one(r: BillPreferences, plan: Plan | None) -> bool:
+        def later(p: Planned) -> bool:
+            return not signal and not p.started and p.plan is not None and p.plan.send_at > horizon
+
+        async def one(p: Planned) -> bool:
+            r, plan = p.bill, p.plan
+            if later(p):
+                return False
             params = notify_input(
                 self.settings, r.bill_id, r.member_id, inp.month, reserved_at=inp.reserved_at
             )
@@ -254,7 +269,7 @@ class NotificationActivities:
                     signal=signal,
                 )
 
-        started = await asyncio.gather(*(one(r, p) for r, p in plans))
+        started = await asyncio.gather(*(one(p) for p in plans))
         prefix = self.settings.workflow_id_prefix
         async with self.pool.acquire() as conn:
             await record_plans(
@@ -262,10 +277,24 @@ class NotificationActivities:
                 MONTHLY,
                 [
                     PlannedSend(
-                        r.bill_id, notify_workflow_id(inp.month, r.member_id, prefix), p.send_at
+                        p.bill.bill_id,
+                        None
+                        if later(p)
+                        else notify_workflow_id(inp.month, p.bill.member_id, prefix),
+                        p.plan.send_at,
                     )
-                    for (r, p), ok in zip(plans, started, strict=True)
-                    if ok and p is not None
+                    for p in plans
+                    if p.plan is not None
                 ],
             )
         return sum(started)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A bill of a page, its plan (None: no allowed instant), and whether its workflow was
+    started before."""
+
+    bill: BillPreferences
+    plan: Plan | None
+    started: bool

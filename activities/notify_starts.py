@@ -130,8 +130,8 @@ async def start_notification(
 async def tell_waiting(
     client: Client, settings: Settings, waiting: Sequence[Waiting], signal: str, arg: object
 ) -> int:
-    """Signal-With-Start each waiting workflow (never a second run of a finished one); how
-    many were told."""
+    """Signal-With-Start each waiting workflow (never a second run of a finished one), which
+    starts one that was only planned; how many were told."""
     gate = asyncio.Semaphore(settings.notify_parallel_starts)
 
     async def one(w: Waiting) -> bool:
@@ -141,7 +141,8 @@ async def tell_waiting(
                 await client.start_workflow(
                     WORKFLOW,
                     params,
-                    id=w.workflow_id,
+                    id=w.workflow_id
+                    or notify_workflow_id(w.month, w.member_id, settings.workflow_id_prefix),
                     task_queue=settings.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

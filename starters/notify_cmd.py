@@ -76,10 +76,11 @@ def notify_replan(month: Month) -> None:
     told), or after blackout windows changed (a change of windows wakes nobody by itself)."""
     settings = get_settings()
     month = checked_month(month)
-    told = call(lambda deps: service.replan(deps, month))
+    done = call(lambda deps: service.replan(deps, month))
     console.print(
-        f"{told:,} waiting notification(s) of {month} re-planned by the clock "
+        f"{done.told:,} waiting notification(s) of {month} re-planned by the clock "
         f"{clock.now(settings):%Y-%m-%d %H:%M:%S %Z}"
-        + (f" (offset {settings.clock_offset_s:+,.0f} s)" if settings.clock_offset_s else ""),
+        + (f" (offset {settings.clock_offset_s:+,.0f} s)" if settings.clock_offset_s else "")
+        + f"; dispatch {done.dispatch.workflow_id} starts those now near their instant",
         highlight=False,
     )

@@ -63,6 +63,7 @@ def status(
         ("bills settled", "bills", None),
         ("not scheduled yet", "not_scheduled", None),
         ("scheduled", "scheduled", "SCHEDULED"),
+        ("  of which planned, workflow started near the day", "workflow_later", None),
         ("published", "published", "PUBLISHED"),
         ("  of which deferred by a window", "deferred", None),
         ("delivered by e-mail", "delivered_email", "DELIVERED_EMAIL"),

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     # Notification workflows
     workflow_id_prefix: str = ""  # like topic_prefix: installations sharing one Temporal namespace
     notify_parallel_starts: int = Field(default=50, ge=1)  # workflow starts in flight at once
+    # A bill's workflow is started (delayed until its instant) only when that instant is this
+    # close; the rest of the month is planned in PostgreSQL and started by the daily dispatch
+    # (`dispatch_schedule_time`), so the server holds a day or two of bills, not a month. More
+    # than a day, so that each daily run reaches past the next one.
+    notify_start_horizon_h: float = Field(default=36.0, ge=25.0)
     notify_stuck_after_s: float = Field(default=3 * 3600.0, gt=0)  # no outcome this long: STUCK
     # The publishing activity waits this long for the outcome (most come within a second or two)
     # and hands it to its workflow itself; the consumers' reporter signals the slower ones as soon
@@ -239,6 +244,7 @@ class Settings(BaseSettings):
             "TELEBILL_TASK_QUEUE": self.task_queue,
             "TELEBILL_WORKFLOW_ID_PREFIX": self.workflow_id_prefix,
             "TELEBILL_CLOCK_OFFSET_S": str(self.clock_offset_s),
+            "TELEBILL_NOTIFY_START_HORIZON_H": str(self.notify_start_horizon_h),
         } | (
             {"TEMPORAL_ADDRESS": self.temporal_address}
             if self.temporal_address

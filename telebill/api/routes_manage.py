@@ -121,11 +121,15 @@ async def settle(
 @router.post("/months/{month_id}/replan")
 async def replan(request: Request, c: AsAdmin, month_id: str) -> dict[str, Any]:
     """Every waiting notification of the month plans again now (after the windows changed)."""
-    told = await audited(
+    done = await audited(
         request,
         c,
         {"month": month_id},
         notify.replan(c.deps, month_id),
-        lambda n: f"{n} re-planned",
+        lambda r: f"{r.told} re-planned, dispatch {r.dispatch.workflow_id}",
     )
-    return {"month": month_id, "replanned": told}
+    return {
+        "month": month_id,
+        "replanned": done.told,
+        "dispatch_workflow_id": done.dispatch.workflow_id,
+    }

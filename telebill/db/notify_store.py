@@ -65,18 +65,20 @@ async def load_preferences_of(
 @dataclass(frozen=True)
 class PlannedSend:
     bill_id: int
-    workflow_id: str
+    workflow_id: str | None  # None: planned only; the daily dispatch starts it nearer the day
     send_at: datetime
 
 
 async def record_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend]) -> None:
-    """`record_plan` for a page of bills, in one statement."""
+    """`record_plan` for a page of bills, in one statement. A plan without a workflow never
+    replaces one whose workflow was started (that workflow keeps its own plan)."""
     await conn.execute(
         "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
         "SELECT b, $1, w, s FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS p(b, w, s) "
         "ON CONFLICT (bill_id, purpose) DO UPDATE "
         "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL "
-        "WHERE notification.status = 'PENDING' AND notification.published_at IS NULL",
+        "WHERE notification.status = 'PENDING' AND notification.published_at IS NULL "
+        "AND (excluded.workflow_id IS NOT NULL OR notification.workflow_id IS NULL)",
         purpose,
         [p.bill_id for p in plans],
         [p.workflow_id for p in plans],
@@ -127,6 +129,7 @@ async def notification_status(conn: DbConn, bill_id: int, purpose: str) -> str |
 class BillRef:
     bill_id: int
     member_id: int
+    started: bool  # its workflow was started (it has a workflow id)
 
 
 async def bills_to_notify(
@@ -137,20 +140,24 @@ async def bills_to_notify(
     limit: int,
     members: Sequence[int] | None,
     overdue_before: datetime | None,
+    start_before: datetime | None = None,
 ) -> list[BillRef]:
     """The month's bills in a member range that need a notification workflow, in member order.
 
-    With `overdue_before`: only bills never scheduled, or scheduled for before that instant and
-    still undelivered (their workflow should have sent them: it may be gone). Without it: every
-    bill not delivered or dead-lettered yet (a reservation or "send now" reaches them all)."""
+    With `overdue_before`: only bills never planned, planned for before that instant and still
+    undelivered (their workflow should have sent them: it may be gone), or planned without a
+    workflow for before `start_before` (their day is near). Without it: every bill not
+    delivered or dead-lettered yet (a reservation or "send now" reaches them all)."""
     rows = await conn.fetch(
         """
-        SELECT b.id, b.member_id FROM bill b
+        SELECT b.id, b.member_id, n.workflow_id IS NOT NULL AS started FROM bill b
         LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $1
         WHERE b.billing_month = $2 AND b.member_id > $3 AND b.member_id <= $4
           AND ($5::bigint[] IS NULL OR b.member_id = ANY($5::bigint[]))
           AND (n.id IS NULL OR (n.status = 'PENDING'
-               AND ($6::timestamptz IS NULL OR n.send_at IS NULL OR n.send_at < $6)))
+               AND ($6::timestamptz IS NULL OR n.send_at IS NULL OR n.send_at < $6
+                    OR (n.workflow_id IS NULL AND n.published_at IS NULL
+                        AND n.send_at < $8))))
         ORDER BY b.member_id LIMIT $7
         """,
         MONTHLY,
@@ -160,8 +167,9 @@ async def bills_to_notify(
         list(members) if members is not None else None,
         overdue_before,
         limit,
+        start_before or overdue_before,
     )
-    return [BillRef(r["id"], r["member_id"]) for r in rows]
+    return [BillRef(r["id"], r["member_id"], r["started"]) for r in rows]
 
 
 async def member_range(conn: DbConn, month: date) -> tuple[int, int] | None:
@@ -180,6 +188,7 @@ class MonthStatus:
     bills: int
     not_scheduled: int  # no notification workflow has planned it yet
     scheduled: int
+    workflow_later: int  # of the scheduled, planned only: the daily dispatch starts them nearer
     published: int  # handed to the message platform, no outcome yet
     deferred: int  # of those, held by a send window right now
     delivered_email: int
@@ -207,6 +216,8 @@ async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
         SELECT count(*) AS bills,
                count(*) FILTER (WHERE n.id IS NULL) AS not_scheduled,
                count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NULL) AS scheduled,
+               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NULL
+                                  AND n.workflow_id IS NULL) AS workflow_later,
                count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NOT NULL)
                    AS published,
                count(d.bill_id) AS deferred,
@@ -282,7 +293,7 @@ async def resend_count(conn: DbConn, bill_id: int) -> int:
 class Waiting:
     """A notification planned and not published yet, and its workflow."""
 
-    workflow_id: str
+    workflow_id: str | None  # None: planned, its workflow not started yet
     bill_id: int
     member_id: int
     month: str  # YYYY-MM
@@ -290,18 +301,26 @@ class Waiting:
 
 
 async def waiting_workflows(
-    conn: DbConn, month: date | None = None, member_ids: Sequence[int] | None = None
+    conn: DbConn,
+    month: date | None = None,
+    member_ids: Sequence[int] | None = None,
+    *,
+    unstarted: bool = False,
 ) -> list[Waiting]:
-    """The notification workflows still waiting to send (planned, not published yet), of a
-    month and/or some members: those a preference change or a cancelled reservation re-plans."""
+    """The notifications still waiting to send (planned, not published yet), of a month and/or
+    some members, whose workflow was started (and, with `unstarted`, those planned whose
+    workflow the daily dispatch has yet to start): those a preference change or a cancelled
+    reservation re-plans."""
     rows = await conn.fetch(
         "SELECT n.workflow_id, b.id, b.member_id, to_char(b.billing_month, 'YYYY-MM'), n.purpose "
         "FROM notification n JOIN bill b ON b.id = n.bill_id "
         "WHERE ($1::date IS NULL OR b.billing_month = $1) "
         "AND ($2::bigint[] IS NULL OR b.member_id = ANY($2::bigint[])) "
-        "AND n.status = 'PENDING' AND n.published_at IS NULL AND n.workflow_id IS NOT NULL",
+        "AND n.status = 'PENDING' AND n.published_at IS NULL "
+        "AND ($3 OR n.workflow_id IS NOT NULL)",
         month,
         list(member_ids) if member_ids is not None else None,
+        unstarted,
     )
     return [Waiting(*r.values()) for r in rows]
 

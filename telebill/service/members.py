@@ -78,7 +78,8 @@ async def update_preferences(
                 timezone,
                 channel,
             )
-        waiting = await waiting_workflows(conn, member_ids=[member_id])
+        # those only planned too: their workflow starts now and plans by the new preferences
+        waiting = await waiting_workflows(conn, member_ids=[member_id], unstarted=True)
     try:
         told = await tell(deps, waiting, "preferences_changed", None)
     except Exception as exc:  # saved either way: say so, and what the waiting ones will do

@@ -176,12 +176,20 @@ async def tell(deps: Deps, waiting: Sequence[Waiting], signal: str, arg: object)
     return await tell_waiting(await deps.temporal(), deps.settings, waiting, signal, arg)
 
 
-async def replan(deps: Deps, month: str) -> int:
+@dataclass(frozen=True)
+class Replanned:
+    told: int  # workflows told to plan again
+    dispatch: DispatchStarted  # starts the bills whose instant the new clock brought near
+
+
+async def replan(deps: Deps, month: str) -> Replanned:
     """Every notification of the month still waiting plans again now, by this installation's
-    clock (after the clock offset or the blackout windows changed); how many were told."""
+    clock (after the clock offset or the blackout windows changed): the started workflows are
+    told, and a catch-up dispatch starts those only planned whose instant is now near."""
     from telebill.db.notify_store import waiting_workflows
 
     month = checked_month(month)
     async with deps.db() as conn:
         waiting = await waiting_workflows(conn, parse_month(month))
-    return await tell(deps, waiting, "replan_now", deps.settings.clock_offset_s)
+    told = await tell(deps, waiting, "replan_now", deps.settings.clock_offset_s)
+    return Replanned(told, await catch_up(deps, month, None))
