@@ -276,8 +276,8 @@ async def main(
                     # 3. the send day: the baseline first, then the clock set so that the day's
                     # start comes `lead` s after the dispatch begins
                     # time to start every baseline workflow (each runs a first task for its timer)
-                    # and every send-day one: ~110 starts/s on a server holding a million
-                    lead = 30 + day_members / 50
+                    # and every send-day one: 110–140 starts/s on a server holding a day's bills
+                    lead = 30 + day_members / 80
                     day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
                     cpu = cpu_seconds(roots)
                     base_day = await timers_then_work(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from telebill.domain.chain import parse_chains
 from telebill.errors import TelebillError, Unavailable
-from telebill.service.notify import tell
+from telebill.service.notify import plan_again, tell
 
 if TYPE_CHECKING:
     from telebill.db.member_store import MemberPrefs
@@ -80,6 +80,7 @@ async def update_preferences(
             )
         # those only planned too: their workflow starts now and plans by the new preferences
         waiting = await waiting_workflows(conn, member_ids=[member_id], unstarted=True)
+        await plan_again(conn, deps.settings, waiting)
     try:
         told = await tell(deps, waiting, "preferences_changed", None)
     except Exception as exc:  # saved either way: say so, and what the waiting ones will do

@@ -3,6 +3,7 @@ member's bill goes out and why, and telling waiting notifications to plan again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from telebill.domain.month import parse_month
 from telebill.errors import NotFound, TelebillError
 
 if TYPE_CHECKING:
+    from telebill.config import Settings
+    from telebill.db.connect import DbConn
     from telebill.db.notify_store import Waiting
     from telebill.service.deps import Deps
 
@@ -164,6 +167,27 @@ async def send_plan(deps: Deps, member_id: int, month: str) -> dict[str, Any]:
         "why": p.explain(),
         "planned_at": now.isoformat(),
     }
+
+
+async def plan_again(conn: DbConn, settings: Settings, waiting: Sequence[Waiting]) -> None:
+    """Monthly bills planned whose workflow is not started yet: their instant planned again by
+    the rules as they are now and recorded, so that the daily dispatch starts each in time
+    even when its workflow cannot be told now."""
+    from activities.notify_starts import plan_bill
+    from telebill.db.blackout_store import blackout_windows
+    from telebill.db.notify_store import MONTHLY, PlannedSend, load_preferences_of, record_plans
+    from telebill.domain.send_window import NoAllowedInstant
+
+    bills = [w.bill_id for w in waiting if w.workflow_id is None and w.purpose == MONTHLY]
+    if not bills:
+        return
+    windows = await blackout_windows(conn, settings.system_time_zone)
+    now = clock.now(settings)
+    plans = []
+    for r in await load_preferences_of(conn, bills, MONTHLY):
+        with contextlib.suppress(NoAllowedInstant):  # its workflow will say why
+            plans.append(PlannedSend(r.bill_id, None, plan_bill(r, windows, now).send_at))
+    await record_plans(conn, MONTHLY, plans)
 
 
 async def tell(deps: Deps, waiting: Sequence[Waiting], signal: str, arg: object) -> int:

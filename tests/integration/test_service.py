@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn
 from telebill.errors import NotFound, TelebillError, Unavailable
 from telebill.service import blackouts, dead_letters, members, month, notify, reservations
@@ -74,6 +75,41 @@ async def test_a_reservation_made_while_temporal_is_away_is_kept_and_said_so(
     assert kept[0].last_error
     view = await month.status(away, MONTH)  # PostgreSQL's side, Temporal's left out
     assert view.temporal is None and view.db.bills > 0
+
+
+async def test_a_preference_change_while_temporal_is_away_replans_a_bill_planned_for_later(
+    databases: Databases, settings: Settings
+) -> None:
+    """A bill planned for the 20th whose workflow the daily dispatch has not started yet: the
+    member moves to the 5th while Temporal is away; the change is saved, said so, and the
+    bill's plan in PostgreSQL moves to the 5th, so that the daily dispatch starts it in time."""
+    stack = await settled(databases, settings)
+    await stack.conn.execute(
+        "UPDATE member SET timezone = 'Asia/Seoul', quiet_start = NULL, quiet_end = NULL, "
+        "preferred_day = 20 WHERE id = 2"
+    )
+    await stack.conn.execute("DELETE FROM blackout_window")
+    bill = await stack.conn.fetchval("SELECT id FROM bill WHERE member_id = 2")
+    await stack.conn.execute(
+        "INSERT INTO notification (bill_id, send_at) VALUES ($1, $2)",
+        bill,
+        datetime(2026, 12, 20, tzinfo=SEOUL),
+    )
+    away = Deps(
+        stack.settings.model_copy(
+            update={
+                "temporal_address": f"127.0.0.1:{free_port()}",
+                "clock_offset_s": offset_to(datetime(2026, 12, 1, 9, 0, tzinfo=SEOUL)),
+            }
+        )
+    )
+    with pytest.raises(Unavailable, match="saved"):
+        await members.update_preferences(away, 2, preferred_day=5)
+    row = await stack.conn.fetchrow(
+        "SELECT send_at, workflow_id FROM notification WHERE bill_id = $1", bill
+    )
+    assert row is not None
+    assert (row["send_at"], row["workflow_id"]) == (datetime(2026, 12, 5, tzinfo=SEOUL), None)
 
 
 async def test_a_pool_and_a_connection_per_call_give_the_same_answers(
