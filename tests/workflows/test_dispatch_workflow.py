@@ -17,6 +17,7 @@ from activities.notification import MonthScope, ReservationRef, StartInput
 from telebill.domain.month import months_before
 from workflows.notification import (
     CATCH_UP_MONTHS,
+    DispatchInput,
     DispatchResult,
     DispatchWorkflow,
     ScheduledDispatchWorkflow,
@@ -101,3 +102,23 @@ async def test_the_daily_dispatch_starts_a_reservation_whose_own_dispatch_failed
         kept.send_at,
     )
     assert not reserved.only_overdue and s.dispatched == [7]
+
+
+async def test_each_range_is_given_only_its_own_members(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A send now naming many members: each range's activity input holds its members only
+    (the whole list in every input made a 100,000-member dispatch's history 10 MB)."""
+    env = time_skipping_env
+    s = StandIns({"2026-11"})
+    queue = f"dispatch-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[DispatchWorkflow], activities=s.activities()
+    ):
+        await env.client.execute_workflow(
+            DispatchWorkflow.run,
+            DispatchInput("2026-11", [3, 4, 9], "2030-01-05T10:00:00+09:00", range_size=5),
+            id=f"dispatch-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
+    assert sorted((a.first_member_id, a.members) for a in s.asked) == [(1, [3, 4]), (6, [9])]
