@@ -42,7 +42,7 @@ $BIN/telebill blackout list
 
 # The long-running processes of a deployment: a Temporal worker and the three consumers.
 pids=()
-stop() { [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
+stop() { [ ${#pids[@]} -eq 0 ] || { kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}"; } || true; }
 trap stop EXIT
 $BIN/telebill worker >"$LOGS/worker.log" 2>&1 & pids+=($!)
 for kind in $CHANNELS dlq; do
