@@ -20,6 +20,7 @@ from activities.notify_starts import (
     notify_input,
     notify_workflow_id,
     plan_bill,
+    plan_monthly_bills,
     start_notification,
 )
 from activities.notify_types import (
@@ -41,7 +42,6 @@ from telebill.db.notify_store import (
     PlannedSend,
     bills_to_notify,
     load_bill_preferences,
-    load_preferences_of,
     member_range,
     notification_status,
     record_plan,
@@ -224,14 +224,8 @@ class NotificationActivities:
         reserved = datetime.fromisoformat(inp.reserved_at) if inp.reserved_at else None
         windows = await self.blackouts.windows(conn)
         started = {b.bill_id for b in page if b.started}
-        plans: list[Planned] = []
-        for r in await load_preferences_of(conn, [b.bill_id for b in page], MONTHLY):
-            try:
-                plan: Plan | None = plan_bill(r, windows, now, MONTHLY, reserved)
-            except NoAllowedInstant:
-                plan = None
-            plans.append(Planned(r, plan, r.bill_id in started))
-        return plans
+        planned = await plan_monthly_bills(conn, [b.bill_id for b in page], windows, now, reserved)
+        return [Planned(r, plan, r.bill_id in started) for r, plan in planned]
 
     async def start_page(
         self, inp: StartInput, plans: list[Planned], now: datetime, horizon: datetime

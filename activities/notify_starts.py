@@ -31,8 +31,9 @@ from activities.notify_types import (
     NotifyInput,
 )
 from telebill.config import Settings
-from telebill.db.notify_store import MONTHLY, BillPreferences, Waiting
-from telebill.domain.send_window import Plan, Window, plan_send
+from telebill.db.connect import DbConn
+from telebill.db.notify_store import MONTHLY, BillPreferences, Waiting, load_preferences_of
+from telebill.domain.send_window import NoAllowedInstant, Plan, Window, plan_send
 
 WORKFLOW = "BillNotificationWorkflow"
 # A start closer than this to its instant is not delayed (the delay would save nothing).
@@ -92,6 +93,24 @@ def plan_bill(
     if purpose != MONTHLY and reserved is None:
         reserved = now  # a resend goes now, windows permitting
     return plan_send(r.billing_month, r.preferred_day, r.timezone, now, allowed, reserved)
+
+
+async def plan_monthly_bills(
+    conn: DbConn,
+    bill_ids: Sequence[int],
+    windows: Sequence[Window],
+    now: datetime,
+    reserved: datetime | None = None,
+) -> list[tuple[BillPreferences, Plan | None]]:
+    """Each monthly bill with its plan, their preferences read in one query (None: no allowed
+    instant; its workflow says why)."""
+    plans: list[tuple[BillPreferences, Plan | None]] = []
+    for r in await load_preferences_of(conn, bill_ids, MONTHLY):
+        try:
+            plans.append((r, plan_bill(r, windows, now, MONTHLY, reserved)))
+        except NoAllowedInstant:
+            plans.append((r, None))
+    return plans
 
 
 async def start_notification(

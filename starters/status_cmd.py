@@ -51,7 +51,13 @@ def status(
     view = call(lambda deps: service.status(deps, month))
     db, temporal = view.db, view.temporal
     if as_json:
-        print(json.dumps({"postgresql": asdict(db), "temporal": temporal}, default=str, indent=2))
+        shown = {
+            "postgresql": asdict(db),
+            "temporal": temporal,
+            "daily_dispatch": view.daily_dispatch,
+            "warnings": view.warnings,
+        }
+        print(json.dumps(shown, default=str, indent=2))
         return
     table = Table(title=f"Notifications of {month}", show_header=True)
     table.add_column("")
@@ -93,6 +99,8 @@ def status(
         )
     if temporal is None:
         console.print("(Temporal did not answer: its column is empty)")
+    for warning in view.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
 
 
 def _follow(month: str) -> None:

@@ -19,9 +19,16 @@ router = APIRouter(prefix="/api", tags=["read"])
 @router.get("/months/{month_id}/status")
 async def month_status(c: AsViewer, month_id: str) -> dict[str, Any]:
     """PostgreSQL's counts of the month's notifications, and Temporal's NotifyStatus counts
-    (null when Temporal does not answer)."""
+    (null when Temporal does not answer), whether the daily dispatch Schedule runs, and what
+    the operator must act on."""
     view = await month.status(c.deps, month_id)
-    return {"month": month_id, "postgresql": asdict(view.db), "temporal": view.temporal}
+    return {
+        "month": month_id,
+        "postgresql": asdict(view.db),
+        "temporal": view.temporal,
+        "daily_dispatch": view.daily_dispatch,
+        "warnings": view.warnings,
+    }
 
 
 @router.get("/months/{month_id}/stuck")

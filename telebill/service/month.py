@@ -10,6 +10,7 @@ from telebill import clock
 from telebill.domain.month import parse_month
 from telebill.errors import TelebillError, Unavailable
 from telebill.service.notify import checked_month
+from telebill.service.schedules import DISPATCH_SCHEDULE_ID
 
 if TYPE_CHECKING:
     from activities.settlement import SettlementSummary
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
 class MonthView:
     db: MonthStatus
     temporal: dict[str, int] | None  # NotifyStatus counts; None when Temporal did not answer
+    daily_dispatch: bool | None  # its Schedule installed and running; None: Temporal silent
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the operator must act on for this month's bills to go out."""
+        if self.db.workflow_later and self.daily_dispatch is False:
+            return [
+                f"{self.db.workflow_later:,} bill(s) are planned for later days and the daily "
+                f"dispatch Schedule ({DISPATCH_SCHEDULE_ID}) is not running, so their workflows "
+                "will not be started: run `telebill schedules install` (or unpause it)"
+            ]
+        return []
 
 
 async def db_status(deps: Deps, month: str) -> MonthStatus:
@@ -37,14 +50,16 @@ async def status(deps: Deps, month: str) -> MonthView:
     """Settled, scheduled, published, delivered by channel, dead letters (PostgreSQL), next to
     the workflows' NotifyStatus counts (Temporal, when it answers)."""
     from telebill.notify_search import status_counts
+    from telebill.service.schedules import daily_dispatch_running
 
     month = checked_month(month)
     db = await db_status(deps, month)
     try:
-        temporal = await status_counts(await deps.temporal(), deps.settings, month)
+        client = await deps.temporal()
     except Unavailable:
-        temporal = None
-    return MonthView(db, temporal)
+        return MonthView(db, None, None)
+    temporal = await status_counts(client, deps.settings, month)
+    return MonthView(db, temporal, await daily_dispatch_running(client))
 
 
 @dataclass(frozen=True)

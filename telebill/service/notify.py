@@ -3,7 +3,6 @@ member's bill goes out and why, and telling waiting notifications to plan again.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -173,20 +172,16 @@ async def plan_again(conn: DbConn, settings: Settings, waiting: Sequence[Waiting
     """Monthly bills planned whose workflow is not started yet: their instant planned again by
     the rules as they are now and recorded, so that the daily dispatch starts each in time
     even when its workflow cannot be told now."""
-    from activities.notify_starts import plan_bill
+    from activities.notify_starts import plan_monthly_bills
     from telebill.db.blackout_store import blackout_windows
-    from telebill.db.notify_store import MONTHLY, PlannedSend, load_preferences_of, record_plans
-    from telebill.domain.send_window import NoAllowedInstant
+    from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
 
     bills = [w.bill_id for w in waiting if w.workflow_id is None and w.purpose == MONTHLY]
     if not bills:
         return
     windows = await blackout_windows(conn, settings.system_time_zone)
-    now = clock.now(settings)
-    plans = []
-    for r in await load_preferences_of(conn, bills, MONTHLY):
-        with contextlib.suppress(NoAllowedInstant):  # its workflow will say why
-            plans.append(PlannedSend(r.bill_id, None, plan_bill(r, windows, now).send_at))
+    planned = await plan_monthly_bills(conn, bills, windows, clock.now(settings))
+    plans = [PlannedSend(r.bill_id, None, plan.send_at) for r, plan in planned if plan]
     await record_plans(conn, MONTHLY, plans)
 
 

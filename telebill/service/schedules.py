@@ -63,6 +63,20 @@ def _checked(at: str | None, dispatch_at: str | None, zone: str | None, deps: De
     return Installed(at, dispatch_at, zone, "", "")
 
 
+async def daily_dispatch_running(client: Client) -> bool:
+    """Whether the daily dispatch Schedule is installed and not paused: without it a bill
+    planned beyond the start horizon never has its workflow started."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        described = await client.get_schedule_handle(DISPATCH_SCHEDULE_ID).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return not described.schedule.state.paused
+
+
 async def install(
     deps: Deps, at: str | None = None, dispatch_at: str | None = None, zone: str | None = None
 ) -> Installed:

@@ -5,6 +5,7 @@ operator's commands (Signal-With-Start), and a due one takes a single workflow t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.notify_starts import notify_input
 from telebill.clock import offset_to
 from telebill.config import Settings
+from telebill.service.schedules import DISPATCH_SCHEDULE_ID
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import MONTH, NotifyStack, prepare, running
 from workflows.notification import NOTIFY_STATUS, SEND_AT, DispatchInput, DispatchWorkflow
@@ -198,6 +200,7 @@ async def test_a_month_is_planned_and_each_bill_started_near_its_day(
     shown = await cli(stack, "status", "--month", MONTH, "--json")
     db = json.loads(shown.stdout)["postgresql"]
     assert (db["scheduled"], db["workflow_later"], db["not_scheduled"]) == (5, 4, 0), db
+    await said_whether_the_daily_dispatch_runs(stack)
     clock_at(datetime(2026, 12, 4, 9, 0, tzinfo=SEOUL))
     async with running(stack):
         # nothing new near: the next day's run starts nothing
@@ -230,6 +233,32 @@ async def test_a_month_is_planned_and_each_bill_started_near_its_day(
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
         ]
     await stack.conn.close()
+
+
+async def said_whether_the_daily_dispatch_runs(stack: NotifyStack) -> None:
+    """Planned-only bills need the daily dispatch Schedule: `status` warns while it is missing
+    or paused, and not once it runs."""
+
+    async def warnings() -> tuple[bool, list[str]]:
+        shown = await cli(stack, "status", "--month", MONTH, "--json")
+        assert shown.returncode == 0, shown.stderr
+        view = json.loads(shown.stdout)
+        return view["daily_dispatch"], view["warnings"]
+
+    schedule = stack.client.get_schedule_handle(DISPATCH_SCHEDULE_ID)
+    with contextlib.suppress(RPCError):  # another test may have installed it
+        await schedule.delete()
+    running_, said = await warnings()
+    assert running_ is False and len(said) == 1, said
+    assert "4 bill(s) are planned" in said[0] and "telebill schedules install" in said[0]
+    installed = await cli(stack, "schedules", "install")
+    assert installed.returncode == 0, installed.stderr
+    assert await warnings() == (True, [])
+    await schedule.pause()
+    assert (await warnings())[0] is False
+    table = await cli(stack, "status", "--month", MONTH)
+    assert "warning: 4 bill(s) are planned" in " ".join(table.stdout.split()), table.stdout
+    await schedule.delete()  # as the run found it: nothing fires into the other tests
 
 
 async def bill_of(stack: NotifyStack, member: int) -> int:
