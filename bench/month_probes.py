@@ -120,31 +120,36 @@ async def timers_then_work(client: Client, queue: str, tag: str, n: int, lead: f
     return await wait_closed(client, f"WorkflowId STARTS_WITH 'bench{tag}-timer-'", n, wake)
 
 
-def _stat(pid: int) -> tuple[int, float]:
-    """(parent pid, CPU seconds used) of a live process, from /proc/<pid>/stat."""
+def _stat(pid: int) -> tuple[int, float, float]:
+    """(parent pid, CPU seconds it used, CPU seconds its exited and reaped children used) of a
+    live process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+    own = (int(fields[11]) + int(fields[12])) / ticks
+    return int(fields[1]), own, (int(fields[13]) + int(fields[14])) / ticks
 
 
 def cpu_seconds(roots: dict[str, int], alone: tuple[str, ...] = ("worker",)) -> dict[str, float]:
-    """CPU seconds used so far by each named process and its live descendants (PostgreSQL's
-    backends, say); those named in `alone` without theirs (the bench's process is the parent
-    of its consumers and of its own Temporal server, counted apart)."""
-    found: dict[int, tuple[int, float]] = {}
+    """CPU seconds used so far by each named process and its descendants, live or exited
+    (PostgreSQL's backends, say: a backend's seconds stay counted after its connection
+    closes, through the postmaster that reaped it); those named in `alone` without theirs
+    (the bench's process is the parent of its consumers and of its own Temporal server,
+    counted apart)."""
+    found: dict[int, tuple[int, float, float]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 found[int(entry.name)] = _stat(int(entry.name))
     children: dict[int, list[int]] = {}
-    for pid, (parent, _) in found.items():
+    for pid, (parent, _, _) in found.items():
         children.setdefault(parent, []).append(pid)
 
     def total(pid: int) -> float:
-        return found.get(pid, (0, 0.0))[1] + sum(total(c) for c in children.get(pid, []))
+        _, own, reaped = found.get(pid, (0, 0.0, 0.0))
+        return own + reaped + sum(total(c) for c in children.get(pid, []))
 
     return {
-        name: found.get(pid, (0, 0.0))[1] if name in alone else total(pid)
+        name: found.get(pid, (0, 0.0, 0.0))[1] if name in alone else total(pid)
         for name, pid in roots.items()
     }
 
