@@ -123,6 +123,7 @@ async def test_operator_and_admin_work_through_the_api_and_every_change_is_audit
         status = (await op.get(f"/api/months/{MONTH}/status")).json()
         assert status["postgresql"]["dead_letter"] == 1
         assert status["postgresql"]["delivered_email"] == MEMBERS - 1
+        assert status["warnings"] == []  # nothing planned for later: no Schedule needed
 
         bill = await stack.conn.fetchval("SELECT id FROM bill WHERE member_id = 2")
         resent = await op.post(f"/api/bills/{bill}/resend", json={"channel": "sms"})
