@@ -40,6 +40,20 @@ def parse_instant(text: str, system_zone: str, what: str = "--at") -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(system_zone))
 
 
+# A dispatch carries its member list in its workflow input (about 6 bytes an id), which
+# Temporal refuses past 2 MB: a longer list is refused here, in one line.
+MAX_LISTED_MEMBERS = 200_000
+
+
+def checked_members(members: list[int] | None) -> list[int] | None:
+    if members is not None and len(members) > MAX_LISTED_MEMBERS:
+        raise TelebillError(
+            f"{len(members):,} members listed; at most {MAX_LISTED_MEMBERS:,} at a time "
+            "(split the list, or name none for the whole month)"
+        )
+    return members
+
+
 @dataclass(frozen=True)
 class DispatchStarted:
     workflow_id: str
@@ -57,6 +71,7 @@ async def start_dispatch(
     from workflows.notification import DispatchInput, DispatchWorkflow
 
     s = deps.settings
+    members = checked_members(members)
     stamp = clock.now(s).strftime("%Y%m%dT%H%M%S")
     handle = await (await deps.temporal()).start_workflow(
         DispatchWorkflow.run,

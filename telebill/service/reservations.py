@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from telebill import clock
 from telebill.domain.month import parse_month
 from telebill.errors import Unavailable
-from telebill.service.notify import checked_month, start_dispatch, tell
+from telebill.service.notify import checked_members, checked_month, start_dispatch, tell
 
 if TYPE_CHECKING:
     from telebill.db.reservation_store import Reservation
@@ -31,7 +31,7 @@ async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] 
     it; the caller is told so with `Unavailable`."""
     from telebill.db.reservation_store import add_reservation, mark_dispatch_failed, mark_dispatched
 
-    month = checked_month(month)
+    month, members = checked_month(month), checked_members(members)
     now = clock.now(deps.settings)
     async with deps.db() as conn:
         rid = await add_reservation(conn, send_at, parse_month(month), members, now)
