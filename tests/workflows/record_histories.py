@@ -47,6 +47,7 @@ from telebill.config import Settings
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
 from workflows.notification import (
     BillNotificationWorkflow,
+    DispatchInput,
     DispatchWorkflow,
     NotifyInput,
     ScheduledDispatchWorkflow,
@@ -223,6 +224,18 @@ async def main() -> None:
         await asyncio.sleep(1)
         await save("notify_delayed_start_woken", woken)
         await woken.terminate("recorded")
+        # an admin's "send now" naming members, over three member ranges (before 2026-11-27
+        # every range's activity input held the whole list; now only its own members)
+        listed = await client.start_workflow(
+            DispatchWorkflow.run,
+            DispatchInput(
+                "2026-11", members=[2, 5, 9], reserved_at="2026-12-05T10:00:00+09:00", range_size=4
+            ),
+            id=f"record-dispatch-listed-{tag}",
+            task_queue=queue,
+        )
+        await listed.result()
+        await save("dispatch_listed_members", listed)
         month = await client.start_workflow(
             MonthlySettlementWorkflow.run,
             SettlementInput("2026-11", shard_size=4, chunk_size=2, parallel=2),

@@ -34,6 +34,8 @@ def test_there_are_histories_of_every_workflow_kind() -> None:
         assert kinds <= names, version
     assert {"v3_settlement_then_dispatch", "v3_notify_clock_moved"} <= set(HISTORIES)
     assert {"v4_notify_delayed_start_due", "v4_notify_delayed_start_woken"} <= set(HISTORIES)
+    # recorded before each member range's activity was given only its own members
+    assert "v4_dispatch_listed_members" in HISTORIES
 
 
 def with_input_version(history_json: str, version: int) -> str:
