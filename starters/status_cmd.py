@@ -51,13 +51,7 @@ def status(
     view = call(lambda deps: service.status(deps, month))
     db, temporal = view.db, view.temporal
     if as_json:
-        shown = {
-            "postgresql": asdict(db),
-            "temporal": temporal,
-            "daily_dispatch": view.daily_dispatch,
-            "warnings": view.warnings,
-        }
-        print(json.dumps(shown, default=str, indent=2))
+        print(json.dumps(view.as_dict(), default=str, indent=2))
         return
     table = Table(title=f"Notifications of {month}", show_header=True)
     table.add_column("")

@@ -22,13 +22,7 @@ async def month_status(c: AsViewer, month_id: str) -> dict[str, Any]:
     (null when Temporal does not answer), whether the daily dispatch Schedule runs, and what
     the operator must act on."""
     view = await month.status(c.deps, month_id)
-    return {
-        "month": month_id,
-        "postgresql": asdict(view.db),
-        "temporal": view.temporal,
-        "daily_dispatch": view.daily_dispatch,
-        "warnings": view.warnings,
-    }
+    return {"month": month_id, **view.as_dict()}
 
 
 @router.get("/months/{month_id}/stuck")

@@ -3,8 +3,8 @@ bills, and its settlement (started, followed, reported)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from telebill import clock
 from telebill.domain.month import parse_month
@@ -37,6 +37,15 @@ class MonthView:
                 "will not be started: run `telebill schedules install` (or unpause it)"
             ]
         return []
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `status --json` prints and the API's month status returns."""
+        return {
+            "postgresql": asdict(self.db),
+            "temporal": self.temporal,
+            "daily_dispatch": self.daily_dispatch,
+            "warnings": self.warnings,
+        }
 
 
 async def db_status(deps: Deps, month: str) -> MonthStatus:
