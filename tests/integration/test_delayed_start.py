@@ -258,7 +258,7 @@ async def said_whether_the_daily_dispatch_runs(stack: NotifyStack) -> None:
     assert (await warnings())[0] is False
     table = await cli(stack, "status", "--month", MONTH)
     assert "warning: 4 bill(s) are planned" in " ".join(table.stdout.split()), table.stdout
-    await schedule.delete()  # as the run found it: nothing fires into the other tests
+    await schedule.delete()  # removed again: it would fire daily into the other tests
 
 
 async def bill_of(stack: NotifyStack, member: int) -> int:
