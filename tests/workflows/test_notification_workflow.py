@@ -3,16 +3,22 @@
 itself STUCK without an outcome, and a second start is a no-op. The activities are stand-ins
 around the real pure planner (the real ones run against PostgreSQL and Kafka in
 tests/integration). The time-skipping server cannot register search attributes, so they are off
-here; the end-to-end test checks them on the dev server."""
+here; the end-to-end test checks them on the dev server.
+
+Every expectation is computed from the server's own clock (which starts at TELEBILL_TEST_NOW, or
+the real time): the billing month is the one the server's "now" falls in, so its bills go out
+next month, all of it still ahead."""
 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
@@ -20,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notification import OutcomeQuery, PlanInput, PlanResult
-from telebill.domain.month import parse_month
+from telebill.domain.month import months_before, parse_month
 from telebill.domain.send_window import Window, plan_send
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
 from workflows.notification import BillNotificationWorkflow, NotifyInput
@@ -73,8 +79,21 @@ class StandIns:
         )
 
 
+def billing_month(instant: datetime) -> str:
+    """The month `instant` falls in (Asia/Seoul): its bills are sent in the month after."""
+    return f"{instant.astimezone(SEOUL):%Y-%m}"
+
+
+def send_day(month: str, day: int, zone: str = "Asia/Seoul", at: time = time(0)) -> datetime:
+    """`day` of the month after `month` (its last day if shorter) at `at`, local time."""
+    first = parse_month(month)
+    year, number = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
+    last = calendar.monthrange(year, number)[1]
+    return datetime.combine(date(year, number, min(day, last)), at, ZoneInfo(zone))
+
+
 async def start(
-    client: Client, queue: str, month: str = "2026-11", stuck_after_s: float = 3600
+    client: Client, queue: str, month: str, stuck_after_s: float = 3600
 ) -> WorkflowHandle[BillNotificationWorkflow, str]:
     return await client.start_workflow(
         BillNotificationWorkflow.run,
@@ -91,6 +110,11 @@ async def run(env: WorkflowEnvironment, s: StandIns) -> str:
         return await (await start(env.client, queue, s.month)).result()
 
 
+def a_month_already_due(instant: datetime) -> str:
+    """The month before last: its bills went out last month, so they are due at once."""
+    return months_before(instant, "Asia/Seoul", 2)[1]
+
+
 def local(dt: datetime, zone: str = "Asia/Seoul") -> datetime:
     return dt.astimezone(ZoneInfo(zone))
 
@@ -100,9 +124,10 @@ async def test_a_preferred_day_weeks_away_is_sent_then_and_not_before(
 ) -> None:
     env = own_clock_env
     started = await env.get_current_time()
-    s = StandIns(env, Member(preferred_day=20), "2026-11")
-    expected = datetime(2026, 12, 20, tzinfo=SEOUL)
-    assert started < expected - timedelta(days=7), "the test assumes it runs before mid-December"
+    month = billing_month(started)
+    s = StandIns(env, Member(preferred_day=20), month)
+    expected = send_day(month, 20)
+    assert started < expected - timedelta(days=7), "the send should be weeks away"
     assert await run(env, s) == "DELIVERED_EMAIL"
     assert len(s.published) == 1
     assert expected <= s.published[0] < expected + timedelta(minutes=1)
@@ -112,27 +137,40 @@ async def test_quiet_hours_over_the_preferred_morning_send_it_when_they_end(
     own_clock_env: WorkflowEnvironment,
 ) -> None:
     env = own_clock_env
-    s = StandIns(env, Member(preferred_day=15, quiet=(time(22, 0), time(9, 30))), "2026-11")
+    month = billing_month(await env.get_current_time())
+    s = StandIns(env, Member(preferred_day=15, quiet=(time(22, 0), time(9, 30))), month)
     await run(env, s)
-    at = local(s.published[0])
-    assert (at.date(), at.hour, at.minute) == (datetime(2026, 12, 15).date(), 9, 30)
+    expected = send_day(month, 15, at=time(9, 30))
+    assert expected <= s.published[0] < expected + timedelta(minutes=1)
 
 
-async def test_day_31_in_february_is_the_28th(own_clock_env: WorkflowEnvironment) -> None:
+@pytest.mark.parametrize("leap", [False, True], ids=["next-february", "next-leap-february"])
+async def test_day_31_in_february_is_its_last_day(
+    own_clock_env: WorkflowEnvironment, leap: bool
+) -> None:
+    """The next February still ahead (the 28th or the 29th), and the next of a leap year.
+    (A server of its own for each: once a workflow completes, the time-skipping server skips
+    years ahead.)"""
     env = own_clock_env
-    s = StandIns(env, Member(preferred_day=31), "2027-01")
+    started = await env.get_current_time()
+    year = started.astimezone(SEOUL).year
+    while datetime(year, 2, 1, tzinfo=SEOUL) <= started or (leap and not calendar.isleap(year)):
+        year += 1
+    s = StandIns(env, Member(preferred_day=31), f"{year}-01")
     await run(env, s)
-    assert local(s.published[0]).date() == datetime(2027, 2, 28).date()
+    last = 29 if calendar.isleap(year) else 28
+    assert local(s.published[0]).date() == date(year, 2, last)
 
 
 async def test_a_preference_change_during_the_sleep_moves_the_send(
     own_clock_env: WorkflowEnvironment,
 ) -> None:
     env = own_clock_env
-    s = StandIns(env, Member(preferred_day=25, zone="Europe/Berlin"), "2026-11")
+    month = billing_month(await env.get_current_time())
+    s = StandIns(env, Member(preferred_day=25, zone="Europe/Berlin"), month)
     queue = f"notify-{uuid.uuid4().hex[:8]}"
     async with s.worker(queue):
-        handle = await start(env.client, queue)
+        handle = await start(env.client, queue, month)
         for _ in range(100):  # queries do not advance the clock; result() would
             if (await handle.query(BillNotificationWorkflow.current)).status == "SCHEDULED":
                 break
@@ -140,8 +178,8 @@ async def test_a_preference_change_during_the_sleep_moves_the_send(
         s.member = Member(preferred_day=3, zone="Europe/Berlin")  # saved by `member update`
         await handle.signal(BillNotificationWorkflow.preferences_changed)
         assert await handle.result() == "DELIVERED_EMAIL"
-    at = local(s.published[0], "Europe/Berlin")
-    assert at.date() == datetime(2026, 12, 3).date() and at.hour == 0
+    expected = send_day(month, 3, "Europe/Berlin")
+    assert expected <= s.published[0] < expected + timedelta(minutes=1)
 
 
 async def test_a_clock_moved_past_the_send_instant_sends_at_once_when_told(
@@ -150,16 +188,17 @@ async def test_a_clock_moved_past_the_send_instant_sends_at_once_when_told(
     """`telebill notify replan` after TELEBILL_CLOCK_OFFSET_S moved: the sleeping workflow
     takes the installation's new clock and finds its instant passed."""
     env = own_clock_env
-    s = StandIns(env, Member(preferred_day=20), "2026-11")
+    month = billing_month(await env.get_current_time())
+    s = StandIns(env, Member(preferred_day=20), month)
     queue = f"notify-{uuid.uuid4().hex[:8]}"
     async with s.worker(queue):
-        handle = await start(env.client, queue)
+        handle = await start(env.client, queue, month)
         for _ in range(100):
             if (await handle.query(BillNotificationWorkflow.current)).status == "SCHEDULED":
                 break
             await asyncio.sleep(0.1)
         started = await env.get_current_time()
-        jump = (datetime(2026, 12, 20, 9, tzinfo=SEOUL) - started).total_seconds()
+        jump = (send_day(month, 20, at=time(9)) - started).total_seconds()
         await handle.signal(BillNotificationWorkflow.replan_now, jump)
         assert await handle.result() == "DELIVERED_EMAIL"
     assert len(s.published) == 1
@@ -170,10 +209,11 @@ async def test_no_outcome_marks_it_stuck_and_it_keeps_waiting(
     own_clock_env: WorkflowEnvironment,
 ) -> None:
     env = own_clock_env
-    s = StandIns(env, Member(preferred_day=1), "2026-10", report=False)  # Nov 1st: passed
+    month = a_month_already_due(await env.get_current_time())
+    s = StandIns(env, Member(preferred_day=1), month, report=False)
     queue = f"notify-{uuid.uuid4().hex[:8]}"
     async with s.worker(queue):
-        handle = await start(env.client, queue, "2026-10", stuck_after_s=600)
+        handle = await start(env.client, queue, month, stuck_after_s=600)
         await env.sleep(700)
         assert (await handle.query(BillNotificationWorkflow.current)).status == "STUCK"
         desc = await handle.describe()
@@ -188,14 +228,15 @@ async def test_no_outcome_marks_it_stuck_and_it_keeps_waiting(
 
 async def test_a_second_start_is_a_no_op(own_clock_env: WorkflowEnvironment) -> None:
     env = own_clock_env
-    s = StandIns(env, Member(preferred_day=10), "2026-11")
+    month = billing_month(await env.get_current_time())
+    s = StandIns(env, Member(preferred_day=10), month)
     queue = f"notify-{uuid.uuid4().hex[:8]}"
     async with s.worker(queue):
-        wid = f"notify-2026-11-7-{uuid.uuid4().hex[:6]}"
+        wid = f"notify-{month}-7-{uuid.uuid4().hex[:6]}"
         handles = [
             await env.client.start_workflow(
                 BillNotificationWorkflow.run,
-                NotifyInput(1, 7, "2026-11", search_attributes=False),
+                NotifyInput(1, 7, month, search_attributes=False),
                 id=wid,
                 task_queue=queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -222,10 +263,11 @@ async def test_no_time_to_send_is_a_visible_state_that_plans_again_not_a_failure
                 return PlanResult(inp.now, why, None, problem=why)
             return await super().plan(inp)
 
-    s = Blocked(env, Member(preferred_day=1), "2026-10")  # due at once when it can be planned
+    month = a_month_already_due(await env.get_current_time())
+    s = Blocked(env, Member(preferred_day=1), month)  # due at once when it can be planned
     queue = f"notify-{uuid.uuid4().hex[:8]}"
     async with s.worker(queue):
-        handle = await start(env.client, queue, "2026-10")
+        handle = await start(env.client, queue, month)
         for _ in range(100):
             state = await handle.query(BillNotificationWorkflow.current)
             if state.status == "NO_SEND_WINDOW":
