@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
-.PHONY: help deps system-deps stack-up stack-down demo test bench test-production-temporal drills drills-cluster lint format lock clean
+.PHONY: help deps system-deps stack-up stack-down demo test test-dated bench test-production-temporal drills drills-cluster lint format lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -41,8 +41,12 @@ lint: deps ## ruff (lint and format check) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: stack-up lint ## Bring up what the tests need and run them all
-	$(BIN)/python -m pytest
+test: stack-up lint ## Bring up what the tests need and run them all, then the dated runs
+	@rc=0; $(BIN)/python -m pytest || rc=$$?; \
+	  $(BIN)/python -m tests.dated || rc=$$?; exit $$rc
+
+test-dated: deps ## The date-sensitive tests as if today were each hard date (tests/clock.py)
+	$(BIN)/python -m tests.dated
 
 bench: stack-up ## Every benchmark (under 20 min; BENCH_MEMBERS=n for more): bench-report.md and .json
 	$(BIN)/python -m bench.all

@@ -4,9 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 import time_machine
+from hypothesis import settings as hypothesis_settings
 
 from telebill.config import Settings
 from tests.clock import TEST_NOW_ENV, suite_now
+
+# The dated runs (tests.dated) are about the date, not about exploring every input again.
+hypothesis_settings.register_profile("dated", max_examples=25)
 
 
 @pytest.fixture(scope="session", autouse=True)
