@@ -27,25 +27,14 @@ def serve(
 ) -> None:
     """Serve the API and the console until stopped. Keep it on loopback behind the TLS proxy
     (deploy/nginx/telebill.conf); nobody can use it before `telebill api user add`."""
-    import uvicorn
-
-    from telebill.api.app import create_app
+    from telebill.api.serve import serve as serve_api
 
     settings = get_settings()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("telebill").setLevel(logging.INFO)  # one line per request, no more
     where = f"http://{host or settings.api_host}:{port or settings.api_port}"
     console.print(f"console: {where}/console · API: {where}/docs", highlight=False)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.api_trusted_proxies,
-        access_log=False,  # its lines carry query strings; the API logs the route pattern
-        server_header=False,
-        log_level="warning",
-    )
+    serve_api(settings, host or settings.api_host, port or settings.api_port)
 
 
 @user.command("add")

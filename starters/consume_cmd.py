@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 from typing import Annotated
 
 import typer
@@ -17,6 +16,7 @@ from rich.table import Table
 from starters.errors import UserError
 from telebill.config import get_settings
 from telebill.errors import TelebillError
+from telebill.shutdown import stop_on_signals
 
 app = typer.Typer(
     help="Run a consumer of the message platform until SIGTERM/Ctrl-C. Run several processes of "
@@ -42,9 +42,7 @@ async def _run(kind: str) -> None:
     await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
     pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(f"{kind} consumer", settings.shutdown_timeout_s, stop)
     consumer = (
         DeadLetterConsumer(settings, pool)
         if kind == "dlq"
@@ -76,11 +74,10 @@ async def _scale(kind: str, minimum: int, maximum: int) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     settings = get_settings()
+    stop = asyncio.Event()
+    # its processes stop by themselves within shutdown_timeout_s, killed after scale_stop_timeout_s
+    stop_on_signals(f"{kind} supervisor", settings.scale_stop_timeout_s + 5, stop)
     serve_metrics(settings)  # the supervisor's own; its n-th process serves on the port + n
     await ConsumerScaler(settings, kind, minimum, maximum).run(stop)
 

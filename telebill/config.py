@@ -140,7 +140,11 @@ class Settings(BaseSettings):
     scale_drain_s: float = Field(default=60.0, gt=0)  # add a process if the backlog takes longer
     scale_idle_s: float = Field(default=60.0, gt=0)  # no lag this long: one process fewer
     scale_cool_down_s: float = Field(default=30.0, ge=0)  # after a change, the group rebalances
-    scale_stop_timeout_s: float = Field(default=120.0, gt=0)  # a stopping process then is killed
+    # A stopping consumer is killed after this (it exits by itself after shutdown_timeout_s).
+    scale_stop_timeout_s: float = Field(default=30.0, gt=0)
+    # After SIGTERM/Ctrl-C a worker, consumer or API process has this long to finish or hand
+    # back what it has in flight; then it exits all the same (telebill/shutdown.py).
+    shutdown_timeout_s: float = Field(default=20.0, gt=0)
     # Consumers and workers re-read the blackout windows this often (a new one applies within it).
     blackout_refresh_s: float = Field(default=30.0, ge=0)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,6 +29,7 @@ from telebill.metrics import STUCK, serve_metrics
 from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
 from telebill.resilience import supervise, wait_out
+from telebill.shutdown import stop_on_signals
 from workflows.notification import (
     BillNotificationWorkflow,
     DispatchWorkflow,
@@ -112,7 +112,9 @@ async def build_worker(
             workflows=list(hosted[queue][0]),
             activities=hosted[queue][1],
             workflow_task_executor=threads,
-            graceful_shutdown_timeout=timedelta(seconds=10),
+            # running activities get half the shutdown time, then are cancelled (Temporal
+            # retries them elsewhere); the rest is for the SDK's own shutdown
+            graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_timeout_s / 2),
             **worker_options(settings),
         )
         for queue in queues
@@ -144,9 +146,7 @@ async def run_worker(
     )
     pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals("worker", settings.shutdown_timeout_s, stop)
     gauges = []
     if monitored:
         gauges.append(

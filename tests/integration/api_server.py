@@ -26,6 +26,7 @@ class ApiServer:
     url: str
     log: Path
     tokens: dict[Role, str]
+    process: asyncio.subprocess.Process
 
     def client(self, role: Role | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -59,7 +60,8 @@ async def api_server(
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError(f"the API did not answer: {log.read_text()}")
-        yield ApiServer(url, log, tokens)
+        yield ApiServer(url, log, tokens, process)
     finally:
-        process.terminate()
+        if process.returncode is None:
+            process.terminate()
         await asyncio.wait_for(process.wait(), 30)

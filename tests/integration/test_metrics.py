@@ -9,10 +9,13 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from telebill.clock import offset_to
 from telebill.config import Settings
 from tests.helpers import free_low_ports, run_cli
 from tests.integration.conftest import Databases
@@ -60,10 +63,13 @@ async def test_a_consumers_counters_move_as_its_batch_is_delivered(platform: Pla
     assert lags, "no lag gauge"
 
 
-def start_worker(s: Settings, metrics_port: int) -> subprocess.Popen[str]:
+def start_worker(
+    s: Settings, metrics_port: int | None = None, **extra_env: str
+) -> subprocess.Popen[str]:
+    metrics = {"TELEBILL_METRICS_PORT": str(metrics_port)} if metrics_port else {}
     return subprocess.Popen(
         [TELEBILL, "worker"],
-        env=os.environ | s.process_env() | {"TELEBILL_METRICS_PORT": str(metrics_port)},
+        env=os.environ | s.process_env() | metrics | extra_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -74,7 +80,10 @@ async def test_the_worker_counts_what_it_settles_and_serves_the_sdk_metrics(
     databases: Databases, settings: Settings
 ) -> None:
     env = await seeded_env(databases, settings, 200)
-    s = settings.beside(env.task_queue, env.db_url)
+    # the clock before the month's first send: the settlement is what this test counts (the
+    # bills due at once, and a worker stopped while publishing them, are in test_shutdown)
+    before_sends = datetime(2026, 11, 30, 12, 0, tzinfo=ZoneInfo("Asia/Seoul"))
+    s = settings.beside(env.task_queue, env.db_url, clock_offset_s=offset_to(before_sends))
     port = free_low_ports(2)
     worker = start_worker(s, port)
     output = Output(worker)
@@ -88,9 +97,10 @@ async def test_the_worker_counts_what_it_settles_and_serves_the_sdk_metrics(
         sdk = await asyncio.to_thread(scrape, port + 1)
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
+        code = worker.wait(60)
         output.thread.join(10)
         await env.conn.close()
+    assert code == 0, "".join(output.lines)[-3000:]
     assert value(mine, "telebill_settled_members_total") == 200
     assert value(mine, "telebill_settled_bills_total") == 200
     assert ("telebill_notifications_stuck", frozenset()) in mine
