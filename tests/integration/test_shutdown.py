@@ -159,7 +159,7 @@ async def test_the_api_stops_on_time_with_a_request_in_flight(
         # a client that sends its headers and never the body it announced
         with socket.create_connection((host, int(port))) as slow:
             slow.sendall(
-                b"POST /api/templates/preview HTTP/1.1\r\nHost: x\r\n"
+                b"POST /api/templates/email/monthly_bill/preview HTTP/1.1\r\nHost: x\r\n"
                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
             )
             api.process.send_signal(signal.SIGTERM)

@@ -111,3 +111,16 @@ def test_the_admin_api_sits_on_loopback_behind_the_shipped_proxy(compose: dict[s
         assert (PROJECT_ROOT / mount.split(":")[0]).exists(), mount
     # the sed in its command rewrites listen lines the shipped file has
     assert "listen 443 " in conf and "listen 80;" in conf
+
+
+def test_telebills_processes_get_longer_than_their_own_stop_deadline(
+    compose: dict[str, Any],
+) -> None:
+    """Docker kills a container 10 s after SIGTERM unless told otherwise: a Telebill process
+    must have its whole TELEBILL_SHUTDOWN_TIMEOUT_S to hand back what it has in flight."""
+    ours = {n: s for n, s in compose["services"].items() if s.get("build") == "."}
+    assert ours, "no service runs Telebill"
+    for name, service in ours.items():
+        grace = service.get("stop_grace_period", "10s")
+        assert grace.endswith("s"), grace
+        assert float(grace[:-1]) > Settings().shutdown_timeout_s, name
