@@ -8,12 +8,13 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
-from telebill.messaging.lag import consumer_lag
+from telebill.config import Settings
+from telebill.messaging.lag import GROUP_MARK, consumer_lag
 from tests.integration.delivery_platform import Platform
 
 TELEBILL = str(Path(sys.executable).parent / "telebill")
@@ -47,29 +48,83 @@ def spawn(
     )
 
 
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    what: str,
+    within: float = 60,
+    alive: Sequence[subprocess.Popen[str]] = (),
+    every: float = 0.2,
+) -> None:
+    """Wait until `check()` is true (`what` says what it waits for). Fails after `within`
+    seconds, or at once when one of the `alive` processes has exited meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        for p in alive:
+            assert p.poll() is None, f"waiting for {what}: process {p.pid} exited ({p.returncode})"
+        assert loop.time() < deadline, f"waited {within:g} s for {what}, in vain"
+        await asyncio.sleep(every)
+
+
+async def group_sizes(settings: Settings) -> dict[str, int]:
+    """Kind (email, sms, dlq) → the processes in its consumer group now; {} while Kafka does
+    not answer (a broker just restarted is still loading its groups)."""
+    mark = settings.topic_prefix + GROUP_MARK
+    try:
+        rows = await consumer_lag(settings.kafka_servers, settings.topic_prefix)
+    except KafkaError:
+        return {}
+    return {r.group.removeprefix(mark): r.members for r in rows}
+
+
 async def members_in_group(platform: Platform, kind: str, wanted: int, within: float = 60) -> None:
+    async def joined() -> bool:
+        return (await group_sizes(platform.settings)).get(kind) == wanted
+
+    await eventually(joined, f"{wanted} {kind} consumer(s) in their group", within, every=0.5)
+
+
+async def caught_up(
+    platform: Platform,
+    kinds: Sequence[str],
+    within: float = 60,
+    alive: Sequence[subprocess.Popen[str]] = (),
+) -> None:
+    """Wait until the groups of these kinds have committed every event of every topic they
+    read, on two readings in a row. A consumer commits an event only after handling it and
+    publishing what follows it (a retry, the next channel, a dead letter), and the groups are
+    read one after another: a reading that finds no lag after one that found none also covers
+    what one group published to another's topic just before committing. Nothing is left to
+    handle then, so nothing can be sent or dead-lettered again afterwards."""
     s = platform.settings
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
+    mark = s.topic_prefix + GROUP_MARK
+    quiet = 0
+    left: dict[str, int] | str = "no reading yet"
+
+    async def no_lag() -> bool:
+        nonlocal quiet, left
         try:
             rows = await consumer_lag(s.kafka_servers, s.topic_prefix)
-        except KafkaError:  # a broker just restarted is still loading its groups
-            rows = []
-        if any(r.group.endswith(f"telebill-{kind}") and r.members == wanted for r in rows):
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"{wanted} consumers never joined"
-        await asyncio.sleep(0.5)
+        except KafkaError as exc:  # a broker just restarted
+            quiet, left = 0, f"Kafka did not answer: {exc}"
+            return False
+        mine = [r for r in rows if r.group.removeprefix(mark) in kinds]
+        if missing := set(kinds) - {r.group.removeprefix(mark) for r in mine}:
+            quiet, left = 0, f"no group yet for {sorted(missing)}"
+            return False
+        left = {r.topic: r.lag for r in mine if r.lag}
+        quiet = 0 if left else quiet + 1
+        return quiet >= 2
 
-
-async def lagging(platform: Platform, kinds: Sequence[str]) -> dict[str, int]:
-    """Topic → events not yet committed by the groups of these kinds."""
-    s = platform.settings
-    rows = await consumer_lag(s.kafka_servers, s.topic_prefix)
-    return {
-        r.topic: r.lag
-        for r in rows
-        if r.lag and any(r.group.endswith(f"telebill-{k}") for k in kinds)
-    }
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await no_lag():
+        for p in alive:
+            assert p.poll() is None, f"process {p.pid} exited ({p.returncode}); lag left: {left}"
+        assert loop.time() < deadline, (
+            f"the {', '.join(kinds)} groups did not catch up within {within:g} s: {left}"
+        )
+        await asyncio.sleep(0.3)
 
 
 class Output:

@@ -14,17 +14,39 @@ from telebill.db.connect import DbConn, connect
 from telebill.stack.kafka import Kafka
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import stop_pid
-from tests.integration.consumer_processes import Output, members_in_group, spawn
+from tests.integration.consumer_processes import (
+    Output,
+    caught_up,
+    eventually,
+    members_in_group,
+    spawn,
+)
 from tests.integration.delivery_platform import MEMBERS, Platform, event
+
+ACCEPTED = "SELECT count(*) FROM provider_message WHERE channel = 'email'"
 
 
 async def publish_all(platform: Platform) -> list[int]:
+    """An event per bill, keyed by member, published at once (one flush): a consumer fetches
+    them together, not one batch per provider latency however slow the machine."""
     bills = await platform.conn.fetch("SELECT id, member_id FROM bill ORDER BY id")
-    for b in bills:
-        await platform.publish(
-            event(b["id"], b["member_id"]).to_bytes(), key=b"%d" % b["member_id"]
-        )
+    await platform.publish_to(
+        platform.topics.channel("email"), *(event(b["id"], b["member_id"]) for b in bills)
+    )
     return [b["id"] for b in bills]
+
+
+async def provider_accepted(
+    conn: DbConn, at_least: int, process: subprocess.Popen[str], within: float = 60
+) -> None:
+    """Until the simulated provider has accepted this many e-mails: it records a key when the
+    call reaches it, before its latency, so those sends are in flight now."""
+
+    async def enough() -> bool:
+        return bool(await conn.fetchval(ACCEPTED) >= at_least)
+
+    what = f"the provider to accept {at_least} e-mail(s)"
+    await eventually(enough, what, within, alive=[process], every=0.1)
 
 
 async def sent_per_bill(conn: DbConn) -> dict[int, int]:
@@ -56,11 +78,12 @@ def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]
 
 
 async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: Platform) -> None:
-    process = spawn(platform, "email", latency_s=4.0)
+    # each send takes 6 s from the provider's acceptance: a wide window for the check below
+    process = spawn(platform, "email", latency_s=6.0)
     try:
         await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
-        await asyncio.sleep(2.5)  # fetched and being sent (each send takes 4 s)
+        await provider_accepted(platform.conn, 1, process)  # fetched and being sent
         assert await sent_per_bill(platform.conn) == {}  # nothing finished yet
         code, out = await asyncio.to_thread(stop, process, signal.SIGTERM)
     finally:
@@ -76,11 +99,12 @@ async def test_sigterm_finishes_the_events_in_flight_and_commits_them(platform: 
 async def test_a_consumer_killed_mid_flight_loses_nothing_and_the_provider_sends_once(
     platform: Platform,
 ) -> None:
-    process = spawn(platform, "email", latency_s=4.0)
+    process = spawn(platform, "email", latency_s=6.0)
     try:
         await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
-        await asyncio.sleep(2.5)  # the provider has accepted them; its answers take 4 s
+        # the provider has accepted them all; its answers take 6 s
+        await provider_accepted(platform.conn, len(bills), process)
         code, _ = await asyncio.to_thread(stop, process, signal.SIGKILL)
     finally:
         process.kill()
@@ -139,14 +163,20 @@ async def test_postgresql_stopped_hard_and_started_while_sending_loses_nothing_s
     pid = pg.pid()
     if pg.external or pid is None:
         pytest.skip("needs the local stack's PostgreSQL, which this test stops")
-    process = spawn(platform, "email", latency_s=3.0)
+    process = spawn(platform, "email", latency_s=4.0)
     out = Output(process)
     try:
         await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
-        await asyncio.sleep(1.5)  # fetched, loaded, and being sent (each send takes 3 s)
+        # fetched, loaded, and being sent (each send takes 4 s from the provider's acceptance)
+        await provider_accepted(platform.conn, len(bills), process)
         stop_pid(pid, pg.marker, signal.SIGQUIT)  # "immediate" shutdown: no clean-up, like a crash
-        await asyncio.sleep(5)  # the sends end meanwhile; their records cannot be written
+
+        async def waiting_out_postgresql() -> bool:  # the sends ended; their records wait
+            return "PostgreSQL (recording the batch)" in "".join(out.lines)
+
+        what = "the consumer to wait out PostgreSQL to record its batch"
+        await eventually(waiting_out_postgresql, what, alive=[process])
         assert process.poll() is None, "the consumer exited while PostgreSQL was down"
         await pg.up()
         conn = await connect(platform.settings.db_url)
@@ -175,14 +205,20 @@ async def test_kafka_killed_and_restarted_while_sending_loses_nothing_sends_noth
     pid = kafka.pid()
     if kafka.external or pid is None:
         pytest.skip("needs the local stack's Kafka, which this test kills")
-    process = spawn(platform, "email", latency_s=3.0)
+    process = spawn(platform, "email", latency_s=4.0)
     out = Output(process)
     try:
         await members_in_group(platform, "email", 1)
         bills = await publish_all(platform)
-        await asyncio.sleep(1.5)  # fetched and being sent
+        # fetched and being sent (each send takes 4 s from the provider's acceptance)
+        await provider_accepted(platform.conn, len(bills), process)
         stop_pid(pid, kafka.marker, signal.SIGKILL)  # the broker dies: no clean shutdown
-        await asyncio.sleep(5)  # sends end and are recorded; the commit cannot be made
+
+        async def all_recorded() -> bool:  # the sends end and are recorded in PostgreSQL
+            return len(await sent_per_bill(platform.conn)) == len(bills)
+
+        # …while Kafka is down, so the commit cannot be made
+        await eventually(all_recorded, "the sends to be recorded", alive=[process])
         assert process.poll() is None, "the consumer exited while Kafka was down"
         await kafka.up()
         deadline = asyncio.get_running_loop().time() + 120
@@ -191,7 +227,8 @@ async def test_kafka_killed_and_restarted_while_sending_loses_nothing_sends_noth
             assert process.poll() is None, "the consumer exited"
             await asyncio.sleep(0.5)
         await members_in_group(platform, "email", 1, within=120)  # back in its group
-        await asyncio.sleep(3)  # a second send of anything would show by now
+        # every event committed: none can be handled (and sent) again after this
+        await caught_up(platform, ["email"], within=120, alive=[process])
         assert await sent_per_bill(platform.conn) == {b: 1 for b in bills}
         code, _ = await asyncio.to_thread(stop, process, signal.SIGTERM)
         assert sent == {b: 1 for b in bills}
@@ -213,7 +250,11 @@ async def test_a_consumer_started_while_postgresql_is_down_waits_for_it(
     process = spawn(platform, "email", latency_s=0.05)
     out = Output(process)
     try:
-        await asyncio.sleep(6)
+
+        async def waiting_for_postgresql() -> bool:  # failed twice to reach it, and waits on
+            return re.search(r"PostgreSQL \(start\): .*\(try 2\)", "".join(out.lines)) is not None
+
+        await eventually(waiting_for_postgresql, "the consumer to wait out PostgreSQL", 60)
         assert process.poll() is None, "".join(out.lines)  # waiting, not exited
         await pg.up()
         await members_in_group(platform, "email", 1, within=90)

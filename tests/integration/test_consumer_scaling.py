@@ -16,7 +16,7 @@ import pytest
 from telebill.config import Settings
 from tests.helpers import free_low_ports
 from tests.integration.conftest import Databases
-from tests.integration.consumer_processes import TELEBILL, Output
+from tests.integration.consumer_processes import TELEBILL, Output, members_in_group
 from tests.integration.delivery_platform import Platform, event, platform_of
 from tests.integration.metrics_scrape import reaches, scrape, value
 from tests.integration.test_consumer_processes import sent_per_bill
@@ -99,7 +99,7 @@ async def test_a_backlog_scales_up_an_idle_group_scales_down_and_nothing_is_lost
     out = Output(first)
     try:
         await until(said(out, "started process"), "no first process")
-        await asyncio.sleep(4)  # let it join its group before the backlog arrives
+        await members_in_group(busy, "email", 1)  # in its group before the backlog arrives
         # keyed by member, as the workflows publish: spread over the partitions
         await busy.publish_to(
             busy.topics.channel("email"), *(event(b["id"], b["member_id"]) for b in bills)
@@ -107,7 +107,13 @@ async def test_a_backlog_scales_up_an_idle_group_scales_down_and_nothing_is_lost
         await until(said(out, "1 → 2 processes"), "never scaled up")
         # The new process is up (its SIGTERM handler is set before it says so), and working.
         await until(said(out, r"(?s)(consumer on .*){2}"), "the second process never started")
-        await asyncio.sleep(2)
+
+        async def shared() -> bool:  # the rebalance gave the new process its part of the group
+            counts = [int(n) for n in re.findall(r"assigned (\d+) partitions", "".join(out.lines))]
+            # the first process had them all; then each got a part
+            return len(counts) > 1 and any(0 < n < counts[0] for n in counts[1:])
+
+        await until(shared, "the group was never split between the processes")
         # Stopped in the middle of the backlog: its processes finish what they hold and commit.
         await asyncio.to_thread(stop, first, out)
     finally:

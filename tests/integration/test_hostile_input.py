@@ -18,7 +18,7 @@ from hypothesis.errors import NonInteractiveExampleWarning
 from telebill.domain.redact import redact
 from telebill.messaging.dead_letter import MAX_REASON_CHARS
 from telebill.messaging.events import MalformedEvent, NotificationEvent
-from tests.integration.consumer_processes import Output, lagging, members_in_group, spawn
+from tests.integration.consumer_processes import Output, caught_up, members_in_group, spawn
 from tests.integration.delivery_platform import Platform, event
 from tests.strategies import near_events
 
@@ -173,12 +173,10 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
             assert asyncio.get_running_loop().time() < deadline, "the drill did not settle"
             assert all(p.poll() is None for p in procs), "a consumer process exited"
             await asyncio.sleep(0.5)
-        await asyncio.sleep(2)  # anything sent or dead-lettered twice would show by now
-        # the commits' own time, not what a slow machine's settling left of the first deadline
-        deadline = asyncio.get_running_loop().time() + 60
-        while left := await lagging(platform, ["email", "sms", "dlq"]):
-            assert asyncio.get_running_loop().time() < deadline, f"lag left: {left}"
-            await asyncio.sleep(0.5)
+        # No group lags: every event handled and committed, so nothing can be sent or
+        # dead-lettered twice after this. The commits' own time, not what a slow machine's
+        # settling left of the first deadline.
+        await caught_up(platform, ["email", "sms", "dlq"], within=60, alive=procs)
         assert all(p.poll() is None for p in procs), "a consumer process exited"
     finally:
         for p in procs:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -27,7 +26,7 @@ from telebill.stack.kafka_topics import ensure_topics
 from tests.helpers import run_cli
 from tests.integration.api_server import api_server
 from tests.integration.conftest import Databases
-from tests.integration.consumer_processes import Output, members_in_group, spawn
+from tests.integration.consumer_processes import Output, eventually, members_in_group, spawn
 from tests.integration.delivery_platform import Platform
 from tests.integration.notify_stack import prepare
 from tests.integration.test_consumer_processes import finish_in_process, publish_all
@@ -40,13 +39,6 @@ SHUTDOWN_S = 5
 # How long past its deadline a process may take to be gone (a loaded machine, a slow exit).
 MARGIN_S = 30
 FORCED = f"not stopped {SHUTDOWN_S:g} s after the signal, exits now"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 120) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.2)
 
 
 async def published(client: Client, queue: str) -> int:
@@ -77,7 +69,7 @@ async def test_a_worker_whose_publishes_cannot_finish_stops_on_time_and_hands_th
         async def publishing() -> bool:  # aiokafka waits for the topic that is not there
             return "not found in cluster metadata" in "".join(output.lines)
 
-        await eventually(publishing, "no publish began")
+        await eventually(publishing, "a publish to begin", within=120)
         worker.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(worker.wait, SHUTDOWN_S + MARGIN_S)
     finally:
@@ -95,7 +87,7 @@ async def test_a_worker_whose_publishes_cannot_finish_stops_on_time_and_hands_th
         async def all_published() -> bool:
             return await published(env.client, s.task_queue) == members
 
-        await eventually(all_published, "the bills were not published by the next worker")
+        await eventually(all_published, "the next worker to publish every bill", within=120)
         again.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(again.wait, SHUTDOWN_S + MARGIN_S)
     finally:
@@ -125,7 +117,7 @@ async def test_a_consumer_whose_sends_hang_stops_on_time_and_each_bill_goes_out_
         async def in_flight() -> bool:  # the provider took them; its answer takes an hour
             return bool(await platform.conn.fetchval(accepted))
 
-        await eventually(in_flight, "nothing reached the provider")
+        await eventually(in_flight, "the provider to take an event", within=120)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, SHUTDOWN_S + MARGIN_S)
     finally:
@@ -184,7 +176,7 @@ async def test_an_idle_worker_stops_at_once(databases: Databases, settings: Sett
             found = await env.client.workflow_service.describe_task_queue(request)
             return bool(found.pollers)
 
-        await eventually(polling, "the worker never polled its task queue")
+        await eventually(polling, "the worker to poll its task queue", within=120)
         worker.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(worker.wait, SHUTDOWN_S + MARGIN_S)
     finally:
