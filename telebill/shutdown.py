@@ -31,11 +31,15 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def exit_now(reason: str) -> None:
-    """End the process at once (exit status 0: it was asked to stop), saying why on stderr."""
-    log.warning("%s", reason)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    print(reason, file=sys.stderr, flush=True)
+    """End the process at once (exit status 0: it was asked to stop), saying why in its log
+    (or on stderr when it has none)."""
+    handlers = logging.getLogger().handlers
+    if handlers:
+        log.warning("%s", reason)
+        for handler in handlers:
+            handler.flush()
+    else:
+        print(reason, file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(0)
 
