@@ -76,7 +76,15 @@ class Platform:
                 await asyncio.sleep(0.2)
         finally:
             stop.set()
-            await asyncio.gather(*tasks)
+            # a consumer still waiting out an outage (its start, a poll) does not see `stop`:
+            # it is cancelled, and the test fails instead of hanging
+            stopped, stuck = await asyncio.wait(tasks, timeout=30)
+            for t in stuck:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for t in stopped:
+                t.result()  # a consumer that crashed fails the test with its error
+            assert not stuck, f"{len(stuck)} consumer(s) did not stop within 30 s of `stop`"
 
 
 def event(bill_id: int, member_id: int) -> NotificationEvent:
