@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=58080, ge=1, le=65535)
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # larger requests: 413
+    # Previews and `templates add` render in helper processes (telebill/templates/isolated.py):
+    # this many, each stopped after the timeout (a 422 that says so) or beyond its memory.
+    preview_processes: int = Field(default=2, ge=1, le=16)
+    preview_timeout_s: float = Field(default=3.0, gt=0)
+    preview_memory_mb: int = Field(default=256, ge=32)
     # calls of the sending endpoints (send now, resend, reserve, replay) per user
     api_send_rate: str = Field(default="20/minute", pattern=r"^\d+/(second|minute|hour)$")
     # proxies whose X-Forwarded-For/-Proto are believed (Nginx on the same host)

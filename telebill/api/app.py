@@ -25,10 +25,11 @@ def create_app(settings: Settings) -> FastAPI:
 
         await ensure_schema(settings.db_url)
         pool = await create_pool(settings)
-        app.state.deps = Deps(settings, pool)
+        app.state.deps = deps = Deps(settings, pool)
         try:
             yield
         finally:
+            deps.close()
             await pool.close()
 
     app = FastAPI(

@@ -100,6 +100,8 @@ def triage(
                 )
             except MalformedEvent as exc:
                 out.dead.append(Dead.of(str(exc), record))
+            except Exception as exc:  # a decoder's fault we did not foresee: still this record's
+                out.dead.append(Dead.of(f"unreadable event: {type(exc).__name__}", record))
             else:
                 if event.not_before is not None and event.not_before > now:
                     delay = min(

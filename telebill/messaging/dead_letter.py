@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from telebill.domain.redact import redact
+from telebill.messaging.bounded_json import JsonBounds, Unreadable, loads
 from telebill.messaging.events import PG_BIGINT_MAX, NotificationEvent
 
 MAX_RAW_BYTES = 2_048
 MAX_REASON_CHARS = 1_000
 MAX_KEY_CHARS = 300
+# Our letters are at most ~60 KB (an event with a full history of 500-character errors); one
+# of another producer's beyond 320 KiB is kept as its cut raw bytes with the reason. Nesting
+# is bounded so that json_safe's walk is too; NaN and infinities become null there.
+DLQ_BOUNDS = JsonBounds(max_bytes=320 * 1024, max_depth=64, non_finite=True)
 
 
 def cut(raw: bytes) -> dict[str, Any]:
@@ -100,21 +105,26 @@ def _bill_id(value: object) -> int | None:
 def parse_dead_letter(raw: bytes | None, position: str) -> DeadLetterRecord:
     """Whatever arrived on the DLQ topic at `position` (topic/partition/offset), as a record.
     Telebill's letters keep their reason, event and errors; anything else is kept as raw bytes
-    with the reason why it could not be read."""
+    with the reason why it could not be read. Never raises: a letter this code did not foresee
+    is kept raw too, rather than stopping the dead-letter consumer."""
+    try:
+        return _parsed(raw, position)
+    except Exception as exc:
+        return _unreadable(raw, position, f"unreadable dead letter ({type(exc).__name__})")
+
+
+def _unreadable(raw: bytes | None, position: str, reason: str) -> DeadLetterRecord:
+    return DeadLetterRecord(
+        f"dlq:{position}", {"raw": cut(raw or b"")}, reason, None, None, None, None
+    )
+
+
+def _parsed(raw: bytes | None, position: str) -> DeadLetterRecord:
     foreign_key = f"dlq:{position}"
     try:
-        data = json.loads(raw or b"")
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        why = "empty" if not raw else f"not JSON: {type(exc).__name__}"
-        return DeadLetterRecord(
-            foreign_key,
-            {"raw": cut(raw or b"")},
-            f"unreadable dead letter ({why})",
-            None,
-            None,
-            None,
-            None,
-        )
+        data = loads(raw, DLQ_BOUNDS)
+    except Unreadable as exc:
+        return _unreadable(raw, position, f"unreadable dead letter ({redact(str(exc), 200)})")
     if not isinstance(data, dict):
         return DeadLetterRecord(
             foreign_key,

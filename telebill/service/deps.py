@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from telebill.config import Settings
     from telebill.db.connect import DbConn
+    from telebill.templates.isolated import IsolatedRenderer
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Deps:
     settings: Settings
     pool: asyncpg.Pool | None = None  # None: a connection per call (the CLI)
     _client: Client | None = field(default=None, repr=False)
+    _renderer: IsolatedRenderer | None = field(default=None, repr=False)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[DbConn]:
@@ -56,3 +58,18 @@ class Deps:
                     f"Temporal at {s.temporal_target} does not answer: {exc}"
                 ) from None
         return self._client
+
+    def renderer(self) -> IsolatedRenderer:
+        """The helper processes that render templates a person wrote (previews, adds)."""
+        if self._renderer is None:
+            from telebill.templates.isolated import IsolatedRenderer
+
+            s = self.settings
+            self._renderer = IsolatedRenderer(
+                s.preview_processes, s.preview_timeout_s, s.preview_memory_mb
+            )
+        return self._renderer
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()

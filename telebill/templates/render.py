@@ -134,7 +134,7 @@ def render(
         raise TemplateInvalid(f"{what}: {where}over the limit: {exc}") from None
     except TemplateError as exc:
         raise _invalid(what, exc, _template_line(exc.__traceback__)) from None
-    except (RecursionError, MemoryError, ArithmeticError, ValueError, TypeError) as exc:
+    except Exception as exc:  # whatever a filter or method raises is the template's fault
         line = _template_line(exc.__traceback__)
         raise _invalid(what, exc, line) from None
     finally:
