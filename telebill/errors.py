@@ -13,3 +13,7 @@ class NotFound(TelebillError):
 
 class Unavailable(TelebillError):
     """A service Telebill needs does not answer (API: 503); trying again later may work."""
+
+
+class Busy(TelebillError):
+    """Too many of these are under way; trying again shortly will work (API: 429)."""

@@ -16,7 +16,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from telebill.db.api_user_store import ApiUser
 from telebill.domain.roles import Role
-from telebill.errors import NotFound, TelebillError, Unavailable
+from telebill.errors import Busy, NotFound, TelebillError, Unavailable
 from telebill.service import access
 from telebill.service.deps import Deps
 
@@ -36,6 +36,8 @@ def status_of(exc: TelebillError) -> int:
         return 404
     if isinstance(exc, Unavailable):
         return 503
+    if isinstance(exc, Busy):
+        return 429
     return 400
 
 

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from telebill.channels.base import RenderedMessage, TemplateSource
-from telebill.errors import Unavailable
+from telebill.errors import Busy, Unavailable
 from telebill.templates.context import BillContext
 from telebill.templates.render import TemplateInvalid
 
@@ -132,7 +132,7 @@ class IsolatedRenderer:
         try:
             helper = await asyncio.wait_for(self._idle.get(), self.timeout_s)
         except TimeoutError:
-            raise Unavailable("every template renderer is busy; try again shortly") from None
+            raise Busy("every template renderer is busy; try again shortly") from None
         try:
             if helper is None or not helper.alive():
                 helper = await asyncio.to_thread(_Helper, self.memory_bytes)
@@ -160,6 +160,10 @@ class IsolatedRenderer:
             raise TemplateInvalid(value)
         result: RenderedMessage = value
         return result
+
+    def free(self) -> int:
+        """How many helpers are waiting for a render."""
+        return self._idle.qsize()
 
     def close(self) -> None:
         while not self._idle.empty():

@@ -134,6 +134,8 @@ def render(
         raise TemplateInvalid(f"{what}: {where}over the limit: {exc}") from None
     except TemplateError as exc:
         raise _invalid(what, exc, _template_line(exc.__traceback__)) from None
+    except MemoryError:
+        raise  # the process's own limit (a helper's RLIMIT_AS): its caller says which
     except Exception as exc:  # whatever a filter or method raises is the template's fault
         line = _template_line(exc.__traceback__)
         raise _invalid(what, exc, line) from None
