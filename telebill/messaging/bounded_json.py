@@ -90,6 +90,6 @@ def loads(raw: bytes | None, bounds: JsonBounds) -> Any:
     except UnicodeDecodeError as exc:
         raise Unreadable(f"not JSON: not UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
-        raise Unreadable(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Unreadable(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except Exception as exc:  # RecursionError, MemoryError, …: still this message's fault alone
         raise Unreadable(f"not JSON: {type(exc).__name__}") from None

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from telebill.domain.redact import redact
+from telebill.domain.redact import printable, redact
 from telebill.messaging.bounded_json import JsonBounds, Unreadable, loads
 from telebill.messaging.events import PG_BIGINT_MAX, NotificationEvent
 
@@ -74,10 +74,10 @@ class DeadLetterRecord:
 
 
 def _text(value: object, limit: int) -> str:
-    """Text PostgreSQL accepts: no NUL, no lone surrogates, bounded."""
+    """Text PostgreSQL accepts and a page shows on one line: cut first, then printable (the
+    rule every kept text follows: no NUL, no control characters, no lone surrogates)."""
     text = value if isinstance(value, str) else str(value)
-    text = text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return printable(text) if len(text) <= limit else printable(text[: limit - 1]) + "…"
 
 
 def json_safe(value: Any, limit: int = 10_000) -> Any:

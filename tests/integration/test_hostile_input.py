@@ -1,7 +1,11 @@
-"""The hostile-input drill: a consumer group of two `telebill consume email` processes (with
-the SMS and DLQ consumers beside them) while bad messages of every kind are published between
-good events on the same partitions. Afterwards every good event was delivered exactly once,
-every bad one dead-lettered once with its reason, no process exited, and no group lags."""
+"""The hostile-input drill: a consumer group of two `telebill consume email` processes, with
+the SMS, AlimTalk, push and DLQ consumers beside them, while bad messages of every kind are
+published between good events on the same partitions: the known mistakes, what the generators
+write, and the classes that once killed a consumer (a 5,000-digit number, nesting 100,000 deep,
+a field of 400 KB, NaN, a lone surrogate, a multi-line error in the history), each on every
+channel's main topic and first retry tier and on the DLQ. Afterwards every good event was
+delivered exactly once, every bad one dead-lettered once with its reason, no process exited,
+and no group lags."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from hypothesis.errors import NonInteractiveExampleWarning
 from telebill.domain.redact import redact
 from telebill.messaging.dead_letter import MAX_REASON_CHARS
 from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.stack.kafka_topics import ensure_topics
 from tests.integration.consumer_processes import Output, caught_up, members_in_group, spawn
 from tests.integration.delivery_platform import Platform, event
 from tests.strategies import near_events
@@ -33,6 +38,41 @@ class Bad:
 
 def raw_event(bill: int, member: int, **fields: object) -> bytes:
     return json.dumps({**event(bill, member).model_dump(mode="json"), **fields}).encode()
+
+
+CHANNELS = ("email", "sms", "alimtalk", "push")
+CHAINS = "alimtalk>email>sms;push>email>sms;email>sms;sms"
+
+
+def with_field(channel: str, field: str, text: bytes) -> bytes:
+    """An event of `channel` (on its own chain) with one field written as raw JSON text."""
+    e = json.loads(raw_event(900_001, 1, channel=channel, chain=CHAINS_OF[channel]))
+    e.pop(field, None)
+    return json.dumps(e).encode()[:-1] + b', "' + field.encode() + b'": ' + text + b"}"
+
+
+CHAINS_OF = {
+    "email": ["email", "sms"],
+    "sms": ["sms"],
+    "alimtalk": ["alimtalk", "email", "sms"],
+    "push": ["push", "email", "sms"],
+}
+
+
+def killers(channel: str) -> list[bytes]:
+    """The classes that once stopped a consumer (issue 30), as events of `channel`."""
+    note = b'[{"channel": "email", "attempt": 1, "error": "line one\\nline two", '
+    return [
+        with_field(channel, "bill_id", b"7" * 5_000),
+        b'{"schema_version": 1, "history": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        with_field(channel, "billing_month", b'"' + b"x" * 400_000 + b'"'),
+        with_field(channel, "attempt", b"NaN"),
+        with_field(channel, "bill_id", b"1e999"),
+        with_field(channel, "purpose", b'"\\ud800"'),
+        with_field(channel, "purpose", b'"\xed\xa0\x80"'),  # a surrogate in CESU-8 bytes
+        with_field(channel, "history", note + b'"at": "2026-12-01T00:00:00Z"}]'),
+        with_field(channel, "schema_version", b'"' + b"v" * 100_000 + b'"'),
+    ]
 
 
 async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> None:
@@ -66,7 +106,7 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
     bad: list[tuple[str, bytes, Bad]] = [
         (main, b"", Bad("empty message")),
         (main, b"\x00\xff\xfe binary \x00", Bad("not JSON")),
-        (main, b"x" * 900_000, Bad("not JSON")),
+        (main, b"x" * 900_000, Bad("900,000 bytes, more than the 262,144 allowed")),
         (main, b"[1, 2, 3]", Bad("not a JSON object")),
         (main, raw_event(1, 1, schema_version=2), Bad("unsupported schema_version 2")),
         (main, raw_event(1, 1, bill_id=2**63), Bad("invalid field bill_id")),
@@ -101,6 +141,16 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
     missing = json.loads(raw_event(1, 1))
     del missing["bill_id"]
     bad.append((main, json.dumps(missing).encode(), Bad("invalid field bill_id")))
+    await ensure_topics(platform.settings.kafka_servers, 3, topics.prefix, channels=CHANNELS)
+    for name in CHANNELS:
+        for topic in (topics.channel(name), topics.retry(name, 1)):
+            for raw in killers(name):
+                try:
+                    NotificationEvent.received(raw, "retry" in topic, now, timedelta(hours=2))
+                except MalformedEvent as exc:
+                    bad.append((topic, raw, Bad(redact(str(exc), MAX_REASON_CHARS))))
+                else:
+                    raise AssertionError(f"a killer read as an event: {raw[:80]!r}")
     # Hypothesis: events with one field wrong (or noise), for bills that do not exist unless
     # the wrong field is the bill: each is delivered (a real bill) or dead with its reason.
     with warnings.catch_warnings():
@@ -126,13 +176,21 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
             ).encode(),
             "theirs",
         ),
+        (b"[" * 100_000, "unreadable dead letter (not JSON: nested deeper than 64 levels)"),
+        (b'{"reason": "r", "n": ' + b"9" * 5_000 + b"}", "a number of 5,000 characters"),
+        (b'{"reason": "' + b"r" * 400_000 + b'"}', "bytes, more than the 327,680 allowed"),
+        (b'{"reason": "\\ud800 lone", "event": {"bill_id": NaN}}', " lone"),
+        (b'{"reason": "multi\\nline\\ttabs"}', "multi line tabs"),
     ]
 
+    chains = {"TELEBILL_CHANNEL_CHAINS": CHAINS}
     procs = [
-        spawn(platform, "email"),
-        spawn(platform, "email"),
-        spawn(platform, "sms"),
-        spawn(platform, "dlq"),
+        spawn(platform, "email", **chains),
+        spawn(platform, "email", **chains),
+        spawn(platform, "sms", **chains),
+        spawn(platform, "alimtalk", **chains),
+        spawn(platform, "push", **chains),
+        spawn(platform, "dlq", **chains),
     ]
     outs = [Output(p) for p in procs]
     try:
@@ -176,7 +234,7 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
         # No group lags: every event handled and committed, so nothing can be sent or
         # dead-lettered twice after this. The commits' own time, not what a slow machine's
         # settling left of the first deadline.
-        await caught_up(platform, ["email", "sms", "dlq"], within=60, alive=procs)
+        await caught_up(platform, [*CHANNELS, "dlq"], within=90, alive=procs)
         assert all(p.poll() is None for p in procs), "a consumer process exited"
     finally:
         for p in procs:
@@ -184,7 +242,7 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
         codes = [await asyncio.to_thread(p.wait, 60) for p in procs]
         for o in outs:
             o.thread.join(10)
-    assert codes == [0, 0, 0, 0], "".join(outs[0].lines)[-3000:]
+    assert codes == [0] * len(procs), "".join(o.lines[-1] for o in outs if o.lines)[-3000:]
 
     sent = await c.fetch(
         "SELECT n.bill_id, n.purpose, count(*) AS n FROM delivery_attempt d "
