@@ -66,6 +66,19 @@ class Sizes:
         self._known[id(value)] = (value, total)
         return total
 
+    def fits(self, value: object, what: str) -> object:
+        """A value about to be written: within the limit (strings, the usual case, at once)."""
+        if type(value) is str:
+            if len(value) > self.limit:
+                raise RenderLimit(f"{what} beyond {self.limit:,} characters")
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value.bit_length() > MAX_INT_BITS:
+                raise RenderLimit(f"{what}: a number of more than {MAX_INT_BITS:,} bits")
+        elif self.of(value) > self.limit:
+            raise RenderLimit(f"{what} beyond {self.limit:,} characters")
+        return value
+
     def check(self, value: object, what: str = "a value") -> object:
         """A value an operation built: within the limit, and counted against the budget."""
         if isinstance(value, int) and not isinstance(value, bool):

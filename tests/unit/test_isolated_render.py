@@ -80,7 +80,7 @@ async def test_every_helper_busy_is_a_refusal_to_try_again_not_a_wait(
         if not renderer.free():
             break
         await asyncio.sleep(0.001)
-    renderer.timeout_s = 0.1
+    renderer.timeout_s = 0.001  # the slow one holds it for 200,000 steps: far longer
     with pytest.raises(Busy):
         await renderer.render(sms("{{ 1 }}"), SAMPLE)
     with pytest.raises(TemplateInvalid):
