@@ -183,14 +183,13 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
         (b'{"reason": "multi\\nline\\ttabs"}', "multi line tabs"),
     ]
 
-    chains = {"TELEBILL_CHANNEL_CHAINS": CHAINS}
     procs = [
-        spawn(platform, "email", **chains),
-        spawn(platform, "email", **chains),
-        spawn(platform, "sms", **chains),
-        spawn(platform, "alimtalk", **chains),
-        spawn(platform, "push", **chains),
-        spawn(platform, "dlq", **chains),
+        spawn(platform, "email", TELEBILL_CHANNEL_CHAINS=CHAINS),
+        spawn(platform, "email", TELEBILL_CHANNEL_CHAINS=CHAINS),
+        spawn(platform, "sms", TELEBILL_CHANNEL_CHAINS=CHAINS),
+        spawn(platform, "alimtalk", TELEBILL_CHANNEL_CHAINS=CHAINS),
+        spawn(platform, "push", TELEBILL_CHANNEL_CHAINS=CHAINS),
+        spawn(platform, "dlq", TELEBILL_CHANNEL_CHAINS=CHAINS),
     ]
     outs = [Output(p) for p in procs]
     try:
