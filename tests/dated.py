@@ -22,9 +22,15 @@ import time
 from tests.clock import HARD_DATES, TEST_NOW_ENV, hard_dates
 
 PATHS = ["tests/unit", "tests/workflows"]
-# Commands run as child processes at the real time (their --help and error lines): no date
-# in them, and a third of the unit tests' time.
-IGNORED = ["tests/unit/test_cli.py"]
+# Commands run as child processes at the real time (their --help and error lines), and the
+# generators that hunt for hostile input and their helper processes: no date in any of them,
+# and most of the unit tests' time.
+IGNORED = [
+    "tests/unit/test_cli.py",
+    "tests/unit/test_hunt_events.py",
+    "tests/unit/test_hunt_templates.py",
+    "tests/unit/test_isolated_render.py",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
