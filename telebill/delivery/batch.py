@@ -31,8 +31,10 @@ from telebill.messaging.events import MalformedEvent, NotificationEvent
 from telebill.messaging.message import Message, Partition
 from telebill.messaging.topics import Topics
 from telebill.templates.context import BillContext
+from telebill.templates.render import OverTheLimit
 
 Key = tuple[int, str]  # the delivery key: (bill_id, purpose)
+COSTLY_RENDERS = 3  # renders past their limits in one batch before the rest are not tried
 
 
 @dataclass(frozen=True)
@@ -187,15 +189,29 @@ def decide(
     allowed instant, or rendered and ready to send. Rendering is CPU work: call this in a
     thread so the event loop keeps its heartbeats."""
     out = Decision()
+    costly: list[str] = []  # the template went past its limits for these bills
     for key, (record, e) in todo.items():
         if key in loaded.delivered:
             out.delivered_before += 1
             continue
-        try:
-            step = _decide_one(channel, e, loaded, now, topic, record.source)
-        except Exception as exc:  # anything about this event harms this event alone
-            why = str(exc) if isinstance(exc, TelebillError) else f"{type(exc).__name__}: {exc}"
-            step = f"{channel.name} message could not be rendered: {why}"
+        if len(costly) >= COSTLY_RENDERS:
+            # Each such render takes up to the render's time limit: a batch of thousands would
+            # hold the consumer for as many half-seconds, past Kafka's poll interval, and the
+            # whole channel with it. The rest of the batch is dead-lettered (to be replayed once
+            # the template is fixed); the next batch tries again.
+            step: Send | Deferral | Unreachable | str = (
+                f"{channel.name} message not rendered: the active template went past its "
+                f"limits for {len(costly)} bills of this batch (first: {costly[0]})"
+            )
+        else:
+            try:
+                step = _decide_one(channel, e, loaded, now, topic, record.source)
+            except OverTheLimit as exc:
+                costly.append(str(exc))
+                step = f"{channel.name} message could not be rendered: {exc}"
+            except Exception as exc:  # anything about this event harms this event alone
+                why = str(exc) if isinstance(exc, TelebillError) else f"{type(exc).__name__}: {exc}"
+                step = f"{channel.name} message could not be rendered: {why}"
         if isinstance(step, str):
             out.dead.append(Dead.of(step, record, e))
         elif isinstance(step, Unreachable):

@@ -36,6 +36,10 @@ class TemplateInvalid(TelebillError):
     """The template cannot be used; says where (line) and why."""
 
 
+class OverTheLimit(TemplateInvalid):
+    """A render went past one of its limits (time, steps, size): it cost the most to find out."""
+
+
 def won(amount: int) -> str:
     """54890 → '54,890원'."""
     return f"{amount:,}원"
@@ -131,7 +135,7 @@ def render(
     except RenderLimit as exc:
         line = _template_line(exc.__traceback__)
         where = f"line {line}: " if line else ""
-        raise TemplateInvalid(f"{what}: {where}over the limit: {exc}") from None
+        raise OverTheLimit(f"{what}: {where}over the limit: {exc}") from None
     except TemplateError as exc:
         raise _invalid(what, exc, _template_line(exc.__traceback__)) from None
     except MemoryError:

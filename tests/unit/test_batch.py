@@ -209,6 +209,27 @@ def test_a_message_past_a_render_limit_at_send_time_is_a_dead_letter_with_the_re
     assert d.sends == [] and "over the limit" in d.dead[0].reason
 
 
+def test_a_template_past_its_limits_for_three_bills_is_not_tried_for_the_rest_of_the_batch() -> (
+    None
+):
+    # each render of this one runs to the step limit: a batch of thousands would hold the
+    # consumer for as many renders, past Kafka's poll interval
+    costly = TemplateSource(
+        "email",
+        "t",
+        4,
+        "제목",
+        "{% block html %}{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}"
+        "{% endfor %}{% endblock %}{% block text %}x{% endblock %}",
+    )
+    bills = list(range(1, 41))
+    d = decide(channel("email"), todo(*bills), loaded(bills, template=costly), NOW, MAIN)
+    reasons = [x.reason for x in d.dead]
+    assert d.sends == [] and len(reasons) == 40
+    assert all("over the limit" in r for r in reasons[:3])
+    assert all("went past its limits for 3 bills of this batch" in r for r in reasons[3:])
+
+
 def test_a_member_without_the_app_skips_push_for_the_next_channel_at_once() -> None:
     push = channel("push")
     chain = ("push", "email", "sms")
