@@ -4,6 +4,8 @@ CSRF token. Nothing is loaded from another site."""
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +15,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 
+from telebill.api import bodies
+from telebill.api.preview_frames import FRAME_POLICY, FRAMES
 from telebill.api.security import SESSION_COOKIE, Caller, allowed, csrf_token, deps_of
 from telebill.config import get_settings
 from telebill.domain.roles import Role
@@ -23,7 +28,9 @@ from telebill.service import reservations as reserved
 from telebill.service import templates as tpl
 
 HERE = Path(__file__).parent
-pages = Jinja2Templates(directory=HERE / "pages")
+# Every value escaped, whatever the file's name (Starlette's default escapes only .html, .htm
+# and .xml, and the pages are .html.j2): a member's name or a dead letter's reason is text.
+pages = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "pages"), autoescape=True))
 
 
 def when(at: datetime | None) -> str:
@@ -63,6 +70,9 @@ def _page(request: Request, c: Caller, name: str, **context: Any) -> HTMLRespons
         {
             "user": c.user,
             "csrf": csrf_token(token),
+            # The console's script acts only on forms that carry this page's nonce: a form that
+            # came in with the content (were anything to slip past the escaping) is inert.
+            "nonce": secrets.token_urlsafe(16),
             "can_send": c.user.role.allows(Role.OPERATOR),
             "can_manage": c.user.role.allows(Role.ADMIN),
             **context,
@@ -178,3 +188,32 @@ async def reservations_page(request: Request, c: SignedIn) -> Response:
 async def blackouts_page(request: Request, c: SignedIn) -> Response:
     rows = await blackouts.blackouts(c.deps)
     return _page(request, c, "blackouts.html.j2", rows=rows, zone=c.deps.settings.system_time_zone)
+
+
+@router.post("/templates/{channel}/{code}/preview")
+async def template_preview(
+    request: Request, channel: str, code: str, body: bodies.Preview
+) -> dict[str, Any]:
+    """The API's preview, and for HTML a frame to load it from (see preview_frames)."""
+    c = await allowed(request, Role.VIEWER)
+    draft = tpl.Draft(body.subject, body.body) if body.body is not None else None
+    m = await tpl.preview(c.deps, channel, body.bill_id, code, body.version, draft)
+    frame = None
+    if m.kind == "EMAIL":
+        frame = f"/console/preview-frame/{FRAMES.put(m.body, c.user.name)}"
+    return asdict(m) | {"frame": frame}
+
+
+@router.get("/preview-frame/{key}", response_class=HTMLResponse)
+async def preview_frame(c: SignedIn, key: str) -> Response:
+    html = FRAMES.get(key, c.user.name)
+    if html is None:
+        raise HTTPException(404, "this preview has expired; edit the text to see it again")
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": FRAME_POLICY,
+            "X-Frame-Options": "SAMEORIGIN",  # the one page the console frames
+            "Cache-Control": "no-store",
+        },
+    )

@@ -14,11 +14,12 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    # the console loads nothing from elsewhere; previews render in a sandboxed srcdoc frame
+    # The console loads nothing from elsewhere and has no inline script or style; an e-mail
+    # preview is a frame of this site with a policy of its own (telebill/api/preview_frames.py).
     (
         b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        b"frame-src 'self' about:; frame-ancestors 'none'; form-action 'self'",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; frame-src 'self'; "
+        b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
     ),
 ]
 
@@ -61,7 +62,11 @@ class Guard:
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                own = message.get("headers", [])
+                named = {name.lower() for name, _ in own}
+                # a response that set one of these itself (a preview frame's policy) keeps it
+                extra = [h for h in SECURITY_HEADERS if h[0] not in named]
+                message["headers"] = [*own, *extra]
             await send(message)
 
         try:

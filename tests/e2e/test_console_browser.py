@@ -64,6 +64,11 @@ async def test_console_template_dead_letter_and_reservation(
                 await dialog.accept()
 
             page.on("dialog", accept)
+            refused: list[str] = []  # what the page's own policy refused: nothing should be
+            page.on(
+                "console",
+                lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             await sign_in(page, api)
             await page.goto(f"{api.url}/console?month_id={MONTH}")
             await expect(page.locator("table.funnel")).to_contain_text("이메일 전달")
@@ -139,6 +144,7 @@ async def test_console_template_dead_letter_and_reservation(
             await shot(page, "5-reservations")
             await browser.close()
     assert elsewhere == []
+    assert refused == [], refused
     assert await stack.conn.fetchval("SELECT count(*) FROM reserved_send") == 1
     actions = [r[0] for r in await stack.conn.fetch("SELECT action FROM audit_log ORDER BY id")]
     assert actions == [
@@ -148,3 +154,68 @@ async def test_console_template_dead_letter_and_reservation(
         "dlq-replay",
         "reserve",
     ]
+
+
+HOSTILE = (
+    '<meta http-equiv=refresh content="0;url=http://evil.example">'
+    '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+    '<form data-api="POST /api/templates/email/monthly_bill/activate">'
+    '<input name="version" value="1"><button type="submit" id="bait">go</button></form>'
+)
+
+
+async def test_hostile_text_in_every_field_shows_as_text_and_acts_on_nothing(
+    databases: Databases, settings: Settings
+) -> None:
+    """The PoC of issue 31: a login error, a member's name, a dead letter's reason and its
+    errors, a blackout window's name, all holding markup, a script and a form aimed at the API;
+    every console page shows them as text, runs nothing and submits nothing of theirs."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium missing: `make test` installs it (scripts/system-deps.sh)")
+    stack = await settled(databases, settings)
+    c = stack.conn
+    await c.execute("UPDATE member SET name = $1 WHERE id = 3", HOSTILE)
+    bill = await c.fetchval("SELECT id FROM bill WHERE member_id = 3")
+    await c.execute(
+        "INSERT INTO dead_letter (letter_key, bill_id, reason, event, first_error, "
+        "last_error) VALUES ('x', $1, $2, '{}', $2, $2)",
+        bill,
+        HOSTILE,
+    )
+    await c.execute(
+        "INSERT INTO blackout_window (name, start_time, end_time) VALUES ($1, '01:00', '02:00')",
+        HOSTILE[:64],
+    )
+    async with api_server(stack, "hostile-console") as api, async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = await browser.new_page()
+        away: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(api.url) else away.append(r.url))
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method != "GET" else None)
+        await page.goto(f"{api.url}/console/login?error={HOSTILE}")
+        await expect(page.locator("body")).to_contain_text("http-equiv=refresh")
+        await sign_in(page, api)
+        for path in (
+            "/console/bills?member=3",
+            "/console/dead-letters",
+            "/console/blackouts",
+            f"/console/stuck?month_id={MONTH}",
+            f"/console?month_id={MONTH}",
+        ):
+            await page.goto(api.url + path)
+            assert await page.evaluate("window.pwned") is None, path
+            # nothing of the text became an element: the page's one script is its own
+            assert await page.locator("script").count() == 1, path
+            for planted in ("#bait", "meta[http-equiv]", "img[onerror]"):
+                assert await page.locator(planted).count() == 0, (path, planted)
+        await page.goto(f"{api.url}/console/bills?member=3")
+        await expect(page.locator("body")).to_contain_text("<script>window.pwned = 1</script>")
+        await browser.close()
+    assert away == []
+    assert [u for u in posts if "/api/" in u] == []
+    active = await c.fetchval(
+        "SELECT version FROM message_template WHERE channel = 'email' AND active"
+    )
+    assert active == 1

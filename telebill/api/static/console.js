@@ -58,8 +58,16 @@ function summary(data) {
   return parts.join(" · ");
 }
 
+// Only the forms the server put on this page carry its nonce; anything else is not acted on.
+const pageNonce = () => document.querySelector('meta[name="action-nonce"]').content;
+const ours = (form) => Boolean(form.dataset.nonce) && form.dataset.nonce === pageNonce();
+
 document.addEventListener("submit", async (event) => {
   const form = event.target;
+  if (!ours(form)) {
+    if (form.dataset.api || form.hasAttribute("data-logout")) event.preventDefault();
+    return;
+  }
   if (form.hasAttribute("data-logout")) {
     event.preventDefault();
     await fetch("/console/logout", { method: "POST", headers: { "X-CSRF-Token": csrf() } });
@@ -100,7 +108,7 @@ function startPreview(editor) {
       meta.textContent = `${m.kind} · ${m.size_bytes.toLocaleString()} bytes${encoding}`;
       const frame = document.getElementById("preview-frame");
       if (frame) {
-        frame.srcdoc = m.body;
+        frame.src = m.frame; // served with a policy of its own (inline styles, no scripts)
         document.getElementById("preview-subject").textContent = `제목 Subject: ${m.subject || ""}`;
       } else {
         // push: its title above the body; AlimTalk: its button; both: where they lead
@@ -123,5 +131,5 @@ function startPreview(editor) {
 
 document.addEventListener("DOMContentLoaded", () => {
   const editor = document.querySelector("[data-preview]");
-  if (editor) startPreview(editor);
+  if (editor && ours(editor)) startPreview(editor);
 });
