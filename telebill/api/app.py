@@ -3,6 +3,8 @@ Temporal client), the routes, the console, and the service's errors as 4xx/503 a
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,8 @@ from telebill.api.security import SendLimiter, status_of
 from telebill.config import Settings
 from telebill.errors import TelebillError
 from telebill.service.deps import Deps
+
+log = logging.getLogger("telebill.api")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -43,6 +47,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(TelebillError)
     async def explained(_: Request, exc: TelebillError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the caller's mistake: logged with a reference the caller is given (the
+        # route's pattern only, never the path's ids or the query: they may name a person).
+        ref = secrets.token_hex(4)
+        route = getattr(request.scope.get("route"), "path", "(unrouted)")
+        log.error("unexpected error %s on %s %s", ref, request.method, route, exc_info=exc)
+        return JSONResponse({"detail": f"internal error (logged as {ref})"}, status_code=500)
 
     @app.exception_handler(console.SignIn)
     async def sign_in(_: Request, __: console.SignIn) -> RedirectResponse:

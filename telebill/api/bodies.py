@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
 from pydantic import BaseModel, Field
 
-MemberIds = list[int] | None
+INT64_MAX = 2**63 - 1
+# An id of a row: what PostgreSQL's bigint holds, so that a larger one is a 422 here, never an
+# overflow in the driver (a 500).
+DbId = Annotated[int, Field(ge=1, le=INT64_MAX)]
+PathId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]  # a template's version (an integer column)
+MemberIds = list[DbId] | None
 
 
 class Members(BaseModel):
@@ -22,7 +31,7 @@ class Reserve(BaseModel):
 
 
 class Replay(BaseModel):
-    ids: list[int] | None = Field(default=None, max_length=10_000)
+    ids: list[DbId] | None = Field(default=None, max_length=10_000)
     all: bool = False
 
 
@@ -45,12 +54,14 @@ class TemplateVersion(BaseModel):
 
 
 class Activate(BaseModel):
-    version: int
+    version: Version
 
 
 class Preview(BaseModel):
-    bill_id: int | None = None
-    version: int | None = None  # a stored version (default the active one) …
+    bill_id: DbId | None = None
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = (
+        None  # a stored version (default the active one) …
+    )
     subject: str | None = Field(default=None, max_length=500)
     body: str | None = Field(default=None, max_length=100_000)  # … or this draft
 

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from telebill.api import bodies
+from telebill.api.bodies import INT64_MAX
 from telebill.api.preview_frames import FRAME_POLICY, FRAMES
 from telebill.api.security import SESSION_COOKIE, Caller, allowed, csrf_token, deps_of
 from telebill.config import get_settings
@@ -137,7 +138,9 @@ async def stuck_page(request: Request, c: SignedIn, month_id: str) -> Response:
 
 
 @router.get("/bills", response_class=HTMLResponse)
-async def bills_page(request: Request, c: SignedIn, member: int | None = None) -> Response:
+async def bills_page(
+    request: Request, c: SignedIn, member: Annotated[int, Query(ge=1, le=INT64_MAX)] | None = None
+) -> Response:
     found, bills, problem = None, [], None
     if member is not None:
         try:

@@ -24,6 +24,9 @@ SECURITY_HEADERS = [
 ]
 
 
+NO_STORE = (b"cache-control", b"no-store")
+
+
 class TooLarge(Exception):
     pass
 
@@ -49,6 +52,8 @@ class Guard:
             self._log(scope, status["code"], began)
             return
         seen = 0
+        overflow = {"hit": False, "answered": False}
+        static = str(scope.get("path", "")).startswith("/console/static/")
 
         async def limited() -> Message:
             nonlocal seen
@@ -56,23 +61,34 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
+                    overflow["hit"] = True
                     raise TooLarge
             return message
 
         async def secured(message: Message) -> None:
+            if overflow["hit"]:
+                # A streamed body went past the limit: whatever the app makes of the error it
+                # met reading it (FastAPI answers 400), the answer is 413.
+                if not overflow["answered"]:
+                    overflow["answered"] = True
+                    await self._refuse(send, status)
+                return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 own = message.get("headers", [])
                 named = {name.lower() for name, _ in own}
                 # a response that set one of these itself (a preview frame's policy) keeps it
                 extra = [h for h in SECURITY_HEADERS if h[0] not in named]
+                if not static and b"cache-control" not in named:
+                    extra.append(NO_STORE)  # personal data, a CSRF token: never in a cache
                 message["headers"] = [*own, *extra]
             await send(message)
 
         try:
             await self.app(scope, limited, secured)
         except TooLarge:
-            if not status["code"]:
+            if not overflow["answered"]:
+                overflow["answered"] = True
                 await self._refuse(send, status)
         self._log(scope, status["code"], began)
 

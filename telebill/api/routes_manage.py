@@ -69,7 +69,7 @@ async def blackout_remove(request: Request, c: AsAdmin, name: str) -> dict[str, 
 
 @router.patch("/members/{member_id}")
 async def member_update(
-    request: Request, c: AsAdmin, member_id: int, body: bodies.Preferences
+    request: Request, c: AsAdmin, member_id: bodies.PathId, body: bodies.Preferences
 ) -> dict[str, Any]:
     """Change preferences; the member's waiting notifications re-plan at once."""
     target = {"member": member_id} | body.model_dump(exclude_defaults=True)
@@ -93,7 +93,7 @@ async def member_update(
 
 @router.put("/members/{member_id}/micro-limit")
 async def member_micro_limit(
-    request: Request, c: AsAdmin, member_id: int, body: bodies.MicroLimit
+    request: Request, c: AsAdmin, member_id: bodies.PathId, body: bodies.MicroLimit
 ) -> dict[str, Any]:
     target = {"member": member_id, "krw": body.krw}
     m = await audited(request, c, target, members.set_limit(c.deps, member_id, body.krw))

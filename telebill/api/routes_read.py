@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from telebill.api import bodies
 from telebill.api.security import AsAdmin, AsViewer
 from telebill.service import access, blackouts, dead_letters, members, month, notify
 from telebill.service import reservations as reserved
@@ -37,17 +38,17 @@ async def settlement(c: AsViewer, month_id: str) -> dict[str, Any]:
 
 
 @router.get("/members/{member_id}")
-async def member(c: AsViewer, member_id: int) -> dict[str, Any]:
+async def member(c: AsViewer, member_id: bodies.PathId) -> dict[str, Any]:
     return asdict(await members.member(c.deps, member_id))
 
 
 @router.get("/members/{member_id}/bills")
-async def member_bills(c: AsViewer, member_id: int) -> list[Any]:
+async def member_bills(c: AsViewer, member_id: bodies.PathId) -> list[Any]:
     return list(await members.bills(c.deps, member_id))
 
 
 @router.get("/members/{member_id}/plan")
-async def member_plan(c: AsViewer, member_id: int, month_id: str) -> dict[str, Any]:
+async def member_plan(c: AsViewer, member_id: bodies.PathId, month_id: str) -> dict[str, Any]:
     """When the member's bill of `month_id` is sent, and why then."""
     return await notify.send_plan(c.deps, member_id, month_id)
 

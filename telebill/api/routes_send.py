@@ -49,7 +49,7 @@ async def dispatch(
 
 @router.post("/bills/{bill_id}/resend")
 async def resend(
-    request: Request, c: AsOperator, bill_id: int, body: bodies.Resend
+    request: Request, c: AsOperator, bill_id: bodies.PathId, body: bodies.Resend
 ) -> dict[str, Any]:
     target = {"bill": bill_id, "channel": body.channel}
     done = await sending(
@@ -79,7 +79,7 @@ async def reserve(request: Request, c: AsOperator, body: bodies.Reserve) -> dict
 
 @router.delete("/reservations/{reservation_id}")
 async def reservation_cancel(
-    request: Request, c: AsOperator, reservation_id: int
+    request: Request, c: AsOperator, reservation_id: bodies.PathId
 ) -> dict[str, Any]:
     told = await audited(
         request,

@@ -7,13 +7,17 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+FIRST_YEAR, LAST_YEAR = 1970, 2199  # the months a bill can belong to
 
 
 def parse_month(text: str) -> date:
     """'2026-11' → date(2026, 11, 1); anything else raises ValueError saying what is expected."""
     match = _MONTH.fullmatch(text.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1900:
-        raise ValueError(f"month must be YYYY-MM (e.g. 2026-11), got {text!r}")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"month must be YYYY-MM (e.g. 2026-11), got {text[:40]!r}")
+    if not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+        # a month's due date and its next month must exist (9999-12 has none)
+        raise ValueError(f"month must be between {FIRST_YEAR}-01 and {LAST_YEAR}-12, got {text!r}")
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 

@@ -1,0 +1,59 @@
+"""Bounded everything at the API's door: parameters out of range are 4xx with a reason, never a
+500; a streamed body over the limit is a 413 like an announced one; nothing with personal data
+or a CSRF token may be cached."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from telebill.config import Settings
+from telebill.domain.roles import Role
+from tests.integration.api_server import api_server
+from tests.integration.conftest import Databases
+from tests.integration.notify_stack import prepare
+
+
+async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await prepare(databases, settings, 3)
+    async with (
+        api_server(stack, "bounds") as api,
+        api.client(Role.ADMIN) as admin,
+    ):
+        month = await admin.get("/api/months/9999-12/status")
+        assert month.status_code == 400 and "2199-12" in month.json()["detail"]
+        for path in (
+            "/api/members/99999999999999999999",
+            "/api/members/0",
+            "/api/members/-5/bills",
+        ):
+            assert (await admin.get(path)).status_code == 422, path
+        too_far = await admin.post("/api/dead-letters/replay", json={"ids": [2**63]})
+        assert too_far.status_code == 422
+        version = await admin.post(
+            "/api/templates/sms/monthly_bill/activate", json={"version": 2**40}
+        )
+        assert version.status_code == 422
+        lookup = await admin.post(
+            "/api/templates/sms/monthly_bill/preview", json={"body": "{{ items[99].label }}"}
+        )
+        assert lookup.status_code == 400 and "no element 99" in lookup.json()["detail"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(40):  # 40 × 10 KB: past the 256 KiB limit, with no Content-Length
+                yield b'{"body": "' + b"x" * 10_000
+
+        streamed = await admin.post("/api/templates/sms/monthly_bill", content=chunks())
+        assert streamed.status_code == 413, streamed.text
+
+        member = await admin.get("/api/members/1")
+        assert member.headers["cache-control"] == "no-store"
+        login = await admin.get("/console/login")
+        assert login.headers["cache-control"] == "no-store"
+        static = await admin.get("/console/static/console.css")
+        assert static.status_code == 200 and "no-store" not in static.headers.get(
+            "cache-control", ""
+        )
+    assert api.process.returncode == 0
+    assert "unexpected error" not in api.log.read_text()
