@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telebill.domain.month import format_month, months_before, parse_month, previous_month
+from telebill.domain.month import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    format_month,
+    months_before,
+    parse_month,
+    previous_month,
+)
 
 
 def test_parses_a_month_to_its_first_day() -> None:
@@ -22,10 +29,16 @@ def test_refuses_anything_but_yyyy_mm(bad: str) -> None:
         parse_month(bad)
 
 
-@given(st.dates(min_value=date(1900, 1, 1), max_value=date(9999, 12, 31)))
+@given(st.dates(min_value=date(FIRST_YEAR, 1, 1), max_value=date(LAST_YEAR, 12, 31)))
 def test_format_and_parse_round_trip(day: date) -> None:
     month = day.replace(day=1)
     assert parse_month(format_month(month)) == month
+
+
+@given(st.integers(0, 9999).filter(lambda y: not FIRST_YEAR <= y <= LAST_YEAR))
+def test_a_month_outside_the_years_a_bill_can_have_is_refused_with_the_range(year: int) -> None:
+    with pytest.raises(ValueError, match=f"between {FIRST_YEAR}-01 and {LAST_YEAR}-12"):
+        parse_month(f"{year:04d}-12")
 
 
 def test_months_before_cross_the_year_in_the_zone_of_the_schedule() -> None:
