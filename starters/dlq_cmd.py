@@ -25,7 +25,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Dead letters not yet replayed: id, bill, reason, first and last error."""
-    letters = call(lambda deps: service.dead_letters(deps, all_))
+    letters = call(lambda deps: service.every_dead_letter(deps, all_))
     if as_json:
         print(
             json.dumps(

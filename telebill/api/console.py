@@ -43,6 +43,7 @@ def when(at: datetime | None) -> str:
 
 pages.env.filters["when"] = when
 router = APIRouter(prefix="/console", include_in_schema=False)
+CONSOLE_PAGE = 100  # rows of a list page
 
 
 def static_files() -> StaticFiles:
@@ -176,9 +177,14 @@ async def template_page(request: Request, c: SignedIn, channel: str, code: str) 
 
 
 @router.get("/dead-letters", response_class=HTMLResponse)
-async def dead_letters_page(request: Request, c: SignedIn) -> Response:
-    rows = await dead_letters.dead_letters(c.deps, include_replayed=True)
-    return _page(request, c, "dead_letters.html.j2", rows=rows)
+async def dead_letters_page(
+    request: Request, c: SignedIn, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
+) -> Response:
+    rows = await dead_letters.dead_letters(c.deps, True, after, CONSOLE_PAGE)
+    more = len(rows) == CONSOLE_PAGE
+    return _page(
+        request, c, "dead_letters.html.j2", rows=rows, next_after=rows[-1].id if more else None
+    )
 
 
 @router.get("/reservations", response_class=HTMLResponse)

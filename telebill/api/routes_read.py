@@ -4,9 +4,9 @@ reservations, dead letters, templates, blackout windows; the admin reads the aud
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from telebill.api import bodies
 from telebill.api.security import AsAdmin, AsViewer
@@ -59,8 +59,14 @@ async def reservations(c: AsViewer) -> list[Any]:
 
 
 @router.get("/dead-letters")
-async def dead_letter_list(c: AsViewer, include_replayed: bool = False) -> list[Any]:
-    return list(await dead_letters.dead_letters(c.deps, include_replayed))
+async def dead_letter_list(
+    c: AsViewer,
+    include_replayed: bool = False,
+    after: Annotated[int, Query(ge=0, le=bodies.INT64_MAX, description="the last id seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[Any]:
+    """One page in id order; the next starts after the last id of this one."""
+    return list(await dead_letters.dead_letters(c.deps, include_replayed, after, limit))
 
 
 @router.get("/templates")

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from telebill.db.connect import DbConn
-from telebill.delivery.store import StoredDeadLetter, list_dead_letters, mark_replayed
+from telebill.delivery.store import (
+    MAX_PAGE,
+    StoredDeadLetter,
+    list_dead_letters,
+    mark_replayed,
+)
 from telebill.errors import NotFound
 from telebill.messaging.events import MalformedEvent, NotificationEvent
 from telebill.messaging.producer import durable_producer
@@ -48,15 +53,33 @@ class Replayed:
 async def replay(
     conn: DbConn, bootstrap: str, topics: Topics, ids: Sequence[int] | None
 ) -> Replayed:
-    """Republish the chosen (or all not yet replayed) dead letters. A letter that holds nothing
-    to replay is skipped with the reason; the others go on."""
-    letters = await list_dead_letters(conn)
+    """Republish the chosen (or all not yet replayed) dead letters, a page at a time. A letter
+    that holds nothing to replay is skipped with the reason; the others go on."""
+    pages: list[list[StoredDeadLetter]] = []
     if ids is not None:
-        wanted = set(ids)
-        unknown = wanted - {d.id for d in letters}
+        wanted = sorted(set(ids))
+        for i in range(0, len(wanted), MAX_PAGE):
+            pages.append(await list_dead_letters(conn, ids=wanted[i : i + MAX_PAGE]))
+        unknown = set(wanted) - {d.id for page in pages for d in page}
         if unknown:
             raise NotFound(f"no unreplayed dead letter with id {min(unknown)}")
-        letters = [d for d in letters if d.id in wanted]
+    done: list[int] = []
+    skipped: list[tuple[int, str]] = []
+    after = 0
+    while pages or ids is None:
+        letters = pages.pop(0) if ids is not None else await list_dead_letters(conn, after_id=after)
+        if not letters:
+            break
+        page = await _republish(conn, bootstrap, topics, letters)
+        done += page.done
+        skipped += page.skipped
+        after = letters[-1].id
+    return Replayed(done, skipped)
+
+
+async def _republish(
+    conn: DbConn, bootstrap: str, topics: Topics, letters: Sequence[StoredDeadLetter]
+) -> Replayed:
     events: list[tuple[int, NotificationEvent]] = []
     skipped: list[tuple[int, str]] = []
     for d in letters:

@@ -212,11 +212,26 @@ class StoredDeadLetter:
     replayed_at: Any
 
 
-async def list_dead_letters(conn: DbConn, include_replayed: bool = False) -> list[StoredDeadLetter]:
+MAX_PAGE = 500  # dead letters in one page, whatever is asked
+
+
+async def list_dead_letters(
+    conn: DbConn,
+    include_replayed: bool = False,
+    after_id: int = 0,
+    limit: int = MAX_PAGE,
+    ids: Sequence[int] | None = None,
+) -> list[StoredDeadLetter]:
+    """One page, in id order from after `after_id` (keyset: as fast on the last page as on
+    the first), of at most MAX_PAGE letters; only `ids` when given."""
     rows = await conn.fetch(
         "SELECT id, bill_id, reason, first_error, last_error, event, created_at, replayed_at "
-        "FROM dead_letter WHERE replayed_at IS NULL OR $1 ORDER BY id",
+        "FROM dead_letter WHERE (replayed_at IS NULL OR $1) AND id > $2 "
+        "AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) ORDER BY id LIMIT $3",
         include_replayed,
+        after_id,
+        max(1, min(limit, MAX_PAGE)),
+        None if ids is None else list(ids),
     )
     return [
         StoredDeadLetter(

@@ -12,11 +12,27 @@ if TYPE_CHECKING:
     from telebill.service.deps import Deps
 
 
-async def dead_letters(deps: Deps, include_replayed: bool = False) -> list[StoredDeadLetter]:
+async def dead_letters(
+    deps: Deps, include_replayed: bool = False, after: int = 0, limit: int = 100
+) -> list[StoredDeadLetter]:
+    """One page (at most 500) in id order, from after the id `after`."""
     from telebill.delivery.store import list_dead_letters
 
     async with deps.db() as conn:
-        return await list_dead_letters(conn, include_replayed)
+        return await list_dead_letters(conn, include_replayed, after, limit)
+
+
+async def every_dead_letter(deps: Deps, include_replayed: bool = False) -> list[StoredDeadLetter]:
+    """All of them, read a page at a time (the CLI's list)."""
+    from telebill.delivery.store import MAX_PAGE, list_dead_letters
+
+    found: list[StoredDeadLetter] = []
+    async with deps.db() as conn:
+        while page := await list_dead_letters(
+            conn, include_replayed, found[-1].id if found else 0, MAX_PAGE
+        ):
+            found += page
+    return found
 
 
 async def replay(deps: Deps, ids: list[int] | None, every: bool = False) -> Replayed:

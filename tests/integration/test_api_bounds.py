@@ -57,3 +57,25 @@ async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
         )
     assert api.process.returncode == 0
     assert "unexpected error" not in api.log.read_text()
+
+
+async def test_dead_letters_come_in_pages_of_at_most_500_read_by_keyset(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await prepare(databases, settings, 2)
+    await stack.conn.execute(
+        "INSERT INTO dead_letter (letter_key, reason, event) "
+        "SELECT 'k' || i, 'r' || i, '{}' FROM generate_series(1, 1234) AS i"
+    )
+    async with api_server(stack, "pages") as api, api.client(Role.VIEWER) as viewer:
+        assert (await viewer.get("/api/dead-letters?limit=501")).status_code == 422
+        seen: list[int] = []
+        after = 0
+        while page := (await viewer.get(f"/api/dead-letters?limit=500&after={after}")).json():
+            assert len(page) <= 500
+            seen += [d["id"] for d in page]
+            after = page[-1]["id"]
+        assert len(seen) == 1234 and seen == sorted(set(seen))
+        first = await viewer.get("/console/dead-letters")
+        assert first.text.count("<tr>") == 101  # the heading and a page of 100
+        assert f"/console/dead-letters?after={seen[99]}" in first.text
