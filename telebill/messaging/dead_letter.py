@@ -80,21 +80,29 @@ def _text(value: object, limit: int) -> str:
     return printable(text) if len(text) <= limit else printable(text[: limit - 1]) + "…"
 
 
-def json_safe(value: Any, limit: int = 10_000) -> Any:
-    """A JSON value JSONB accepts: strings as in _text, NaN and infinities as null."""
+# The fields of an event that are ids, instants and names of things, never a person: kept as
+# they are (redaction could take a UUID's digits for a phone number and spoil a replay).
+STRUCTURAL = frozenset(
+    ["event_id", "billing_month", "purpose", "channel", "chain", "not_before", "at", "sha256"]
+)
+
+
+def json_safe(value: Any, limit: int = 10_000, key: str | None = None) -> Any:
+    """A JSON value JSONB accepts and that names no person: strings redacted (but for the
+    structural fields of an event) and printable, NaN and infinities as null."""
     if isinstance(value, str):
-        return _text(value, limit)
+        return _text(value, limit) if key in STRUCTURAL else redact(value, limit)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {_text(k, 200): json_safe(v, limit) for k, v in value.items()}
+        return {_text(k, 200): json_safe(v, limit, str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [json_safe(v, limit) for v in value]
+        return [json_safe(v, limit, key) for v in value]
     return value
 
 
 def _optional_text(value: object, limit: int = 2_000) -> str | None:
-    return _text(value, limit) if isinstance(value, str) and value else None
+    return redact(value, limit) if isinstance(value, str) and value else None
 
 
 def _bill_id(value: object) -> int | None:
@@ -148,7 +156,7 @@ def _parsed(raw: bytes | None, position: str) -> DeadLetterRecord:
     return DeadLetterRecord(
         key or foreign_key,
         event,
-        _text(reason, MAX_REASON_CHARS)
+        redact(reason, MAX_REASON_CHARS)
         if isinstance(reason, str) and reason
         else "dead letter without a reason (another producer?)",
         _bill_id(event.get("bill_id")) if event else None,

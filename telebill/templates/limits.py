@@ -44,6 +44,17 @@ class Limits:
 LIMITS = Limits()
 _WIDE = re.compile(r"\d{7,}")  # a width or precision of a million or more in a format
 MAX_SLICES = 1_000  # columns of `slice`: each is a list built in one step
+MAX_UNIQUE = 2_000  # items `unique` hashes: colliding integers make each insertion linear
+MAX_INDENT = 16  # of `tojson`: each level of a value repeats it
+# Methods no bill needs, each a way around the limits: bytes (sized by nothing here, and
+# punycode is quadratic), a translation table that grows every character, hashing a list of
+# integers that all collide.
+DENIED_METHODS = frozenset(["encode", "translate", "maketrans", "fromkeys"])
+# Filters no bill needs whose cost is not linear: urlize's trailing-punctuation pattern is
+# quadratic (20,000 ')' took 13 s in one step).
+DENIED_FILTERS = ("urlize",)
+# A width or a nested field taken from the arguments ('%*s', '{:{}}'): sized by nothing.
+_ARGUMENT_WIDTH = re.compile(r"%[^a-zA-Z%]*\*|\{[^{}]*\{")
 
 
 class Budget:
@@ -84,6 +95,8 @@ def _width(n: object, what: str) -> None:
 def _refuse_wide_format(fmt: object) -> None:
     if isinstance(fmt, str) and _WIDE.search(fmt):
         raise RenderLimit("a format width beyond a million")
+    if isinstance(fmt, str) and _ARGUMENT_WIDTH.search(fmt):
+        raise RenderLimit("a format width taken from an argument")
 
 
 def counted(iterable: Iterable[Any]) -> Iterator[Any]:
@@ -135,6 +148,23 @@ class _LimitedCodeGenerator(CodeGenerator):
         node.iter = nodes.Call(counter, [node.iter], [], None, None, lineno=node.lineno)
         super().visit_For(node, frame)
 
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        # x[a:b] is compiled as plain Python slicing, which copies; here as
+        # environment.sliced(x, slice(a, b, c)): a step, and a value sized like any other
+        if not isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        self.write("environment.sliced(")
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for i, part in enumerate((node.arg.start, node.arg.stop, node.arg.step)):
+            self.write(", " if i else "")
+            if part is None:
+                self.write("None")
+            else:
+                self.visit(part, frame)
+        self.write("))")
+
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         # a ~ b ~ c is compiled as markup_join(environment.concat_args((a, b, c, ))): sized
         # from its parts before any of them is converted to text
@@ -149,6 +179,10 @@ class _LimitedCodeGenerator(CodeGenerator):
             self.visit(arg, frame)
             self.write(", ")
         self.write(")))")
+
+
+def _sliced(obj: Any, part: slice) -> Any:
+    return _tick().check(obj[part], "a slice")
 
 
 def _concat_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -198,6 +232,10 @@ def _before_filter(name: str, sizes: Sizes, args: tuple[Any, ...], kw: dict[str,
         start = arg(2, "start", 0)
         if not isinstance(start, int | float):  # sum() over lists copies in a square
             raise RenderLimit("sum starts from a number")
+    elif name == "tojson":
+        indent = arg(1, "indent")
+        if isinstance(indent, int) and indent > MAX_INDENT:
+            raise RenderLimit(f"a tojson indent beyond {MAX_INDENT}")
 
 
 def _guard(f: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -211,11 +249,28 @@ def _guard(f: Callable[..., Any], name: str) -> Callable[..., Any]:
             sep = args[lead + 1] if len(args) > lead + 1 else kwargs.get("d", "")
             sizes.joined(str(sep), items)
             args = (*args[:lead], items, *args[lead + 1 :])
+        elif name == "unique":
+            items = _items(args[lead])
+            if len(items) > MAX_UNIQUE:
+                raise RenderLimit(f"unique over more than {MAX_UNIQUE:,} items")
+            args = (*args[:lead], items, *args[lead + 1 :])
         else:
             _before_filter(name, sizes, args[lead:], kwargs)
         return sizes.check(f(*args, **kwargs), f"the {name} filter")
 
     return guarded
+
+
+def _counted_test(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A test (`select('ne', …)`) is a step each time it is asked: chained selects run it for
+    every item at every stage."""
+
+    @wraps(f)
+    def counted_test(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        return f(*args, **kwargs)
+
+    return counted_test
 
 
 def _before_str_method(sizes: Sizes, s: str, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -246,7 +301,14 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(finalize=_finalize, optimized=False, **options)
         self.counted = counted
         self.concat_args = _concat_args
-        self.filters = {name: _guard(f, name) for name, f in self.filters.items()}
+        self.sliced = _sliced
+        self.filters = {
+            name: _guard(f, name) for name, f in self.filters.items() if name not in DENIED_FILTERS
+        }
+        self.tests = {
+            name: _counted_test(f)  # type: ignore[arg-type]
+            for name, f in self.tests.items()
+        }
         self.globals["range"] = _counted_range
         del self.globals["lipsum"]  # builds up to its argument in paragraphs, in one step
 
@@ -266,6 +328,8 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         sizes = _tick()
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "")
+        if name in DENIED_METHODS:
+            raise RenderLimit(f"{name}() is not allowed in a template")
         if isinstance(owner, str):
             args = _before_str_method(sizes, owner, name, args)
             if name in ("format", "format_map"):

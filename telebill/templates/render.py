@@ -88,6 +88,10 @@ def compile_template(source: str, what: str = "template", plain: bool = False) -
         return _compiled(source, plain)
     except TemplateSyntaxError as exc:
         raise _invalid(what, exc, exc.lineno) from None
+    except (RecursionError, SyntaxError, MemoryError) as exc:
+        # nesting deeper than the parser or Python's compiler takes (~80 parentheses, 100
+        # nested blocks): the template's fault, said in one line
+        raise TemplateInvalid(f"{what}: nested too deeply ({type(exc).__name__})") from None
 
 
 @lru_cache(maxsize=64)

@@ -81,6 +81,8 @@ class Sizes:
 
     def check(self, value: object, what: str = "a value") -> object:
         """A value an operation built: within the limit, and counted against the budget."""
+        if isinstance(value, bytes | bytearray | memoryview):
+            raise RenderLimit(f"{what}: bytes are not text")
         if isinstance(value, int) and not isinstance(value, bool):
             if value.bit_length() > MAX_INT_BITS:
                 raise RenderLimit(f"{what}: a number of more than {MAX_INT_BITS:,} bits")

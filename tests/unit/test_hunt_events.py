@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ KILLERS = [
     b'{"schema_version": 1, "bill_id": 1e999}',
     b'{"schema_version": NaN}',
     b'"\xed\xa0\x80"',  # a surrogate in CESU bytes
+    b"[" * 33 + b'"' + b'\\"' * 30_000,  # an unclosed string of escaped quotes: quadratic before
 ]
 
 
@@ -93,6 +95,7 @@ def test_the_largest_event_the_model_allows_is_read_back() -> None:
 @example(b'{"reason": "x", "event": ' + b"[" * 100_000 + b"}")
 @example(b'{"reason": "x", "event": {"bill_id": ' + b"9" * 5_000 + b"}}")
 @example(b'{"reason": "' + b"a" * 1_000_000 + b'"}')
+@example(b"[" * 70 + b'"' + b'\\"' * 100_000)
 def test_anything_on_the_dead_letter_queue_is_recorded_within_bounds(raw: bytes) -> None:
     def recorded() -> None:
         d = parse_dead_letter(raw, "billing.dlq/0/9")
@@ -117,6 +120,40 @@ def test_whatever_a_provider_answers_is_kept_redacted_in_linear_time(error: str)
         assert NotificationEvent.from_bytes(failed.to_bytes()) == failed
 
     assert_linear(kept, len(error.encode("utf-8", "surrogatepass")))
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        "+82\x0010\x001234\x005678",  # control characters between the digits
+        "010\ufffd1234\ufffd5678",  # bytes that were not UTF-8
+        "Tel.010-1234-5678",
+        "H.P.01012345678",
+        "(010) 1234-5678",
+        "(02) 123-4567",
+        "+82 (0)10 1234 5678",
+        "010  1234  5678",
+        "010 - 1234 - 5678",
+        "010\u20101234\u20105678",
+        "010\uff0d1234\uff0d5678",
+        "010/1234/5678",
+        "010_1234_5678",
+        "82 10 1234 5678",
+        '"john smith"@example.com',
+        "someone@localhost",
+        "someone@[192.168.0.1]",
+        "a" * 80 + "@example.com",
+    ],
+)
+def test_every_way_a_provider_writes_a_number_or_an_address_is_masked(hidden: str) -> None:
+    out = redact(f"refused: {hidden} end")
+    assert out.endswith("> end") and not any(ch.isdigit() for ch in out), out
+    assert "@" not in out and "john" not in out and "aaaa" not in out, out
+
+
+def test_ids_amounts_instants_and_uuids_stay() -> None:
+    text = "bill 3691636263268 amount 54890 at 2026-12-01T00:00:00Z event b3fd5b30-4b67-4fd9"
+    assert redact(text) == text
 
 
 def test_redaction_after_the_cut_leaves_no_part_of_an_address_or_number() -> None:
