@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -48,6 +50,23 @@ def certificate(folder: Path) -> None:
         capture_output=True,
     )
     (folder / "telebill.key").chmod(0o644)
+
+
+def handshake(port: int, ciphers: str) -> str | None:
+    """The cipher a TLS 1.2 client offering only `ciphers` agrees on, or None if refused."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(ciphers)
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            found = tls.cipher()
+            return found[0] if found else None
+    except ssl.SSLError:
+        return None
 
 
 def proxy_conf(folder: Path, https: int, http: int, api: int) -> Path:
@@ -102,6 +121,8 @@ async def test_the_api_behind_nginx(
                         await asyncio.sleep(0.1)
                 assert health.status_code == 200
                 assert "max-age" in health.headers["strict-transport-security"]
+                assert await asyncio.to_thread(handshake, https, "AES128-GCM-SHA256") is None
+                assert await asyncio.to_thread(handshake, https, "ECDHE-RSA-AES128-GCM-SHA256")
                 async with httpx.AsyncClient() as plain:
                     moved = await plain.get(f"http://127.0.0.1:{http}/console")
                 assert moved.status_code == 301
