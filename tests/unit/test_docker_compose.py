@@ -124,3 +124,15 @@ def test_telebills_processes_get_longer_than_their_own_stop_deadline(
         grace = service.get("stop_grace_period", "10s")
         assert grace.endswith("s"), grace
         assert float(grace[:-1]) > Settings().shutdown_timeout_s, name
+
+
+def test_the_image_gets_no_key_history_or_local_data() -> None:
+    """`COPY . .` takes whatever .dockerignore lets through: a private key, the git history or
+    the local stack's data (its passwords) must not be in an image pushed to a registry."""
+    ignored = {
+        line.strip()
+        for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for needed in (".git", "*.key", "*.pem", "deploy/nginx/certs", ".stack", ".env", ".venv"):
+        assert needed in ignored, needed
