@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=58080, ge=1, le=65535)
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # larger requests: 413
+    # Console sessions (server-side; the cookie holds a random id): ended after this long
+    # without a request, and this long after sign-in whatever happens. Sign-in is refused for
+    # an address with this many wrong tokens within the window.
+    console_session_idle_s: int = Field(default=30 * 60, ge=60)
+    console_session_max_s: int = Field(default=12 * 3600, ge=60)
+    console_sign_in_failures: int = Field(default=10, ge=1)
+    console_sign_in_window_s: int = Field(default=15 * 60, ge=1)
     # Previews and `templates add` render in helper processes (telebill/templates/isolated.py):
     # this many, each stopped after the timeout (a 422 that says so) or beyond its memory.
     preview_processes: int = Field(default=2, ge=1, le=16)

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader
 from telebill.api import bodies
 from telebill.api.bodies import INT64_MAX
 from telebill.api.preview_frames import FRAME_POLICY, FRAMES
-from telebill.api.security import SESSION_COOKIE, Caller, allowed, csrf_token, deps_of
+from telebill.api.security import SESSION_COOKIE, Caller, allowed, client_address, deps_of
 from telebill.config import get_settings
 from telebill.domain.roles import Role
 from telebill.errors import TelebillError
@@ -65,13 +65,12 @@ SignedIn = Annotated[Caller, Depends(_signed_in)]
 
 
 def _page(request: Request, c: Caller, name: str, **context: Any) -> HTMLResponse:
-    token = request.cookies.get(SESSION_COOKIE, "")
     return pages.TemplateResponse(
         request,
         name,
         {
             "user": c.user,
-            "csrf": csrf_token(token),
+            "csrf": getattr(request.state, "csrf", ""),
             # The console's script acts only on forms that carry this page's nonce: a form that
             # came in with the content (were anything to slip past the escaping) is inert.
             "nonce": secrets.token_urlsafe(16),
@@ -93,26 +92,37 @@ async def login_page(request: Request, error: str | None = None) -> HTMLResponse
 
 @router.post("/login")
 async def login(request: Request, token: str = Form(max_length=200)) -> Response:
-    user = await access.authenticate(deps_of(request), token.strip())
-    if user is None:
+    """A session of its own (the cookie holds its random id, never the token), with a CSRF
+    token of its own; every attempt audited, too many wrong ones from an address throttled."""
+    try:
+        signed = await access.sign_in(deps_of(request), token.strip(), client_address(request))
+    except access.TooManyAttempts as exc:
+        return pages.TemplateResponse(
+            request, "login.html.j2", {"error": str(exc)}, status_code=429
+        )
+    if signed is None:
         return pages.TemplateResponse(
             request, "login.html.j2", {"error": "unknown token"}, status_code=401
         )
+    s = deps_of(request).settings
     done = RedirectResponse("/console", status_code=303)
     done.set_cookie(
         SESSION_COOKIE,
-        token.strip(),
+        signed.session_id,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        max_age=12 * 3600,
+        max_age=s.console_session_max_s,
     )
     return done
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    await allowed(request, Role.VIEWER)  # with its CSRF token: no one else signs you out
+    c = await allowed(request, Role.VIEWER)  # with its CSRF token: no one else signs you out
+    await access.sign_out(
+        c.deps, request.cookies.get(SESSION_COOKIE, ""), c.user, client_address(request)
+    )
     done = to_login()
     done.delete_cookie(SESSION_COOKIE)
     return done

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,11 +25,6 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def csrf_token(session_token: str) -> str:
-    """Tied to the session: a page from another site cannot know it (double submit, signed)."""
-    return hmac.new(session_token.encode(), b"telebill-csrf", hashlib.sha256).hexdigest()
-
-
 def status_of(exc: TelebillError) -> int:
     if isinstance(exc, NotFound):
         return 404
@@ -47,6 +41,11 @@ class Caller:
     deps: Deps
 
 
+def client_address(request: Request) -> str:
+    """Who is asking: the peer, or the trusted proxy's X-Forwarded-For (uvicorn's settings)."""
+    return request.client.host if request.client else "-"
+
+
 def deps_of(request: Request) -> Deps:
     deps: Deps = request.app.state.deps
     return deps
@@ -59,19 +58,23 @@ async def caller(request: Request) -> Caller:
         return known
     deps = deps_of(request)
     header = request.headers.get("authorization", "")
+    user: ApiUser | None = None
     if header.lower().startswith("bearer "):
-        token, by_cookie = header[7:].strip(), False
-    else:
-        token, by_cookie = request.cookies.get(SESSION_COOKIE, ""), True
-    user = await access.authenticate(deps, token) if token else None
+        user = await access.authenticate(deps, header[7:].strip())
+    elif cookie := request.cookies.get(SESSION_COOKIE, ""):
+        # a console session, kept on the server: its own CSRF token on every change
+        live = await access.console_session(deps, cookie)
+        if live is not None:
+            user = live.user
+            request.state.csrf = live.csrf
+            if request.method in UNSAFE:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not hmac.compare_digest(sent, live.csrf):
+                    raise HTTPException(403, "missing or wrong CSRF token")
     if user is None:
         raise HTTPException(
             401, "sign in: a bearer token or the console's session", {"WWW-Authenticate": "Bearer"}
         )
-    if by_cookie and request.method in UNSAFE:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent, csrf_token(token)):
-            raise HTTPException(403, "missing or wrong CSRF token")
     found = Caller(user, deps)
     request.state.caller = found  # the route's checks and its audit ask again: one lookup
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telebill.db.connect import DbConn
@@ -60,3 +60,15 @@ async def recent(conn: DbConn, limit: int = 100) -> list[AuditEntry]:
         )
         for r in rows
     ]
+
+
+async def failed_sign_ins(conn: DbConn, address: str, within: timedelta) -> int:
+    """Refused sign-ins from `address` in the last `within` (what throttles the next)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'sign-in' AND status = 401 "
+            "AND target->>'address' = $1 AND at > now() - $2::interval",
+            address,
+            within,
+        )
+    )

@@ -412,6 +412,23 @@ class ApiUser(Base):
     )
 
 
+class ConsoleSession(Base):
+    """A signed-in console: the SHA-256 of its cookie, its user, its CSRF token, when it was
+    last used and when it ends whatever happens."""
+
+    __tablename__ = "console_session"
+    id_sha256: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("api_user.id", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditLog(Base):
     """Every state-changing call of the admin API: who, what, when, and how it ended."""
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from telebill.domain.roles import Role
-from telebill.errors import TelebillError
+from telebill.errors import Busy, TelebillError
 
 if TYPE_CHECKING:
     from telebill.db.api_user_store import ApiUser
     from telebill.db.audit_store import AuditEntry
+    from telebill.db.session_store import Session
     from telebill.service.deps import Deps
 
 
@@ -67,3 +70,63 @@ async def audit_log(deps: Deps, limit: int = 100) -> list[AuditEntry]:
 
     async with deps.db() as conn:
         return await recent(conn, limit)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    session_id: str  # the cookie's value, given once
+    user: ApiUser
+
+
+class TooManyAttempts(Busy):
+    """Sign-in refused for a while after too many wrong tokens from one address (API: 429)."""
+
+
+async def sign_in(deps: Deps, token: str, address: str) -> SignedIn | None:
+    """A console session for the token's user, or None for a wrong token; every attempt is
+    audited, and after CONSOLE_SIGN_IN_FAILURES wrong ones from an address within
+    CONSOLE_SIGN_IN_WINDOW_S the next are refused until the window has passed."""
+    from telebill.db.audit_store import failed_sign_ins, record
+    from telebill.db.session_store import forget_ended, open_session
+
+    s = deps.settings
+    window = timedelta(seconds=s.console_sign_in_window_s)
+    async with deps.db() as conn:
+        if await failed_sign_ins(conn, address, window) >= s.console_sign_in_failures:
+            await record(conn, "-", "-", "sign-in", {"address": address}, 429, "throttled")
+            raise TooManyAttempts(
+                f"too many wrong tokens from {address}; try again in "
+                f"{s.console_sign_in_window_s // 60:g} minutes"
+            )
+    user = await authenticate(deps, token)
+    async with deps.db() as conn:
+        if user is None:
+            await record(conn, "-", "-", "sign-in", {"address": address}, 401, "unknown token")
+            return None
+        await forget_ended(conn, timedelta(seconds=s.console_session_idle_s))
+        session_id, _ = await open_session(
+            conn, user.name, timedelta(seconds=s.console_session_max_s)
+        )
+        await record(conn, user.name, user.role.value, "sign-in", {"address": address}, 200, "ok")
+    return SignedIn(session_id, user)
+
+
+async def console_session(deps: Deps, session_id: str) -> Session | None:
+    """The live session behind a console cookie (touched), or None."""
+    from telebill.db.session_store import session
+
+    if not session_id or len(session_id) > 200:
+        return None
+    async with deps.db() as conn:
+        return await session(
+            conn, session_id, timedelta(seconds=deps.settings.console_session_idle_s)
+        )
+
+
+async def sign_out(deps: Deps, session_id: str, user: ApiUser, address: str) -> None:
+    from telebill.db.audit_store import record
+    from telebill.db.session_store import close_session
+
+    async with deps.db() as conn:
+        await close_session(conn, session_id)
+        await record(conn, user.name, user.role.value, "sign-out", {"address": address}, 200, "ok")

@@ -149,6 +149,7 @@ async def test_console_template_dead_letter_and_reservation(
     actions = [r[0] for r in await stack.conn.fetch("SELECT action FROM audit_log ORDER BY id")]
     assert actions == [
         "send-now",
+        "sign-in",  # the console's own sessions are audited too
         "template-add",
         "template-activate",
         "dlq-replay",

@@ -1,0 +1,101 @@
+"""Console sessions are kept on the server: the cookie is a random id (never the API token),
+each session has its own CSRF token, sign-out and the user's removal end it, so do an idle
+time and an absolute end; sign-in is audited whatever its outcome and throttled per address."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from telebill.config import Settings
+from telebill.domain.roles import Role
+from tests.integration.api_server import ApiServer, api_server
+from tests.integration.conftest import Databases
+from tests.integration.notify_stack import prepare
+
+COOKIE = "telebill_session"
+CLIENTS: list[httpx.AsyncClient] = []
+
+
+async def signed_in(api: ApiServer, token: str) -> tuple[httpx.AsyncClient, str]:
+    """A browser-like client signed in, and the CSRF token its pages carry (closed at the
+    test's end, from CLIENTS)."""
+    client = httpx.AsyncClient(base_url=api.url)
+    CLIENTS.append(client)
+    answer = await client.post("/console/login", data={"token": token})
+    assert answer.status_code == 303, answer.text
+    page = await client.get("/console/blackouts")
+    found = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
+    assert found is not None
+    return client, found.group(1)
+
+
+async def test_sessions_end_when_they_should_and_sign_in_is_audited_and_throttled(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await prepare(databases, settings, 2)
+    c = stack.conn
+    env = {"TELEBILL_CONSOLE_SIGN_IN_FAILURES": "3"}
+    async with api_server(stack, "sessions", env) as api:
+        token = api.tokens[Role.ADMIN]
+        first, csrf1 = await signed_in(api, token)
+        second, csrf2 = await signed_in(api, token)
+        cookie = first.cookies[COOKIE]
+        assert cookie != token and token not in cookie and csrf1 != csrf2
+        stored = await c.fetch("SELECT id_sha256, csrf FROM console_session")
+        assert len(stored) == 2 and all(cookie not in r["id_sha256"] for r in stored)
+        window = {"name": "n", "start": "01:00", "end": "02:00"}
+        # a session's CSRF token is its own: the other session's is refused
+        crossed = await first.post("/api/blackouts", json=window, headers={"X-CSRF-Token": csrf2})
+        assert crossed.status_code == 403
+        ok = await first.post("/api/blackouts", json=window, headers={"X-CSRF-Token": csrf1})
+        assert ok.status_code == 201, ok.text
+
+        # sign-out ends the session on the server: the old cookie no longer works
+        out = await first.post("/console/logout", headers={"X-CSRF-Token": csrf1})
+        assert out.status_code == 303
+        replayed = httpx.AsyncClient(base_url=api.url, cookies={COOKIE: cookie})
+        async with replayed:
+            assert (await replayed.get("/api/blackouts")).status_code == 401
+            assert (await replayed.get("/console")).status_code == 303
+
+        # idle too long, or past its end: over
+        assert (await second.get("/api/blackouts")).status_code == 200
+        await c.execute("UPDATE console_session SET last_seen_at = now() - interval '31 min'")
+        assert (await second.get("/api/blackouts")).status_code == 401
+        third, _ = await signed_in(api, token)
+        await c.execute("UPDATE console_session SET expires_at = now() - interval '1 s'")
+        assert (await third.get("/api/blackouts")).status_code == 401
+        fourth, _ = await signed_in(api, token)
+        await c.execute("DELETE FROM api_user WHERE name = 'admin'")
+        assert (await fourth.get("/api/blackouts")).status_code == 401
+        assert await c.fetchval("SELECT count(*) FROM console_session") == 0
+
+        # three wrong tokens from one address: the fourth attempt is refused, even a right one
+        async with httpx.AsyncClient(base_url=api.url) as guesser:
+            for _ in range(3):
+                wrong = await guesser.post("/console/login", data={"token": "guess"})
+                assert wrong.status_code == 401
+            right = api.tokens[Role.VIEWER]
+            throttled = await guesser.post("/console/login", data={"token": right})
+            assert throttled.status_code == 429 and "too many wrong tokens" in throttled.text
+    for client in CLIENTS:
+        await client.aclose()
+    audit = [
+        (r["action"], r["status"], r["actor"])
+        for r in await c.fetch(
+            "SELECT action, status, actor FROM audit_log WHERE action LIKE 'sign-%' ORDER BY id"
+        )
+    ]
+    assert audit == [
+        ("sign-in", 200, "admin"),
+        ("sign-in", 200, "admin"),
+        ("sign-out", 200, "admin"),
+        ("sign-in", 200, "admin"),
+        ("sign-in", 200, "admin"),
+        ("sign-in", 401, "-"),
+        ("sign-in", 401, "-"),
+        ("sign-in", 401, "-"),
+        ("sign-in", 429, "-"),
+    ]
