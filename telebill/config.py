@@ -202,6 +202,8 @@ class Settings(BaseSettings):
     preview_memory_mb: int = Field(default=256, ge=32)
     # calls of the sending endpoints (send now, resend, reserve, replay) per user
     api_send_rate: str = Field(default="20/minute", pattern=r"^\d+/(second|minute|hour)$")
+    # reads of a member's contact data in full (operators and admins; each one audited)
+    api_personal_read_rate: str = Field(default="300/hour", pattern=r"^\d+/(second|minute|hour)$")
     # proxies whose X-Forwarded-For/-Proto are believed (Nginx on the same host)
     api_trusted_proxies: str = "127.0.0.1"
 

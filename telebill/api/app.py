@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.limiter = SendLimiter(settings.api_send_rate)
+    app.state.read_limiter = SendLimiter(settings.api_personal_read_rate, "reads of personal data")
 
     @app.exception_handler(TelebillError)
     async def explained(_: Request, exc: TelebillError) -> JSONResponse:

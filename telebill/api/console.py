@@ -20,7 +20,14 @@ from jinja2 import Environment, FileSystemLoader
 from telebill.api import bodies
 from telebill.api.bodies import INT64_MAX
 from telebill.api.preview_frames import FRAME_POLICY, FRAMES
-from telebill.api.security import SESSION_COOKIE, Caller, allowed, client_address, deps_of
+from telebill.api.security import (
+    SESSION_COOKIE,
+    Caller,
+    allowed,
+    client_address,
+    deps_of,
+    personal_data,
+)
 from telebill.config import get_settings
 from telebill.domain.roles import Role
 from telebill.errors import TelebillError
@@ -159,6 +166,8 @@ async def bills_page(
             bills = await members.bills(c.deps, member)
         except TelebillError as exc:
             problem = str(exc)
+        if found is not None and not await personal_data(request, c, member, "console"):
+            found = members.masked(found)
     return _page(
         request, c, "bills.html.j2", member_id=member, member=found, bills=bills, problem=problem
     )

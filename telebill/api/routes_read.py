@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from telebill.api import bodies
-from telebill.api.security import AsAdmin, AsViewer
+from telebill.api.security import AsAdmin, AsViewer, personal_data
 from telebill.service import access, blackouts, dead_letters, members, month, notify
 from telebill.service import reservations as reserved
 from telebill.service import templates as tpl
@@ -38,8 +38,17 @@ async def settlement(c: AsViewer, month_id: str) -> dict[str, Any]:
 
 
 @router.get("/members/{member_id}")
-async def member(c: AsViewer, member_id: bodies.PathId) -> dict[str, Any]:
-    return asdict(await members.member(c.deps, member_id))
+async def member(
+    request: Request,
+    c: AsViewer,
+    member_id: bodies.PathId,
+    reason: Annotated[str | None, Query(max_length=200, description="why, for the audit")] = None,
+) -> dict[str, Any]:
+    """The member; a viewer sees the name, e-mail and phone masked, an operator's or admin's
+    read is audited with its `reason` and rate-limited."""
+    found = await members.member(c.deps, member_id)
+    full = await personal_data(request, c, member_id, reason)
+    return asdict(found if full else members.masked(found))
 
 
 @router.get("/members/{member_id}/bills")

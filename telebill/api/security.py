@@ -116,19 +116,36 @@ AsAdmin = Annotated[Caller, Depends(_admin)]
 
 
 class SendLimiter:
-    """At most `rate` calls of the sending endpoints per user (a moving window, in memory: one
-    API process serves an installation)."""
+    """At most `rate` calls of one kind (the sending endpoints, reads of personal data) per
+    user (a moving window, in memory: one API process serves an installation)."""
 
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, what: str = "sends") -> None:
         self._item = parse(rate)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.rate = rate
+        self.rate, self.what = rate, what
 
     def check(self, user: ApiUser) -> None:
-        if not self._limiter.hit(self._item, "send", user.name):
+        if not self._limiter.hit(self._item, self.what, user.name):
             raise HTTPException(
-                429, f"too many sends: at most {self.rate} per user", {"Retry-After": "60"}
+                429, f"too many {self.what}: at most {self.rate} per user", {"Retry-After": "60"}
             )
+
+
+async def personal_data(request: Request, c: Caller, member_id: int, reason: str | None) -> bool:
+    """May this caller see member `member_id`'s contact data in full? A viewer never (they see
+    it masked); an operator or admin yes, within their rate, and each such read is audited
+    (who, whose, when, why)."""
+    if not c.user.role.allows(Role.OPERATOR):
+        return False
+    limiter: SendLimiter = request.app.state.read_limiter
+    target = {"member_id": member_id, "reason": (reason or "")[:200]}
+    try:
+        limiter.check(c.user)
+    except HTTPException as exc:
+        await access.audit(c.deps, c.user, "member-read", target, 429, str(exc.detail))
+        raise
+    await access.audit(c.deps, c.user, "member-read", target, 200, "contact data shown")
+    return True
 
 
 async def audited(

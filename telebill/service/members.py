@@ -22,6 +22,15 @@ async def member(deps: Deps, member_id: int) -> MemberPrefs:
         return await get_member(conn, member_id)
 
 
+def masked(m: MemberPrefs) -> MemberPrefs:
+    """The member as a role without need of their contact data sees them."""
+    from dataclasses import replace
+
+    from telebill.domain.masking import mask_email, mask_name, mask_phone
+
+    return replace(m, name=mask_name(m.name), email=mask_email(m.email), phone=mask_phone(m.phone))
+
+
 async def set_limit(deps: Deps, member_id: int, micro_payments_krw: int) -> MemberPrefs:
     """The monthly micro-payment limit (소액결제 한도), 0 (blocked) to 1,000,000원, from the
     next settlement on."""

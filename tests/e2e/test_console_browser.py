@@ -153,6 +153,7 @@ async def test_console_template_dead_letter_and_reservation(
         "template-add",
         "template-activate",
         "dlq-replay",
+        "member-read",  # the bills page showed member 5's contact data to an admin
         "reserve",
     ]
 

@@ -99,3 +99,34 @@ async def test_sessions_end_when_they_should_and_sign_in_is_audited_and_throttle
         ("sign-in", 401, "-"),
         ("sign-in", 429, "-"),
     ]
+
+
+async def test_a_viewer_sees_contact_data_masked_and_every_full_read_is_audited(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await prepare(databases, settings, 2)
+    c = stack.conn
+    real = await c.fetchrow("SELECT name, email, phone FROM member WHERE id = 1")
+    assert real is not None
+    env = {"TELEBILL_API_PERSONAL_READ_RATE": "2/minute"}
+    async with (
+        api_server(stack, "personal", env) as api,
+        api.client(Role.VIEWER) as viewer,
+        api.client(Role.OPERATOR) as operator,
+    ):
+        seen = (await viewer.get("/api/members/1")).json()
+        assert seen["email"] != real["email"] and seen["email"].endswith(real["email"][-8:])
+        assert "****" in seen["phone"] and seen["name"] != real["name"]
+        full = await operator.get("/api/members/1", params={"reason": "call from the member"})
+        assert full.json()["email"] == real["email"] and full.json()["phone"] == real["phone"]
+        assert (await operator.get("/api/members/2")).status_code == 200
+        assert (await operator.get("/api/members/1")).status_code == 429  # 2 a minute here
+    reads = await c.fetch(
+        "SELECT actor, target->>'member_id' AS m, target->>'reason' AS why, status "
+        "FROM audit_log WHERE action = 'member-read' ORDER BY id"
+    )
+    assert [(r["actor"], r["m"], r["why"], r["status"]) for r in reads] == [
+        ("operator", "1", "call from the member", 200),
+        ("operator", "2", "", 200),
+        ("operator", "1", "", 429),
+    ]
