@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,12 +14,53 @@ from starters.common import call, console
 from telebill.config import get_settings
 from telebill.service import access
 
+if TYPE_CHECKING:
+    from telebill.service.deps import Deps
+
 app = typer.Typer(
     help="The admin HTTP API and web console (OpenAPI at /docs), and who may use them.",
     no_args_is_help=True,
 )
 user = typer.Typer(help="API users: a name, a role and a token.", no_args_is_help=True)
 app.add_typer(user, name="user")
+audit = typer.Typer(
+    help="The audit log: every change, sign-in and read of contact data, each row chained to "
+    "the one before by its SHA-256.",
+    no_args_is_help=True,
+)
+app.add_typer(audit, name="audit")
+
+
+@audit.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="The JSON Lines file to write (one row per line).")],
+) -> None:
+    """Write every chained row, as kept, for a reviewer; `audit verify` checks the chain."""
+
+    async def write(deps: Deps) -> int:
+        count = 0
+        with out.open("w") as f:
+            async for row in access.audit_export(deps):
+                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                count += 1
+        return count
+
+    console.print(f"{call(write):,} rows written to {out}", highlight=False)
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the chain: say how many rows hold, or the first row that was changed (or
+    whose predecessor was removed); exit 1 then."""
+    check = call(access.audit_verify)
+    if check.broken_at is not None:
+        console.print(
+            f"the chain breaks at row {check.broken_at} (after {check.rows:,} rows that hold): "
+            "that row was changed, or one before it removed",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    console.print(f"{check.rows:,} rows, the chain holds", highlight=False)
 
 
 @app.command()

@@ -441,4 +441,6 @@ class AuditLog(Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(Text)
+    # SHA-256 of the row before's and this row's content: an edit or a deletion breaks the chain
+    row_sha256: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("audit_log_at_idx", "at"),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -130,3 +131,37 @@ async def sign_out(deps: Deps, session_id: str, user: ApiUser, address: str) -> 
     async with deps.db() as conn:
         await close_session(conn, session_id)
         await record(conn, user.name, user.role.value, "sign-out", {"address": address}, 200, "ok")
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    rows: int
+    broken_at: int | None  # the first row whose link does not hold: edited, or one before it gone
+
+
+async def audit_export(deps: Deps) -> AsyncIterator[dict[str, Any]]:
+    """Every chained row of the audit log, a page at a time, as kept."""
+    from telebill.db.audit_store import export_chain
+
+    after = 0
+    async with deps.db() as conn:
+        while page := await export_chain(conn, after):
+            for row in page:
+                yield row
+            after = int(page[-1]["id"])
+
+
+async def audit_verify(deps: Deps) -> AuditCheck:
+    """Walk the whole chain; where it breaks, someone changed or removed a row."""
+    from telebill.db.audit_store import GENESIS, verify_rows
+
+    previous, count, page = GENESIS, 0, []
+    async for row in audit_export(deps):
+        page.append(row)
+        if len(page) == 5_000:
+            previous, broken = verify_rows(page, previous)
+            if broken is not None:
+                return AuditCheck(count, broken)
+            count, page = count + len(page), []
+    previous, broken = verify_rows(page, previous)
+    return AuditCheck(count + len(page) if broken is None else count, broken)

@@ -4,13 +4,16 @@ time and an absolute end; sign-in is audited whatever its outcome and throttled 
 
 from __future__ import annotations
 
+import asyncio
 import re
+import subprocess
+from pathlib import Path
 
 import httpx
 
 from telebill.config import Settings
 from telebill.domain.roles import Role
-from tests.integration.api_server import ApiServer, api_server
+from tests.integration.api_server import TELEBILL, ApiServer, api_server
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import prepare
 
@@ -130,3 +133,35 @@ async def test_a_viewer_sees_contact_data_masked_and_every_full_read_is_audited(
         ("operator", "2", "", 200),
         ("operator", "1", "", 429),
     ]
+
+
+async def test_the_audit_log_is_a_chain_that_shows_a_changed_or_removed_row(
+    databases: Databases, settings: Settings, tmp_path: Path
+) -> None:
+    stack = await prepare(databases, settings, 2)
+    c = stack.conn
+    async with api_server(stack, "audit") as api, api.client(Role.ADMIN) as admin:
+        for name in ("a", "b", "c"):
+            window = {"name": name, "start": "01:00", "end": "02:00"}
+            assert (await admin.post("/api/blackouts", json=window)).status_code == 201
+        await admin.get("/api/members/1", params={"reason": "audit test"})
+
+    def telebill(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TELEBILL, "api", "audit", *args], env=stack.env(), capture_output=True, text=True
+        )
+
+    held = await asyncio.to_thread(telebill, "verify")
+    assert held.returncode == 0 and "4 rows, the chain holds" in held.stdout, held.stdout
+    out = tmp_path / "audit.jsonl"
+    exported = await asyncio.to_thread(telebill, "export", "--out", str(out))
+    assert exported.returncode == 0 and len(out.read_text().splitlines()) == 4
+    ids = [r["id"] for r in await c.fetch("SELECT id FROM audit_log ORDER BY id")]
+    await c.execute("UPDATE audit_log SET result = 'nothing happened' WHERE id = $1", ids[1])
+    changed = await asyncio.to_thread(telebill, "verify")
+    assert changed.returncode == 1 and f"breaks at row {ids[1]}" in changed.stdout
+    await c.execute("UPDATE audit_log SET result = 'ok' WHERE id = $1", ids[1])
+    assert (await asyncio.to_thread(telebill, "verify")).returncode == 0
+    await c.execute("DELETE FROM audit_log WHERE id = $1", ids[2])
+    removed = await asyncio.to_thread(telebill, "verify")
+    assert removed.returncode == 1 and f"breaks at row {ids[3]}" in removed.stdout
