@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def stuck(month: Month, as_json: Json = False) -> None:
     """Bills whose notification is STUCK (no outcome in time), with their last error."""
     month = checked_month(month)
-    rows = call(lambda deps: service.stuck(deps, month))
+    rows = call(lambda deps: service.every_stuck(deps, month))
     if as_json:
         print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return

@@ -65,6 +65,22 @@ async def stuck_workflows(client: Client, settings: Settings, month: str) -> lis
     return found
 
 
+async def stuck_page(
+    client: Client, settings: Settings, month: str, size: int, token: bytes | None
+) -> tuple[list[StuckWorkflow], bytes | None]:
+    """One page of `size` STUCK workflows from Temporal's visibility, and the token of the next
+    (None on the last)."""
+    pages = client.list_workflows(
+        stuck_query(settings, month), page_size=size, next_page_token=token
+    )
+    await pages.fetch_next_page()
+    found = [
+        StuckWorkflow(wf.id, int(wf.typed_search_attributes.get(MEMBER_ID) or 0))
+        for wf in pages.current_page or []
+    ]
+    return found, pages.next_page_token
+
+
 def workflow_link(settings: Settings, workflow_id: str) -> str | None:
     """The workflow's page in Temporal UI, when the installation has one."""
     ui = settings.temporal_ui_url

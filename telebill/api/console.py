@@ -147,12 +147,27 @@ async def month_page(request: Request, c: SignedIn, month_id: str | None = None)
 
 
 @router.get("/stuck", response_class=HTMLResponse)
-async def stuck_page(request: Request, c: SignedIn, month_id: str) -> Response:
+async def stuck_page(
+    request: Request,
+    c: SignedIn,
+    month_id: str,
+    page: Annotated[str | None, Query(max_length=2_000)] = None,
+) -> Response:
+    rows, problem, following = [], None, None
     try:
-        rows, problem = await month.stuck(c.deps, month_id), None
+        found = await month.stuck(c.deps, month_id, CONSOLE_PAGE, page)
+        rows, following = found.bills, found.next_page
     except TelebillError as exc:
-        rows, problem = [], str(exc)
-    return _page(request, c, "stuck.html.j2", month=month_id, rows=rows, problem=problem)
+        problem = str(exc)
+    return _page(
+        request,
+        c,
+        "stuck.html.j2",
+        month=month_id,
+        rows=rows,
+        problem=problem,
+        next_page=following,
+    )
 
 
 @router.get("/bills", response_class=HTMLResponse)

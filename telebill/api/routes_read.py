@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from telebill.api import bodies
 from telebill.api.security import AsAdmin, AsViewer, personal_data
@@ -27,8 +27,19 @@ async def month_status(c: AsViewer, month_id: str) -> dict[str, Any]:
 
 
 @router.get("/months/{month_id}/stuck")
-async def month_stuck(c: AsViewer, month_id: str) -> list[month.StuckBill]:
-    return await month.stuck(c.deps, month_id)
+async def month_stuck(
+    response: Response,
+    c: AsViewer,
+    month_id: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    page: Annotated[str | None, Query(max_length=2_000)] = None,
+) -> list[month.StuckBill]:
+    """One page; the next one's address is in the `Link` header (rel="next") while there is one."""
+    found = await month.stuck(c.deps, month_id, limit, page)
+    if found.next_page:
+        url = f"/api/months/{month_id}/stuck?limit={limit}&page={found.next_page}"
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return found.bills
 
 
 @router.get("/months/{month_id}/settlement")

@@ -79,16 +79,43 @@ class StuckBill:
     link: str | None  # the workflow in Temporal UI
 
 
-async def stuck(deps: Deps, month: str) -> list[StuckBill]:
-    """Bills whose notification is STUCK (no outcome in time), with their last error."""
+MAX_STUCK_PAGE = 500
+
+
+@dataclass(frozen=True)
+class StuckPage:
+    bills: list[StuckBill]
+    next_page: str | None  # give it back as `page` for the next (None: this is the last)
+
+
+async def stuck(deps: Deps, month: str, size: int = 100, page: str | None = None) -> StuckPage:
+    """One page (at most 500) of the bills whose notification is STUCK (no outcome in time),
+    with their last error; `page` is the `next_page` of the one before."""
+    import base64
+    import binascii
+
+    from temporalio.service import RPCError, RPCStatusCode
+
     from telebill.db.notify_store import last_errors
-    from telebill.notify_search import stuck_workflows, workflow_link
+    from telebill.notify_search import stuck_page, workflow_link
 
     month = checked_month(month)
-    found = await stuck_workflows(await deps.temporal(), deps.settings, month)
+    refused = TelebillError("page: not a page this list gave")
+    try:
+        token = base64.b64decode(page.encode(), altchars=b"-_", validate=True) if page else None
+    except (binascii.Error, ValueError):
+        raise refused from None
+    try:
+        found, following = await stuck_page(
+            await deps.temporal(), deps.settings, month, max(1, min(size, MAX_STUCK_PAGE)), token
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT and token:
+            raise refused from None  # a token Temporal did not give
+        raise
     async with deps.db() as conn:
         errors = await last_errors(conn, parse_month(month), [s.member_id for s in found])
-    return [
+    bills = [
         StuckBill(
             s.workflow_id,
             s.member_id,
@@ -97,6 +124,8 @@ async def stuck(deps: Deps, month: str) -> list[StuckBill]:
         )
         for s in found
     ]
+    nxt = base64.urlsafe_b64encode(following).decode() if following else None
+    return StuckPage(bills, nxt)
 
 
 @dataclass(frozen=True)
@@ -208,3 +237,13 @@ async def latest_month(deps: Deps) -> str:
         found = await latest_settled(conn)
     s = deps.settings
     return found or previous_month(clock.now(s), s.schedule_time_zone)
+
+
+async def every_stuck(deps: Deps, month: str) -> list[StuckBill]:
+    """All of them, a page at a time (the CLI's list)."""
+    found = await stuck(deps, month, MAX_STUCK_PAGE)
+    bills = list(found.bills)
+    while found.next_page:
+        found = await stuck(deps, month, MAX_STUCK_PAGE, found.next_page)
+        bills += found.bills
+    return bills

@@ -10,7 +10,7 @@ from telebill.config import Settings
 from telebill.domain.roles import Role
 from tests.integration.api_server import api_server
 from tests.integration.conftest import Databases
-from tests.integration.notify_stack import prepare
+from tests.integration.notify_stack import MONTH, prepare
 
 
 async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
@@ -47,6 +47,12 @@ async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
         streamed = await admin.post("/api/templates/sms/monthly_bill", content=chunks())
         assert streamed.status_code == 413, streamed.text
 
+        stuck = await admin.get(f"/api/months/{MONTH}/stuck", params={"limit": 500})
+        assert stuck.status_code == 200 and stuck.json() == [] and "link" not in stuck.headers
+        too_many = await admin.get(f"/api/months/{MONTH}/stuck", params={"limit": 501})
+        assert too_many.status_code == 422
+        forged = await admin.get(f"/api/months/{MONTH}/stuck", params={"page": "%%%"})
+        assert forged.status_code == 400 and "not a page" in forged.json()["detail"]
         member = await admin.get("/api/members/1")
         assert member.headers["cache-control"] == "no-store"
         login = await admin.get("/console/login")
