@@ -16,6 +16,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -100,6 +101,11 @@ class _Helper:
             self.kill()
             raise Unavailable(f"the template renderer did not start within {STARTUP_S:g} s")
 
+    def answered_by(self, deadline: float) -> bool:
+        """Whether the answer came by `deadline` (time.monotonic()): measured here, in the
+        thread that waits, so that a thread started late does not wait longer."""
+        return self.answers.poll(max(deadline - time.monotonic(), 0.0))
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -127,8 +133,7 @@ class IsolatedRenderer:
     ) -> RenderedMessage:
         """The last context's message; `TemplateInvalid` with the first failure (prefixed by
         its shape), or when the render took longer than the timeout or its memory."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
+        deadline = time.monotonic() + self.timeout_s
         try:
             helper = await asyncio.wait_for(self._idle.get(), self.timeout_s)
         except TimeoutError:
@@ -137,8 +142,7 @@ class IsolatedRenderer:
             if helper is None or not helper.alive():
                 helper = await asyncio.to_thread(_Helper, self.memory_bytes)
             helper.jobs.send(Job(source, contexts))
-            left = max(deadline - loop.time(), 0.01)
-            ready = await asyncio.to_thread(helper.answers.poll, left)
+            ready = await asyncio.to_thread(helper.answered_by, deadline)
             if not ready:
                 await asyncio.to_thread(helper.kill)
                 helper = None
