@@ -12,8 +12,7 @@ from telebill.domain.masking import mask_email, mask_name, mask_phone
 def test_a_masked_address_keeps_its_first_letter_and_domain_only(address: str) -> None:
     local, _, domain = address.partition("@")
     masked = mask_email(address)
-    assert masked == f"{local[0]}***@{domain}"
-    assert local[1:] == "" or local not in masked.split("@")[0]
+    assert masked == f"{local[0]}***@{domain}"  # whatever the local part was, one letter of it
 
 
 @given(st.from_regex(r"01[016789]-?\d{3,4}-?\d{4}", fullmatch=True))
