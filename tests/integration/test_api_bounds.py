@@ -53,6 +53,8 @@ async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
         assert too_many.status_code == 422
         forged = await admin.get(f"/api/months/{MONTH}/stuck", params={"page": "%%%"})
         assert forged.status_code == 400 and "not a page" in forged.json()["detail"]
+        made_up = await admin.get(f"/api/months/{MONTH}/stuck", params={"page": "AAAA"})
+        assert made_up.status_code == 400, made_up.text  # base64, but not Temporal's
         member = await admin.get("/api/members/1")
         assert member.headers["cache-control"] == "no-store"
         login = await admin.get("/console/login")
