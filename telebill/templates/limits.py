@@ -10,8 +10,8 @@ takes and whatever it is given.
 - bounds what a template can write, block by block (`concat`) and as the output streams
   (telebill/templates/render.py).
 The budget lives in budget.py, the checks of each filter and str method in guards.py; this
-module wires them into the sandbox (its code generator and its hooks). Attribute lookups are not counted: they build nothing, and counting them doubled the cost of a
-render.
+module wires them into the sandbox (its code generator and its hooks). Attribute lookups are
+not counted: they build nothing, and counting them doubled the cost of a render.
 """
 
 from __future__ import annotations
