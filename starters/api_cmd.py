@@ -1,4 +1,5 @@
-"""`telebill api serve | user add | user list | user remove`: the admin HTTP API and console."""
+"""`telebill api serve | user add | rotate | list | remove | audit export | verify`: the admin
+HTTP API and console, who may use them, and what they did."""
 
 from __future__ import annotations
 
@@ -90,19 +91,37 @@ def user_add(
             "windows, members, settlement)."
         ),
     ],
+    days: Annotated[int, typer.Option(help="How long the token works (1–366 days).")] = 90,
 ) -> None:
     """Add a user and print their token once (only its hash is kept)."""
-    token = call(lambda deps: access.add_user(deps, name, role))
+    token = call(lambda deps: access.add_user(deps, name, role, days))
     console.print(
-        f"user {name} ({role}); token (shown once): {token}", highlight=False, soft_wrap=True
+        f"user {name} ({role}), for {days} days; token (shown once): {token}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@user.command("rotate")
+def user_rotate(
+    name: Annotated[str, typer.Option(help="The user's name.")],
+    days: Annotated[int, typer.Option(help="How long the new token works (1–366 days).")] = 90,
+) -> None:
+    """Give a user a new token (printed once): the old one and their console sessions end."""
+    token = call(lambda deps: access.rotate_token(deps, name, days))
+    console.print(
+        f"user {name}, for {days} days; new token (shown once): {token}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
 @user.command("list")
 def user_list() -> None:
-    table = Table("name", "role", "added")
+    table = Table("name", "role", "added", "token expires")
     for u in call(access.users):
-        table.add_row(u.name, u.role.value, f"{u.created_at:%Y-%m-%d %H:%M}")
+        ends = f"{u.expires_at:%Y-%m-%d %H:%M}" if u.expires_at else "-"
+        table.add_row(u.name, u.role.value, f"{u.created_at:%Y-%m-%d %H:%M}", ends)
     console.print(table)
 
 

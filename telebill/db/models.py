@@ -407,6 +407,10 @@ class ApiUser(Base):
     role: Mapped[str] = mapped_column(Text)
     token_sha256: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the token works until then; `telebill api user rotate` gives a new one and a new end
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now() + interval '90 days'")
+    )
     __table_args__ = (
         CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="api_user_role"),
     )

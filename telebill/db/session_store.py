@@ -45,7 +45,7 @@ async def session(conn: DbConn, session_id: str, idle: timedelta) -> Session | N
     r = await conn.fetchrow(
         "SELECT u.name, u.role, u.created_at, s.csrf, s.last_seen_at < now() - $3::interval "
         "AS stale FROM console_session s JOIN api_user u ON u.id = s.user_id "
-        "WHERE s.id_sha256 = $1 AND s.expires_at > now() "
+        "WHERE s.id_sha256 = $1 AND s.expires_at > now() AND u.expires_at > now() "
         "AND s.last_seen_at > now() - $2::interval",
         _key(session_id),
         idle,
@@ -73,3 +73,11 @@ async def forget_ended(conn: DbConn, idle: timedelta) -> int:
         idle,
     )
     return int(done.split()[-1])
+
+
+async def close_user_sessions(conn: DbConn, user: str) -> None:
+    """End every session of `user` (their token was rotated)."""
+    await conn.execute(
+        "DELETE FROM console_session WHERE user_id = (SELECT id FROM api_user WHERE name = $1)",
+        user,
+    )

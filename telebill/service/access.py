@@ -26,12 +26,23 @@ def checked_role(text: str) -> Role:
         ) from None
 
 
-async def add_user(deps: Deps, name: str, role: str) -> str:
-    """The new user's token, to hand over once (only its hash is kept)."""
+async def add_user(deps: Deps, name: str, role: str, days: int = 90) -> str:
+    """The new user's token, to hand over once (only its hash is kept), working `days`."""
     from telebill.db.api_user_store import add_user as add
 
     async with deps.db() as conn:
-        return await add(conn, name, checked_role(role))
+        return await add(conn, name, checked_role(role), days)
+
+
+async def rotate_token(deps: Deps, name: str, days: int = 90) -> str:
+    """A new token for `name` (the old one and every console session of theirs end now)."""
+    from telebill.db.api_user_store import rotate_token as rotate
+    from telebill.db.session_store import close_user_sessions
+
+    async with deps.db() as conn, conn.transaction():
+        token = await rotate(conn, name, days)
+        await close_user_sessions(conn, name)
+        return token
 
 
 async def users(deps: Deps) -> list[ApiUser]:

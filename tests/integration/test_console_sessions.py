@@ -165,3 +165,44 @@ async def test_the_audit_log_is_a_chain_that_shows_a_changed_or_removed_row(
     await c.execute("DELETE FROM audit_log WHERE id = $1", ids[2])
     removed = await asyncio.to_thread(telebill, "verify")
     assert removed.returncode == 1 and f"breaks at row {ids[3]}" in removed.stdout
+
+
+async def test_tokens_expire_and_rotation_ends_the_old_token_and_its_sessions(
+    databases: Databases, settings: Settings
+) -> None:
+    stack = await prepare(databases, settings, 2)
+    c = stack.conn
+
+    def telebill(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TELEBILL, "api", "user", *args], env=stack.env(), capture_output=True, text=True
+        )
+
+    async with api_server(stack, "tokens") as api:
+        old = api.tokens[Role.OPERATOR]
+        browser, _ = await signed_in(api, old)
+        assert (await browser.get("/api/blackouts")).status_code == 200
+        turned = await asyncio.to_thread(telebill, "rotate", "--name", "operator", "--days", "7")
+        assert turned.returncode == 0, turned.stderr
+        new = turned.stdout.split("(shown once): ")[1].split()[0]
+        bearer = {"Authorization": f"Bearer {old}"}
+        assert (await browser.get("/api/blackouts", headers=bearer)).status_code == 401
+        browser.headers.pop("Authorization", None)
+        assert (await browser.get("/api/blackouts")).status_code == 401  # its session ended too
+        fresh = {"Authorization": f"Bearer {new}"}
+        assert (await browser.get("/api/blackouts", headers=fresh)).status_code == 200
+        days = await c.fetchval(
+            "SELECT round(extract(epoch FROM expires_at - now()) / 86400) FROM api_user "
+            "WHERE name = 'operator'"
+        )
+        assert days == 7
+        await c.execute("UPDATE api_user SET expires_at = now() - interval '1 s'")
+        assert (await browser.get("/api/blackouts", headers=fresh)).status_code == 401
+        listed = await asyncio.to_thread(telebill, "list")
+        assert "token expires" in listed.stdout
+        too_long = await asyncio.to_thread(
+            telebill, "rotate", "--name", "operator", "--days", "999"
+        )
+        assert too_long.returncode != 0 and "1–366 days" in too_long.stdout + too_long.stderr
+    for client in CLIENTS:
+        await client.aclose()
