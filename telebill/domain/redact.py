@@ -67,5 +67,5 @@ def redact(text: str, limit: int = MAX_ERROR_CHARS) -> str:
         pos = m.end()
     if pos < end:
         parts.append(window[pos:end])
-    out = printable("".join(parts))
+    out = "".join(parts)  # printable: the window was made so, and so are the masks
     return out[: limit - 1] + "…" if cut or len(out) > limit else out

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NoReturn
 
@@ -58,6 +60,28 @@ def _constant(name: str) -> float:
     return float(name)  # NaN, Infinity, -Infinity
 
 
+@lru_cache(maxsize=8)
+def _decoder(bounds: JsonBounds) -> json.JSONDecoder:
+    """One decoder per set of bounds (json.loads with hooks would build one per message)."""
+
+    def number(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+        def parse(text: str) -> int | float:
+            if len(text) > bounds.max_digits:
+                raise Unreadable(f"a number of {len(text):,} characters")
+            value = kind(text)
+            if isinstance(value, float) and not math.isfinite(value) and not bounds.non_finite:
+                raise Unreadable(f"a number out of range ({text})")
+            return value
+
+        return parse
+
+    return json.JSONDecoder(
+        parse_int=number(int),
+        parse_float=number(float),
+        parse_constant=_constant if bounds.non_finite else _refuse_constant,
+    )
+
+
 def loads(raw: bytes | None, bounds: JsonBounds) -> Any:
     """The JSON value of `raw`, or `Unreadable` with why."""
     if not raw:
@@ -69,24 +93,9 @@ def loads(raw: bytes | None, bounds: JsonBounds) -> Any:
     if brackets > bounds.max_depth and _depth(raw) > bounds.max_depth:
         raise Unreadable(f"not JSON: nested deeper than {bounds.max_depth} levels")
 
-    def number(kind: type[int] | type[float]) -> Any:
-        def parse(text: str) -> int | float:
-            if len(text) > bounds.max_digits:
-                raise Unreadable(f"a number of {len(text):,} characters")
-            value = kind(text)
-            if isinstance(value, float) and not math.isfinite(value) and not bounds.non_finite:
-                raise Unreadable(f"a number out of range ({text})")
-            return value
-
-        return parse
-
     try:
-        return json.loads(
-            raw.decode("utf-8"),  # not json's guess among UTF-8, -16 and -32
-            parse_int=number(int),
-            parse_float=number(float),
-            parse_constant=_constant if bounds.non_finite else _refuse_constant,
-        )
+        # not json's guess among UTF-8, -16 and -32
+        return _decoder(bounds).decode(raw.decode("utf-8"))
     except Unreadable:
         raise
     except UnicodeDecodeError as exc:

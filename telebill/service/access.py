@@ -62,10 +62,17 @@ async def remove_user(deps: Deps, name: str) -> None:
 async def authenticate(deps: Deps, token: str) -> ApiUser | None:
     from telebill.db.api_user_store import user_by_token
 
-    if not token or len(token) > 200:
+    if not _usable(token):
         return None
     async with deps.db() as conn:
         return await user_by_token(conn, token)
+
+
+MAX_SECRET_CHARS = 200  # a token or a session id longer than this is no one's
+
+
+def _usable(secret: str) -> bool:
+    return 0 < len(secret) <= MAX_SECRET_CHARS
 
 
 async def audit(
@@ -98,6 +105,7 @@ async def sign_in(deps: Deps, token: str, address: str) -> SignedIn | None:
     """A console session for the token's user, or None for a wrong token; every attempt is
     audited, and after CONSOLE_SIGN_IN_FAILURES wrong ones from an address within
     CONSOLE_SIGN_IN_WINDOW_S the next are refused until the window has passed."""
+    from telebill.db.api_user_store import user_by_token
     from telebill.db.audit_store import failed_sign_ins, record
     from telebill.db.session_store import forget_ended, open_session
 
@@ -110,8 +118,7 @@ async def sign_in(deps: Deps, token: str, address: str) -> SignedIn | None:
                 f"too many wrong tokens from {address}; try again in "
                 f"{s.console_sign_in_window_s // 60:g} minutes"
             )
-    user = await authenticate(deps, token)
-    async with deps.db() as conn:
+        user = await user_by_token(conn, token) if _usable(token) else None
         if user is None:
             await record(conn, "-", "-", "sign-in", {"address": address}, 401, "unknown token")
             return None
@@ -127,7 +134,7 @@ async def console_session(deps: Deps, session_id: str) -> Session | None:
     """The live session behind a console cookie (touched), or None."""
     from telebill.db.session_store import session
 
-    if not session_id or len(session_id) > 200:
+    if not _usable(session_id):
         return None
     async with deps.db() as conn:
         return await session(

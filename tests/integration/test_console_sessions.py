@@ -15,10 +15,15 @@ from telebill.config import Settings
 from telebill.domain.roles import Role
 from tests.integration.api_server import TELEBILL, ApiServer, api_server
 from tests.integration.conftest import Databases
-from tests.integration.notify_stack import prepare
+from tests.integration.notify_stack import NotifyStack, prepare
 
 COOKIE = "telebill_session"
 CLIENTS: list[httpx.AsyncClient] = []
+
+
+def api_command(stack: NotifyStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`telebill api …` on the stack's installation."""
+    return subprocess.run([TELEBILL, "api", *args], env=stack.env(), capture_output=True, text=True)
 
 
 async def signed_in(api: ApiServer, token: str) -> tuple[httpx.AsyncClient, str]:
@@ -147,9 +152,7 @@ async def test_the_audit_log_is_a_chain_that_shows_a_changed_or_removed_row(
         await admin.get("/api/members/1", params={"reason": "audit test"})
 
     def telebill(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TELEBILL, "api", "audit", *args], env=stack.env(), capture_output=True, text=True
-        )
+        return api_command(stack, "audit", *args)
 
     held = await asyncio.to_thread(telebill, "verify")
     assert held.returncode == 0 and "4 rows, the chain holds" in held.stdout, held.stdout
@@ -174,9 +177,7 @@ async def test_tokens_expire_and_rotation_ends_the_old_token_and_its_sessions(
     c = stack.conn
 
     def telebill(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TELEBILL, "api", "user", *args], env=stack.env(), capture_output=True, text=True
-        )
+        return api_command(stack, "user", *args)
 
     async with api_server(stack, "tokens") as api:
         old = api.tokens[Role.OPERATOR]
