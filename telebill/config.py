@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,30 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "TELEBILL_TEMPORAL_ADDRESS")
     )
     temporal_namespace: str = "default"
+    # Temporal over TLS, for a deployment whose frontend requires mutual TLS (every client
+    # shows a certificate of a CA the frontend trusts: the only thing between any process on
+    # the network and every bill's workflow). All unset: plaintext, as the local dev server
+    # speaks. Any file set turns TLS on; temporal_tls alone is TLS with the system's roots and
+    # no client certificate. Files are PEM; the client's certificate and key go together.
+    temporal_tls: bool = False
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
+    temporal_tls_server_ca: Path | None = None  # the CA of the frontend's certificate
+    temporal_tls_server_name: str | None = None  # the name in that certificate, if not the host
+    # The local stack's production server (temporal_server="production") requires mTLS: a CA,
+    # its certificate and a client certificate made at `stack up` in
+    # <stack_dir>/temporal-server/tls, which the stack's processes then use unless the files
+    # above are set. The dev server has no TLS options (`temporal server start-dev --help`).
+    temporal_server_mtls: bool = False
+
+    @model_validator(mode="after")
+    def _temporal_client_pair(self) -> Settings:
+        if (self.temporal_tls_client_cert is None) != (self.temporal_tls_client_key is None):
+            raise ValueError(
+                "TELEBILL_TEMPORAL_TLS_CLIENT_CERT and TELEBILL_TEMPORAL_TLS_CLIENT_KEY go together"
+            )
+        return self
+
     # The notification workflows' task queue; settlement and dispatch have their own beside it
     # (`<task_queue>-settlement`, `<task_queue>-dispatch`), so a backlog of a million
     # notification tasks never holds a settlement up.
@@ -255,19 +279,38 @@ class Settings(BaseSettings):
     def process_env(self) -> dict[str, str]:
         """This installation as TELEBILL_* variables, for a `telebill` child process: the same
         database, Kafka, Temporal, topics, task queue, workflow ids and clock."""
-        return {
-            "TELEBILL_DATABASE_URL": self.db_url,
-            "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": self.kafka_servers,
-            "TELEBILL_TOPIC_PREFIX": self.topic_prefix,
-            "TELEBILL_TASK_QUEUE": self.task_queue,
-            "TELEBILL_WORKFLOW_ID_PREFIX": self.workflow_id_prefix,
-            "TELEBILL_CLOCK_OFFSET_S": str(self.clock_offset_s),
-            "TELEBILL_NOTIFY_START_HORIZON_H": str(self.notify_start_horizon_h),
-        } | (
-            {"TEMPORAL_ADDRESS": self.temporal_address}
-            if self.temporal_address
-            else {"TELEBILL_TEMPORAL_PORT": str(self.temporal_port)}
+        return (
+            {
+                "TELEBILL_DATABASE_URL": self.db_url,
+                "TELEBILL_KAFKA_BOOTSTRAP_SERVERS": self.kafka_servers,
+                "TELEBILL_TOPIC_PREFIX": self.topic_prefix,
+                "TELEBILL_TASK_QUEUE": self.task_queue,
+                "TELEBILL_WORKFLOW_ID_PREFIX": self.workflow_id_prefix,
+                "TELEBILL_CLOCK_OFFSET_S": str(self.clock_offset_s),
+                "TELEBILL_NOTIFY_START_HORIZON_H": str(self.notify_start_horizon_h),
+            }
+            | (
+                {"TEMPORAL_ADDRESS": self.temporal_address}
+                if self.temporal_address
+                else {"TELEBILL_TEMPORAL_PORT": str(self.temporal_port)}
+            )
+            | self._temporal_tls_env()
         )
+
+    def _temporal_tls_env(self) -> dict[str, str]:
+        """The Temporal TLS settings that are set: a child of an mTLS installation needs them
+        to connect at all."""
+        values = {
+            "TELEBILL_TEMPORAL_TLS": "true" if self.temporal_tls else None,
+            "TELEBILL_TEMPORAL_TLS_CLIENT_CERT": self.temporal_tls_client_cert,
+            "TELEBILL_TEMPORAL_TLS_CLIENT_KEY": self.temporal_tls_client_key,
+            "TELEBILL_TEMPORAL_TLS_SERVER_CA": self.temporal_tls_server_ca,
+            "TELEBILL_TEMPORAL_TLS_SERVER_NAME": self.temporal_tls_server_name,
+            "TELEBILL_TEMPORAL_SERVER_MTLS": "true" if self.temporal_server_mtls else None,
+            # where the stack's certificates are, for a child of a stack with mTLS
+            "TELEBILL_STACK_DIR": str(self.stack_dir) if self.temporal_server_mtls else None,
+        }
+        return {k: str(v) for k, v in values.items() if v is not None}
 
 
 def normalise_db_url(url: str) -> str:

@@ -30,6 +30,7 @@ from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
 from telebill.resilience import supervise, wait_out
 from telebill.shutdown import stop_on_signals
+from telebill.temporal_client import connect_client
 from workflows.notification import (
     BillNotificationWorkflow,
     DispatchWorkflow,
@@ -139,11 +140,7 @@ async def run_worker(
     # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
     await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
     monitored = serve_metrics(settings) is not None
-    client = await Client.connect(
-        settings.temporal_target,
-        namespace=settings.temporal_namespace,
-        runtime=sdk_runtime(settings) if monitored else None,
-    )
+    client = await connect_client(settings, runtime=sdk_runtime(settings) if monitored else None)
     pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
     stop = asyncio.Event()
     stop_on_signals("worker", settings.shutdown_timeout_s, stop)

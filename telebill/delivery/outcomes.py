@@ -23,6 +23,7 @@ from telebill.db.connect import DbConn
 from telebill.delivery.store import ended_keys
 from telebill.delivery.waker import Waker
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink
+from telebill.temporal_client import connect_client
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def temporal_sink(settings: Settings) -> TemporalOutcomeSink:
     """The sink of an installation: its Temporal, connected on first use."""
 
     async def connect() -> Client:
-        return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+        return await connect_client(settings)
 
     return TemporalOutcomeSink(connect)
 

@@ -21,14 +21,13 @@ TEMPORAL_TIMEOUT_S = 10.0
 
 async def _stuck(settings: Settings, month: str) -> list[StuckBill] | None:
     """None when Temporal does not answer: the page says so instead of failing."""
-    from temporalio.client import Client
     from temporalio.service import RPCError
+
+    from telebill.temporal_client import connect_client
 
     try:
         async with asyncio.timeout(TEMPORAL_TIMEOUT_S):
-            client = await Client.connect(
-                settings.temporal_target, namespace=settings.temporal_namespace
-            )
+            client = await connect_client(settings)
             found = await stuck_workflows(client, settings, month)
     except (RuntimeError, RPCError, TimeoutError):  # no connection, refused, or too slow
         return None

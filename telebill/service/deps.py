@@ -46,13 +46,11 @@ class Deps:
         """The Temporal client, connected once; `Unavailable` in one line when it does not
         answer."""
         if self._client is None:
-            from temporalio.client import Client
+            from telebill.temporal_client import connect_client
 
             s = self.settings
             try:
-                self._client = await Client.connect(
-                    s.temporal_target, namespace=s.temporal_namespace
-                )
+                self._client = await connect_client(s)
             except RuntimeError as exc:
                 raise Unavailable(
                     f"Temporal at {s.temporal_target} does not answer: {exc}"

@@ -6,12 +6,12 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.smoke import SmokeInput, SmokeResult, smoke_round_trip
 from telebill.config import Settings
 from telebill.stack.process import StackError
+from telebill.temporal_client import connect_client
 from workflows.smoke import SmokeWorkflow
 
 
@@ -26,7 +26,7 @@ class SmokeReport:
 async def run_smoke(settings: Settings) -> SmokeReport:
     token = uuid.uuid4().hex
     started = time.monotonic()
-    client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+    client = await connect_client(settings)
     # A task queue of its own, so a running `telebill worker` never picks this workflow up.
     task_queue = f"telebill-smoke-{token}"
     workflow_id = f"smoke-{token}"

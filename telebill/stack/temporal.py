@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from telebill.stack.process import StackError, spawn, wait_until
 from telebill.stack.service import Service
+from telebill.temporal_client import connect_client
 
 # Design section 6: what Temporal UI filters bills by. No personal data here.
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
@@ -86,7 +87,7 @@ class Temporal(Service):
         return [self.settings.temporal_port, self.settings.temporal_ui_port]
 
     async def _client(self) -> Client:
-        return await Client.connect(self.address, namespace=self.settings.temporal_namespace)
+        return await connect_client(self.settings)
 
     async def answers(self) -> bool:
         try:
@@ -100,6 +101,13 @@ class Temporal(Service):
 
     async def _start(self) -> None:
         s = self.settings
+        if s.temporal_server_mtls:
+            # `temporal server start-dev --help` (CLI 1.9) has no TLS option: the dev server
+            # listens in plaintext only, and would quietly ignore the setting.
+            raise StackError(
+                "the dev server has no TLS; TELEBILL_TEMPORAL_SERVER_MTLS needs "
+                "TELEBILL_TEMPORAL_SERVER=production"
+            )
         argv = dev_server_argv(
             s.temporal_port, s.temporal_ui_port, self.dir / "temporal.db", s.temporal_namespace
         )

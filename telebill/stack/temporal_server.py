@@ -24,9 +24,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from telebill.config import Settings
 from telebill.db.connect import connect
 from telebill.stack import postgres
+from telebill.stack.certs import MutualTls, mutual_tls
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import StackError, run_checked, spawn, wait_until
 from telebill.stack.temporal import Temporal, ensure_search_attributes
+from telebill.temporal_client import stack_tls_folder
 
 MODULE = "go.temporal.io/server"
 GO_PLACES = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
@@ -165,7 +167,14 @@ class TemporalServer(Temporal):
                     },
                 },
             },
-            "global": {"membership": {"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"}},
+            "global": {
+                "membership": {"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
+                **(
+                    {"tls": global_tls(mutual_tls(stack_tls_folder(s)))}
+                    if s.temporal_server_mtls
+                    else {}
+                ),
+            },
             "services": {
                 "frontend": service(p, p + 700, p + 10),
                 "history": service(p + 1, p + 701),
@@ -208,6 +217,8 @@ class TemporalServer(Temporal):
         await wait_until(Postgres(s).answers, within=s.start_timeout_s, what="PostgreSQL")
         await self.create_databases()
         await asyncio.to_thread(self.setup_schema_sync)
+        if s.temporal_server_mtls:  # made once; write_config only names them
+            await asyncio.to_thread(mutual_tls, stack_tls_folder(s))
         config = self.write_config()
         argv = [str(server), "--root", str(self.dir), "--config", config.name,
                 "--env", "production", "--allow-no-auth", "start"]  # fmt: skip
@@ -232,6 +243,23 @@ class TemporalServer(Temporal):
             return True
 
         await wait_until(attributes, within=s.start_timeout_s, what="the Temporal namespace")
+
+
+def global_tls(tls: MutualTls, server_name: str = "localhost") -> dict[str, object]:
+    """The server's `global.tls`: mutual TLS on the frontend (what clients dial) and between
+    its own services (history, matching, worker), all with certificates of one CA. The
+    services' own clients of the frontend show the internode certificate, which is why it
+    may also act as a client."""
+    group = {
+        "server": {
+            "certFile": str(tls.server.cert),
+            "keyFile": str(tls.server.key),
+            "requireClientAuth": True,
+            "clientCaFiles": [str(tls.ca.cert)],
+        },
+        "client": {"serverName": server_name, "rootCaFiles": [str(tls.ca.cert)]},
+    }
+    return {"internode": group, "frontend": group}
 
 
 async def ensure_namespace(client: Client, namespace: str, retention_days: int) -> None:
