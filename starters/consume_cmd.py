@@ -27,7 +27,8 @@ console = Console()
 
 
 async def _run(kind: str) -> None:
-    from telebill.db.migrate import ensure_schema
+    from telebill.db.migrate import ensure_schema_as
+    from telebill.db.roles import DbRole
     from telebill.metrics import serve_metrics
     from telebill.resilience import wait_out
     from workers.dead_letter_consumer import DeadLetterConsumer
@@ -39,8 +40,8 @@ async def _run(kind: str) -> None:
     settings = get_settings()
     serve_metrics(settings)
     # Started while PostgreSQL is down (a host rebooting, services in any order): wait for it.
-    await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
-    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
+    await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, DbRole.CONSUMER))
+    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, DbRole.CONSUMER))
     stop = asyncio.Event()
     stop_on_signals(f"{kind} consumer", settings.shutdown_timeout_s, stop)
     consumer = (
@@ -138,11 +139,12 @@ def lag(
 ) -> None:
     """Each consumer group's lag per topic: events published and not yet handled. This is the
     figure to scale consumers on (add processes of a kind while its lag grows)."""
+    from telebill.messaging.kafka_auth import kafka_client_kwargs
     from telebill.messaging.lag import consumer_lag
 
     settings = get_settings()
     try:
-        rows = asyncio.run(consumer_lag(settings.kafka_servers, settings.topic_prefix))
+        rows = asyncio.run(consumer_lag(kafka_client_kwargs(settings), settings.topic_prefix))
     except KafkaError as exc:
         raise TelebillError(f"Kafka at {settings.kafka_servers} did not answer: {exc}") from None
     if as_json:

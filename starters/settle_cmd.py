@@ -30,10 +30,11 @@ async def _settle(
     if not with_worker:
         await _start_and_follow(deps, month, wait, sizes, notify=notify)
         return
+    from telebill.db.roles import DbRole
     from telebill.queues import WorkQueue
     from workers.temporal_worker import build_worker, create_pool
 
-    pool = await create_pool(deps.settings)
+    pool = await create_pool(deps.settings, DbRole.WORKER)
     try:
         # The settlement's work only: its dispatch and the notifications are the workers' job.
         client = await deps.temporal()

@@ -6,8 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from telebill.db.credentials import read_credentials
+from telebill.db.roles import DbRole
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,11 +50,34 @@ class Settings(BaseSettings):
     kafka_replication_factor: int | None = Field(default=None, ge=1)
     kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
     kafka_version: str = "4.1.1"
+    # Kafka security: how every client (producer, consumer, admin) connects and signs in, built
+    # by telebill/messaging/kafka_auth.py. PLAINTEXT (no sign-in) is only for a Kafka that no
+    # one else can reach; a real deployment uses SASL_SSL with SCRAM-SHA-512, a principal of
+    # the installation's own and ACLs on its topics only (README, "Security"). SSL alone
+    # encrypts but signs no one in. The CA file: the brokers' CA (SSL, SASL_SSL); unset, the
+    # system's roots.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    # The local stack's Kafka with a SASL/SCRAM listener, the ACL authorizer (nothing allowed
+    # without an ACL) and an application principal `telebill` allowed only the installation's
+    # topics and groups. Its passwords are made at the first `stack up` in
+    # <stack_dir>/kafka/sasl-credentials.json (mode 0600); with this set, clients sign in as
+    # `telebill` from that file unless kafka_username/kafka_password are given.
+    kafka_sasl: bool = False
     start_timeout_s: float = Field(default=180.0, gt=0)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "TELEBILL_DATABASE_URL")
     )
+    # Least privilege (telebill/db/roles.py): the worker, the consumers and the API each connect
+    # with a URL of their own. Unset: on the local stack, its generated role of that name on the
+    # same database; elsewhere DATABASE_URL (one user for all, as before).
+    database_url_worker: str | None = None
+    database_url_consumer: str | None = None
+    database_url_api: str | None = None
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
@@ -233,10 +259,33 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        """SQLAlchemy URL (asyncpg driver) of the database in use."""
+        """SQLAlchemy URL (asyncpg driver) of the database in use, as its owner (migrations,
+        the seed, the CLI's commands)."""
         if self.database_url:
             return normalise_db_url(self.database_url)
-        return f"postgresql+asyncpg://telebill:telebill@127.0.0.1:{self.pg_port}/telebill"
+        owner = DbRole.OWNER.login
+        password = read_credentials(self.stack_dir).get(owner)
+        if password is None:  # a stack from before the generated passwords (`stack up` moves it)
+            owner, password = "telebill", "telebill"
+        return f"postgresql+asyncpg://{owner}:{password}@127.0.0.1:{self.pg_port}/telebill"
+
+    def db_url_for(self, role: DbRole) -> str:
+        """The URL the process of `role` connects with (see database_url_worker)."""
+        explicit = {
+            DbRole.WORKER: self.database_url_worker,
+            DbRole.CONSUMER: self.database_url_consumer,
+            DbRole.API: self.database_url_api,
+        }.get(role)
+        if explicit:
+            return normalise_db_url(explicit)
+        from sqlalchemy.engine import make_url  # heavy: not for every process that reads settings
+
+        url = make_url(self.db_url)
+        password = read_credentials(self.stack_dir).get(role.login)
+        on_stack = url.host == "127.0.0.1" and url.port == self.pg_port
+        if role is DbRole.OWNER or password is None or not on_stack:
+            return self.db_url
+        return url.set(username=role.login, password=password).render_as_string(hide_password=False)
 
     @property
     def kafka_servers(self) -> str:
@@ -295,7 +344,18 @@ class Settings(BaseSettings):
                 else {"TELEBILL_TEMPORAL_PORT": str(self.temporal_port)}
             )
             | self._temporal_tls_env()
+            | self._kafka_security_env()
+            | self._role_urls_env()
         )
+
+    def _role_urls_env(self) -> dict[str, str]:
+        """The processes' own database URLs where they were given (else derived the same way)."""
+        given = {
+            "TELEBILL_DATABASE_URL_WORKER": self.database_url_worker,
+            "TELEBILL_DATABASE_URL_CONSUMER": self.database_url_consumer,
+            "TELEBILL_DATABASE_URL_API": self.database_url_api,
+        }
+        return {name: url for name, url in given.items() if url}
 
     def _temporal_tls_env(self) -> dict[str, str]:
         """The Temporal TLS settings that are set: a child of an mTLS installation needs them
@@ -309,6 +369,22 @@ class Settings(BaseSettings):
             "TELEBILL_TEMPORAL_SERVER_MTLS": "true" if self.temporal_server_mtls else None,
             # where the stack's certificates are, for a child of a stack with mTLS
             "TELEBILL_STACK_DIR": str(self.stack_dir) if self.temporal_server_mtls else None,
+        }
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+    def _kafka_security_env(self) -> dict[str, str]:
+        """The Kafka security settings, for a child process: a child of an installation with
+        SASL needs them to connect at all."""
+        password = self.kafka_password.get_secret_value() if self.kafka_password else None
+        values = {
+            "TELEBILL_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
+            "TELEBILL_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "TELEBILL_KAFKA_USERNAME": self.kafka_username,
+            "TELEBILL_KAFKA_PASSWORD": password,
+            "TELEBILL_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "TELEBILL_KAFKA_SASL": "true" if self.kafka_sasl else None,
+            # where the local stack's Kafka credentials are, for a child of a stack with SASL
+            "TELEBILL_STACK_DIR": str(self.stack_dir) if self.kafka_sasl else None,
         }
         return {k: str(v) for k, v in values.items() if v is not None}
 

@@ -17,3 +17,8 @@ class Unavailable(TelebillError):
 
 class Busy(TelebillError):
     """Too many of these are under way; trying again shortly will work (API: 429)."""
+
+
+class SchemaBehind(Unavailable):
+    """The database's schema is older than the code; a process that may not migrate waits for
+    `telebill db migrate` (run by the owner) as it would wait out an outage."""

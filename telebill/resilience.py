@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from telebill.domain.redact import redact
-from telebill.errors import TelebillError
+from telebill.errors import SchemaBehind, TelebillError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +36,8 @@ class TaskFailed(TelebillError):
 
 def is_outage(exc: BaseException) -> bool:
     """True when `exc` says a service is unreachable for now, not that the work is wrong."""
+    if isinstance(exc, SchemaBehind):
+        return True  # the migration is another process's step: it comes
     if isinstance(exc, TelebillError) and exc.__cause__ is not None:
         return is_outage(exc.__cause__)  # a one-line explanation of an outage is still one
     if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError):

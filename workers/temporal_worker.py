@@ -25,6 +25,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
 from telebill.config import Settings, asyncpg_dsn
+from telebill.db.roles import DbRole
 from telebill.metrics import STUCK, serve_metrics
 from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
@@ -53,9 +54,10 @@ DISPATCH: Sequence[type] = (DispatchWorkflow, ScheduledDispatchWorkflow)
 WORKFLOWS: Sequence[type] = (*SETTLEMENT, BillNotificationWorkflow, *DISPATCH)
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(settings: Settings, role: DbRole) -> asyncpg.Pool:
+    """The process's pool, as its own database role (telebill/db/roles.py)."""
     pool = await asyncpg.create_pool(
-        asyncpg_dsn(settings.db_url), min_size=1, max_size=settings.db_pool_size
+        asyncpg_dsn(settings.db_url_for(role)), min_size=1, max_size=settings.db_pool_size
     )
     assert pool is not None
     return pool
@@ -135,13 +137,13 @@ async def run_worker(
     task_queue: str | None = None,
     queues: Sequence[WorkQueue] = tuple(WorkQueue),
 ) -> None:
-    from telebill.db.migrate import ensure_schema
+    from telebill.db.migrate import ensure_schema_as
 
     # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
-    await wait_out("PostgreSQL (start)", lambda: ensure_schema(settings.db_url))
+    await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, DbRole.WORKER))
     monitored = serve_metrics(settings) is not None
     client = await connect_client(settings, runtime=sdk_runtime(settings) if monitored else None)
-    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings))
+    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, DbRole.WORKER))
     stop = asyncio.Event()
     stop_on_signals("worker", settings.shutdown_timeout_s, stop)
     gauges = []

@@ -24,11 +24,12 @@ log = logging.getLogger("telebill.api")
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from telebill.db.migrate import ensure_schema
+        from telebill.db.migrate import ensure_schema_as
+        from telebill.db.roles import DbRole
         from workers.temporal_worker import create_pool
 
-        await ensure_schema(settings.db_url)
-        pool = await create_pool(settings)
+        await ensure_schema_as(settings, DbRole.API)
+        pool = await create_pool(settings, DbRole.API)
         app.state.deps = deps = Deps(settings, pool)
         try:
             yield

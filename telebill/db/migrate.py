@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+
+from telebill.errors import SchemaBehind
+
+if TYPE_CHECKING:
+    from telebill.config import Settings
+    from telebill.db.roles import DbRole
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -60,6 +67,29 @@ async def ensure_schema(db_url: str) -> tuple[str | None, str]:
         await conn.close()
     assert after is not None
     return before, after
+
+
+async def ensure_schema_as(settings: Settings, role: DbRole) -> str:
+    """Make sure the database is at the latest schema before the process of `role` starts:
+    migrated here when the process connects as the owner (one URL for all), else waited for
+    (`SchemaBehind`: a process role may not run DDL). Returns the URL to connect with."""
+    from telebill.db.connect import connect
+
+    url = settings.db_url_for(role)
+    if url == settings.db_url:
+        await ensure_schema(url)
+        return url
+    conn = await connect(url)
+    try:
+        at = await current_revision(conn)
+    finally:
+        await conn.close()
+    if at != head_revision():
+        raise SchemaBehind(
+            f"the database's schema is at {at or 'nothing'}, this code needs {head_revision()}:"
+            " waiting for `telebill db migrate` (as the database's owner)"
+        )
+    return url
 
 
 async def connect_ready(db_url: str) -> asyncpg.Connection:

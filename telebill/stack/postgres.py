@@ -14,12 +14,17 @@ from pathlib import Path
 import asyncpg
 
 from telebill.config import asyncpg_dsn
+from telebill.db.credentials import ensure_credentials
+from telebill.db.roles import DbRole
 from telebill.stack.process import StackError, run_checked, spawn, stop_pid, wait_until
 from telebill.stack.service import Service, reachable_by_others
 
 DB_NAME = "telebill"
-DB_USER = "telebill"
-DB_PASSWORD = "telebill"  # loopback-only development stack; production sets DATABASE_URL
+# The cluster's superuser: the stack's own administration only (roles, databases, Temporal's
+# databases). Its password, and each role's, is generated at the first `up` (credentials.py);
+# a stack made before that still has this one until its next `up` changes it.
+SUPERUSER = "telebill"
+LEGACY_PASSWORD = "telebill"
 
 # Tuned for bulk COPY of millions of rows on a small machine; durability (fsync, synchronous
 # commit) stays on because bills are money.
@@ -106,9 +111,33 @@ class Postgres(Service):
         self._chown(target.parent, user)
         link.symlink_to(target)
 
+    def passwords(self) -> dict[str, str]:
+        """Every role's password, generated for those that have none yet."""
+        roles = [SUPERUSER, *(role.login for role in DbRole)]
+        return ensure_credentials(self.settings.stack_dir, roles)
+
+    async def admin(self, database: str = "postgres") -> asyncpg.Connection:
+        """A superuser connection. A stack from before the generated passwords still has the
+        old fixed one: its superuser is given the generated password here."""
+        password = self.passwords()[SUPERUSER]
+        port = self.settings.pg_port
+
+        def dsn(pw: str) -> str:
+            return f"postgresql://{SUPERUSER}:{pw}@127.0.0.1:{port}/{database}"
+
+        try:
+            return await asyncpg.connect(dsn(password), timeout=10)
+        except asyncpg.InvalidPasswordError:
+            conn = await asyncpg.connect(dsn(LEGACY_PASSWORD), timeout=10)
+            await set_password(conn, SUPERUSER, password)
+            return conn
+
     async def answers(self) -> bool:
         try:
-            conn = await asyncpg.connect(asyncpg_dsn(self.settings.db_url), timeout=3)
+            if self.external:
+                conn = await asyncpg.connect(asyncpg_dsn(self.settings.db_url), timeout=3)
+            else:
+                conn = await self.admin()
         except (TimeoutError, OSError, asyncpg.PostgresError):
             return False
         try:
@@ -124,14 +153,14 @@ class Postgres(Service):
         self._place_data_dir(user)
         self._chown(self.dir, user)
         pwfile = self.data_dir.parent / "initdb.pw"
-        pwfile.write_text(DB_PASSWORD + "\n")
+        pwfile.write_text(self.passwords()[SUPERUSER] + "\n")
         self._chown(pwfile, user)
         try:
             run_checked(
                 [
                     str(bindir / "initdb"),
                     "-D", str(self.data_dir),
-                    "-U", DB_USER,
+                    "-U", SUPERUSER,
                     f"--pwfile={pwfile}",
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
@@ -167,7 +196,7 @@ class Postgres(Service):
         self._chown(self.log_file, user)
         proc = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, user=user)
         await wait_until(
-            self._answers_admin,
+            self.answers,
             within=self.settings.start_timeout_s,
             what="PostgreSQL",
             proc=proc,
@@ -175,26 +204,63 @@ class Postgres(Service):
         )
         # The database itself is created by after_start(), which `up` runs next.
 
-    def _admin_dsn(self) -> str:
-        port = self.settings.pg_port
-        return f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{port}/postgres"
-
-    async def _answers_admin(self) -> bool:
-        conn = await asyncpg.connect(self._admin_dsn(), timeout=3)
-        await conn.close()
-        return True
-
-    async def _create_database(self) -> None:
-        conn = await asyncpg.connect(self._admin_dsn(), timeout=10)
+    async def _roles_and_database(self) -> None:
+        """The owner (migrations; it owns the database and every table) and one role per kind
+        of process (telebill/db/roles.py), each with its generated password; the database
+        created, or handed to the owner where an older stack made it as the superuser."""
+        passwords = self.passwords()
+        owner = DbRole.OWNER.login
+        admin = await self.admin()
         try:
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB_NAME):
-                await conn.execute(f'CREATE DATABASE "{DB_NAME}" OWNER "{DB_USER}"')
+            for role in DbRole:
+                extra = "CREATEDB" if role is DbRole.OWNER else "NOCREATEDB"
+                if not await admin.fetchval(
+                    "SELECT 1 FROM pg_roles WHERE rolname = $1", role.login
+                ):
+                    await admin.execute(f'CREATE ROLE "{role.login}" LOGIN {extra}')
+                await admin.execute(f'ALTER ROLE "{role.login}" LOGIN NOSUPERUSER {extra}')
+                await set_password(admin, role.login, passwords[role.login])
+            # The tests drop their databases WITH (FORCE), ending the processes' sessions.
+            await admin.execute(f'GRANT pg_signal_backend TO "{owner}"')
+            found = await admin.fetchval(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", DB_NAME
+            )
+            if found is None:
+                await admin.execute(f'CREATE DATABASE "{DB_NAME}" OWNER "{owner}"')
+            elif found != owner:
+                await admin.execute(f'ALTER DATABASE "{DB_NAME}" OWNER TO "{owner}"')
+        finally:
+            await admin.close()
+        await self._hand_tables_to_owner()
+
+    async def _hand_tables_to_owner(self) -> None:
+        """Tables made by the superuser (a stack from before the roles) become the owner's."""
+        owner = DbRole.OWNER.login
+        conn = await self.admin(DB_NAME)
+        try:
+            rows = await conn.fetch(
+                "SELECT c.relname, c.relkind FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')"
+                " AND pg_get_userbyid(c.relowner) <> $1",
+                owner,
+            )
+            for row in rows:
+                kind = {"v": "VIEW", "m": "MATERIALIZED VIEW"}.get(row["relkind"], "TABLE")
+                # a table's serial sequences go with it
+                await conn.execute(f'ALTER {kind} "{row["relname"]}" OWNER TO "{owner}"')
         finally:
             await conn.close()
 
     async def after_start(self) -> None:
-        if not self.external:
-            await self._create_database()  # also repairs a stack whose first `up` was interrupted
+        if self.external:
+            return  # a deployment's database: its roles and grants are its DBA's (README)
+        # Also repairs a stack whose first `up` was interrupted.
+        await self._roles_and_database()
+        # The main database at the latest schema, with each role's grants (db/roles.py).
+        from telebill.db.migrate import upgrade  # Alembic is slow to import: only here
+
+        await asyncio.to_thread(upgrade, self.settings.db_url)
 
     def down(self, purge: bool = False) -> str:
         outside = self.data_dir if (self.dir / "data").is_symlink() else None
@@ -206,3 +272,11 @@ class Postgres(Service):
     def _stop(self, pid: int) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
         stop_pid(pid, self.marker, signal.SIGINT)
+
+
+async def set_password(conn: asyncpg.Connection, role: str, password: str) -> None:
+    """ALTER ROLE … PASSWORD with both quoted by the server (no DDL parameters in PostgreSQL)."""
+    statement = await conn.fetchval(
+        "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", role, password
+    )
+    await conn.execute(statement)

@@ -22,7 +22,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from telebill.config import Settings
-from telebill.db.connect import connect
 from telebill.stack import postgres
 from telebill.stack.certs import MutualTls, mutual_tls
 from telebill.stack.postgres import Postgres
@@ -93,8 +92,13 @@ class TemporalServer(Temporal):
         found = Path(cache.strip()) / f"{MODULE}@{self.settings.temporal_server_version}"
         return found / "schema" / "postgresql" / "v12"
 
+    def db_password(self) -> str:
+        # The server connects as the stack's superuser (its schema tool creates and alters
+        # tables in its two databases); the application's roles never reach those databases.
+        return postgres.Postgres(self.settings).passwords()[postgres.SUPERUSER]
+
     async def create_databases(self) -> None:
-        admin = await connect(self.settings.db_url)
+        admin = await postgres.Postgres(self.settings).admin()
         try:
             for db in DATABASES:
                 if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
@@ -109,7 +113,7 @@ class TemporalServer(Temporal):
         for db, folder in DATABASES.items():
             base = [
                 tool, "--plugin", "postgres12", "--ep", "127.0.0.1", "--port", str(s.pg_port),
-                "--user", postgres.DB_USER, "--password", postgres.DB_PASSWORD, "--db", db,
+                "--user", postgres.SUPERUSER, "--password", self.db_password(), "--db", db,
             ]  # fmt: skip
             marker = self.dir / f"{db}.schema"
             if not marker.exists():
@@ -127,8 +131,8 @@ class TemporalServer(Temporal):
             "pluginName": "postgres12",
             "connectAddr": f"127.0.0.1:{s.pg_port}",
             "connectProtocol": "tcp",
-            "user": postgres.DB_USER,
-            "password": postgres.DB_PASSWORD,
+            "user": postgres.SUPERUSER,
+            "password": self.db_password(),
             "maxConnLifetime": "1h",
         }
 

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from telebill.config import Settings, asyncpg_dsn
+from telebill.db.roles import DbRole
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.month import parse_month
 from telebill.messaging.events import NotificationEvent
@@ -23,6 +24,7 @@ from telebill.templates.store import install_defaults
 from tests.integration.conftest import Databases
 from workers.dead_letter_consumer import DeadLetterConsumer
 from workers.delivery_consumer import ChannelConsumer
+from workers.temporal_worker import create_pool
 
 MEMBERS = 20
 
@@ -136,8 +138,7 @@ async def platform_of(
             "fail_addresses": f"{m1['email']},{m1['phone']},{m2['email']}",
         }
     )
-    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=4)
-    assert pool is not None
+    pool = await create_pool(custom, DbRole.CONSUMER)  # the consumers' own database role
     yield Platform(custom, pool, conn)
     await pool.close()
     await conn.close()

@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn
+from telebill.db.roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.stack.kafka_topics import ensure_topics
@@ -26,7 +27,7 @@ from tests.helpers import all_by_email
 from tests.integration.conftest import Databases
 from workers.dead_letter_consumer import DeadLetterConsumer
 from workers.delivery_consumer import ChannelConsumer
-from workers.temporal_worker import build_worker
+from workers.temporal_worker import build_worker, create_pool
 
 MONTH = "2026-11"
 PRETEND = datetime(2026, 12, 31, 14, 0, tzinfo=ZoneInfo("Asia/Seoul"))  # every day has passed
@@ -92,13 +93,15 @@ async def prepare(
 async def running(stack: NotifyStack) -> AsyncIterator[None]:
     """A worker and the e-mail, SMS and DLQ consumers of this installation, until the block ends."""
     s = stack.settings
-    pool = await asyncpg.create_pool(asyncpg_dsn(s.db_url), min_size=1, max_size=8)
-    assert pool is not None
+    # Each as the database role its process has (telebill/db/roles.py): a grant missing
+    # from the roles fails these tests.
+    pool = await create_pool(s, DbRole.WORKER)
+    delivery = await create_pool(s, DbRole.CONSUMER)
     stop = asyncio.Event()
     consumers = [
-        asyncio.create_task(ChannelConsumer("email", s, pool).run(stop)),
-        asyncio.create_task(ChannelConsumer("sms", s, pool).run(stop)),
-        asyncio.create_task(DeadLetterConsumer(s, pool).run(stop)),
+        asyncio.create_task(ChannelConsumer("email", s, delivery).run(stop)),
+        asyncio.create_task(ChannelConsumer("sms", s, delivery).run(stop)),
+        asyncio.create_task(DeadLetterConsumer(s, delivery).run(stop)),
     ]
     try:
         async with build_worker(stack.client, pool, s, s.task_queue):
@@ -107,3 +110,4 @@ async def running(stack: NotifyStack) -> AsyncIterator[None]:
         stop.set()
         await asyncio.gather(*consumers)
         await pool.close()
+        await delivery.close()

@@ -18,12 +18,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.settlement import SettlementSummary
 from telebill.amount_figures import read_amount_figures
-from telebill.config import Settings, asyncpg_dsn
+from telebill.config import Settings
 from telebill.db.connect import connect
+from telebill.db.roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from tests.integration.conftest import Databases
-from workers.temporal_worker import build_worker
+from workers.temporal_worker import build_worker, create_pool
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 NOV = "2026-11"
@@ -68,8 +69,7 @@ async def seeded_env(databases: Databases, settings: Settings, members: int) -> 
 @pytest.fixture
 async def env(databases: Databases, settings: Settings) -> AsyncIterator[Env]:
     e = await seeded_env(databases, settings, 3_000)
-    pool = await asyncpg.create_pool(asyncpg_dsn(e.db_url), min_size=1, max_size=4)
-    assert pool is not None
+    pool = await create_pool(settings.beside("settle", e.db_url), DbRole.WORKER)  # as its role
     async with build_worker(e.client, pool, settings, e.task_queue):
         yield e
     await pool.close()

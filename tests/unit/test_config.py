@@ -1,17 +1,29 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from telebill.config import Settings, asyncpg_dsn, normalise_db_url
+from telebill.db.credentials import ensure_credentials
+from telebill.db.roles import DbRole
 from telebill.delivery.channel_setup import policies
 
 
-def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TEMPORAL_ADDRESS", "TELEBILL_PG_PORT"):
         monkeypatch.delenv(var, raising=False)
-    s = Settings()
+    s = Settings(stack_dir=tmp_path)
+    # before the stack's first `up` (no generated passwords yet): the fixed user of old
     assert s.db_url == "postgresql+asyncpg://telebill:telebill@127.0.0.1:55432/telebill"
+    assert s.db_url_for(DbRole.API) == s.db_url
+    passwords = ensure_credentials(tmp_path, [r.login for r in DbRole])
+    owner, api = passwords["telebill_owner"], passwords["telebill_api"]
+    assert s.db_url == f"postgresql+asyncpg://telebill_owner:{owner}@127.0.0.1:55432/telebill"
+    assert s.db_url_for(DbRole.API) == (
+        f"postgresql+asyncpg://telebill_api:{api}@127.0.0.1:55432/telebill"
+    )
     assert s.kafka_servers == "127.0.0.1:59092"
     assert s.temporal_target == "127.0.0.1:57233"
     assert s.temporal_ui_url == "http://127.0.0.1:58233"
@@ -23,6 +35,10 @@ def test_service_addresses_come_from_their_usual_variables(monkeypatch: pytest.M
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.example:7233")
     s = Settings()
     assert s.db_url == "postgresql+asyncpg://u:p@db.example:5432/bills"
+    # the local stack's generated passwords never go to another host: one URL for all there
+    assert s.db_url_for(DbRole.WORKER) == s.db_url
+    monkeypatch.setenv("TELEBILL_DATABASE_URL_WORKER", "postgres://w:q@db.example:5432/bills")
+    assert Settings().db_url_for(DbRole.WORKER) == "postgresql+asyncpg://w:q@db.example:5432/bills"
     assert s.kafka_servers == "k1:9092,k2:9092"
     assert s.temporal_target == "temporal.example:7233"
     assert s.temporal_ui_url is None  # an external Temporal's UI is wherever its operator put it

@@ -11,6 +11,8 @@ from telebill.config import PROJECT_ROOT, Settings
 from telebill.stack import postgres
 from telebill.stack.temporal import SEARCH_ATTRIBUTES
 
+PASSWORD_FROM_ENV = "${TELEBILL_PG_PASSWORD:?"
+
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
@@ -42,7 +44,8 @@ def test_the_production_temporal_uses_the_stacks_postgresql_and_port(
     assert production["profiles"] == ["production"]
     env = production["environment"]
     assert (env["DB"], env["POSTGRES_SEEDS"]) == ("postgres12", "postgres")
-    assert (env["POSTGRES_USER"], env["POSTGRES_PWD"]) == (postgres.DB_USER, postgres.DB_PASSWORD)
+    assert env["POSTGRES_USER"] == postgres.SUPERUSER
+    assert env["POSTGRES_PWD"].startswith(PASSWORD_FROM_ENV)
     assert production["depends_on"]["postgres"]["condition"] == "service_healthy"
     # the port the code defaults to, so that it replaces the dev server unchanged
     assert set(host_ports(production)) == set(host_ports(services["temporal"]))
@@ -63,11 +66,9 @@ def test_uses_the_ports_the_code_defaults_to(compose: dict[str, Any]) -> None:
 def test_same_credentials_kafka_version_and_search_attributes(compose: dict[str, Any]) -> None:
     services = compose["services"]
     env = services["postgres"]["environment"]
-    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == (
-        postgres.DB_USER,
-        postgres.DB_PASSWORD,
-        postgres.DB_NAME,
-    )
+    assert (env["POSTGRES_USER"], env["POSTGRES_DB"]) == (postgres.SUPERUSER, postgres.DB_NAME)
+    # the password comes from the environment; no password is written in the file
+    assert env["POSTGRES_PASSWORD"].startswith(PASSWORD_FROM_ENV)
     assert services["kafka"]["image"].endswith(":" + Settings.model_fields["kafka_version"].default)
     assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     command = " ".join(services["temporal"]["command"])

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from telebill.db.models import Base
+from telebill.db.roles import grant_statements
 
 # Any constant works; it only has to be the same for every migrator of this database.
 MIGRATION_LOCK_KEY = 0x7E1EB111
@@ -21,6 +22,27 @@ def run_with_connection(connection: Connection) -> None:
     connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
     with context.begin_transaction():
         context.run_migrations()
+        apply_grants(connection)
+
+
+def apply_grants(connection: Connection) -> None:
+    """Each process role's privileges, as telebill/db/roles.py has them, after every upgrade
+    (also one that had nothing to migrate, so a changed grant needs only `telebill db migrate`)."""
+    roles = connection.execute(text("SELECT rolname FROM pg_roles")).scalars().all()
+    serials = connection.execute(
+        text(
+            "SELECT t.relname, s.relname FROM pg_class s"
+            " JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
+            " JOIN pg_class t ON t.oid = d.refobjid"
+            " JOIN pg_namespace n ON n.oid = s.relnamespace"
+            " WHERE s.relkind = 'S' AND n.nspname = 'public'"
+        )
+    ).all()
+    sequences: dict[str, list[str]] = {}
+    for table, sequence in serials:
+        sequences.setdefault(table, []).append(sequence)
+    for statement in grant_statements(roles, sequences):
+        connection.execute(text(statement))
 
 
 async def run_online() -> None:

@@ -1,0 +1,127 @@
+"""Least privilege in PostgreSQL: which role each process connects as, and what it may do.
+
+Migrations run as the owner (the `DATABASE_URL` user), which owns every table. The worker, the
+consumers and the API each connect as a role of their own holding only the grants below; the
+owner applies them after every migration (`grant_statements`, run by the Alembic environment),
+so a new table stays out of reach of every role until it is written here. A role that does not
+exist in the cluster is skipped: an installation that gives every process the one
+`DATABASE_URL` works as before, only without the separation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+
+class DbRole(StrEnum):
+    OWNER = "owner"
+    WORKER = "worker"
+    CONSUMER = "consumer"
+    API = "api"
+
+    @property
+    def login(self) -> str:
+        """The PostgreSQL role's name (the local stack creates each; a deployment's DBA too)."""
+        return f"telebill_{self.value}"
+
+
+S, SI, SIU, SIUD = (
+    "SELECT",
+    "SELECT, INSERT",
+    "SELECT, INSERT, UPDATE",
+    "SELECT, INSERT, UPDATE, DELETE",
+)
+
+# Table → privileges, per role. Nothing here allows TRUNCATE, DDL or REFERENCES; no role but the
+# owner touches `api_user` beyond the API's reading, and the audit log is append-only for all.
+GRANTS: Mapping[DbRole, Mapping[str, str]] = {
+    # Settlement (reads the catalogue and the month's usage, writes bills), planning and
+    # dispatch of notifications, reservations, the STUCK gauge.
+    DbRole.WORKER: {
+        "alembic_version": S,
+        "member": S,
+        "subscription": S,
+        "product": S,
+        "product_terms": S,
+        "usage_monthly": S,
+        "bill": SI,
+        "bill_item": SI,
+        "settlement": SIU,
+        "settlement_error": SIUD,
+        "notification": SIU,
+        "delivery_attempt": S,
+        "blackout_window": S,
+        "reserved_send": "SELECT, UPDATE",
+    },
+    # Delivery: reads what a message needs (the member's contacts, the bill, the template),
+    # records attempts, outcomes, dead letters and what the simulated providers were sent.
+    DbRole.CONSUMER: {
+        "alembic_version": S,
+        "member": S,
+        "bill": S,
+        "bill_item": S,
+        "product": S,
+        "message_template": S,
+        "blackout_window": S,
+        "notification": SIU,
+        "delivery_attempt": SI,
+        "dead_letter": SI,
+        "deferred_event": SIUD,
+        "provider_message": SIU,
+    },
+    # The admin API and console: reads for the pages, the operator's changes (preferences,
+    # templates, blackouts, reservations, replays), sessions and the audit.
+    DbRole.API: {
+        "alembic_version": S,
+        "api_user": "SELECT, UPDATE",
+        "audit_log": SI,
+        "console_session": SIUD,
+        "member": "SELECT, UPDATE",
+        "bill": S,
+        "bill_item": S,
+        "product": S,
+        "product_terms": S,
+        "settlement": S,
+        "settlement_error": S,
+        "notification": S,
+        "delivery_attempt": S,
+        "dead_letter": "SELECT, UPDATE",
+        "blackout_window": "SELECT, INSERT, DELETE",
+        "message_template": SIU,
+        "reserved_send": SIU,
+    },
+}
+
+# Tables no process role touches: the seed's own (run by the owner, like the CLI's admin
+# commands). Every table of the schema is in GRANTS or here (a test holds the two to it).
+OWNER_ONLY = frozenset({"population"})
+
+PROCESS_ROLES = (DbRole.WORKER, DbRole.CONSUMER, DbRole.API)
+
+
+def grant_statements(
+    existing_roles: Iterable[str], sequences: Mapping[str, Iterable[str]]
+) -> list[str]:
+    """The SQL that makes each existing role's privileges exactly GRANTS: all revoked first, so
+    a grant taken out of GRANTS is taken from the role too. `sequences` maps a table to the
+    sequences of its serial columns (an INSERT needs them)."""
+    present = set(existing_roles)
+    sql: list[str] = []
+    for role in PROCESS_ROLES:
+        name = role.login
+        if name not in present:
+            continue
+        sql += [
+            f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{name}"',
+            f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{name}"',
+            f'GRANT USAGE ON SCHEMA public TO "{name}"',
+        ]
+        for table, privileges in sorted(GRANTS[role].items()):
+            sql.append(f'GRANT {privileges} ON TABLE "{table}" TO "{name}"')
+            if "INSERT" in privileges:
+                sql += [
+                    f'GRANT USAGE ON SEQUENCE "{seq}" TO "{name}"'
+                    for seq in sorted(sequences.get(table, ()))
+                ]
+    return sql
