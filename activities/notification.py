@@ -55,6 +55,7 @@ from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, Plan
 from telebill.messaging.events import NotificationEvent
+from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
 
@@ -90,7 +91,7 @@ class NotificationActivities:
     async def producer(self) -> AIOKafkaProducer:
         async with self._producer_lock:
             if self._producer is None:
-                p = durable_producer(self.settings.kafka_servers, linger_ms=5)
+                p = durable_producer(kafka_client_kwargs(self.settings), linger_ms=5)
                 await p.start()
                 self._producer = p
             return self._producer

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from temporalio import activity
 
 from telebill.config import asyncpg_dsn, get_settings
+from telebill.messaging.kafka_auth import KafkaAccess, client_kwargs, kafka_client_kwargs
 from telebill.messaging.topics import SMOKE
 
 
@@ -37,15 +38,15 @@ async def postgres_echo(dsn: str, token: str) -> str:
         await conn.close()
 
 
-async def kafka_echo(bootstrap: str, token: str, topic: str = SMOKE) -> tuple[str, int, int]:
+async def kafka_echo(kafka: KafkaAccess, token: str, topic: str = SMOKE) -> tuple[str, int, int]:
     """Produce one message and consume exactly that message back by partition and offset."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_kwargs(kafka), acks="all")
     await producer.start()
     try:
         meta = await producer.send_and_wait(topic, token.encode(), key=token.encode())
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         tp = TopicPartition(topic, meta.partition)
@@ -61,5 +62,5 @@ async def kafka_echo(bootstrap: str, token: str, topic: str = SMOKE) -> tuple[st
 async def smoke_round_trip(inp: SmokeInput) -> SmokeResult:
     settings = get_settings()
     pg = await postgres_echo(asyncpg_dsn(settings.db_url), inp.token)
-    echoed, partition, offset = await kafka_echo(settings.kafka_servers, inp.token)
+    echoed, partition, offset = await kafka_echo(kafka_client_kwargs(settings), inp.token)
     return SmokeResult(pg, echoed, partition, offset)

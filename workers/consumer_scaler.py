@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from telebill.config import Settings
 from telebill.domain.scaling import Decision, LagReading, ScalePolicy, decide
 from telebill.messaging.consumer import group_id
+from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.lag import consumer_lag, expected_topics
 from telebill.messaging.topics import Topics
 from telebill.metrics import SCALED_PROCESSES
@@ -52,7 +53,7 @@ async def read_group_lag(settings: Settings, kind: str) -> GroupLag | None:
     joined anything."""
     group = group_id(settings, kind)
     topic = main_topic(kind, Topics(settings.topic_prefix))
-    for row in await consumer_lag(settings.kafka_servers, settings.topic_prefix):
+    for row in await consumer_lag(kafka_client_kwargs(settings), settings.topic_prefix):
         if row.group == group and row.topic == topic:
             return GroupLag(row.lag, row.partitions)
     return None

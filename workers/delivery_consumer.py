@@ -70,6 +70,7 @@ from telebill.messaging.consumer import (
     started_consumer,
 )
 from telebill.messaging.events import NotificationEvent
+from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.message import Message
 from telebill.messaging.outcome import OutcomeSink
 from telebill.messaging.producer import durable_producer
@@ -135,7 +136,7 @@ class ChannelConsumer:
             s, group_id(s, self.channel), self.subscriptions(), self.channel, s.consumer_batch
         )
         producer = await wait_out(
-            "Kafka (producer start)", lambda: started(durable_producer(s.kafka_servers))
+            "Kafka (producer start)", lambda: started(durable_producer(kafka_client_kwargs(s)))
         )
         self.releaser = DeferredReleaser(self.pool, producer, lambda: clock.now(s), self.topics.dlq)
         self.reporter = OutcomeReporter(self.pool, self.sink, s.outcome_report_grace_s)

@@ -21,6 +21,7 @@ from telebill.delivery.store import (
 )
 from telebill.errors import NotFound
 from telebill.messaging.events import MalformedEvent, NotificationEvent
+from telebill.messaging.kafka_auth import KafkaAccess
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
 
@@ -51,7 +52,7 @@ class Replayed:
 
 
 async def replay(
-    conn: DbConn, bootstrap: str, topics: Topics, ids: Sequence[int] | None
+    conn: DbConn, kafka: KafkaAccess, topics: Topics, ids: Sequence[int] | None
 ) -> Replayed:
     """Republish the chosen (or all not yet replayed) dead letters, a page at a time. A letter
     that holds nothing to replay is skipped with the reason; the others go on."""
@@ -70,7 +71,7 @@ async def replay(
         letters = pages.pop(0) if ids is not None else await list_dead_letters(conn, after_id=after)
         if not letters:
             break
-        page = await _republish(conn, bootstrap, topics, letters)
+        page = await _republish(conn, kafka, topics, letters)
         done += page.done
         skipped += page.skipped
         after = letters[-1].id
@@ -78,7 +79,7 @@ async def replay(
 
 
 async def _republish(
-    conn: DbConn, bootstrap: str, topics: Topics, letters: Sequence[StoredDeadLetter]
+    conn: DbConn, kafka: KafkaAccess, topics: Topics, letters: Sequence[StoredDeadLetter]
 ) -> Replayed:
     events: list[tuple[int, NotificationEvent]] = []
     skipped: list[tuple[int, str]] = []
@@ -89,7 +90,7 @@ async def _republish(
             skipped.append((d.id, str(exc)))
     if not events:
         return Replayed([], skipped)
-    producer = durable_producer(bootstrap)
+    producer = durable_producer(kafka)
     await producer.start()
     try:
         for _, event in events:

@@ -14,6 +14,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from telebill.config import Settings
 from telebill.messaging.dead_letter import dead_letter_message
+from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.message import Message, Partition
 from telebill.messaging.topics import Topics
 from telebill.metrics import LAG
@@ -34,7 +35,7 @@ async def started_consumer(
 
     async def start() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_servers,
+            **kafka_client_kwargs(s),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

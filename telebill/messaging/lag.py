@@ -8,6 +8,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from telebill.messaging.kafka_auth import KafkaAccess, client_kwargs
 from telebill.messaging.topics import MAX_RETRY_TIERS, Topics
 
 GROUP_MARK = "telebill-"  # group of kind K is <prefix>telebill-K
@@ -46,9 +47,9 @@ def _members(description: Any) -> dict[str, int]:
     return counts
 
 
-async def consumer_lag(bootstrap: str, prefix: str = "") -> list[TopicLag]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def consumer_lag(kafka: KafkaAccess, prefix: str = "") -> list[TopicLag]:
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
+    probe = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
     await admin.start()
     await probe.start()
     try:

@@ -39,6 +39,7 @@ async def replay(deps: Deps, ids: list[int] | None, every: bool = False) -> Repl
     """Back to the start of the chain (e-mail first); a delivered bill is not sent again, and a
     letter that holds no event to replay is skipped with the reason while the others go on."""
     from telebill.delivery.replay import replay as do_replay
+    from telebill.messaging.kafka_auth import kafka_client_kwargs
     from telebill.messaging.topics import Topics
 
     if not ids and not every:
@@ -46,5 +47,5 @@ async def replay(deps: Deps, ids: list[int] | None, every: bool = False) -> Repl
     s = deps.settings
     async with deps.db() as conn:
         return await do_replay(
-            conn, s.kafka_servers, Topics(s.topic_prefix), None if every else ids
+            conn, kafka_client_kwargs(s), Topics(s.topic_prefix), None if every else ids
         )

@@ -10,11 +10,22 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from telebill.domain.chain import chain_channels
+from telebill.errors import TelebillError
+from telebill.messaging.kafka_auth import kafka_client_kwargs, local_credentials_file
 from telebill.stack.kafka_node import KafkaNode, find_java, kafka_uuid
+from telebill.stack.kafka_sasl import (
+    admin_kwargs,
+    application_acls,
+    broker_properties,
+    create_acls,
+    ensure_credentials,
+    format_arguments,
+)
 from telebill.stack.kafka_topics import ensure_topics
 from telebill.stack.process import (
     StackError,
@@ -78,13 +89,28 @@ class Kafka(Service):
         return self.nodes[0].pid()
 
     @property
+    def sasl(self) -> bool:
+        """This stack runs its own Kafka with SASL/SCRAM and ACLs."""
+        return self.settings.kafka_sasl and not self.external
+
+    def client(self) -> dict[str, Any]:
+        """Client arguments for the stack's own admin work: the local super user with SASL,
+        else the application's (an external Kafka: the installation's principal creates its
+        topics, which its ACLs allow)."""
+        return admin_kwargs(self.settings) if self.sasl else kafka_client_kwargs(self.settings)
+
+    @property
     def libs_dir(self) -> Path:
         # Outside the service folder so `down --purge` keeps the resolved jars.
         return self.settings.stack_dir / "cache" / f"kafka-{self.settings.kafka_version}" / "libs"
 
     async def brokers(self) -> set[int]:
         """The ids of the brokers the cluster reports (none: it does not answer)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=5000)
+        try:
+            client = self.client()
+        except TelebillError:  # SASL on, and no credentials yet: never started with it
+            return set()
+        admin = AIOKafkaAdminClient(**client, request_timeout_ms=5000)
         with quiet_kafka_logs():
             try:
                 await admin.start()
@@ -209,13 +235,28 @@ class Kafka(Service):
             id_file.write_text(kafka_uuid())
         cluster_id = id_file.read_text().strip()
         voters = ",".join(f"{n.id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        credentials: dict[str, str] = {}
+        if self.sasl:
+            formatted = [n for n in nodes if (n.dir / "data" / "meta.properties").exists()]
+            if formatted and not local_credentials_file(self.settings).exists():
+                raise StackError(
+                    "this stack's Kafka was formatted without SASL (no SCRAM users); "
+                    "`telebill stack down --only kafka --purge` first (its data is deleted)"
+                )
+            credentials = ensure_credentials(self.settings)
         for node in nodes:
-            node.write_config(self.settings, voters)
+            security = (
+                broker_properties(node.port, node.controller_port, credentials)
+                if credentials
+                else {}
+            )
+            node.write_config(self.settings, voters, security)
             if not (node.dir / "data" / "meta.properties").exists():
                 run_checked(
                     node.java_argv(
                         java, self.libs_dir, "kafka.tools.StorageTool", "format",
                         "-t", cluster_id, "-c", str(node.config_file), "--ignore-formatted",
+                        *format_arguments(credentials),
                     ),
                     what=f"formatting Kafka storage (node {node.id})",
                 )  # fmt: skip
@@ -249,8 +290,10 @@ class Kafka(Service):
 
     async def after_start(self) -> None:
         s = self.settings
+        if self.sasl:  # idempotent: an ACL that exists is left as it is
+            await create_acls(self.client(), application_acls(s.topic_prefix))
         await ensure_topics(
-            self.address,
+            self.client(),
             s.kafka_partitions,
             s.topic_prefix,
             s.kafka_replication_factor,

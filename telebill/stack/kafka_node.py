@@ -9,10 +9,12 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from telebill.config import Settings
+from telebill.stack.kafka_sasl import write_private
 from telebill.stack.process import StackError, running_pid
 
 MIN_JAVA = 17
@@ -73,8 +75,11 @@ class KafkaNode:
     def pid(self) -> int | None:
         return running_pid(self.pid_file, self.marker)
 
-    def write_config(self, s: Settings, voters: str) -> None:
-        """server.properties and log4j2.properties; `voters` is the cluster's controller quorum."""
+    def write_config(
+        self, s: Settings, voters: str, security: Mapping[str, str] | None = None
+    ) -> None:
+        """server.properties and log4j2.properties; `voters` is the cluster's controller quorum,
+        `security` what replaces the plaintext listeners (kafka_sasl.broker_properties)."""
         internal_rf = min(3, s.kafka_brokers)  # the group offsets survive a lost broker too
         node = self
         props = {
@@ -98,9 +103,9 @@ class KafkaNode:
             "auto.create.topics.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.hours": "168",
-        }
-        node.dir.mkdir(parents=True, exist_ok=True)
-        node.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        } | dict(security or {})
+        # Owner only: with SASL it holds the admin's password.
+        write_private(node.config_file, "".join(f"{k}={v}\n" for k, v in props.items()))
         (node.dir / "log4j2.properties").write_text(
             "status = warn\n"
             "appender.out.type = Console\n"

@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.protocol.metadata import MetadataRequest
 
+from telebill.messaging.kafka_auth import KafkaAccess, client_kwargs
 from telebill.messaging.topics import DEFAULT_CHANNELS, all_topics
 from telebill.stack.process import StackError
 
@@ -39,7 +40,7 @@ def replication(
 
 
 async def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaAccess,
     partitions: int,
     prefix: str = "",
     factor: int | None = None,
@@ -50,7 +51,7 @@ async def ensure_topics(
     says for this cluster, and return the ones created once every partition of them has a
     leader: on a cluster the creation is acknowledged before the other brokers' metadata shows
     the topic, and a client that asks one of those right after `stack up` saw no partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=30000)
     await admin.start()
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
@@ -77,8 +78,8 @@ async def ensure_topics(
         await admin.close()
 
 
-async def topic_names(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def topic_names(kafka: KafkaAccess) -> set[str]:
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -86,12 +87,12 @@ async def topic_names(bootstrap: str) -> set[str]:
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, names: Iterable[str]) -> int:
+async def delete_topics(kafka: KafkaAccess, names: Iterable[str]) -> int:
     """Delete `names` (the topics of a test's or a benchmark's installation: a broker left with
     49,000 partitions of earlier runs refused writes to new topics, NotLeaderForPartitionError);
     how many."""
     doomed = sorted(names)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60000)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=60000)
     await admin.start()
     try:
         for first in range(0, len(doomed), 100):
