@@ -10,7 +10,7 @@ exist in the cluster is skipped: an installation that gives every process the on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 
@@ -86,11 +86,19 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "settlement_error": S,
         "notification": S,
         "delivery_attempt": S,
+        "deferred_event": S,  # the month's status counts the deferred
         "dead_letter": "SELECT, UPDATE",
         "blackout_window": "SELECT, INSERT, DELETE",
         "message_template": SIU,
         "reserved_send": SIU,
     },
+}
+
+# Columns a role may not read of a table it may otherwise read (SELECT only): the worker plans
+# and settles without the member's name and contacts, so only the consumers (which send) and
+# the API (which shows them, masked or audited) can read those.
+HIDDEN_COLUMNS: Mapping[DbRole, Mapping[str, frozenset[str]]] = {
+    DbRole.WORKER: {"member": frozenset({"name", "email", "phone", "push_token"})},
 }
 
 # Tables no process role touches: the seed's own (run by the owner, like the CLI's admin
@@ -101,11 +109,14 @@ PROCESS_ROLES = (DbRole.WORKER, DbRole.CONSUMER, DbRole.API)
 
 
 def grant_statements(
-    existing_roles: Iterable[str], sequences: Mapping[str, Iterable[str]]
+    existing_roles: Iterable[str],
+    sequences: Mapping[str, Iterable[str]],
+    columns: Mapping[str, Sequence[str]],
 ) -> list[str]:
     """The SQL that makes each existing role's privileges exactly GRANTS: all revoked first, so
     a grant taken out of GRANTS is taken from the role too. `sequences` maps a table to the
-    sequences of its serial columns (an INSERT needs them)."""
+    sequences of its serial columns (an INSERT needs them), `columns` to its columns (for
+    HIDDEN_COLUMNS)."""
     present = set(existing_roles)
     sql: list[str] = []
     for role in PROCESS_ROLES:
@@ -118,6 +129,12 @@ def grant_statements(
             f'GRANT USAGE ON SCHEMA public TO "{name}"',
         ]
         for table, privileges in sorted(GRANTS[role].items()):
+            hidden = HIDDEN_COLUMNS.get(role, {}).get(table)
+            if hidden:
+                assert privileges == "SELECT", "columns are hidden from reading only"
+                shown = ", ".join(f'"{c}"' for c in columns[table] if c not in hidden)
+                sql.append(f'GRANT SELECT ({shown}) ON TABLE "{table}" TO "{name}"')
+                continue
             sql.append(f'GRANT {privileges} ON TABLE "{table}" TO "{name}"')
             if "INSERT" in privileges:
                 sql += [

@@ -41,7 +41,15 @@ def apply_grants(connection: Connection) -> None:
     sequences: dict[str, list[str]] = {}
     for table, sequence in serials:
         sequences.setdefault(table, []).append(sequence)
-    for statement in grant_statements(roles, sequences):
+    columns: dict[str, list[str]] = {}
+    for table, column in connection.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        )
+    ).all():
+        columns.setdefault(table, []).append(column)
+    for statement in grant_statements(roles, sequences, columns):
         connection.execute(text(statement))
 
 
