@@ -54,6 +54,8 @@ from workflows.notification import (
 )
 from workflows.settlement import (
     MonthlySettlementWorkflow,
+    ScheduledSettlementInput,
+    ScheduledSettlementWorkflow,
     SettlementInput,
     SettlementShardWorkflow,
     settlement_id,
@@ -66,6 +68,7 @@ WORKFLOWS = [
     ScheduledDispatchWorkflow,
     MonthlySettlementWorkflow,
     SettlementShardWorkflow,
+    ScheduledSettlementWorkflow,
 ]
 
 
@@ -141,6 +144,21 @@ async def save(name: str, handle: WorkflowHandle[Any, Any]) -> None:
     ids = json.loads(index.read_text()) if index.exists() else {}
     index.write_text(json.dumps({**ids, name: handle.id}, indent=2, sort_keys=True) + "\n")
     print(f"recorded {name}: {len(history.events)} events")
+
+
+async def record_scheduled_settlement(client: Client, queue: str, tag: str) -> None:
+    """The monthly Schedule's workflow, started by hand (no scheduled instant: its month is the
+    one before now); it starts `settlement-<month>`, a stand-in settlement without notifications."""
+    scheduled = await client.start_workflow(
+        ScheduledSettlementWorkflow.run,
+        ScheduledSettlementInput(
+            settlement=SettlementInput("", shard_size=4, chunk_size=2, parallel=2, notify=False)
+        ),
+        id=f"record-scheduled-settlement-{tag}",
+        task_queue=queue,
+    )
+    await scheduled.result()
+    await save("scheduled_settlement", scheduled)
 
 
 async def main() -> None:
@@ -244,6 +262,7 @@ async def main() -> None:
         )
         await month.result()
         await save("settlement_then_dispatch", month)
+        await record_scheduled_settlement(client, queue, tag)
     print(f"at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC into {HERE}")
 
 
