@@ -37,9 +37,26 @@ class NotifyInput:
     # 4: started delayed until the instant with SendAt and NotifyStatus already set, it plans
     #   and publishes in one local activity and upserts search attributes only on a change.
     version: int = 3
+    # Set only in the input of a run that another run of the same workflow continued as new
+    # (its history bounded): where that run was. Absent before 2026-12 (no run continued).
+    carried: NotifyCarry | None = None
 
 
 LEAN = 4  # the version the starters give
+
+
+@dataclass(frozen=True)
+class NotifyCarry:
+    """What a notification workflow's run hands to the next when it continues as new: all its
+    query, its signals and its search attributes rely on, so the next run goes on where it was."""
+
+    status: str  # NotifyState.status (STUCK, NO_SEND_WINDOW, SCHEDULED, …)
+    published: bool  # True: published, waiting for the outcome; False: planning
+    send_at: str | None = None  # ISO, the planned instant the query shows
+    why: str = ""
+    reserved_at: str | None = None  # as the `reserve` signals left it (None: preferred day)
+    clock_offset_s: float | None = None  # from a `replan_now` signal (None: the input's)
+    runs: int = 1  # runs of this workflow before this one
 
 
 @dataclass(frozen=True)
