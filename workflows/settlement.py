@@ -3,7 +3,8 @@
 MonthlySettlementWorkflow   id settlement-YYYY-MM
   └─ SettlementShardWorkflow × N   id settlement-YYYY-MM/shard-KKKK, at most `parallel` at once
        └─ activity settlement.settle_shard (chunks, heartbeats, resumes after a crash)
-ScheduledSettlementWorkflow: what the monthly Temporal Schedule starts; settles the previous month.
+ScheduledSettlementWorkflow: what the monthly Temporal Schedule starts; settles the month before
+  the instant the Schedule meant (a run caught up late settles the month it stands for).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from telebill.domain.month import previous_month, shard_ranges
 
 from workflows.notification import DispatchInput, DispatchWorkflow
+from workflows.schedule_time import SCHEDULED_INSTANT_PATCH, scheduled_instant
 
 
 def settlement_id(month: str) -> str:
@@ -153,11 +155,14 @@ class ScheduledSettlementInput:
 
 @workflow.defn
 class ScheduledSettlementWorkflow:
-    """Started by the monthly Schedule: settles the month before the one it runs in."""
+    """Started by the monthly Schedule: settles the month before the one the Schedule meant (a
+    run that starts on 3 December for the 1 November run settles October, not November; by
+    hand: the month before now)."""
 
     @workflow.run
     async def run(self, inp: ScheduledSettlementInput) -> str:
-        target = previous_month(workflow.now(), inp.time_zone)
+        meant = scheduled_instant() if workflow.patched(SCHEDULED_INSTANT_PATCH) else workflow.now()
+        target = previous_month(meant, inp.time_zone)
         base = inp.settlement or SettlementInput(month=target)
         params = SettlementInput(
             target,
