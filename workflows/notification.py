@@ -10,6 +10,8 @@ BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n
   comes within `stuck_after_s` it looks in PostgreSQL, and if the outcome is still unknown it
   marks itself STUCK and keeps waiting. Workflows started before this shape (input version 3)
   keep theirs: a plan activity at the start, a timer, the plan activity again on waking.
+  A run whose history reaches HISTORY_BOUND events (STUCK for days, or no send window for
+  months) continues as new, handing its state to the next run (NotifyInput.carried).
 DispatchWorkflow: starts the workflows a month's bills are missing (catch-up after an outage),
   the admin's "send now" and reserved sends, in member-range pages (bounded, resumable).
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         NOTIFY_STATUS,
         SEND_AT,
         MonthScope,
+        NotifyCarry,
         NotifyInput,
         OutcomeQuery,
         PlanInput,
@@ -55,6 +58,17 @@ LOCAL = timedelta(seconds=30)
 NO_SEND_WINDOW = "NO_SEND_WINDOW"
 REPLAN_BLOCKED = timedelta(days=1)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Two loops of BillNotificationWorkflow have no end of their own: STUCK checks PostgreSQL every
+# stuck_after_s (3 h: 11 events a check, ~90 a day) and NO_SEND_WINDOW plans again daily (6 events
+# a day in version 4). A run that reaches this many events, or that Temporal says is long
+# (history size), continues as new. 500 keeps every run far below Temporal's suggestion (4 Ki
+# events) and warning (10 Ki) while a new run costs little (~5 events): STUCK continues about
+# every 5½ days, NO_SEND_WINDOW about every 80 days.
+HISTORY_BOUND = 500
+# Added 2026-12: continue-as-new in those loops. The patch id carries the bound's multiple the
+# history has reached, so a workflow that was already past the bound on older code (its replay
+# memoizes "not patched" for that id) continues as new at the next multiple instead of never.
+CONTINUE_AS_NEW_PATCH = "notify-continue-as-new"
 
 
 @dataclass
@@ -77,6 +91,7 @@ class BillNotificationWorkflow:
         self.outcome: str | None = None
         self.search_attributes = True
         self.clock_offset_s: float | None = None  # set by `replan`; else the input's
+        self.reserve_told = False  # a `reserve` signal came to this run (it wins over carried)
         # What Temporal UI shows (status, SendAt), when only changes are upserted (version 4).
         self.shown: tuple[str | None, datetime | None] | None = None
 
@@ -92,6 +107,7 @@ class BillNotificationWorkflow:
     def reserve(self, at: str | None) -> None:
         """A reserved instant (None: back to the preferred day)."""
         self.state.reserved_at = at
+        self.reserve_told = True
         self.replan = True
 
     @workflow.signal
@@ -125,6 +141,41 @@ class BillNotificationWorkflow:
             updates.append(SEND_AT.value_set(send_at))
         workflow.upsert_search_attributes(updates)
 
+    def history_full(self) -> bool:
+        """This run's history is long enough to continue as new (deterministic: Temporal gives
+        the length and the suggestion with each workflow task, the same on replay)."""
+        info = workflow.info()
+        length = info.get_current_history_length()
+        if length < HISTORY_BOUND and not info.is_continue_as_new_suggested():
+            return False  # no patch asked for: histories recorded before it replay as they were
+        return workflow.patched(f"{CONTINUE_AS_NEW_PATCH}-{length // HISTORY_BOUND}")
+
+    async def continue_as_new(self, inp: NotifyInput, published: bool) -> None:
+        """Continue as new with this run's state, unless it was published and its outcome
+        came meanwhile (then it returns and the caller finishes; while planning, the next
+        run's plan finds a delivered bill in PostgreSQL). Signals are not lost: those
+        delivered with this workflow task have run (handlers first), one arriving while the
+        command is sent fails the task and Temporal delivers it again with it, and later ones
+        reach the next run."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if published and self.outcome is not None:
+            return
+        s = self.state
+        previous = inp.carried.runs if inp.carried is not None else 0
+        carry = NotifyCarry(
+            s.status, published, s.send_at, s.why, s.reserved_at, self.clock_offset_s, previous + 1
+        )
+        # the same input (version, STUCK period, search attributes) with the state; search
+        # attributes and the workflow id go on by themselves
+        workflow.continue_as_new(replace(inp, carried=carry))
+
+    def resume(self, carried: NotifyCarry) -> None:
+        """Take on the previous run's state; what a signal told this run already wins."""
+        reserved_at = self.state.reserved_at if self.reserve_told else carried.reserved_at
+        self.state = NotifyState(carried.status, carried.send_at, carried.why, reserved_at)
+        if self.clock_offset_s is None:
+            self.clock_offset_s = carried.clock_offset_s
+
     async def plan(self, inp: NotifyInput) -> PlanResult:
         lean = inp.version >= LEAN
         plan_input = PlanInput(
@@ -154,7 +205,9 @@ class BillNotificationWorkflow:
 
     @workflow.run
     async def run(self, inp: NotifyInput) -> str:
-        if self.state.reserved_at is None:  # a reservation signalled with the start wins
+        if inp.carried is not None:
+            self.resume(inp.carried)
+        elif self.state.reserved_at is None:  # a reservation signalled with the start wins
             self.state.reserved_at = inp.reserved_at
         self.search_attributes = inp.search_attributes
         shown = workflow.info().typed_search_attributes
@@ -165,7 +218,11 @@ class BillNotificationWorkflow:
             workflow.upsert_search_attributes(
                 [BILLING_MONTH.value_set(inp.month), MEMBER_ID.value_set(inp.member_id)]
             )
+        if inp.carried is not None and inp.carried.published:
+            return await self.await_outcome(inp)
         while True:
+            if self.history_full():  # days on end without a send window, or many re-plans
+                await self.continue_as_new(inp, published=False)
             self.replan = False
             plan = await self.plan(inp)
             if is_terminal(plan.status):  # delivered before this run (e.g. a catch-up start)
@@ -193,7 +250,15 @@ class BillNotificationWorkflow:
                 await workflow.wait_condition(lambda: self.replan, timeout=timedelta(seconds=wait))
         if self.outcome is None:
             self.mark("PUBLISHED", send_at)
+        return await self.await_outcome(inp)
+
+    async def await_outcome(self, inp: NotifyInput) -> str:
+        """Published: the outcome, signalled or (after stuck_after_s) read from PostgreSQL."""
+        send_at = datetime.fromisoformat(self.state.send_at) if self.state.send_at else None
         while self.outcome is None:
+            if self.history_full():  # STUCK for days
+                await self.continue_as_new(inp, published=True)
+                continue  # the outcome came with the last task: finish
             try:
                 await workflow.wait_condition(
                     lambda: self.outcome is not None,
