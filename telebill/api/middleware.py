@@ -1,8 +1,10 @@
-"""What every request meets before a route: a size limit, security headers, and one log line
-without personal data (the route's pattern, never the path's ids or the query string)."""
+"""What every request meets before a route: a size limit, no NUL in the path or query, security
+headers, and one log line without personal data (the route's pattern, never the path's ids or the
+query string)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -51,6 +53,12 @@ class Guard:
             await self._refuse(send, status)
             self._log(scope, status["code"], began)
             return
+        if "\x00" in str(scope.get("path", "")) or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL's text cannot hold a NUL: refused here once, for every parameter of
+            # every route, rather than met as an error of the driver (a 500) deep in one.
+            await self._refuse(send, status, 400, "a NUL character in the path or query")
+            self._log(scope, status["code"], began)
+            return
         seen = 0
         overflow = {"hit": False, "answered": False}
         static = str(scope.get("path", "")).startswith("/console/static/")
@@ -92,13 +100,19 @@ class Guard:
                 await self._refuse(send, status)
         self._log(scope, status["code"], began)
 
-    async def _refuse(self, send: Send, status: dict[str, int]) -> None:
-        body = b'{"detail":"request body too large"}'
-        status["code"] = 413
+    async def _refuse(
+        self,
+        send: Send,
+        status: dict[str, int],
+        code: int = 413,
+        why: str = "request body too large",
+    ) -> None:
+        body = json.dumps({"detail": why}).encode()
+        status["code"] = code
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": code,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -9,14 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from telebill.api import bodies
-from telebill.api.security import AsAdmin, AsViewer, audited
+from telebill.api.security import LIMITED, REFUSALS, AsAdmin, AsViewer, CallerFirst, audited
 from telebill.service import blackouts, members, month, notify
 from telebill.service import templates as tpl
 
-router = APIRouter(prefix="/api", tags=["manage"])
+router = APIRouter(prefix="/api", tags=["manage"], responses=REFUSALS, route_class=CallerFirst)
 
 
-@router.post("/templates/{channel}/{code}", status_code=201)
+@router.post("/templates/{channel}/{code}", status_code=201, responses=LIMITED)
 async def template_add(
     request: Request, c: AsAdmin, channel: str, code: str, body: bodies.TemplateVersion
 ) -> dict[str, Any]:
@@ -41,7 +41,7 @@ async def template_activate(
     return target | {"active": True}
 
 
-@router.post("/templates/{channel}/{code}/preview")
+@router.post("/templates/{channel}/{code}/preview", responses=LIMITED)
 async def template_preview(
     c: AsViewer, channel: str, code: str, body: bodies.Preview
 ) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from telebill.api import bodies
-from telebill.api.security import AsAdmin, AsViewer, personal_data
+from telebill.api.security import LIMITED, REFUSALS, AsAdmin, AsViewer, CallerFirst, personal_data
 from telebill.service import access, blackouts, dead_letters, members, month, notify
 from telebill.service import reservations as reserved
 from telebill.service import templates as tpl
 
-router = APIRouter(prefix="/api", tags=["read"])
+router = APIRouter(prefix="/api", tags=["read"], responses=REFUSALS, route_class=CallerFirst)
 
 
 @router.get("/months/{month_id}/status")
@@ -48,7 +48,7 @@ async def settlement(c: AsViewer, month_id: str) -> dict[str, Any]:
     return report.as_dict() | {"amounts": spread.as_dict() if spread else None}
 
 
-@router.get("/members/{member_id}")
+@router.get("/members/{member_id}", responses=LIMITED)
 async def member(
     request: Request,
     c: AsViewer,
@@ -99,7 +99,10 @@ async def templates(c: AsViewer, channel: str | None = None) -> list[dict[str, A
 
 @router.get("/templates/{channel}/{code}")
 async def template(
-    c: AsViewer, channel: str, code: str, version: int | None = None
+    c: AsViewer,
+    channel: str,
+    code: str,
+    version: Annotated[int | None, Query(ge=1, le=bodies.INT32_MAX)] = None,
 ) -> dict[str, Any]:
     return asdict(await tpl.template(c.deps, channel, code, version))
 

@@ -9,11 +9,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from telebill.api import bodies
-from telebill.api.security import AsOperator, Caller, audited, sending
+from telebill.api.security import (
+    LIMITED,
+    REFUSALS,
+    AsOperator,
+    Caller,
+    CallerFirst,
+    audited,
+    sending,
+)
 from telebill.service import dead_letters, notify
 from telebill.service import reservations as reserved
 
-router = APIRouter(prefix="/api", tags=["send"])
+router = APIRouter(prefix="/api", tags=["send"], responses=REFUSALS, route_class=CallerFirst)
 
 
 async def _dispatched(
@@ -30,7 +38,7 @@ async def _dispatched(
     return asdict(started)
 
 
-@router.post("/months/{month_id}/send-now")
+@router.post("/months/{month_id}/send-now", responses=LIMITED)
 async def send_now(
     request: Request, c: AsOperator, month_id: str, body: bodies.Members
 ) -> dict[str, Any]:
@@ -39,7 +47,7 @@ async def send_now(
     return await _dispatched(request, c, month_id, body.members, now=True)
 
 
-@router.post("/months/{month_id}/dispatch")
+@router.post("/months/{month_id}/dispatch", responses=LIMITED)
 async def dispatch(
     request: Request, c: AsOperator, month_id: str, body: bodies.Members
 ) -> dict[str, Any]:
@@ -47,7 +55,7 @@ async def dispatch(
     return await _dispatched(request, c, month_id, body.members, now=False)
 
 
-@router.post("/bills/{bill_id}/resend")
+@router.post("/bills/{bill_id}/resend", responses=LIMITED)
 async def resend(
     request: Request, c: AsOperator, bill_id: bodies.PathId, body: bodies.Resend
 ) -> dict[str, Any]:
@@ -62,7 +70,7 @@ async def resend(
     return asdict(done)
 
 
-@router.post("/reservations", status_code=201)
+@router.post("/reservations", status_code=201, responses=LIMITED)
 async def reserve(request: Request, c: AsOperator, body: bodies.Reserve) -> dict[str, Any]:
     """Reserve a send (예약 발송); a past instant or an unknown member is refused."""
     when = notify.parse_instant(body.at, c.deps.settings.system_time_zone, "at")
@@ -91,7 +99,7 @@ async def reservation_cancel(
     return {"reservation": reservation_id, "replanned": told}
 
 
-@router.post("/dead-letters/replay")
+@router.post("/dead-letters/replay", responses=LIMITED)
 async def dlq_replay(request: Request, c: AsOperator, body: bodies.Replay) -> dict[str, Any]:
     """Back to the start of the chain; delivered bills are not sent again."""
     target = {"ids": body.ids, "all": body.all}

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel
 
 from telebill.db.api_user_store import ApiUser
 from telebill.domain.roles import Role
@@ -33,6 +35,33 @@ def status_of(exc: TelebillError) -> int:
     if isinstance(exc, Busy):
         return 429
     return 400
+
+
+class Refusal(BaseModel):
+    """Why a request was not done."""
+
+    detail: str
+
+
+def _refusal(why: str) -> dict[str, Any]:
+    return {"model": Refusal, "description": why}
+
+
+# What any /api route may answer besides its own result and FastAPI's 422, declared in the
+# OpenAPI schema so that a client (and the fuzzing in tests/integration/test_api_fuzz.py) can
+# tell a documented refusal from a bug.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: _refusal("the service refused the request (a month out of range, a bad template, …)"),
+    401: _refusal("no credentials, or unknown or expired ones"),
+    403: _refusal("the caller's role may not do this, or a session without its CSRF token"),
+    404: _refusal("no such member, bill, template, reservation or window"),
+    413: _refusal("the request body is over TELEBILL_API_MAX_BODY_BYTES"),
+    503: _refusal("PostgreSQL or Temporal does not answer; trying again later will work"),
+}
+# Routes that are rate-limited per user or render templates (the renderers may all be busy).
+LIMITED: dict[int | str, dict[str, Any]] = {
+    429: _refusal("too many of these by this user (see Retry-After), or every renderer busy")
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +142,26 @@ async def _admin(request: Request) -> Caller:
 AsViewer = Annotated[Caller, Depends(_viewer)]
 AsOperator = Annotated[Caller, Depends(_operator)]
 AsAdmin = Annotated[Caller, Depends(_admin)]
+# Which role a route needs, read from the dependency it declares (one place to say it).
+_NEEDED = {_viewer: Role.VIEWER, _operator: Role.OPERATOR, _admin: Role.ADMIN}
+
+
+class CallerFirst(APIRoute):
+    """A route that checks its caller before it reads the body. FastAPI parses a JSON body
+    before it runs any dependency, so otherwise a malformed body is answered 422 to anyone,
+    signed in or not, where the role that may not call the route must get its 401/403."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        needed = [_NEEDED[d.call] for d in self.dependant.dependencies if d.call in _NEEDED]
+        if not needed:
+            return handler
+
+        async def checked(request: Request) -> Response:
+            await allowed(request, needed[0])  # cached: the route's own dependency asks again
+            return await handler(request)
+
+        return checked
 
 
 class SendLimiter:

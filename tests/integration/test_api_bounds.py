@@ -39,6 +39,24 @@ async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
             "/api/templates/sms/monthly_bill/preview", json={"body": "{{ items[99].label }}"}
         )
         assert lookup.status_code == 400 and "no element 99" in lookup.json()["detail"]
+        # found by tests/integration/test_api_fuzz.py: these three were 500s
+        beyond = await admin.get("/api/templates/sms/monthly_bill", params={"version": 2**40})
+        assert beyond.status_code == 422
+        nul_query = await admin.get("/api/templates", params={"channel": "sms\x00"})
+        assert nul_query.status_code == 400 and "NUL" in nul_query.json()["detail"]
+        nul_body = await admin.post(
+            "/api/blackouts", json={"name": "a\x00b", "start": "01:00", "end": "02:00"}
+        )
+        assert nul_body.status_code == 422 and nul_body.json()["detail"][0]["loc"] == [
+            "body",
+            "name",
+        ]
+        async with api.client(Role.VIEWER) as viewer:
+            # a malformed body is not read before the caller is checked: 403, not 422
+            garbled = await viewer.post(
+                "/api/blackouts", content=b"{", headers={"content-type": "application/json"}
+            )
+            assert garbled.status_code == 403
 
         async def chunks() -> AsyncIterator[bytes]:
             for _ in range(40):  # 40 × 10 KB: past the 256 KiB limit, with no Content-Length
