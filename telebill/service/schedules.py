@@ -1,21 +1,73 @@
-"""The Temporal Schedules: the monthly settlement (day 1) and the daily catch-up dispatch."""
+"""The Temporal Schedules: the monthly settlement (day 1) and the daily catch-up dispatch.
+
+`install` declares them: it creates a Schedule, or updates its spec, action and policies while
+keeping what an operator set on it (paused, its note). `status` shows each one's state, its last
+and next runs and what it missed; `health` is what the worker's gauges report (telebill/metrics).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import time, timedelta
-from typing import TYPE_CHECKING
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telebill.errors import TelebillError
 
 if TYPE_CHECKING:
-    from temporalio.client import Client, Schedule
+    from temporalio.client import (
+        Client,
+        Schedule,
+        ScheduleActionResult,
+        ScheduleDescription,
+        SchedulePolicy,
+    )
 
     from telebill.service.deps import Deps
 
 SCHEDULE_ID = "telebill-monthly-settlement"
 DISPATCH_SCHEDULE_ID = "telebill-daily-dispatch"
+SCHEDULE_IDS = (SCHEDULE_ID, DISPATCH_SCHEDULE_ID)
+# How often each Schedule fires: the daily dispatch's "late" alert is this plus a slack
+# (deploy/prometheus/alerts.yml).
+DISPATCH_INTERVAL = timedelta(days=1)
+RECENT_RUNS = 3  # the last runs `schedules status` shows with their outcome
+FAILED_OUTCOMES = frozenset({"FAILED", "TIMED_OUT", "TERMINATED", "CANCELED"})
+
+
+def policies() -> dict[str, SchedulePolicy]:
+    """Each Schedule's policies; the README's Schedules section says why each is chosen.
+
+    Monthly settlement: BUFFER_ONE, because a run that comes while another runs stands for
+    another month (its month is the instant it was meant for), so it must not be skipped; one
+    is the most a 7-day window can hold of a monthly Schedule. Catch-up 7 days: an outage of up
+    to a week still settles on its own; a longer one is counted as missed and the month is
+    settled by hand (`telebill settle --month`) once the usage is known to be complete. No pause
+    on failure: the run only starts `settlement-YYYY-MM` (that one's failure is not the
+    Schedule's), and pausing would add next month's settlement to a failure nobody saw yet.
+
+    Daily dispatch: SKIP, because a dispatch still running does the same catch-up a second one
+    would (starts are idempotent), and two at once would only double the load. Catch-up 1 day:
+    each run catches up everything due, so after a longer outage the latest missed run is the
+    only one worth running. No pause on failure: the next day's run retries the same work, and a
+    paused Schedule would leave every bill planned beyond the start horizon unstarted; the
+    failure pages instead (TelebillDailyDispatchFailed).
+    """
+    from temporalio.client import ScheduleOverlapPolicy, SchedulePolicy
+
+    return {
+        SCHEDULE_ID: SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.BUFFER_ONE,
+            catchup_window=timedelta(days=7),
+            pause_on_failure=False,
+        ),
+        DISPATCH_SCHEDULE_ID: SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(days=1),
+            pause_on_failure=False,
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -28,18 +80,23 @@ class Installed:
 
 
 async def _upsert(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Create the Schedule, or make an existing one's spec, action and policies these while
+    keeping its state: an operator's pause and note survive an upgrade's `install`."""
     from temporalio.client import ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
 
     try:
         await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
+        kept: list[str] = []
 
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
+        def declared(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            state = current.description.schedule.state
+            kept[:] = ["paused"] if state.paused else []
+            return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
 
-        await client.get_schedule_handle(schedule_id).update(replace)
-        return "updated"
+        await client.get_schedule_handle(schedule_id).update(declared)
+        return "updated (kept paused)" if kept else "updated"
 
 
 def _checked(at: str | None, dispatch_at: str | None, zone: str | None, deps: Deps) -> Installed:
@@ -123,6 +180,7 @@ async def install(
             execution_timeout=timedelta(days=7),
         ),
         spec=spec(settle_time, "previous month's settlement", day=1),
+        policy=policies()[SCHEDULE_ID],
     )
     daily = Schedule(
         action=ScheduleActionStartWorkflow(
@@ -133,6 +191,7 @@ async def install(
             execution_timeout=timedelta(hours=20),
         ),
         spec=spec(dispatch_time, "catch-up: every due bill has its notification workflow"),
+        policy=policies()[DISPATCH_SCHEDULE_ID],
     )
     client = await deps.temporal()
     return Installed(
@@ -142,3 +201,110 @@ async def install(
         await _upsert(client, SCHEDULE_ID, monthly),
         await _upsert(client, DISPATCH_SCHEDULE_ID, daily),
     )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One action of a Schedule: the instant it was meant for, when it started, its workflow
+    and how that ended (RUNNING, COMPLETED, FAILED, TIMED_OUT, …; UNKNOWN once Temporal's
+    retention has removed it)."""
+
+    scheduled_at: datetime
+    started_at: datetime
+    workflow_id: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    schedule_id: str
+    installed: bool
+    paused: bool = False
+    note: str = ""
+    time_zone: str = ""
+    overlap: str = ""
+    catchup_window_s: float | None = None
+    pause_on_failure: bool = False
+    last_runs: list[Run] = field(default_factory=list)  # the latest first
+    next_runs: list[datetime] = field(default_factory=list)
+    running: int = 0
+    actions: int = 0
+    missed_catchup_window: int = 0  # runs Temporal dropped: later than the catch-up window
+    skipped_overlap: int = 0  # runs skipped because another was running (SKIP)
+    created_at: datetime | None = None
+
+    @property
+    def last_action_at(self) -> datetime | None:
+        """When it last started a workflow (or, never yet, when it was created): what the
+        "late" alert measures from."""
+        return self.last_runs[0].started_at if self.last_runs else self.created_at
+
+    @property
+    def last_failed(self) -> bool:
+        """Its latest finished run's workflow failed (timed out, was terminated, cancelled)."""
+        done = [r for r in self.last_runs if r.outcome != "RUNNING"]
+        return bool(done) and done[0].outcome in FAILED_OUTCOMES
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"last_failed": self.last_failed}
+
+
+async def _outcome(client: Client, action: ScheduleActionResult) -> tuple[str, str]:
+    """The workflow id of an action and how its run ended (one describe)."""
+    from temporalio.client import ScheduleActionExecutionStartWorkflow
+    from temporalio.service import RPCError, RPCStatusCode
+
+    started = action.action
+    if not isinstance(started, ScheduleActionExecutionStartWorkflow):
+        return "", "UNKNOWN"
+    handle = client.get_workflow_handle(started.workflow_id, run_id=started.first_execution_run_id)
+    try:
+        described = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return started.workflow_id, "UNKNOWN"
+        raise
+    status = described.status.name if described.status is not None else "UNKNOWN"
+    return started.workflow_id, status
+
+
+async def view(client: Client, schedule_id: str, runs: int = RECENT_RUNS) -> ScheduleView:
+    """A Schedule as `schedules status` shows it (not installed: `installed` False)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        described: ScheduleDescription = await client.get_schedule_handle(schedule_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return ScheduleView(schedule_id, installed=False)
+        raise
+    sched, info = described.schedule, described.info
+    recent = sorted(info.recent_actions, key=lambda a: a.started_at, reverse=True)[:runs]
+    last: list[Run] = []
+    for action in recent:
+        workflow_id, outcome = await _outcome(client, action)
+        last.append(Run(action.scheduled_at, action.started_at, workflow_id, outcome))
+    window = sched.policy.catchup_window
+    return ScheduleView(
+        schedule_id,
+        installed=True,
+        paused=sched.state.paused,
+        note=sched.state.note or "",
+        time_zone=sched.spec.time_zone_name or "UTC",
+        overlap=sched.policy.overlap.name,
+        catchup_window_s=window.total_seconds() if window is not None else None,
+        pause_on_failure=sched.policy.pause_on_failure,
+        last_runs=last,
+        next_runs=list(info.next_action_times[:runs]),
+        running=len(info.running_actions),
+        actions=info.num_actions,
+        missed_catchup_window=info.num_actions_missed_catchup_window,
+        skipped_overlap=info.num_actions_skipped_overlap,
+        created_at=info.created_at,
+    )
+
+
+async def status(deps: Deps) -> list[ScheduleView]:
+    """Both Schedules: paused and note, policies, last runs and outcomes, next runs, misses."""
+    client = await deps.temporal()
+    return [await view(client, schedule_id) for schedule_id in SCHEDULE_IDS]
