@@ -48,7 +48,7 @@ from telebill.db.notify_store import (
     record_plan_problem,
     record_plans,
 )
-from telebill.db.reservation_store import mark_dispatched, undispatched
+from telebill.db.reservation_store import listed_members, mark_dispatched, undispatched
 from telebill.delivery.outcomes import OutcomeWatch, mark_reported
 from telebill.delivery.store import Published, mark_published
 from telebill.domain.chain import parse_chains
@@ -192,30 +192,42 @@ class NotificationActivities:
         """Start (or, with a reservation, signal) the notification workflows of a member range,
         a page at a time: one query plans the page, each workflow starts delayed until its
         instant, one statement records the plans. How many were started or signalled.
+        A stored member list (`member_list`) is read a page at a time too, never whole.
         Heartbeats the last member done, so a retry resumes there."""
         details = activity.info().heartbeat_details
         after = int(details[0]) if details else inp.first_member_id - 1
         started = int(details[1]) if details else 0
         month = parse_month(inp.month)
+        listed = inp.member_list
         while True:
             now = clock.now(self.settings)
             horizon = now + timedelta(hours=self.settings.notify_start_horizon_h)
             async with self.pool.acquire() as conn:
+                members, last = inp.members, inp.last_member_id
+                if listed is not None:  # this page's members (one bill each a month at most)
+                    members = await listed_members(
+                        conn, listed.kind, listed.id, after, last, START_PAGE
+                    )
+                    if not members:
+                        return started
+                    last = members[-1]
                 page = await bills_to_notify(
                     conn,
                     month,
                     after,
-                    inp.last_member_id,
+                    last,
                     START_PAGE,
-                    inp.members,
+                    members,
                     now if inp.only_overdue else None,
                     horizon,
                 )
-                if not page:
+                if not page and listed is None:
                     return started
-                plans = await self.plan_page(conn, inp, page, now)
-            started += await self.start_page(inp, plans, now, horizon)
-            after = page[-1].member_id
+                plans = await self.plan_page(conn, inp, page, now) if page else []
+            if plans:
+                started += await self.start_page(inp, plans, now, horizon)
+            # a listed page is done to its last member, even those without a bill to start
+            after = last if listed is not None else page[-1].member_id
             activity.heartbeat(after, started)
 
     async def plan_page(

@@ -90,14 +90,30 @@ class OutcomeQuery:
     purpose: str
 
 
+# Where a listed send keeps its members (MemberListRef.kind): a reservation's row, or a row of
+# its own for a "send now" (telebill/db/reservation_store.py).
+RESERVATION = "reservation"
+SEND_LIST = "send_list"
+
+
+@dataclass(frozen=True)
+class MemberListRef:
+    """A stored member list: what a dispatch's input names instead of the list itself (up to a
+    million ids; Temporal refuses a payload past 2 MB), read a page at a time where needed."""
+
+    kind: str  # RESERVATION or SEND_LIST
+    id: int
+
+
 @dataclass(frozen=True)
 class StartInput:
     month: str
     first_member_id: int
     last_member_id: int
-    members: list[int] | None = None
+    members: list[int] | None = None  # a list in the input (dispatches started before 2026-12)
     reserved_at: str | None = None  # signalled to running workflows too
     only_overdue: bool = True  # False: every undelivered bill (a reservation reaches them all)
+    member_list: MemberListRef | None = None  # the members, stored (instead of `members`)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         MEMBER_ID,
         NOTIFY_STATUS,
         SEND_AT,
+        MemberListRef,
         MonthScope,
         NotifyCarry,
         NotifyInput,
@@ -287,6 +288,10 @@ class DispatchInput:
     time_zone: str = "Asia/Seoul"
     range_size: int = 50_000
     parallel: int = 2
+    # The members, stored (a reservation's row or a "send now" list): each range's activity
+    # reads its own a page at a time. Dispatches started before 2026-12 have `members` instead
+    # (the field's default keeps their inputs, and so their activities' inputs, as they were).
+    member_list: MemberListRef | None = None
 
 
 @dataclass(frozen=True)
@@ -308,10 +313,18 @@ class DispatchWorkflow:
         )
         if scope is None:
             return DispatchResult(month, 0)
-        targeted = inp.members is not None or inp.reserved_at is not None
+        targeted = (
+            inp.members is not None or inp.reserved_at is not None or inp.member_list is not None
+        )
         ranges = shard_ranges(scope.first_member_id, scope.last_member_id, inp.range_size)
         counts = await start_in_ranges(
-            month, ranges, inp.parallel, inp.members, inp.reserved_at, only_overdue=not targeted
+            month,
+            ranges,
+            inp.parallel,
+            inp.members,
+            inp.reserved_at,
+            only_overdue=not targeted,
+            member_list=inp.member_list,
         )
         return DispatchResult(month, counts)
 
@@ -323,6 +336,7 @@ async def start_in_ranges(
     members: list[int] | None = None,
     reserved_at: str | None = None,
     only_overdue: bool = True,
+    member_list: MemberListRef | None = None,
 ) -> int:
     """Run the start activity over member ranges, `parallel` at once (from a workflow)."""
     gate = asyncio.Semaphore(max(parallel, 1))
@@ -335,7 +349,7 @@ async def start_in_ranges(
         async with gate:
             started: int = await workflow.execute_activity_method(
                 NotificationActivities.start_range,
-                StartInput(month, lo, hi, mine, reserved_at, only_overdue),
+                StartInput(month, lo, hi, mine, reserved_at, only_overdue, member_list),
                 start_to_close_timeout=timedelta(hours=6),
                 heartbeat_timeout=timedelta(minutes=2),
                 retry_policy=RETRY,

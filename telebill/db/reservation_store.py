@@ -82,6 +82,35 @@ async def add_reservation(
     return found
 
 
+async def add_send_list(conn: DbConn, month: date, members: Sequence[int]) -> int:
+    """Keep the members of a "send now" (its dispatch's input refers to this row)."""
+    found: int = await conn.fetchval(
+        "INSERT INTO send_list (billing_month, member_ids) VALUES ($1, $2) RETURNING id",
+        month,
+        sorted(set(members)),
+    )
+    return found
+
+
+# MemberListRef.kind → its table; only these names reach the SQL.
+LIST_TABLES = {"reservation": "reserved_send", "send_list": "send_list"}
+
+
+async def listed_members(
+    conn: DbConn, kind: str, list_id: int, after: int, last: int, limit: int
+) -> list[int]:
+    """A page of a stored member list, in order: ids in (after, last], at most `limit`."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT m FROM {LIST_TABLES[kind]} t, unnest(t.member_ids) AS m "
+        "WHERE t.id = $1 AND m > $2 AND m <= $3 ORDER BY m LIMIT $4",
+        list_id,
+        after,
+        last,
+        limit,
+    )
+    return [int(r["m"]) for r in rows]
+
+
 async def mark_dispatched(conn: DbConn, reservation_id: int) -> None:
     await conn.execute(
         "UPDATE reserved_send SET status = $2, last_error = NULL WHERE id = $1 AND status = $3",

@@ -53,6 +53,8 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "delivery_attempt": S,
         "blackout_window": S,
         "reserved_send": "SELECT, UPDATE",
+        "send_list": S,  # a "send now"'s members, read a page at a time by the start activity
+        "deferred_event": S,  # the overdue gauge leaves bills held by a send window out
     },
     # Delivery: reads what a message needs (the member's contacts, the bill, the template),
     # records attempts, outcomes, dead letters and what the simulated providers were sent.
@@ -91,6 +93,7 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "blackout_window": "SELECT, INSERT, DELETE",
         "message_template": SIU,
         "reserved_send": SIU,
+        "send_list": SI,  # the members of a "send now", kept for its dispatch
     },
 }
 

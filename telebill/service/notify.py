@@ -15,6 +15,7 @@ from telebill.domain.month import parse_month
 from telebill.errors import NotFound, TelebillError
 
 if TYPE_CHECKING:
+    from activities.notify_types import MemberListRef
     from telebill.config import Settings
     from telebill.db.connect import DbConn
     from telebill.db.notify_store import Waiting
@@ -40,9 +41,11 @@ def parse_instant(text: str, system_zone: str, what: str = "--at") -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(system_zone))
 
 
-# A dispatch carries its member list in its workflow input (about 6 bytes an id), which
-# Temporal refuses past 2 MB: a longer list is refused here, in one line.
-MAX_LISTED_MEMBERS = 200_000
+# A listed send keeps its members in PostgreSQL (a reservation's row, or a `send_list` row for
+# "send now") and its dispatch's input names the row, so Temporal's 2 MB payload limit no longer
+# bounds it (it did before 2026-12, at 200,000). What bounds it now: one array in one row, and
+# the members checked in one query; a million is more than a month of this installation.
+MAX_LISTED_MEMBERS = 1_000_000
 
 
 def checked_members(members: list[int] | None) -> list[int] | None:
@@ -61,25 +64,39 @@ class DispatchStarted:
 
 
 async def start_dispatch(
-    deps: Deps, month: str, members: list[int] | None, reserved_at: datetime | None, tag: str
+    deps: Deps,
+    month: str,
+    members: list[int] | None,
+    reserved_at: datetime | None,
+    tag: str,
+    member_list: MemberListRef | None = None,
 ) -> DispatchStarted:
     """Start the dispatch that gives every undelivered bill of the month (or of these members)
     its notification workflow; with `reserved_at`, sent at that instant instead of the
-    preferred day. Starting the same one again joins it."""
+    preferred day. Starting the same one again joins it. Listed members travel by reference:
+    `member_list` where they are stored already (a reservation), else a `send_list` row kept
+    here first."""
     from temporalio.common import WorkflowIDConflictPolicy
 
+    from activities.notify_types import SEND_LIST, MemberListRef
+    from telebill.db.reservation_store import add_send_list
     from workflows.notification import DispatchInput, DispatchWorkflow
 
     s = deps.settings
     members = checked_members(members)
+    if members is not None and member_list is None:
+        async with deps.db() as conn:
+            member_list = MemberListRef(
+                SEND_LIST, await add_send_list(conn, parse_month(month), members)
+            )
     stamp = clock.now(s).strftime("%Y%m%dT%H%M%S")
     handle = await (await deps.temporal()).start_workflow(
         DispatchWorkflow.run,
         DispatchInput(
             month=month,
-            members=members,
             reserved_at=reserved_at.isoformat() if reserved_at else None,
             time_zone=s.schedule_time_zone,
+            member_list=member_list,
         ),
         id=f"dispatch-{month}-{tag}-{stamp}",
         task_queue=s.dispatch_task_queue,
@@ -111,6 +128,11 @@ async def catch_up(deps: Deps, month: str, members: list[int] | None) -> Dispatc
     return await start_dispatch(deps, checked_month(month), members, None, "catch-up")
 
 
+# The memo key of a resend's channel (its workflow's input holds it too, but a memo is what
+# describe() returns to a request that joined it).
+RESEND_CHANNEL = "channel"
+
+
 @dataclass(frozen=True)
 class Resent:
     bill_id: int
@@ -121,7 +143,18 @@ class Resent:
 
 async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
     """A new notification of this bill (RESEND-n), at the next instant outside blackout windows
-    and quiet hours, starting the chain at `channel`."""
+    and quiet hours, starting the chain at `channel`.
+
+    Requests at the same moment (a double click, two operators) are one resend: n is the next
+    number PostgreSQL does not have yet, so both name the same workflow id, and the start
+    joins a run of it that is open (USE_EXISTING) or one that completed (its row was not
+    counted yet); both callers are told that resend, its channel read from the workflow.
+    Chosen over an id per request, which would send the member two messages for one intent.
+    A failed or terminated RESEND-n is started again under its id. Once the first resend has
+    planned (its row exists), a new request is RESEND-n+1, a resend of its own."""
+    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
     from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
     from telebill.db.notify_store import bill_of, resend_count
     from workflows.notification import BillNotificationWorkflow
@@ -139,14 +172,24 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
         member_id, month, n = found[0], f"{found[1]:%Y-%m}", await resend_count(conn, bill_id) + 1
     s = deps.settings
     purpose = f"RESEND-{n}"
-    handle = await (await deps.temporal()).start_workflow(
-        BillNotificationWorkflow.run,
-        notify_input(s, bill_id, member_id, month, purpose=purpose, channel=channel),
-        id=f"{notify_workflow_id(month, member_id, s.workflow_id_prefix)}-resend-{n}",
-        task_queue=s.task_queue,
-        search_attributes=initial_search_attributes(month, member_id),
-    )
-    return Resent(bill_id, purpose, channel, handle.id)
+    wid = f"{notify_workflow_id(month, member_id, s.workflow_id_prefix)}-resend-{n}"
+    client = await deps.temporal()
+    try:
+        handle = await client.start_workflow(
+            BillNotificationWorkflow.run,
+            notify_input(s, bill_id, member_id, month, purpose=purpose, channel=channel),
+            id=wid,
+            task_queue=s.task_queue,
+            search_attributes=initial_search_attributes(month, member_id),
+            memo={RESEND_CHANNEL: channel},
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+    except WorkflowAlreadyStartedError:  # completed already: that resend is the answer
+        handle = client.get_workflow_handle(wid)
+    # The channel of the resend that runs (another request's, when this one joined it).
+    started_at = await (await handle.describe()).memo_value(RESEND_CHANNEL, channel)
+    return Resent(bill_id, purpose, str(started_at), handle.id)
 
 
 async def send_plan(deps: Deps, member_id: int, month: str) -> dict[str, Any]:

@@ -29,14 +29,17 @@ async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] 
     still apply. A past instant or an unknown member is refused. When Temporal cannot be
     reached the reservation is kept (RESERVED, with the reason) and the daily dispatch starts
     it; the caller is told so with `Unavailable`."""
+    from activities.notify_types import RESERVATION, MemberListRef
     from telebill.db.reservation_store import add_reservation, mark_dispatch_failed, mark_dispatched
 
     month, members = checked_month(month), checked_members(members)
     now = clock.now(deps.settings)
     async with deps.db() as conn:
         rid = await add_reservation(conn, send_at, parse_month(month), members, now)
+    # its dispatch names the reservation's row, which holds the members already
+    ref = MemberListRef(RESERVATION, rid) if members else None
     try:
-        started = await start_dispatch(deps, month, members, send_at, f"reserve-{rid}")
+        started = await start_dispatch(deps, month, members, send_at, f"reserve-{rid}", ref)
     except Exception as exc:
         why = " ".join(str(exc).split()) or type(exc).__name__
         async with deps.db() as conn:

@@ -1,6 +1,7 @@
-"""A send's member list travels in its dispatch's workflow input, which Temporal refuses past
-2 MB: a longer list is refused by the service in one line, before anything is stored or
-started (neither PostgreSQL nor Temporal is reachable here)."""
+"""A send's member list is stored in PostgreSQL and its dispatch names the row (no longer bound by
+Temporal's 2 MB payload limit), up to a million members: a longer list is refused by the service
+in one line, before anything is stored or started (neither PostgreSQL nor Temporal is reachable
+here)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,14 @@ def nowhere() -> Deps:
     )
 
 
-async def test_send_now_refuses_a_list_longer_than_a_workflow_input_holds() -> None:
-    with pytest.raises(TelebillError, match=r"200,001 members listed; at most 200,000"):
+async def test_send_now_refuses_a_list_longer_than_a_million() -> None:
+    with pytest.raises(TelebillError, match=r"1,000,001 members listed; at most 1,000,000"):
         await notify.send_now(nowhere(), "2026-11", TOO_MANY)
 
 
 async def test_reserve_refuses_it_before_storing_anything() -> None:
     at = datetime.now(UTC) + timedelta(days=1)
-    with pytest.raises(TelebillError, match=r"at most 200,000 at a time"):
+    with pytest.raises(TelebillError, match=r"at most 1,000,000 at a time"):
         await reservations.reserve(nowhere(), at, "2026-11", TOO_MANY)
 
 
