@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the machine packages the local stack needs, when they are missing: PostgreSQL's server
 # binaries, Java 17+ (Kafka) and Maven (resolves the Kafka jars once), and what the browser and
-# proxy tests run (Chromium, pdftotext, Hangul fonts, nginx). Python packages are not
+# proxy tests run (Chromium, pdftotext, Hangul fonts, nginx, promtool). Python packages are not
 # installed here (the Makefile puts them in .venv). As root it uses apt-get; otherwise it says what
 # to install and stops.
 set -euo pipefail
@@ -24,6 +24,8 @@ command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
 # The proxy test runs the shipped deploy/nginx/telebill.conf in front of the API.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# promtool checks and unit-tests deploy/prometheus/alerts.yml; Debian ships it in `prometheus`.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -34,4 +36,11 @@ fi
 echo "installing system packages: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
+# The packages' daemons (prometheus, nginx) are not wanted running: without a policy-rc.d (as in
+# Docker images) one that denies service starts is put in place for the install, then removed.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null

@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 where Prometheus scrapes from another host
     sdk_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     stuck_gauge_interval_s: float = Field(default=60.0, gt=0)  # the worker counts STUCK this often
+    # The overdue gauges (same interval): a bill planned this long ago without its workflow, or
+    # this plus TELEBILL_NOTIFY_STUCK_AFTER_S ago without an outcome, is overdue.
+    overdue_grace_s: float = Field(default=3600.0, gt=0)
 
     # The admin API and console (`telebill api serve`): on loopback, behind a TLS proxy (Nginx,
     # deploy/nginx/telebill.conf). Users and their roles: `telebill api user add`.

@@ -70,6 +70,43 @@ STUCK = Gauge(
     "telebill_notifications_stuck",
     "Running notification workflows in NotifyStatus STUCK (no outcome in time)",
 )
+# The Schedules (label `schedule`: telebill-daily-dispatch, telebill-monthly-settlement), read by
+# the worker with the STUCK gauge: the alerts on the daily dispatch are written against these.
+SCHEDULE_INSTALLED = Gauge(
+    "telebill_schedule_installed", "1 when the Schedule exists", ["schedule"]
+)
+SCHEDULE_PAUSED = Gauge("telebill_schedule_paused", "1 while the Schedule is paused", ["schedule"])
+SCHEDULE_LAST_FAILED = Gauge(
+    "telebill_schedule_last_run_failed",
+    "1 when the workflow of the Schedule's latest finished run failed, timed out or was ended",
+    ["schedule"],
+)
+SCHEDULE_LAST_ACTION = Gauge(
+    "telebill_schedule_last_action_timestamp_seconds",
+    "When the Schedule last started its workflow (Unix time; never yet: when it was created)",
+    ["schedule"],
+)
+SCHEDULE_MISSED = Gauge(
+    "telebill_schedule_missed_runs",
+    "Runs the Schedule dropped, later than its catch-up window (since it was created)",
+    ["schedule"],
+)
+SCHEDULE_SKIPPED = Gauge(
+    "telebill_schedule_skipped_runs",
+    "Runs the Schedule skipped because its previous run was still running (since created)",
+    ["schedule"],
+)
+OVERDUE = Gauge(
+    "telebill_notifications_overdue",
+    "Pending bills whose planned send instant passed (by TELEBILL_OVERDUE_GRACE_S) without "
+    "their workflow (reason no_workflow) or, the STUCK time later, without an outcome "
+    "(reason no_outcome)",
+    ["reason"],
+)
+OVERDUE_OLDEST = Gauge(
+    "telebill_notifications_overdue_oldest_seconds",
+    "Age of the oldest overdue bill's planned send instant (0: none overdue)",
+)
 
 
 def serve_metrics(settings: Settings, offset: int = 0) -> int | None:

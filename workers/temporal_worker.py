@@ -26,7 +26,18 @@ from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db.roles import DbRole
-from telebill.metrics import STUCK, serve_metrics
+from telebill.metrics import (
+    OVERDUE,
+    OVERDUE_OLDEST,
+    SCHEDULE_INSTALLED,
+    SCHEDULE_LAST_ACTION,
+    SCHEDULE_LAST_FAILED,
+    SCHEDULE_MISSED,
+    SCHEDULE_PAUSED,
+    SCHEDULE_SKIPPED,
+    STUCK,
+    serve_metrics,
+)
 from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
 from telebill.resilience import supervise, wait_out
@@ -153,6 +164,15 @@ async def run_worker(
                 supervise("STUCK gauge", lambda: count_stuck(client, settings, stop), stop)
             )
         )
+        gauges.append(
+            asyncio.create_task(
+                supervise(
+                    "Schedule and overdue gauges",
+                    lambda: watch_the_bridge(client, pool, settings, stop),
+                    stop,
+                )
+            )
+        )
     try:
         async with build_worker(client, pool, settings, task_queue, queues):
             await stop.wait()
@@ -181,5 +201,49 @@ async def count_stuck(client: Client, settings: Settings, stop: asyncio.Event) -
             STUCK.set(await stuck_count(client, settings))
         except RPCError as exc:  # the visibility store busy or away: the gauge keeps its value
             log.warning("STUCK not counted: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.stuck_gauge_interval_s)
+
+
+async def refresh_bridge_gauges(client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
+    """The Schedules' gauges (one describe each, and one of each latest run's workflow) and the
+    overdue bills' (one query). Bills planned beyond the start horizon depend on the daily
+    dispatch: these are what page when it is missing, paused, failing or late, and when bills
+    are past their instant without a workflow or an outcome."""
+    from telebill import clock
+    from telebill.db.overdue_store import overdue_notifications
+    from telebill.service.schedules import SCHEDULE_IDS, view
+
+    for schedule_id in SCHEDULE_IDS:
+        seen = await view(client, schedule_id, runs=2)  # the latest finished one is in these
+        SCHEDULE_INSTALLED.labels(schedule_id).set(int(seen.installed))
+        SCHEDULE_PAUSED.labels(schedule_id).set(int(seen.paused))
+        SCHEDULE_LAST_FAILED.labels(schedule_id).set(int(seen.last_failed))
+        SCHEDULE_MISSED.labels(schedule_id).set(seen.missed_catchup_window)
+        SCHEDULE_SKIPPED.labels(schedule_id).set(seen.skipped_overlap)
+        last = seen.last_action_at
+        SCHEDULE_LAST_ACTION.labels(schedule_id).set(last.timestamp() if last else 0)
+    now = clock.now(settings)
+    grace = timedelta(seconds=settings.overdue_grace_s)
+    async with pool.acquire() as conn:
+        overdue = await overdue_notifications(
+            conn, now - grace, now - grace - timedelta(seconds=settings.notify_stuck_after_s)
+        )
+    OVERDUE.labels("no_workflow").set(overdue.no_workflow)
+    OVERDUE.labels("no_outcome").set(overdue.no_outcome)
+    OVERDUE_OLDEST.set(overdue.oldest_age_s(now))
+
+
+async def watch_the_bridge(
+    client: Client, pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event
+) -> None:
+    """`refresh_bridge_gauges` every TELEBILL_STUCK_GAUGE_INTERVAL_S; Temporal or PostgreSQL
+    away: the gauges keep their values (a Schedule that stops acting shows as late) and the
+    supervisor restarts this loop after an outage."""
+    while not stop.is_set():
+        try:
+            await refresh_bridge_gauges(client, pool, settings)
+        except RPCError as exc:
+            log.warning("Schedules not read: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.stuck_gauge_interval_s)

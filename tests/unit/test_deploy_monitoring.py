@@ -18,6 +18,7 @@ from telebill.config import PROJECT_ROOT
 
 DEPLOY = PROJECT_ROOT / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+ALERTS_TEST = DEPLOY / "prometheus" / "alerts_test.yml"
 SCRAPE = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "telebill-dashboard.json"
 DURATION = re.compile(r"^\d+[smhd]$")
@@ -51,6 +52,12 @@ def test_alert_rules_are_well_formed() -> None:
         "TelebillNotificationsStuck",
         "TelebillDeadLettersRising",
         "TelebillEmailConsumerMissing",
+        "TelebillDailyDispatchMissing",
+        "TelebillDailyDispatchPaused",
+        "TelebillDailyDispatchFailed",
+        "TelebillDailyDispatchLate",
+        "TelebillBillsOverdue",
+        "TelebillOverdueBillOld",
     }
     for rule in found:
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
@@ -84,6 +91,17 @@ def test_promtool_accepts_the_rules_and_config() -> None:
     for args in (["check", "rules", str(ALERTS)], ["check", "config", str(SCRAPE)]):
         done = subprocess.run(["promtool", *args], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_the_alert_rules_fire_when_they_should_and_not_before() -> None:
+    """promtool's unit tests of the rules (deploy/prometheus/alerts_test.yml): the daily
+    dispatch missing, paused, failed, late, and bills overdue, each at its threshold."""
+    done = subprocess.run(
+        ["promtool", "test", "rules", str(ALERTS_TEST)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
 
 
 def test_the_dashboard_uses_the_datasource_variable() -> None:
