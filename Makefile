@@ -20,7 +20,7 @@ $(INSTALLED): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
@@ -72,8 +72,15 @@ format: deps ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lock: ## Re-pin requirements.lock from the current .venv
-	$(BIN)/pip freeze --exclude-editable > requirements.lock
+# The pins are what the .venv holds; pip-tools (in a throw-away venv, not one of ours) adds the
+# SHA-256 of every file PyPI serves for each, so `pip install --require-hashes` refuses a file
+# that changed since.
+lock: ## Re-pin requirements.lock, with every file's hash, from the current .venv
+	$(BIN)/pip freeze --exclude-editable > .lock.in
+	$(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install -q --disable-pip-version-check pip-tools
+	.lock-tools/bin/pip-compile -q --generate-hashes --allow-unsafe --no-header --strip-extras \
+	  --no-emit-find-links -o requirements.lock .lock.in
+	rm -rf .lock.in .lock-tools
 
 clean: stack-down ## Remove .venv (the stack's data stays; `telebill stack down --purge` deletes it)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -87,7 +87,8 @@ class BlackoutWindow(Body):
 
 
 class Settle(Body):
-    shard_size: int | None = None
-    chunk_size: int | None = None
-    parallel: int | None = None
+    # Bounds a settlement can run with on one database; beyond them a request is a mistake.
+    shard_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    chunk_size: int | None = Field(default=None, ge=1, le=100_000)
+    parallel: int | None = Field(default=None, ge=1, le=64)
     notify: bool = True

@@ -42,6 +42,8 @@ async def test_out_of_range_parameters_are_refused_and_nothing_is_cached(
         # found by tests/integration/test_api_fuzz.py: these three were 500s
         beyond = await admin.get("/api/templates/sms/monthly_bill", params={"version": 2**40})
         assert beyond.status_code == 422
+        shards = await admin.post(f"/api/months/{MONTH}/settlement", json={"shard_size": 2**70})
+        assert shards.status_code == 422  # was accepted (202) and started a settlement
         nul_query = await admin.get("/api/templates", params={"channel": "sms\x00"})
         assert nul_query.status_code == 400 and "NUL" in nul_query.json()["detail"]
         nul_body = await admin.post(
