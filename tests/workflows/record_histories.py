@@ -3,9 +3,10 @@
 up`), the names prefixed with the version (v1: before 2026-11-26's reservation patch; v2:
 after it; v3: with the replan signal, before the settlement and dispatch had queues of their
 own; v4: with the version-4 notification workflow, started delayed and planning in a local
-activity). Record a new version before changing a workflow's commands, commit what it writes,
-then make the change behind `workflow.patched`; the replay test keeps workflows already running
-(a million may be asleep) working after the upgrade.
+activity; v5: notifications that continue as new at HISTORY_BOUND events, and dispatches that
+name a stored member list). Record a new version before changing a workflow's commands, commit
+what it writes, then make the change behind `workflow.patched`; the replay test keeps workflows
+already running (a million may be asleep) working after the upgrade.
 
 The activities are stand-ins: a history holds their results, not how they got them.
 """
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from activities.notification import (
     StartInput,
 )
 from activities.notify_starts import initial_search_attributes
-from activities.notify_types import LEAN
+from activities.notify_types import LEAN, SEND_LIST, MemberListRef
 from activities.settlement import (
     CloseInput,
     SettlementScope,
@@ -74,17 +76,21 @@ WORKFLOWS = [
 
 class StandIns:
     """Plans by member id: 1 due with its outcome at once, 2 due with the outcome later (a
-    signal), 3 in a week, 4 due and never told (STUCK until the database has it)."""
+    signal), 3 in a week, 4 due and never told (STUCK until the database has it), 8 without
+    an allowed instant, 9 STUCK until `long_stuck_status` (long enough to continue as new)."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
         self.stuck_status: str | None = None
+        self.long_stuck_status: str | None = None
 
     @activity.defn(name="notify.plan")
     async def plan(self, inp: PlanInput) -> PlanResult:
         now = datetime.fromisoformat(inp.now)
         if inp.member_id in (3, 5, 7):
             return PlanResult((now + timedelta(days=7)).isoformat(), "preferred day", None)
+        if inp.member_id == 8:
+            return PlanResult(now.isoformat(), "no allowed instant", None, problem="blackout")
         outcome = "DELIVERED_EMAIL" if inp.member_id in (1, 6) else None
         if inp.member_id == 2:
             handle = self.client.get_workflow_handle(inp.workflow_id)
@@ -98,7 +104,7 @@ class StandIns:
 
     @activity.defn(name="notify.outcome")
     async def outcome(self, inp: OutcomeQuery) -> str | None:
-        return self.stuck_status
+        return self.long_stuck_status if inp.bill_id == 9 else self.stuck_status
 
     @activity.defn(name="notify.month_scope")
     async def month_scope(self, month: str) -> MonthScope | None:
@@ -159,6 +165,38 @@ async def record_scheduled_settlement(client: Client, queue: str, tag: str) -> N
     )
     await scheduled.result()
     await save("scheduled_settlement", scheduled)
+
+
+async def record_continued(
+    client: Client, s: StandIns, start: Callable[..., Awaitable[WorkflowHandle[Any, str]]]
+) -> None:
+    """v5: a STUCK notification (a check every 0.05 s here, not 3 h) that reaches the history
+    bound and continues as new, found delivered in a later run; one without a send window,
+    re-planned on signals (not daily) until it continues as new. Each run is a history."""
+
+    async def current_run(workflow_id: str) -> str:
+        return (await client.get_workflow_handle(workflow_id).describe()).run_id
+
+    stuck = await start(9, stuck_after_s=0.05)
+    for _ in range(600):  # ~45 checks of 0.05 s to the bound: seconds
+        if await current_run(stuck.id) != stuck.result_run_id:
+            break
+        await asyncio.sleep(0.2)
+    s.long_stuck_status = "DELIVERED_EMAIL"
+    await stuck.result()
+    first = client.get_workflow_handle(stuck.id, run_id=stuck.result_run_id)
+    await save("notify_stuck_continued", first)
+    await save("notify_stuck_resumed", client.get_workflow_handle(stuck.id))
+    blocked = await start(8)
+    while await current_run(blocked.id) == blocked.result_run_id:
+        await blocked.signal(BillNotificationWorkflow.preferences_changed)
+    latest = client.get_workflow_handle(blocked.id)
+    await latest.signal(BillNotificationWorkflow.preferences_changed)  # the next run, told
+    await asyncio.sleep(1)
+    first = client.get_workflow_handle(blocked.id, run_id=blocked.result_run_id)
+    await save("notify_no_window_continued", first)
+    await save("notify_no_window_resumed", latest)
+    await latest.terminate("recorded")
 
 
 async def main() -> None:
@@ -263,6 +301,21 @@ async def main() -> None:
         await month.result()
         await save("settlement_then_dispatch", month)
         await record_scheduled_settlement(client, queue, tag)
+        # v5: a "send now" naming a stored member list (its id in the input, not the list)
+        by_ref = await client.start_workflow(
+            DispatchWorkflow.run,
+            DispatchInput(
+                "2026-11",
+                reserved_at="2026-12-05T10:00:00+09:00",
+                range_size=4,
+                member_list=MemberListRef(SEND_LIST, 1),
+            ),
+            id=f"record-dispatch-member-list-{tag}",
+            task_queue=queue,
+        )
+        await by_ref.result()
+        await save("dispatch_member_list", by_ref)
+        await record_continued(client, s, start)
     print(f"at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC into {HERE}")
 
 

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.workflows.record_histories import WORKFLOWS
+from workflows.notification import HISTORY_BOUND
 
 FOLDER = Path(__file__).parent / "histories"
 IDS: dict[str, str] = json.loads((FOLDER / "ids.json").read_text())
@@ -29,13 +30,36 @@ async def test_a_recorded_history_replays_on_todays_code(name: str) -> None:
 
 def test_there_are_histories_of_every_workflow_kind() -> None:
     kinds = {"notify_due_outcome_at_once", "notify_stuck_then_found", "scheduled_dispatch"}
-    for version in ("v1", "v2", "v3", "v4"):
+    for version in ("v1", "v2", "v3", "v4", "v5"):
         names = {n.removeprefix(f"{version}_") for n in HISTORIES if n.startswith(version)}
         assert kinds <= names, version
     assert {"v3_settlement_then_dispatch", "v3_notify_clock_moved"} <= set(HISTORIES)
     assert {"v4_notify_delayed_start_due", "v4_notify_delayed_start_woken"} <= set(HISTORIES)
     # recorded before each member range's activity was given only its own members
     assert "v4_dispatch_listed_members" in HISTORIES
+    # continue-as-new at the history bound (STUCK, no send window), the runs after it, and a
+    # dispatch naming a stored member list
+    assert {
+        "v5_notify_stuck_continued",
+        "v5_notify_stuck_resumed",
+        "v5_notify_no_window_continued",
+        "v5_notify_no_window_resumed",
+        "v5_dispatch_member_list",
+    } <= set(HISTORIES)
+
+
+@pytest.mark.parametrize("name", ["v5_notify_stuck_continued", "v5_notify_no_window_continued"])
+def test_a_continued_history_holds_the_patch_and_ends_continued(name: str) -> None:
+    """What the replay of these checks: the patch marker, then continue-as-new, past the bound."""
+    events = WorkflowHistory.from_json(IDS[name], HISTORIES[name]).events
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert any(m.marker_name == "core_patch" for m in markers)
+    assert events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    assert HISTORY_BOUND <= len(events) <= HISTORY_BOUND + 20
 
 
 def with_input_version(history_json: str, version: int) -> str:
