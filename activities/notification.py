@@ -24,6 +24,8 @@ from activities.notify_starts import (
     start_notification,
 )
 from activities.notify_types import (
+    RESERVATION,
+    MemberListRef,
     MonthScope,
     OutcomeQuery,
     PlanInput,
@@ -179,6 +181,26 @@ class NotificationActivities:
             found = await undispatched(conn)
         return [
             ReservationRef(r.id, f"{r.billing_month:%Y-%m}", r.member_ids, r.send_at.isoformat())
+            for r in found
+        ]
+
+    @activity.defn(name="notify.undispatched_reservation_refs")
+    async def undispatched_reservation_refs(self) -> list[ReservationRef]:
+        """The same reservations, each naming its row (`member_list`) instead of its members:
+        the result is recorded in the daily dispatch's history and becomes its child's input,
+        where a list of up to 1,000,000 ids would pass Temporal's 2 MB payload limit. A new
+        activity rather than a new result of the old one: a workflow still on the old code
+        reads `members`, and would take a missing list for the whole month."""
+        async with self.pool.acquire() as conn:
+            found = await undispatched(conn)
+        return [
+            ReservationRef(
+                r.id,
+                f"{r.billing_month:%Y-%m}",
+                None,
+                r.send_at.isoformat(),
+                MemberListRef(RESERVATION, r.id) if r.member_ids else None,
+            )
             for r in found
         ]
 

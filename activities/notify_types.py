@@ -127,5 +127,11 @@ class MonthScope:
 class ReservationRef:
     id: int
     month: str
+    # The list itself: what `notify.undispatched_reservations` returns. Kept because daily
+    # dispatches from before 2026-12-03 hold it in their histories (replay decodes it) and a
+    # worker still on that code calls that activity during an upgrade.
     members: list[int] | None
     send_at: str  # ISO
+    # The reservation's row instead (`notify.undispatched_reservation_refs`; None: the whole
+    # month), so that neither the activity's result nor the dispatch's input carries the list.
+    member_list: MemberListRef | None = None

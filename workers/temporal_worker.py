@@ -110,6 +110,7 @@ async def build_worker(
         notification.month_scope,
         notification.start_range,
         notification.undispatched_reservations,
+        notification.undispatched_reservation_refs,
         notification.reservation_dispatched,
     ]
     notifying = [notification.plan, notification.outcome]

@@ -364,6 +364,8 @@ async def start_in_ranges(
 CATCH_UP_MONTHS = 2
 # Added 2026-11-26: the daily dispatch also starts reservations whose own dispatch failed.
 RESERVATIONS_PATCH = "dispatch-undispatched-reservations"
+# Added 2026-12-03: those reservations' members travel by reference (their row), not as a list.
+RESERVATION_REFS_PATCH = "dispatch-reservations-by-reference"
 
 
 def dispatch_months(time_zone: str) -> list[str]:
@@ -395,8 +397,13 @@ class ScheduledDispatchWorkflow:
                 )
             )
         if workflow.patched(RESERVATIONS_PATCH):
+            # Runs recorded before 2026-12-03 asked for the lists themselves (their histories
+            # hold that activity); a new run asks for references to the reservations' rows.
+            by_reference = workflow.patched(RESERVATION_REFS_PATCH)
             pending: list[ReservationRef] = await workflow.execute_activity_method(
-                NotificationActivities.undispatched_reservations,
+                NotificationActivities.undispatched_reservation_refs
+                if by_reference
+                else NotificationActivities.undispatched_reservations,
                 start_to_close_timeout=SHORT,
                 retry_policy=RETRY,
             )
@@ -404,7 +411,14 @@ class ScheduledDispatchWorkflow:
                 results.append(
                     await workflow.execute_child_workflow(
                         DispatchWorkflow.run,
-                        DispatchInput(r.month, r.members, r.send_at, time_zone),
+                        DispatchInput(
+                            r.month,
+                            reserved_at=r.send_at,
+                            time_zone=time_zone,
+                            member_list=r.member_list,
+                        )
+                        if by_reference
+                        else DispatchInput(r.month, r.members, r.send_at, time_zone),
                         id=f"{wid}/reserve-{r.id}",
                     )
                 )

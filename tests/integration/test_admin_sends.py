@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.api.history.v1 import HistoryEvent
 
+from activities.notification import NotificationActivities
+from activities.notify_types import RESERVATION, MemberListRef, ReservationRef
 from telebill.config import Settings
+from telebill.db.reservation_store import add_reservation
+from telebill.db.roles import DbRole
+from telebill.domain.month import parse_month
 from telebill.service import notify, reservations
 from telebill.service.deps import Deps
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import MONTH, running
 from tests.integration.test_api import settled, until
+from workers.temporal_worker import create_pool
 
 SEOUL = ZoneInfo("Asia/Seoul")
 
@@ -114,4 +120,31 @@ async def test_send_now_and_a_reservation_pass_their_member_list_by_reference(
             "WHERE b.member_id IN (3, 4) AND n.send_at = '2027-01-05T01:00:00Z'",
             2,
         )
+    await stack.conn.close()
+
+
+async def test_a_reservation_left_undispatched_is_handed_on_by_its_row(
+    databases: Databases, settings: Settings
+) -> None:
+    """What the daily dispatch is given for a reservation whose own dispatch failed, read as
+    the worker's role: a reference to the row (its child dispatch's input, see
+    tests/workflows/test_dispatch_workflow.py), never the list; a whole-month one names none.
+    The row's members are what start_range then reads (the test above)."""
+    stack = await settled(databases, settings)
+    at = datetime(2027, 1, 5, 10, 0, tzinfo=SEOUL)
+    before = datetime(2027, 1, 1, tzinfo=SEOUL)
+    listed = await add_reservation(stack.conn, at, parse_month(MONTH), [3, 4], before)
+    whole = await add_reservation(stack.conn, at, parse_month(MONTH), None, before)
+    pool = await create_pool(stack.settings, DbRole.WORKER)
+    try:
+        found = await NotificationActivities(
+            pool, stack.settings, stack.client, stack.settings.task_queue
+        ).undispatched_reservation_refs()
+    finally:
+        await pool.close()
+    send_at = at.astimezone(UTC).isoformat()  # as PostgreSQL gives it back
+    assert found == [
+        ReservationRef(listed, MONTH, None, send_at, MemberListRef(RESERVATION, listed)),
+        ReservationRef(whole, MONTH, None, send_at, None),
+    ]
     await stack.conn.close()

@@ -37,7 +37,7 @@ from activities.notification import (
     StartInput,
 )
 from activities.notify_starts import initial_search_attributes
-from activities.notify_types import LEAN, SEND_LIST, MemberListRef
+from activities.notify_types import LEAN, RESERVATION, SEND_LIST, MemberListRef
 from activities.settlement import (
     CloseInput,
     SettlementScope,
@@ -117,6 +117,12 @@ class StandIns:
     @activity.defn(name="notify.undispatched_reservations")
     async def undispatched_reservations(self) -> list[ReservationRef]:
         return [ReservationRef(1, "2026-11", [3], "2026-12-05T10:00:00+09:00")]
+
+    # v6 on: the reservation's row instead of its list (a version before asks for the other)
+    @activity.defn(name="notify.undispatched_reservation_refs")
+    async def undispatched_reservation_refs(self) -> list[ReservationRef]:
+        ref = MemberListRef(RESERVATION, 1)
+        return [ReservationRef(1, "2026-11", None, "2026-12-05T10:00:00+09:00", ref)]
 
     @activity.defn(name="notify.reservation_dispatched")
     async def reservation_dispatched(self, reservation_id: int) -> None:
@@ -230,6 +236,7 @@ async def main() -> None:
             s.month_scope,
             s.start_range,
             s.undispatched_reservations,
+            s.undispatched_reservation_refs,
             s.reservation_dispatched,
             s.open_settlement,
             s.settle_shard,

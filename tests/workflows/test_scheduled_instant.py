@@ -147,6 +147,10 @@ class Dispatch:
     async def undispatched_reservations(self) -> list[ReservationRef]:
         return []
 
+    @activity.defn(name="notify.undispatched_reservation_refs")
+    async def undispatched_reservation_refs(self) -> list[ReservationRef]:
+        return []
+
     @activity.defn(name="notify.reservation_dispatched")
     async def reservation_dispatched(self, reservation_id: Any) -> None:
         return None
@@ -167,6 +171,7 @@ async def test_a_dispatch_run_a_month_late_catches_up_its_day_and_today(
             d.month_scope,
             d.start_range,
             d.undispatched_reservations,
+            d.undispatched_reservation_refs,
             d.reservation_dispatched,
         ],
     ):
