@@ -56,6 +56,9 @@ def test_alert_rules_are_well_formed() -> None:
         "TelebillDailyDispatchPaused",
         "TelebillDailyDispatchFailed",
         "TelebillDailyDispatchLate",
+        "TelebillMonthlySettlementMissing",
+        "TelebillMonthlySettlementPaused",
+        "TelebillMonthlySettlementFailed",
         "TelebillBillsOverdue",
         "TelebillOverdueBillOld",
     }
