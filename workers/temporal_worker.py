@@ -211,8 +211,12 @@ async def refresh_bridge_gauges(client: Client, pool: asyncpg.Pool, settings: Se
     overdue bills' (one query). Bills planned beyond the start horizon depend on the daily
     dispatch: these are what page when it is missing, paused, failing or late, and when bills
     are past their instant without a workflow or an outcome."""
-    from telebill import clock
-    from telebill.db.overdue_store import overdue_notifications
+    await refresh_schedule_gauges(client)
+    await refresh_overdue_gauges(pool, settings)
+
+
+async def refresh_schedule_gauges(client: Client) -> None:
+    """Both Schedules' gauges: one describe each, and one of each latest run's workflow."""
     from telebill.service.schedules import SCHEDULE_IDS, view
 
     for schedule_id in SCHEDULE_IDS:
@@ -224,15 +228,23 @@ async def refresh_bridge_gauges(client: Client, pool: asyncpg.Pool, settings: Se
         SCHEDULE_SKIPPED.labels(schedule_id).set(seen.skipped_overlap)
         last = seen.last_action_at
         SCHEDULE_LAST_ACTION.labels(schedule_id).set(last.timestamp() if last else 0)
-    now = clock.now(settings)
-    grace = timedelta(seconds=settings.overdue_grace_s)
+
+
+async def refresh_overdue_gauges(pool: asyncpg.Pool, settings: Settings) -> None:
+    """The overdue bills' gauges: one query, as the worker's database role."""
+    from telebill import clock
+    from telebill.db.overdue_store import overdue_notifications
+
     async with pool.acquire() as conn:
         overdue = await overdue_notifications(
-            conn, now - grace, now - grace - timedelta(seconds=settings.notify_stuck_after_s)
+            conn,
+            clock.now(settings),  # the clock the bills were planned by
+            timedelta(seconds=settings.overdue_grace_s),
+            timedelta(seconds=settings.notify_stuck_after_s),
         )
     OVERDUE.labels("no_workflow").set(overdue.no_workflow)
     OVERDUE.labels("no_outcome").set(overdue.no_outcome)
-    OVERDUE_OLDEST.set(overdue.oldest_age_s(now))
+    OVERDUE_OLDEST.set(overdue.oldest_age_s)
 
 
 async def watch_the_bridge(

@@ -4,7 +4,7 @@ worker's overdue gauges report (telebill/metrics.py), one query per interval."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telebill.db.connect import DbConn
 
@@ -14,17 +14,19 @@ class Overdue:
     no_workflow: int  # planned only: the daily dispatch should have started their workflow
     no_outcome: int  # the workflow was started, and no delivery or dead letter is recorded
     oldest_send_at: datetime | None  # the earliest planned instant among them
-
-    def oldest_age_s(self, now: datetime) -> float:
-        return (now - self.oldest_send_at).total_seconds() if self.oldest_send_at else 0.0
+    oldest_age_s: float  # how long before `now` that was (0.0: none overdue)
 
 
 async def overdue_notifications(
-    conn: DbConn, no_workflow_before: datetime, no_outcome_before: datetime
+    conn: DbConn, now: datetime, grace: timedelta, outcome_grace: timedelta
 ) -> Overdue:
-    """Pending notifications planned for before `no_workflow_before` whose workflow was never
-    started, and those planned for before `no_outcome_before` (earlier: their chain of
-    e-mail retries and SMS may take hours) that have no outcome yet.
+    """Pending notifications planned for more than `grace` before `now` whose workflow was
+    never started, and those planned for more than `grace` + `outcome_grace` before it (their
+    chain of e-mail retries and SMS may take hours) that have no outcome yet.
+
+    `now` is the caller's clock (telebill.clock, TELEBILL_CLOCK_OFFSET_S included), never the
+    database's: a rehearsal with its clock moved ahead counts by the same clock it plans by,
+    and the oldest age is measured from it too.
 
     A bill held by a send window (a deferred event) is not overdue: it has a due instant of its
     own. Bills with no allowed instant (NO_SEND_WINDOW) have no send_at and are shown by
@@ -42,8 +44,10 @@ async def overdue_notifications(
           AND NOT EXISTS (SELECT 1 FROM deferred_event d
                           WHERE d.bill_id = n.bill_id AND d.purpose = n.purpose)
         """,
-        no_workflow_before,
-        min(no_outcome_before, no_workflow_before),
+        now - grace,
+        now - grace - max(outcome_grace, timedelta(0)),
     )
     assert r is not None
-    return Overdue(r["no_workflow"], r["no_outcome"], r["oldest_send_at"])
+    oldest: datetime | None = r["oldest_send_at"]
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return Overdue(r["no_workflow"], r["no_outcome"], oldest, age)
