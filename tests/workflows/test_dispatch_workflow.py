@@ -14,7 +14,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.notification import MonthScope, ReservationRef, StartInput
 from activities.notify_types import RESERVATION, MemberListRef
@@ -166,6 +166,12 @@ async def test_the_daily_dispatch_starts_a_reservation_whose_own_dispatch_failed
     assert given["reserved_at"] == send_at
     for data in [*await payloads(env, wid), *await payloads(env, child)]:
         assert not any(str(m).encode() in data for m in members[1:]), data
+    # the new path (its patch marker, the other activity) replays as it ran
+    history = await env.client.get_workflow_handle(wid).fetch_history()
+    replayed = await Replayer(
+        workflows=[ScheduledDispatchWorkflow, DispatchWorkflow]
+    ).replay_workflow(history)
+    assert replayed.replay_failure is None
 
 
 async def test_each_range_is_given_only_its_own_members(
