@@ -6,9 +6,12 @@ reservations), each page of bills planned at once and started delayed until its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -75,6 +78,42 @@ __all__ = [  # the payloads, for those who import them from here
 START_PAGE = 500
 
 
+@dataclass
+class Pulse:
+    """What `heartbeating` sends: the activity's latest progress (the server keeps only the
+    last heartbeat's details, so each repeats them)."""
+
+    details: tuple[Any, ...] = ()
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(*details: Any) -> AsyncIterator[Pulse]:
+    """Heartbeat every quarter of the activity's heartbeat timeout for as long as the block
+    runs, whatever it waits on (a send to Kafka, the outcome, a page of workflow starts): the
+    server then tells a dead worker's activity from a slow one within that timeout and hands
+    it to a live worker, instead of waiting out start_to_close. Nothing to do for a local
+    activity (its workflow task is what the server watches) or one without a timeout."""
+    pulse = Pulse(details)
+    info = activity.info()
+    if info.is_local or info.heartbeat_timeout is None:
+        yield pulse
+        return
+    every = info.heartbeat_timeout.total_seconds() / 4
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(*pulse.details)
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield pulse
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class NotificationActivities:
     def __init__(
         self, pool: asyncpg.Pool, settings: Settings, client: Client, task_queue: str
@@ -106,7 +145,11 @@ class NotificationActivities:
     async def plan(self, inp: PlanInput) -> PlanResult:
         """Plan the send instant; when it is due already, publish the event at once and wait a
         little for its outcome (one activity and no signal for most bills: the server's
-        throughput is the limit)."""
+        throughput is the limit). As a regular activity it heartbeats throughout."""
+        async with heartbeating():
+            return await self._plan(inp)
+
+    async def _plan(self, inp: PlanInput) -> PlanResult:
         async with self.pool.acquire() as conn:
             r = await load_bill_preferences(conn, inp.bill_id, inp.purpose)
             if r is None:
@@ -215,10 +258,15 @@ class NotificationActivities:
         a page at a time: one query plans the page, each workflow starts delayed until its
         instant, one statement records the plans. How many were started or signalled.
         A stored member list (`member_list`) is read a page at a time too, never whole.
-        Heartbeats the last member done, so a retry resumes there."""
+        Heartbeats the last member done, so a retry resumes there, and keeps heartbeating it
+        while a page is under way (a dead worker's range moves on within the heartbeat timeout)."""
         details = activity.info().heartbeat_details
         after = int(details[0]) if details else inp.first_member_id - 1
         started = int(details[1]) if details else 0
+        async with heartbeating(after, started) as pulse:
+            return await self._start_range(inp, after, started, pulse)
+
+    async def _start_range(self, inp: StartInput, after: int, started: int, pulse: Pulse) -> int:
         month = parse_month(inp.month)
         listed = inp.member_list
         while True:
@@ -250,6 +298,7 @@ class NotificationActivities:
                 started += await self.start_page(inp, plans, now, horizon)
             # a listed page is done to its last member, even those without a bill to start
             after = last if listed is not None else page[-1].member_id
+            pulse.details = (after, started)
             activity.heartbeat(after, started)
 
     async def plan_page(

@@ -26,6 +26,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notification import NotificationActivities
@@ -53,9 +54,33 @@ from workflows.schedule_time import SCHEDULED_INSTANT_PATCH, scheduled_instant
 __all__ = ["BILLING_MONTH", "MEMBER_ID", "NOTIFY_STATUS", "SEND_AT", "NotifyInput"]
 
 SHORT = timedelta(minutes=2)
-# The local plan-and-publish: well under the workflow task's timeout when all is well; when
-# Kafka or PostgreSQL is away it times out and retries, the task extended meanwhile.
-LOCAL = timedelta(seconds=30)
+# A single query (an outcome, a month's member range): a worker that dies holding one is
+# replaced after this, not after SHORT (issue 32: a dead worker's work moves on within ~30 s).
+QUICK = timedelta(seconds=20)
+# Activities that run for long (the regular plan-and-publish waiting for its outcome, a range
+# of workflow starts) heartbeat every quarter of this from a task of their own
+# (activities/notification.py `heartbeating`), so the server sees a dead worker's activity as
+# lost this long after its last heartbeat and hands it to a live worker.
+HEARTBEAT = timedelta(seconds=10)
+START_HEARTBEAT = timedelta(seconds=15)
+# The local plan-and-publish, bounded (2026-12; before: 30 s an attempt, retried without end,
+# holding its workflow task slot for as long as Kafka or PostgreSQL was away and heartbeating
+# the task, 3 history events every 8 s). Its whole life, retries included, fits in LOCAL_BOUND:
+# the longest outcome wait the settings allow (notify_local_outcome_wait_s ≤ 7 s) plus 3 s to
+# plan and publish. Up to 3 attempts (1 s, then 2 s apart, inside the task: the threshold
+# keeps those backoffs from becoming timers) for a failure that comes fast (a broker refusing
+# connections), the bound cutting one that hangs (a send waiting for a partition's leader).
+LOCAL_BOUND = timedelta(seconds=10)
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
+# Then the same work as a regular activity, retried without limit (RETRY, up to a minute
+# apart): an outage is waited out by the server's retry timers, no workflow task open and no
+# task slot held, and the worker's slots go on serving the workflows whose publish works.
+# Chosen over a workflow timer between local attempts (a task and ~6 events every retry) and
+# over failing the workflow (a lost plan). The patch is asked only on that path: the million
+# workflows whose local activity succeeds carry no marker, and a history from before (whose
+# local activity could fail only for good: no bill) replays as it was.
+LOCAL_FALLBACK_PATCH = "notify-plan-fallback-activity"
 NO_SEND_WINDOW = "NO_SEND_WINDOW"
 REPLAN_BLOCKED = timedelta(days=1)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -191,16 +216,31 @@ class BillNotificationWorkflow:
             local=lean,
         )
         if lean:  # no activity task, no events but a marker: the work of one workflow task
-            return await workflow.execute_local_activity_method(
-                NotificationActivities.plan,
-                plan_input,
-                start_to_close_timeout=LOCAL,
-                retry_policy=RETRY,
-            )
+            try:
+                return await workflow.execute_local_activity_method(
+                    NotificationActivities.plan,
+                    plan_input,
+                    schedule_to_close_timeout=LOCAL_BOUND,
+                    retry_policy=LOCAL_RETRY,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                )
+            except FailureError as err:  # its attempts spent, the last error as it was
+                if not worth_waiting_out(err) or not workflow.patched(LOCAL_FALLBACK_PATCH):
+                    raise
+                workflow.logger.warning(
+                    "plan of bill %s gave up locally (%s): as a regular activity now",
+                    inp.bill_id,
+                    err.cause or err,
+                )
+                # it may wait the longer outcome wait: it holds no workflow task meanwhile
+                plan_input = replace(plan_input, local=False)
+        # Heartbeats (the activity's own, while it publishes and waits for the outcome): a dead
+        # worker's attempt is retried elsewhere after HEARTBEAT, not after SHORT.
         return await workflow.execute_activity_method(
             NotificationActivities.plan,
             plan_input,
             start_to_close_timeout=SHORT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
 
@@ -269,7 +309,7 @@ class BillNotificationWorkflow:
                 status = await workflow.execute_activity_method(
                     NotificationActivities.outcome,
                     OutcomeQuery(inp.bill_id, inp.purpose),
-                    start_to_close_timeout=SHORT,
+                    start_to_close_timeout=QUICK,
                     retry_policy=RETRY,
                 )
                 if is_terminal(status):
@@ -278,6 +318,17 @@ class BillNotificationWorkflow:
                     self.mark("STUCK")
         self.mark(self.outcome, send_at)
         return self.outcome
+
+
+def worth_waiting_out(err: FailureError) -> bool:
+    """Whether the local plan's failure is an outage to wait out (timed out, attempts spent on
+    retryable errors), not a refusal for good (no such bill) or a cancellation. A local
+    activity's timeout comes as an ActivityError, its last retryable error (attempts spent)
+    as that ApplicationError itself."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, CancelledError):
+        return False
+    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
 
 
 @dataclass(frozen=True)
@@ -308,7 +359,7 @@ class DispatchWorkflow:
         scope: MonthScope | None = await workflow.execute_activity_method(
             NotificationActivities.month_scope,
             month,
-            start_to_close_timeout=SHORT,
+            start_to_close_timeout=QUICK,
             retry_policy=RETRY,
         )
         if scope is None:
@@ -351,7 +402,7 @@ async def start_in_ranges(
                 NotificationActivities.start_range,
                 StartInput(month, lo, hi, mine, reserved_at, only_overdue, member_list),
                 start_to_close_timeout=timedelta(hours=6),
-                heartbeat_timeout=timedelta(minutes=2),
+                heartbeat_timeout=START_HEARTBEAT,
                 retry_policy=RETRY,
             )
             return started

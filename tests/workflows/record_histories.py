@@ -4,9 +4,12 @@ up`), the names prefixed with the version (v1: before 2026-11-26's reservation p
 after it; v3: with the replan signal, before the settlement and dispatch had queues of their
 own; v4: with the version-4 notification workflow, started delayed and planning in a local
 activity; v5: notifications that continue as new at HISTORY_BOUND events, and dispatches that
-name a stored member list). Record a new version before changing a workflow's commands, commit
-what it writes, then make the change behind `workflow.patched`; the replay test keeps workflows
-already running (a million may be asleep) working after the upgrade.
+name a stored member list; v6: a notification whose local plan gives up and goes on as a
+regular activity). `… vN NAME …` records only the scenarios named (for now only
+`notify_plan_fallback` can be picked alone). Record a new version before changing a
+workflow's commands, commit what it writes, then make the change behind `workflow.patched`;
+the replay test keeps workflows already running (a million may be asleep) working after the
+upgrade.
 
 The activities are stand-ins: a history holds their results, not how they got them.
 """
@@ -26,6 +29,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.notification import (
@@ -77,7 +81,9 @@ WORKFLOWS = [
 class StandIns:
     """Plans by member id: 1 due with its outcome at once, 2 due with the outcome later (a
     signal), 3 in a week, 4 due and never told (STUCK until the database has it), 8 without
-    an allowed instant, 9 STUCK until `long_stuck_status` (long enough to continue as new)."""
+    an allowed instant, 9 STUCK until `long_stuck_status` (long enough to continue as new), 10
+    due while Kafka is away for the local plan (its attempts spent), published by the regular
+    activity after it."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -91,7 +97,9 @@ class StandIns:
             return PlanResult((now + timedelta(days=7)).isoformat(), "preferred day", None)
         if inp.member_id == 8:
             return PlanResult(now.isoformat(), "no allowed instant", None, problem="blackout")
-        outcome = "DELIVERED_EMAIL" if inp.member_id in (1, 6) else None
+        if inp.member_id == 10 and activity.info().is_local:
+            raise ApplicationError("KafkaConnectionError: Unable to bootstrap (stand-in)")
+        outcome = "DELIVERED_EMAIL" if inp.member_id in (1, 6, 10) else None
         if inp.member_id == 2:
             handle = self.client.get_workflow_handle(inp.workflow_id)
             told = DeliveryOutcome(
@@ -145,6 +153,7 @@ class StandIns:
 
 
 VERSION = sys.argv[1] if len(sys.argv) > 1 else "vNext"
+ONLY = set(sys.argv[2:])  # scenarios to record alone (none named: all)
 
 
 async def save(name: str, handle: WorkflowHandle[Any, Any]) -> None:
@@ -243,6 +252,13 @@ async def main() -> None:
             s.close_settlement,
         ],
     ):
+        # v6: the local plan's attempts spent (Kafka away), the regular activity publishes
+        fallback = await start(10)
+        await fallback.result()
+        await save("notify_plan_fallback", fallback)
+        if ONLY:
+            assert {"notify_plan_fallback"} == ONLY, f"cannot record {ONLY} alone"
+            return
         due, told_later, asleep, stuck = [
             await start(1),
             await start(2),

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.workflows.record_histories import WORKFLOWS
-from workflows.notification import HISTORY_BOUND
+from workflows.notification import HISTORY_BOUND, LOCAL_FALLBACK_PATCH
 
 FOLDER = Path(__file__).parent / "histories"
 IDS: dict[str, str] = json.loads((FOLDER / "ids.json").read_text())
@@ -46,6 +46,8 @@ def test_there_are_histories_of_every_workflow_kind() -> None:
         "v5_notify_no_window_resumed",
         "v5_dispatch_member_list",
     } <= set(HISTORIES)
+    # the local plan's attempts spent, then the regular activity (issue 32 item 5)
+    assert "v6_notify_plan_fallback" in HISTORIES
 
 
 @pytest.mark.parametrize("name", ["v5_notify_stuck_continued", "v5_notify_no_window_continued"])
@@ -60,6 +62,29 @@ def test_a_continued_history_holds_the_patch_and_ends_continued(name: str) -> No
     assert any(m.marker_name == "core_patch" for m in markers)
     assert events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
     assert HISTORY_BOUND <= len(events) <= HISTORY_BOUND + 20
+
+
+def test_the_fallback_history_holds_the_failed_local_plan_the_patch_and_the_activity() -> None:
+    """What the replay of v6_notify_plan_fallback checks: the local activity's marker (its
+    failure), the patch asked only then, and the same plan as a regular activity with a
+    heartbeat timeout."""
+    name = "v6_notify_plan_fallback"
+    events = WorkflowHistory.from_json(IDS[name], HISTORIES[name]).events
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert [m.marker_name for m in markers] == ["core_local_activity", "core_patch"]
+    patch = b"".join(p.data for d in markers[1].details.values() for p in d.payloads)
+    assert LOCAL_FALLBACK_PATCH.encode() in patch
+    [scheduled] = [
+        e.activity_task_scheduled_event_attributes
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled.activity_type.name == "notify.plan"
+    assert scheduled.heartbeat_timeout.ToSeconds() > 0
 
 
 def with_input_version(history_json: str, version: int) -> str:
