@@ -92,10 +92,11 @@ async def heartbeating(*details: Any) -> AsyncIterator[Pulse]:
     runs, whatever it waits on (a send to Kafka, the outcome, a page of workflow starts): the
     server then tells a dead worker's activity from a slow one within that timeout and hands
     it to a live worker, instead of waiting out start_to_close. Nothing to do for a local
-    activity (its workflow task is what the server watches) or one without a timeout."""
+    activity (its workflow task is what the server watches), one without a timeout, or a call
+    outside any activity (a test calling the method)."""
     pulse = Pulse(details)
-    info = activity.info()
-    if info.is_local or info.heartbeat_timeout is None:
+    info = activity.info() if activity.in_activity() else None
+    if info is None or info.is_local or info.heartbeat_timeout is None:
         yield pulse
         return
     every = info.heartbeat_timeout.total_seconds() / 4
