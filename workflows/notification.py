@@ -4,9 +4,11 @@ BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n
   started delayed until its planned instant (`start_range` plans a page of bills at once), it
   wakes there and plans again in a local activity (preferences, quiet hours and blackout
   windows as they are now), which publishes the event when it is due and waits a few seconds
-  for the outcome; not due (moved by a change): a durable sleep until the new instant, woken
-  early by a signal (Signal-With-Start while the start is still delayed) → the outcome, from
-  that activity or, when slower, a signal from the message platform's reporter; when none
+  for the outcome (bounded: when Kafka or PostgreSQL is away it gives up after LOCAL_BOUND and
+  the same plan runs as a regular activity, retried until the outage is over); not due
+  (moved by a change): a durable sleep until the new instant, woken early by a signal
+  (Signal-With-Start while the start is still delayed) → the outcome, from that activity
+  or, when slower, a signal from the message platform's reporter; when none
   comes within `stuck_after_s` it looks in PostgreSQL, and if the outcome is still unknown it
   marks itself STUCK and keeps waiting. Workflows started before this shape (input version 3)
   keep theirs: a plan activity at the start, a timer, the plan activity again on waking.
