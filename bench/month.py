@@ -68,7 +68,7 @@ from telebill.config import Settings, asyncpg_dsn, get_settings
 from telebill.domain.month import parse_month
 from telebill.stack.kafka_topics import ensure_topics
 from workers.temporal_worker import build_worker, worker_options
-from workflows.notification import DispatchInput, DispatchResult, DispatchWorkflow
+from workflows.dispatch import DispatchInput, DispatchResult, DispatchWorkflow
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_month"

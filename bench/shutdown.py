@@ -245,7 +245,7 @@ def settlement_running(client: Client, s: Settings, conn: asyncpg.Connection, mo
 
 def dispatched(client: Client, s: Settings, month: str) -> Ready:
     """A dispatch of the month started: its due bills' plans begin to publish."""
-    from workflows.notification import DispatchInput, DispatchWorkflow
+    from workflows.dispatch import DispatchInput, DispatchWorkflow
 
     started = False
     topic_away = polling(client, s)

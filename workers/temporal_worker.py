@@ -43,11 +43,8 @@ from telebill.queues import WorkQueue
 from telebill.resilience import supervise, wait_out
 from telebill.shutdown import stop_on_signals
 from telebill.temporal_client import connect_client
-from workflows.notification import (
-    BillNotificationWorkflow,
-    DispatchWorkflow,
-    ScheduledDispatchWorkflow,
-)
+from workflows.dispatch import DispatchWorkflow, ScheduledDispatchWorkflow
+from workflows.notification import BillNotificationWorkflow
 from workflows.settlement import (
     MonthlySettlementWorkflow,
     ScheduledSettlementWorkflow,

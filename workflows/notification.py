@@ -1,4 +1,4 @@
-"""One workflow per bill notification, and the dispatch that makes sure each bill has one.
+"""One workflow per bill notification.
 
 BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n>)
   started delayed until its planned instant (`start_range` plans a page of bills at once), it
@@ -14,13 +14,11 @@ BillNotificationWorkflow  id notify-YYYY-MM-<member_id> (a resend: …-resend-<n
   keep theirs: a plan activity at the start, a timer, the plan activity again on waking.
   A run whose history reaches HISTORY_BOUND events (STUCK for days, or no send window for
   months) continues as new, handing its state to the next run (NotifyInput.carried).
-DispatchWorkflow: starts the workflows a month's bills are missing (catch-up after an outage),
-  the admin's "send now" and reserved sends, in member-range pages (bounded, resumable).
+The dispatch that makes sure each bill has one is in workflows/dispatch.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -38,33 +36,18 @@ with workflow.unsafe.imports_passed_through():
         MEMBER_ID,
         NOTIFY_STATUS,
         SEND_AT,
-        MemberListRef,
-        MonthScope,
         NotifyCarry,
         NotifyInput,
         OutcomeQuery,
         PlanInput,
         PlanResult,
-        ReservationRef,
-        StartInput,
     )
-    from telebill.domain.month import months_before, previous_month, shard_ranges
     from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, is_terminal
 
-from workflows.schedule_time import SCHEDULED_INSTANT_PATCH, scheduled_instant
+from workflows.activity_options import HEARTBEAT, QUICK, RETRY, SHORT
 
 __all__ = ["BILLING_MONTH", "MEMBER_ID", "NOTIFY_STATUS", "SEND_AT", "NotifyInput"]
 
-SHORT = timedelta(minutes=2)
-# A single query (an outcome, a month's member range): a worker that dies holding one is
-# replaced after this, not after SHORT (issue 32: a dead worker's work moves on within ~30 s).
-QUICK = timedelta(seconds=20)
-# Activities that run for long (the regular plan-and-publish waiting for its outcome, a range
-# of workflow starts) heartbeat every quarter of this from a task of their own
-# (activities/notification.py `heartbeating`), so the server sees a dead worker's activity as
-# lost this long after its last heartbeat and hands it to a live worker.
-HEARTBEAT = timedelta(seconds=10)
-START_HEARTBEAT = timedelta(seconds=15)
 # The local plan-and-publish, bounded (2026-12; before: 30 s an attempt, retried without end,
 # holding its workflow task slot for as long as Kafka or PostgreSQL was away and heartbeating
 # the task, 3 history events every 8 s). Its whole life, retries included, fits in LOCAL_BOUND:
@@ -85,7 +68,6 @@ LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 LOCAL_FALLBACK_PATCH = "notify-plan-fallback-activity"
 NO_SEND_WINDOW = "NO_SEND_WINDOW"
 REPLAN_BLOCKED = timedelta(days=1)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Two loops of BillNotificationWorkflow have no end of their own: STUCK checks PostgreSQL every
 # stuck_after_s (3 h: 11 events a check, ~90 a day) and NO_SEND_WINDOW plans again daily (6 events
 # a day in version 4). A run that reaches this many events, or that Temporal says is long
@@ -331,154 +313,3 @@ def worth_waiting_out(err: FailureError) -> bool:
     if isinstance(cause, CancelledError):
         return False
     return not (isinstance(cause, ApplicationError) and cause.non_retryable)
-
-
-@dataclass(frozen=True)
-class DispatchInput:
-    month: str | None = None  # None: the month before today in `time_zone` (the daily run)
-    members: list[int] | None = None
-    reserved_at: str | None = None
-    time_zone: str = "Asia/Seoul"
-    range_size: int = 50_000
-    parallel: int = 2
-    # The members, stored (a reservation's row or a "send now" list): each range's activity
-    # reads its own a page at a time. Dispatches started before 2026-12 have `members` instead
-    # (the field's default keeps their inputs, and so their activities' inputs, as they were).
-    member_list: MemberListRef | None = None
-
-
-@dataclass(frozen=True)
-class DispatchResult:
-    month: str
-    started: int  # workflows started or signalled
-
-
-@workflow.defn
-class DispatchWorkflow:
-    @workflow.run
-    async def run(self, inp: DispatchInput) -> DispatchResult:
-        month = inp.month or previous_month(workflow.now(), inp.time_zone)
-        scope: MonthScope | None = await workflow.execute_activity_method(
-            NotificationActivities.month_scope,
-            month,
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY,
-        )
-        if scope is None:
-            return DispatchResult(month, 0)
-        targeted = (
-            inp.members is not None or inp.reserved_at is not None or inp.member_list is not None
-        )
-        ranges = shard_ranges(scope.first_member_id, scope.last_member_id, inp.range_size)
-        counts = await start_in_ranges(
-            month,
-            ranges,
-            inp.parallel,
-            inp.members,
-            inp.reserved_at,
-            only_overdue=not targeted,
-            member_list=inp.member_list,
-        )
-        return DispatchResult(month, counts)
-
-
-async def start_in_ranges(
-    month: str,
-    ranges: list[tuple[int, int]],
-    parallel: int,
-    members: list[int] | None = None,
-    reserved_at: str | None = None,
-    only_overdue: bool = True,
-    member_list: MemberListRef | None = None,
-) -> int:
-    """Run the start activity over member ranges, `parallel` at once (from a workflow)."""
-    gate = asyncio.Semaphore(max(parallel, 1))
-
-    async def one(lo: int, hi: int) -> int:
-        # Each range gets only its own members: a "send now" naming 100,000 members put the
-        # whole list in every range's input (10 MB of history, workflow tasks too slow to
-        # finish: measured at 1M). Same activities and order; only their inputs shrink.
-        mine = None if members is None else [m for m in members if lo <= m <= hi]
-        async with gate:
-            started: int = await workflow.execute_activity_method(
-                NotificationActivities.start_range,
-                StartInput(month, lo, hi, mine, reserved_at, only_overdue, member_list),
-                start_to_close_timeout=timedelta(hours=6),
-                heartbeat_timeout=START_HEARTBEAT,
-                retry_policy=RETRY,
-            )
-            return started
-
-    return sum(await asyncio.gather(*(one(lo, hi) for lo, hi in ranges)))
-
-
-# The month being sent and the one before it: a send instant late on a send month's last day
-# that an outage makes pass is still caught up once the calendar has moved on.
-CATCH_UP_MONTHS = 2
-# Added 2026-11-26: the daily dispatch also starts reservations whose own dispatch failed.
-RESERVATIONS_PATCH = "dispatch-undispatched-reservations"
-# Added 2026-12-03: those reservations' members travel by reference (their row), not as a list.
-RESERVATION_REFS_PATCH = "dispatch-reservations-by-reference"
-
-
-def dispatch_months(time_zone: str) -> list[str]:
-    """The months a daily run catches up, the latest first: those of the day the Schedule meant
-    (a run caught up late does that day's work), and those of today when the run is late enough
-    to have crossed a month (today's run may be skipped as an overlap of this one)."""
-    now = workflow.now()
-    if not workflow.patched(SCHEDULED_INSTANT_PATCH):  # a run from before 2026-12-03
-        return months_before(now, time_zone, CATCH_UP_MONTHS)
-    meant = months_before(scheduled_instant(), time_zone, CATCH_UP_MONTHS)
-    return sorted({*meant, *months_before(now, time_zone, CATCH_UP_MONTHS)}, reverse=True)
-
-
-@workflow.defn
-class ScheduledDispatchWorkflow:
-    """Started by the daily Schedule: catch-up for the months before today, and reservations
-    whose dispatch failed (Temporal was down when they were made)."""
-
-    @workflow.run
-    async def run(self, time_zone: str) -> list[DispatchResult]:
-        results: list[DispatchResult] = []
-        wid = workflow.info().workflow_id
-        for month in dispatch_months(time_zone):
-            results.append(
-                await workflow.execute_child_workflow(
-                    DispatchWorkflow.run,
-                    DispatchInput(month=month, time_zone=time_zone),
-                    id=f"{wid}/dispatch-{month}",
-                )
-            )
-        if workflow.patched(RESERVATIONS_PATCH):
-            # Runs recorded before 2026-12-03 asked for the lists themselves (their histories
-            # hold that activity); a new run asks for references to the reservations' rows.
-            by_reference = workflow.patched(RESERVATION_REFS_PATCH)
-            pending: list[ReservationRef] = await workflow.execute_activity_method(
-                NotificationActivities.undispatched_reservation_refs
-                if by_reference
-                else NotificationActivities.undispatched_reservations,
-                start_to_close_timeout=SHORT,
-                retry_policy=RETRY,
-            )
-            for r in pending:
-                results.append(
-                    await workflow.execute_child_workflow(
-                        DispatchWorkflow.run,
-                        DispatchInput(
-                            r.month,
-                            reserved_at=r.send_at,
-                            time_zone=time_zone,
-                            member_list=r.member_list,
-                        )
-                        if by_reference
-                        else DispatchInput(r.month, r.members, r.send_at, time_zone),
-                        id=f"{wid}/reserve-{r.id}",
-                    )
-                )
-                await workflow.execute_activity_method(
-                    NotificationActivities.reservation_dispatched,
-                    r.id,
-                    start_to_close_timeout=SHORT,
-                    retry_policy=RETRY,
-                )
-        return results

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from telebill.domain.month import previous_month, shard_ranges
 
-from workflows.notification import DispatchInput, DispatchWorkflow
+from workflows.dispatch import DispatchInput, DispatchWorkflow
 from workflows.schedule_time import SCHEDULED_INSTANT_PATCH, scheduled_instant
 
 

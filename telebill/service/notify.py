@@ -80,7 +80,7 @@ async def start_dispatch(
 
     from activities.notify_types import SEND_LIST, MemberListRef
     from telebill.db.reservation_store import add_send_list
-    from workflows.notification import DispatchInput, DispatchWorkflow
+    from workflows.dispatch import DispatchInput, DispatchWorkflow
 
     s = deps.settings
     members = checked_members(members)
@@ -107,7 +107,7 @@ async def start_dispatch(
 
 async def dispatched_count(deps: Deps, workflow_id: str) -> int:
     """Wait for a dispatch to end: how many notification workflows it started or signalled."""
-    from workflows.notification import DispatchResult
+    from workflows.dispatch import DispatchResult
 
     client = await deps.temporal()
     handle = client.get_workflow_handle(workflow_id, result_type=DispatchResult)

@@ -148,7 +148,7 @@ async def install(
     )
 
     from telebill.domain.send_window import parse_hhmm
-    from workflows.notification import ScheduledDispatchWorkflow
+    from workflows.dispatch import ScheduledDispatchWorkflow
     from workflows.settlement import ScheduledSettlementInput, ScheduledSettlementWorkflow
 
     chosen = _checked(at, dispatch_at, zone, deps)

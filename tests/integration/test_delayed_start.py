@@ -23,7 +23,8 @@ from telebill.config import Settings
 from telebill.service.schedules import DISPATCH_SCHEDULE_ID
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import MONTH, NotifyStack, prepare, running
-from workflows.notification import NOTIFY_STATUS, SEND_AT, DispatchInput, DispatchWorkflow
+from workflows.dispatch import DispatchInput, DispatchWorkflow
+from workflows.notification import NOTIFY_STATUS, SEND_AT
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 12, 3, 14, 0, tzinfo=SEOUL)  # day 3 of the send month

@@ -9,7 +9,8 @@ import asyncio
 from telebill.config import Settings
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import MONTH, prepare, running
-from workflows.notification import NOTIFY_STATUS, DispatchResult
+from workflows.dispatch import DispatchResult
+from workflows.notification import NOTIFY_STATUS
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 MEMBERS = 120

@@ -51,13 +51,8 @@ from activities.settlement import (
 )
 from telebill.config import Settings
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
-from workflows.notification import (
-    BillNotificationWorkflow,
-    DispatchInput,
-    DispatchWorkflow,
-    NotifyInput,
-    ScheduledDispatchWorkflow,
-)
+from workflows.dispatch import DispatchInput, DispatchWorkflow, ScheduledDispatchWorkflow
+from workflows.notification import BillNotificationWorkflow, NotifyInput
 from workflows.settlement import (
     MonthlySettlementWorkflow,
     ScheduledSettlementInput,

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer, Worker
 from activities.notification import MonthScope, ReservationRef, StartInput
 from activities.notify_types import RESERVATION, MemberListRef
 from telebill.domain.month import months_before
-from workflows.notification import (
+from workflows.dispatch import (
     CATCH_UP_MONTHS,
     DispatchInput,
     DispatchResult,

@@ -34,7 +34,7 @@ from activities.settlement import (
 )
 from telebill.domain.month import months_before, parse_month, previous_month
 from tests.clock import SEOUL
-from workflows.notification import DispatchWorkflow, ScheduledDispatchWorkflow
+from workflows.dispatch import DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.schedule_time import SCHEDULED_START_TIME
 from workflows.settlement import (
     MonthlySettlementWorkflow,
