@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # Kafka security: how every client (producer, consumer, admin) connects and signs in, built
     # by telebill/messaging/kafka_auth.py. PLAINTEXT (no sign-in) is only for a Kafka that no
     # one else can reach; a real deployment uses SASL_SSL with SCRAM-SHA-512, a principal of
-    # the installation's own and ACLs on its topics only (README, "Security"). SSL alone
+    # the installation's own and ACLs on its topics only (docs/security.md). SSL alone
     # encrypts but signs no one in. The CA file: the brokers' CA (SSL, SASL_SSL); unset, the
     # system's roots.
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"

@@ -37,7 +37,7 @@ FAILED_OUTCOMES = frozenset({"FAILED", "TIMED_OUT", "TERMINATED", "CANCELED"})
 
 
 def policies() -> dict[str, SchedulePolicy]:
-    """Each Schedule's policies; the README's Schedules section says why each is chosen.
+    """Each Schedule's policies; docs/operations.md, Schedules, says why each is chosen.
 
     Monthly settlement: BUFFER_ONE, because a run that comes while another runs stands for
     another month (its month is the instant it was meant for), so it must not be skipped; one

@@ -254,7 +254,7 @@ class Postgres(Service):
 
     async def after_start(self) -> None:
         if self.external:
-            return  # a deployment's database: its roles and grants are its DBA's (README)
+            return  # a deployment's database: its roles and grants are its DBA's (docs/security.md)
         # Also repairs a stack whose first `up` was interrupted.
         await self._roles_and_database()
         # The main database at the latest schema, with each role's grants (db/roles.py).

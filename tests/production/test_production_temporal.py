@@ -1,6 +1,6 @@
 """The production Temporal server (`TELEBILL_TEMPORAL_SERVER=production`), built from the Go
 module proxy and run on the stack's PostgreSQL: it comes up, and every Temporal UI query the
-README documents answers on its PostgreSQL visibility store as on the dev server.
+docs/operations.md documents answers on its PostgreSQL visibility store as on the dev server.
 
 Not in `make test` (the first build takes minutes): `make test-production-temporal`.
 """
