@@ -12,13 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from activities.settlement import CloseInput, SettlementActivities
 from telebill.config import PROJECT_ROOT, Settings
 from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
+from telebill.db.roles import DbRole
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.store import Published, mark_published
 from telebill.domain.month import parse_month
@@ -29,6 +34,7 @@ from tests.e2e.test_email_in_browser import chromium, pdf_text
 from tests.helpers import all_by_email
 from tests.integration.conftest import Databases
 from tests.integration.delivery_platform import Platform, event, platform_of
+from workers.temporal_worker import create_pool
 
 OUTPUT = PROJECT_ROOT / "test-output" / "month-report"
 MONTH = "2026-11"
@@ -65,17 +71,29 @@ async def _settle_with_refusals(platform: Platform) -> None:
         MEMBERS,
         month,
     )
-    activities = SettlementActivities(platform.pool)
-    await activities.open_settlement(f"settlement-{MONTH}", MONTH)
-    await settle_chunk(
-        conn,
-        month,
-        f"settlement-{MONTH}",
-        MEMBERS + 1,
-        MEMBERS + REFUSED,
-        await load_products(conn, month),
-    )
-    await activities.close_settlement(CloseInput(f"settlement-{MONTH}", MONTH))
+    async with as_worker(platform) as pool:
+        activities = SettlementActivities(pool)
+        await activities.open_settlement(f"settlement-{MONTH}", MONTH)
+        await settle_chunk(
+            conn,
+            month,
+            f"settlement-{MONTH}",
+            MEMBERS + 1,
+            MEMBERS + REFUSED,
+            await load_products(conn, month),
+        )
+        await activities.close_settlement(CloseInput(f"settlement-{MONTH}", MONTH))
+
+
+@asynccontextmanager
+async def as_worker(platform: Platform) -> AsyncIterator[asyncpg.Pool]:
+    """The settlement's activities as the worker's database role (the platform's pool is the
+    consumers')."""
+    pool = await create_pool(platform.settings, DbRole.WORKER)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def _deliver(platform: Platform) -> list[tuple[int, int]]:
@@ -192,7 +210,8 @@ async def test_report_says_when_temporal_does_not_answer(
     databases: Databases, settings: Settings
 ) -> None:
     async with platform_of(databases, settings, 20) as platform:
-        await SettlementActivities(platform.pool).open_settlement(f"settlement-{MONTH}", MONTH)
+        async with as_worker(platform) as pool:
+            await SettlementActivities(pool).open_settlement(f"settlement-{MONTH}", MONTH)
         away = platform.settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
         view = await month_view(away, MONTH, datetime.now())
     assert view.open.stuck is None
