@@ -59,6 +59,7 @@ from telebill.delivery.store import Published, mark_published
 from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, Plan
+from telebill.domain.statuses import NotificationStatus
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.producer import durable_producer
@@ -155,7 +156,7 @@ class NotificationActivities:
             r = await load_bill_preferences(conn, inp.bill_id, inp.purpose)
             if r is None:
                 raise ApplicationError(f"no bill {inp.bill_id}", non_retryable=True)
-            if r.status not in (None, "PENDING"):
+            if r.status not in (None, NotificationStatus.PENDING):
                 return PlanResult(inp.now, "already " + r.status, r.status)
             windows = await self.blackouts.windows(conn)
             now = datetime.fromisoformat(inp.now)

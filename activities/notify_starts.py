@@ -34,6 +34,7 @@ from telebill.config import Settings
 from telebill.db.connect import DbConn
 from telebill.db.notify_store import MONTHLY, BillPreferences, Waiting, load_preferences_of
 from telebill.domain.send_window import NoAllowedInstant, Plan, Window, plan_send
+from telebill.domain.statuses import NotifyStatus
 
 WORKFLOW = "BillNotificationWorkflow"
 # A start closer than this to its instant is not delayed (the delay would save nothing).
@@ -74,7 +75,7 @@ def initial_search_attributes(
     pairs: list[SearchAttributePair] = [  # type: ignore[type-arg]
         SearchAttributePair(BILLING_MONTH, month),
         SearchAttributePair(MEMBER_ID, member_id),
-        SearchAttributePair(NOTIFY_STATUS, "SCHEDULED"),
+        SearchAttributePair(NOTIFY_STATUS, NotifyStatus.SCHEDULED),
     ]
     if send_at is not None:
         pairs.append(SearchAttributePair(SEND_AT, send_at))

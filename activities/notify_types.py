@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from temporalio.common import SearchAttributeKey
 
+from telebill.domain.statuses import Purpose
+
 BILLING_MONTH = SearchAttributeKey.for_keyword("BillingMonth")
 NOTIFY_STATUS = SearchAttributeKey.for_keyword("NotifyStatus")
 SEND_AT = SearchAttributeKey.for_datetime("SendAt")
@@ -21,7 +23,7 @@ class NotifyInput:
     bill_id: int
     member_id: int
     month: str  # YYYY-MM
-    purpose: str = "MONTHLY_BILL"
+    purpose: str = Purpose.MONTHLY_BILL
     channel: str = "email"  # where the chain starts (a resend may start at sms)
     reserved_at: str | None = None  # ISO; replaces the preferred day
     clock_offset_s: float = 0.0  # TELEBILL_CLOCK_OFFSET_S of the starter
@@ -50,7 +52,7 @@ class NotifyCarry:
     """What a notification workflow's run hands to the next when it continues as new: all its
     query, its signals and its search attributes rely on, so the next run goes on where it was."""
 
-    status: str  # NotifyState.status (STUCK, NO_SEND_WINDOW, SCHEDULED, …)
+    status: str  # NotifyState.status: a NotifyStatus or a delivered_status(channel)
     published: bool  # True: published, waiting for the outcome; False: planning
     send_at: str | None = None  # ISO, the planned instant the query shows
     why: str = ""

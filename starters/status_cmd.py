@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from starters.common import Json, Month, call, checked_month, console, progress_bar
+from telebill.domain.statuses import NotifyStatus, delivered_status
 from telebill.service import month as service
 
 if TYPE_CHECKING:
@@ -62,16 +63,16 @@ def status(
     for label, key, tkey in (
         ("bills settled", "bills", None),
         ("not scheduled yet", "not_scheduled", None),
-        ("scheduled", "scheduled", "SCHEDULED"),
+        ("scheduled", "scheduled", NotifyStatus.SCHEDULED),
         ("  of which planned, workflow started near the day", "workflow_later", None),
-        ("published", "published", "PUBLISHED"),
+        ("published", "published", NotifyStatus.PUBLISHED),
         ("  of which deferred by a window", "deferred", None),
-        ("delivered by e-mail", "delivered_email", "DELIVERED_EMAIL"),
-        ("delivered by SMS", "delivered_sms", "DELIVERED_SMS"),
+        ("delivered by e-mail", "delivered_email", delivered_status("email")),
+        ("delivered by SMS", "delivered_sms", delivered_status("sms")),
         ("delivered by another channel", "delivered_other", None),
-        ("dead letters", "dead_letter", "DEAD_LETTER"),
-        ("stuck", None, "STUCK"),
-        ("no time to send (windows cover a day)", "no_time_to_send", "NO_SEND_WINDOW"),
+        ("dead letters", "dead_letter", NotifyStatus.DEAD_LETTER),
+        ("stuck", None, NotifyStatus.STUCK),
+        ("no time to send (windows cover a day)", "no_time_to_send", NotifyStatus.NO_SEND_WINDOW),
     ):
         table.add_row(
             label,

@@ -11,22 +11,26 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from activities.notify_types import MEMBER_ID
+from telebill.channels import delivered_statuses
 from telebill.config import Settings
+from telebill.domain.statuses import NotifyStatus
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-NOTIFY_STATUSES = (
-    "SCHEDULED",
-    "PUBLISHED",
-    "DELIVERED_EMAIL",
-    "DELIVERED_SMS",
-    "DELIVERED_ALIMTALK",
-    "DELIVERED_PUSH",
-    "DEAD_LETTER",
-    "STUCK",
-    "NO_SEND_WINDOW",
-)
+
+def notify_statuses() -> list[str]:
+    """Every NotifyStatus value a workflow upserts, a delivered one for each channel of the
+    registry: SCHEDULED, PUBLISHED, DELIVERED_EMAIL, DELIVERED_SMS, …, DEAD_LETTER, STUCK,
+    NO_SEND_WINDOW."""
+    return [
+        NotifyStatus.SCHEDULED.value,
+        NotifyStatus.PUBLISHED.value,
+        *delivered_statuses(),
+        NotifyStatus.DEAD_LETTER.value,
+        NotifyStatus.STUCK.value,
+        NotifyStatus.NO_SEND_WINDOW.value,
+    ]
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def month_query(settings: Settings, month: str) -> str:
 def stuck_query(settings: Settings, month: str | None = None) -> str:
     """The STUCK workflows still running, of one month or of every month."""
     scope = month_query(settings, month) if month else f'TaskQueue="{settings.task_queue}"'
-    return f'{scope} AND NotifyStatus="STUCK" AND ExecutionStatus="Running"'
+    return f'{scope} AND NotifyStatus="{NotifyStatus.STUCK}" AND ExecutionStatus="Running"'
 
 
 async def stuck_count(client: Client, settings: Settings) -> int:
@@ -52,7 +56,7 @@ async def stuck_count(client: Client, settings: Settings) -> int:
 
 async def status_counts(client: Client, settings: Settings, month: str) -> dict[str, int]:
     counts = {}
-    for status in NOTIFY_STATUSES:
+    for status in notify_statuses():
         query = f'{month_query(settings, month)} AND NotifyStatus="{status}"'
         counts[status] = (await client.count_workflows(query)).count
     return counts

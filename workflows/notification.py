@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         PlanInput,
         PlanResult,
     )
+    from telebill.domain.statuses import NotifyStatus
     from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, is_terminal
 
 from workflows.activity_options import HEARTBEAT, QUICK, RETRY, SHORT
@@ -66,7 +67,6 @@ LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 # workflows whose local activity succeeds carry no marker, and a history from before (whose
 # local activity could fail only for good: no bill) replays as it was.
 LOCAL_FALLBACK_PATCH = "notify-plan-fallback-activity"
-NO_SEND_WINDOW = "NO_SEND_WINDOW"
 REPLAN_BLOCKED = timedelta(days=1)
 # Two loops of BillNotificationWorkflow have no end of their own: STUCK checks PostgreSQL every
 # stuck_after_s (3 h: 11 events a check, ~90 a day) and NO_SEND_WINDOW plans again daily (6 events
@@ -83,7 +83,7 @@ CONTINUE_AS_NEW_PATCH = "notify-continue-as-new"
 
 @dataclass
 class NotifyState:
-    status: str = "PLANNING"
+    status: str = NotifyStatus.PLANNING
     send_at: str | None = None
     why: str = ""
     reserved_at: str | None = None
@@ -257,8 +257,8 @@ class BillNotificationWorkflow:
                 # No allowed instant (windows cover a day): shown, and planned again on a
                 # change of preferences or once a day (a blackout window removed is no signal).
                 self.state.why = plan.problem
-                if self.state.status != NO_SEND_WINDOW:
-                    self.mark(NO_SEND_WINDOW)
+                if self.state.status != NotifyStatus.NO_SEND_WINDOW:
+                    self.mark(NotifyStatus.NO_SEND_WINDOW)
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: self.replan, timeout=REPLAN_BLOCKED)
                 continue
@@ -268,13 +268,13 @@ class BillNotificationWorkflow:
                 if is_terminal(plan.outcome):  # and saw how it ended
                     self.outcome = plan.outcome
                 break
-            self.mark("SCHEDULED", send_at)
+            self.mark(NotifyStatus.SCHEDULED, send_at)
             wait = max((send_at - self.now(inp)).total_seconds(), 1.0)
             # On waking (or a signal) the loop re-plans, so later changes and windows are honoured.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.replan, timeout=timedelta(seconds=wait))
         if self.outcome is None:
-            self.mark("PUBLISHED", send_at)
+            self.mark(NotifyStatus.PUBLISHED, send_at)
         return await self.await_outcome(inp)
 
     async def await_outcome(self, inp: NotifyInput) -> str:
@@ -298,8 +298,8 @@ class BillNotificationWorkflow:
                 )
                 if is_terminal(status):
                     self.outcome = status
-                elif self.state.status != "STUCK":
-                    self.mark("STUCK")
+                elif self.state.status != NotifyStatus.STUCK:
+                    self.mark(NotifyStatus.STUCK)
         self.mark(self.outcome, send_at)
         return self.outcome
 

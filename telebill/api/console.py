@@ -28,8 +28,10 @@ from telebill.api.security import (
     deps_of,
     personal_data,
 )
+from telebill.channels import channels
 from telebill.config import get_settings
 from telebill.domain.roles import Role
+from telebill.domain.statuses import NotifyStatus, delivered_status
 from telebill.errors import TelebillError
 from telebill.service import access, blackouts, dead_letters, members, month
 from telebill.service import reservations as reserved
@@ -88,6 +90,40 @@ def _page(request: Request, c: Caller, name: str, **context: Any) -> HTMLRespons
     )
 
 
+# The funnel's row of a channel besides e-mail and SMS (which have rows of their own).
+DELIVERED_BY = {
+    "alimtalk": "알림톡 전달 Delivered by AlimTalk",
+    "push": "앱 푸시 전달 Delivered by push",
+}
+
+
+def funnel_rows(view: month.MonthView) -> list[tuple[str, int | None, str | None]]:
+    """The month page's funnel: label, PostgreSQL's count, the NotifyStatus Temporal counts;
+    a row for each channel of the registry."""
+    d = view.db
+    others = [n for n in channels() if n not in ("email", "sms")]
+    return [
+        ("청구서 Bills settled", d.bills, None),
+        ("예약 전 Not scheduled yet", d.not_scheduled, None),
+        ("예약됨 Scheduled", d.scheduled, NotifyStatus.SCHEDULED),
+        ("└ 그중 발송일 가까이 시작 of which started near their day", d.workflow_later, None),
+        ("발행됨 Published (in flight)", d.published, NotifyStatus.PUBLISHED),
+        ("이메일 전달 Delivered by e-mail", d.delivered_email, delivered_status("email")),
+        ("SMS 전달 Delivered by SMS", d.delivered_sms, delivered_status("sms")),
+        *(
+            (
+                DELIVERED_BY.get(n, f"Delivered by {n}"),
+                d.delivered_by.get(n, 0),
+                delivered_status(n),
+            )
+            for n in others
+        ),
+        ("실패 Dead letters", d.dead_letter, NotifyStatus.DEAD_LETTER),
+        ("발송 불가 No time to send", d.no_time_to_send, NotifyStatus.NO_SEND_WINDOW),
+        ("지연 STUCK", None, NotifyStatus.STUCK),
+    ]
+
+
 def to_login() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
 
@@ -143,7 +179,8 @@ async def month_page(request: Request, c: SignedIn, month_id: str | None = None)
         problem = None
     except TelebillError as exc:
         view, problem = None, str(exc)
-    return _page(request, c, "month.html.j2", month=shown, view=view, problem=problem)
+    rows = funnel_rows(view) if view is not None else []
+    return _page(request, c, "month.html.j2", month=shown, view=view, problem=problem, funnel=rows)
 
 
 @router.get("/stuck", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ import pkgutil
 from functools import lru_cache
 
 from telebill.channels.base import Channel
+from telebill.domain.statuses import delivered_status
 from telebill.errors import TelebillError
 
 _registered: dict[str, Channel] = {}
@@ -20,6 +21,13 @@ def channels() -> dict[str, Channel]:
         if isinstance(channel, Channel):
             found[channel.name] = channel
     return found | _registered
+
+
+def delivered_statuses() -> list[str]:
+    """The delivered status of each channel, e-mail and SMS first (the statuses there were
+    before other channels), then the others by name: DELIVERED_EMAIL, DELIVERED_SMS, …"""
+    names = sorted(channels(), key=lambda n: (n not in ("email", "sms"), n != "email", n))
+    return [delivered_status(n) for n in names]
 
 
 def register(channel: Channel) -> None:

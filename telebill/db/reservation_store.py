@@ -9,20 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 
 import asyncpg
 
 from telebill.db.connect import DbConn
+from telebill.domain.statuses import ReservationStatus
 from telebill.errors import NotFound, TelebillError
 
 SHOWN_UNKNOWN = 5
-
-
-class ReservationStatus(StrEnum):
-    RESERVED = "RESERVED"
-    DISPATCHED = "DISPATCHED"
-    CANCELLED = "CANCELLED"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pydantic import (
 from telebill.domain.chain import DEFAULT_CHAINS, MAX_CHANNELS, NAME_PATTERN, ChannelChain
 from telebill.domain.redact import MAX_ERROR_CHARS, is_printable, redact
 from telebill.domain.retry import MAX_RETRIES
+from telebill.domain.statuses import RESEND_PREFIX, Purpose
 from telebill.errors import TelebillError
 from telebill.messaging.bounded_json import JsonBounds, Unreadable, loads
 
@@ -27,7 +28,8 @@ SCHEMA_VERSION: Literal[1] = 1
 MAX_HISTORY = MAX_CHANNELS * (1 + MAX_RETRIES)  # every attempt of the longest chain fits
 PG_BIGINT_MAX = 2**63 - 1  # ids beyond it are refused here, not by the database mid-batch
 MAX_ATTEMPT = MAX_RETRIES + 1  # the first try and every retry of the longest chain
-PURPOSE_PATTERN = r"^(MONTHLY_BILL|RESEND-[1-9][0-9]{0,5})$"
+# MONTHLY_BILL or RESEND-n (statuses.Purpose, resend_purpose), n of at most six digits here
+PURPOSE_PATTERN = rf"^({Purpose.MONTHLY_BILL}|{RESEND_PREFIX}[1-9][0-9]{{0,5}})$"
 # The largest event the model allows (a full history of 500-character errors, each character
 # escaped as a surrogate pair by another producer: ~150 KB) fits; nothing near a Kafka
 # message's megabyte is read.
@@ -65,7 +67,7 @@ class NotificationEvent(BaseModel):
     bill_id: Id
     member_id: Id
     billing_month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    purpose: str = Field(default="MONTHLY_BILL", pattern=PURPOSE_PATTERN)
+    purpose: str = Field(default=Purpose.MONTHLY_BILL, pattern=PURPOSE_PATTERN)
     channel: ChannelName = "email"
     # the channels this bill is tried on, in order (events from before chains: e-mail → SMS)
     chain: tuple[ChannelName, ...] = Field(

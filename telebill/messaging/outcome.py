@@ -11,20 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TypeGuard
 
+from telebill.domain import statuses
+
 OUTCOME_SIGNAL = "delivery_outcome"
-DELIVERED_PREFIX = "DELIVERED_"  # DELIVERED_EMAIL, DELIVERED_SMS, DELIVERED_ALIMTALK, …
-DEAD_LETTER = "DEAD_LETTER"
-
-
-def delivered_status(channel: str) -> str:
-    return f"{DELIVERED_PREFIX}{channel.upper()}"
 
 
 def is_terminal(status: str | None) -> TypeGuard[str]:
     """Delivered on some channel, or a dead letter: how a bill's notification ends. (For
     DELIVERED_EMAIL, DELIVERED_SMS and DEAD_LETTER, the statuses before other channels, it
     answers as the tuple they were checked against did, so histories replay the same.)"""
-    return status is not None and (status.startswith(DELIVERED_PREFIX) or status == DEAD_LETTER)
+    return statuses.is_terminal(status)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from telebill import clock
 from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
+from telebill.domain.statuses import resend_purpose
 from telebill.errors import NotFound, TelebillError
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
             raise NotFound(f"no bill {bill_id}")
         member_id, month, n = found[0], f"{found[1]:%Y-%m}", await resend_count(conn, bill_id) + 1
     s = deps.settings
-    purpose = f"RESEND-{n}"
+    purpose = resend_purpose(n)
     wid = f"{notify_workflow_id(month, member_id, s.workflow_id_prefix)}-resend-{n}"
     client = await deps.temporal()
     try:
