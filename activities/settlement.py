@@ -13,6 +13,7 @@ from temporalio import activity
 
 from telebill.db.settlement_store import ChunkOutcome, load_products, settle_chunk
 from telebill.domain.month import parse_month
+from telebill.domain.statuses import BillStatus, SettlementStatus
 from telebill.metrics import SETTLED_BILLS, SETTLED_MEMBERS, SETTLEMENT_REFUSED
 
 
@@ -82,12 +83,12 @@ class SettlementActivities:
                 "SELECT coalesce(min(id), 1), coalesce(max(id), 0), count(*) FROM member"
             )  # type: ignore[misc]
             run = await conn.fetchval(
-                """
+                f"""
                 INSERT INTO settlement (id, billing_month, status, runs, members)
-                VALUES ($1, $2, 'RUNNING', 1, $3)
+                VALUES ($1, $2, '{SettlementStatus.RUNNING}', 1, $3)
                 ON CONFLICT (id) DO UPDATE
-                SET status = 'RUNNING', runs = settlement.runs + 1, members = excluded.members,
-                    started_at = now(), finished_at = NULL
+                SET status = '{SettlementStatus.RUNNING}', runs = settlement.runs + 1,
+                    members = excluded.members, started_at = now(), finished_at = NULL
                 RETURNING runs
                 """,
                 settlement_id,
@@ -139,10 +140,10 @@ class SettlementActivities:
                 started_at,
             )
             bills = await conn.fetchrow(
-                """
+                f"""
                 SELECT count(*) AS n, count(*) FILTER (WHERE created_at >= $2) AS new,
                        coalesce(sum(amount_due), 0) AS amount_due,
-                       count(*) FILTER (WHERE status = 'NOTHING_DUE') AS nothing_due,
+                       count(*) FILTER (WHERE status = '{BillStatus.NOTHING_DUE}') AS nothing_due,
                        (SELECT count(*) FROM settlement_error e
                          WHERE e.billing_month = $1) AS errors
                 FROM bill WHERE billing_month = $1
@@ -165,8 +166,8 @@ class SettlementActivities:
                 nothing_due=int(bills["nothing_due"]),
             )
             await conn.execute(
-                """
-                UPDATE settlement SET status = 'COMPLETED', finished_at = now(),
+                f"""
+                UPDATE settlement SET status = '{SettlementStatus.COMPLETED}', finished_at = now(),
                     last_run_bills = $2, last_run_items = $3, bills = $4, items = $5, errors = $6,
                     amount_due = $7, totals = $8::jsonb
                 WHERE id = $1

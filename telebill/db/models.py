@@ -191,6 +191,7 @@ class Bill(Base):
             "amount_due >= 0 AND amount_due % 10 = 0", name="bill_amount_due_whole_tens"
         ),
         Index("bill_month_status_idx", "billing_month", "status"),
+        CheckConstraint("status IN ('SETTLED', 'NOTHING_DUE')", name="bill_status"),
     )
 
 
@@ -231,6 +232,15 @@ class Notification(Base):
         # The delivery key: one successful delivery per bill and purpose.
         UniqueConstraint("bill_id", "purpose", name="notification_bill_purpose_key"),
         Index("notification_status_idx", "status"),
+        # statuses.NotificationStatus, or a delivered status of any channel (migration 0016)
+        CheckConstraint(
+            "status IN ('PENDING', 'DEAD_LETTER') OR status ~ '^DELIVERED_[A-Z][A-Z0-9_]{1,30}$'",
+            name="notification_status",
+        ),
+        CheckConstraint(
+            "purpose = 'MONTHLY_BILL' OR purpose ~ '^RESEND-[1-9][0-9]*$'",
+            name="notification_purpose",
+        ),
         Index(
             "notification_unreported_idx",
             "id",
@@ -253,7 +263,13 @@ class DeferredEvent(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    __table_args__ = (Index("deferred_event_due_idx", "due_at"),)
+    __table_args__ = (
+        Index("deferred_event_due_idx", "due_at"),
+        CheckConstraint(
+            "purpose = 'MONTHLY_BILL' OR purpose ~ '^RESEND-[1-9][0-9]*$'",
+            name="deferred_event_purpose",
+        ),
+    )
 
 
 class DeliveryAttempt(Base):
@@ -271,6 +287,10 @@ class DeliveryAttempt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (
         CheckConstraint("attempt >= 1", name="delivery_attempt_positive"),
+        CheckConstraint(
+            "outcome IN ('SENT', 'DUPLICATE', 'FAILED', 'DEFERRED')",
+            name="delivery_attempt_outcome",
+        ),
         Index("delivery_attempt_notification_idx", "notification_id"),
     )
 

@@ -8,8 +8,17 @@ from datetime import date, datetime, time
 
 from telebill.db.connect import DbConn
 from telebill.domain.send_window import Window, quiet_hours
+from telebill.domain.statuses import (
+    DELIVERED_PREFIX,
+    RESEND_PREFIX,
+    NotificationStatus,
+    Purpose,
+    delivered_status,
+)
 
-MONTHLY = "MONTHLY_BILL"
+MONTHLY = Purpose.MONTHLY_BILL
+EMAIL_DELIVERED = delivered_status("email")  # counted apart: the first channel of most chains
+SMS_DELIVERED = delivered_status("sms")  # and the last
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,8 @@ async def record_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend])
         "SELECT b, $1, w, s FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS p(b, w, s) "
         "ON CONFLICT (bill_id, purpose) DO UPDATE "
         "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL "
-        "WHERE notification.status = 'PENDING' AND notification.published_at IS NULL "
+        f"WHERE notification.status = '{NotificationStatus.PENDING}' "
+        "AND notification.published_at IS NULL "
         "AND (excluded.workflow_id IS NOT NULL OR notification.workflow_id IS NULL)",
         purpose,
         [p.bill_id for p in plans],
@@ -149,12 +159,12 @@ async def bills_to_notify(
     workflow for before `start_before` (their day is near). Without it: every bill not
     delivered or dead-lettered yet (a reservation or "send now" reaches them all)."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT b.id, b.member_id, n.workflow_id IS NOT NULL AS started FROM bill b
         LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $1
         WHERE b.billing_month = $2 AND b.member_id > $3 AND b.member_id <= $4
           AND ($5::bigint[] IS NULL OR b.member_id = ANY($5::bigint[]))
-          AND (n.id IS NULL OR (n.status = 'PENDING'
+          AND (n.id IS NULL OR (n.status = '{NotificationStatus.PENDING}'
                AND ($6::timestamptz IS NULL OR n.send_at IS NULL OR n.send_at < $6
                     OR (n.workflow_id IS NULL AND n.published_at IS NULL
                         AND n.send_at < $8))))
@@ -211,26 +221,28 @@ class MonthStatus:
 
 
 async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
+    pending = f"n.status = '{NotificationStatus.PENDING}'"
     r = await conn.fetchrow(
-        """
+        f"""
         SELECT count(*) AS bills,
                count(*) FILTER (WHERE n.id IS NULL) AS not_scheduled,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NULL) AS scheduled,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NULL
+               count(*) FILTER (WHERE {pending} AND n.published_at IS NULL) AS scheduled,
+               count(*) FILTER (WHERE {pending} AND n.published_at IS NULL
                                   AND n.workflow_id IS NULL) AS workflow_later,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.published_at IS NOT NULL)
+               count(*) FILTER (WHERE {pending} AND n.published_at IS NOT NULL)
                    AS published,
                count(d.bill_id) AS deferred,
-               count(*) FILTER (WHERE n.status = 'DELIVERED_EMAIL') AS delivered_email,
-               count(*) FILTER (WHERE n.status = 'DELIVERED_SMS') AS delivered_sms,
-               count(*) FILTER (WHERE n.status = 'DEAD_LETTER') AS dead_letter,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.send_at <= $3) AS due,
-               min(n.send_at) FILTER (WHERE n.status = 'PENDING' AND n.send_at > $3)
+               count(*) FILTER (WHERE n.status = '{EMAIL_DELIVERED}') AS delivered_email,
+               count(*) FILTER (WHERE n.status = '{SMS_DELIVERED}') AS delivered_sms,
+               count(*) FILTER (WHERE n.status = '{NotificationStatus.DEAD_LETTER}')
+                   AS dead_letter,
+               count(*) FILTER (WHERE {pending} AND n.send_at <= $3) AS due,
+               min(n.send_at) FILTER (WHERE {pending} AND n.send_at > $3)
                    AS next_send_at,
-               count(*) FILTER (WHERE n.status = 'PENDING' AND n.plan_problem IS NOT NULL)
+               count(*) FILTER (WHERE {pending} AND n.plan_problem IS NOT NULL)
                    AS no_time_to_send,
-               count(*) FILTER (WHERE starts_with(n.status, 'DELIVERED_')
-                                  AND n.status NOT IN ('DELIVERED_EMAIL', 'DELIVERED_SMS'))
+               count(*) FILTER (WHERE starts_with(n.status, '{DELIVERED_PREFIX}')
+                                  AND n.status NOT IN ('{EMAIL_DELIVERED}', '{SMS_DELIVERED}'))
                    AS delivered_other
         FROM bill b
         LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
@@ -245,7 +257,8 @@ async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
     by = await conn.fetch(
         "SELECT n.channel, count(*) AS n FROM bill b JOIN notification n "
         "ON n.bill_id = b.id AND n.purpose = $2 "
-        "WHERE b.billing_month = $1 AND starts_with(n.status, 'DELIVERED_') GROUP BY n.channel",
+        f"WHERE b.billing_month = $1 AND starts_with(n.status, '{DELIVERED_PREFIX}') "
+        "GROUP BY n.channel",
         month,
         MONTHLY,
     )
@@ -284,7 +297,8 @@ async def bill_for(conn: DbConn, member_id: int, month: date) -> int | None:
 
 async def resend_count(conn: DbConn, bill_id: int) -> int:
     n: int = await conn.fetchval(
-        "SELECT count(*) FROM notification WHERE bill_id = $1 AND purpose LIKE 'RESEND-%'", bill_id
+        f"SELECT count(*) FROM notification WHERE bill_id = $1 AND purpose LIKE '{RESEND_PREFIX}%'",
+        bill_id,
     )
     return n
 
@@ -316,7 +330,7 @@ async def waiting_workflows(
         "FROM notification n JOIN bill b ON b.id = n.bill_id "
         "WHERE ($1::date IS NULL OR b.billing_month = $1) "
         "AND ($2::bigint[] IS NULL OR b.member_id = ANY($2::bigint[])) "
-        "AND n.status = 'PENDING' AND n.published_at IS NULL "
+        f"AND n.status = '{NotificationStatus.PENDING}' AND n.published_at IS NULL "
         "AND ($3 OR n.workflow_id IS NOT NULL)",
         month,
         list(member_ids) if member_ids is not None else None,

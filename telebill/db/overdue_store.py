@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telebill.db.connect import DbConn
+from telebill.domain.statuses import NotificationStatus
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,14 @@ async def overdue_notifications(
     `telebill status` instead. The scan is of pending rows (notification_status_idx) filtered
     by instant; at 1M bills a month that is a fraction of a second once a minute."""
     r = await conn.fetchrow(
-        """
+        f"""
         SELECT count(*) FILTER (WHERE n.workflow_id IS NULL) AS no_workflow,
                count(*) FILTER (WHERE n.workflow_id IS NOT NULL AND n.send_at < $2)
                    AS no_outcome,
                min(n.send_at) FILTER (WHERE n.workflow_id IS NULL OR n.send_at < $2)
                    AS oldest_send_at
         FROM notification n
-        WHERE n.status = 'PENDING' AND n.send_at < $1
+        WHERE n.status = '{NotificationStatus.PENDING}' AND n.send_at < $1
           AND NOT EXISTS (SELECT 1 FROM deferred_event d
                           WHERE d.bill_id = n.bill_id AND d.purpose = n.purpose)
         """,

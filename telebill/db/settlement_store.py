@@ -27,6 +27,7 @@ from telebill.domain.pricing import (
     Usage,
     price_member,
 )
+from telebill.domain.statuses import BillStatus
 
 BILL_COLUMNS = (
     "id",
@@ -40,8 +41,6 @@ BILL_COLUMNS = (
     "settlement_id",
 )
 ITEM_COLUMNS = ("bill_id", "line_no", "kind", "label", "amount", "snapshot")
-STATUS_SETTLED = "SETTLED"
-STATUS_NOTHING_DUE = "NOTHING_DUE"
 CONFLICT_RETRIES = 3
 
 
@@ -189,7 +188,7 @@ async def _write(
         bill_rows = io.StringIO()
         item_rows = io.StringIO()
         for bill_id, bill in zip(ids, bills, strict=True):
-            status = STATUS_NOTHING_DUE if bill.nothing_due else STATUS_SETTLED
+            status = BillStatus.NOTHING_DUE if bill.nothing_due else BillStatus.SETTLED
             bill_rows.write(
                 f"{bill_id}\t{bill.member_id}\t{month}\t{bill.charges}\t{bill.discounts}\t"
                 f"{bill.vat}\t{bill.amount_due}\t{status}\t{settlement_id}\n"

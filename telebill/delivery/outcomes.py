@@ -22,6 +22,7 @@ from telebill.config import Settings
 from telebill.db.connect import DbConn
 from telebill.delivery.store import ended_keys
 from telebill.delivery.waker import Waker
+from telebill.domain.statuses import NotificationStatus
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink
 from telebill.temporal_client import connect_client
 
@@ -74,11 +75,12 @@ async def report_pending(
     signal); the later ones (retries, deferrals, dead letters) are reported as soon as they end."""
     async with conn.transaction():
         rows = await conn.fetch(
-            """
+            f"""
             SELECT id, bill_id, purpose, status, channel, workflow_id,
                    coalesce(delivered_at, now()) AS at
             FROM notification
-            WHERE workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'
+            WHERE workflow_id IS NOT NULL AND reported_at IS NULL
+              AND status <> '{NotificationStatus.PENDING}'
               AND (published_at IS NULL OR published_at < now() - make_interval(secs => $2))
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
             """,
@@ -92,7 +94,7 @@ async def report_pending(
                 r["bill_id"],
                 r["purpose"],
                 r["status"],
-                r["channel"] if r["status"] != "DEAD_LETTER" else None,
+                r["channel"] if r["status"] != NotificationStatus.DEAD_LETTER else None,
                 r["at"].isoformat(),
             )
             async with gate:
@@ -111,10 +113,11 @@ async def next_report_in(conn: DbConn, grace_s: float) -> float | None:
     """Seconds until the earliest ended notification still left to its activity becomes the
     reporter's (the activity usually takes it well before), None when there is none."""
     wait: float | None = await conn.fetchval(
-        """
+        f"""
         SELECT extract(epoch FROM min(published_at) + make_interval(secs => $1) - now())
         FROM notification
-        WHERE workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'
+        WHERE workflow_id IS NOT NULL AND reported_at IS NULL
+          AND status <> '{NotificationStatus.PENDING}'
           AND published_at >= now() - make_interval(secs => $1)
         """,
         grace_s,

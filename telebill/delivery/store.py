@@ -17,10 +17,11 @@ from typing import Any
 from telebill.db.connect import DbConn
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.send_window import Window, quiet_hours
+from telebill.domain.statuses import DELIVERED_PREFIX, NotificationStatus, is_purpose
 from telebill.messaging.dead_letter import DeadLetterRecord
 
 # A delivered status, whichever channel (one that no longer exists included): never sent again.
-IS_DELIVERED = "starts_with(n.status, 'DELIVERED_')"
+IS_DELIVERED = f"starts_with(n.status, '{DELIVERED_PREFIX}')"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ async def delivered_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> set[t
 
 async def ended_keys(conn: DbConn, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str]:
     """(bill_id, purpose) → status, for those delivered on any channel or dead-lettered."""
-    return await _statuses_where(conn, keys, f"({IS_DELIVERED} OR n.status = 'DEAD_LETTER')")
+    dead = f"n.status = '{NotificationStatus.DEAD_LETTER}'"
+    return await _statuses_where(conn, keys, f"({IS_DELIVERED} OR {dead})")
 
 
 async def _statuses_where(
@@ -90,9 +92,9 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
         firsts: set[tuple[int, str]] = set()
         if sent:
             rows = await conn.fetch(
-                """
-                UPDATE notification n
-                SET status = 'DELIVERED_' || upper(s.channel), channel = s.channel,
+                f"""
+                UPDATE notification n  -- the status is delivered_status(channel)
+                SET status = '{DELIVERED_PREFIX}' || upper(s.channel), channel = s.channel,
                     template_version = s.version, delivered_at = now()
                 FROM (SELECT DISTINCT ON (bill_id, purpose) *
                       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[])
@@ -100,7 +102,7 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
                 WHERE n.bill_id = s.bill_id AND n.purpose = s.purpose
                   AND NOT {IS_DELIVERED}
                 RETURNING n.bill_id, n.purpose
-                """.replace("{IS_DELIVERED}", IS_DELIVERED),
+                """,
                 [a.bill_id for a in sent],
                 [a.purpose for a in sent],
                 [a.channel for a in sent],
@@ -156,11 +158,16 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRecord])
             [d.last_error for d in letters],
             [d.bill_id for d in letters],
         )
-        keyed = [(d.bill_id, d.purpose) for d in letters if d.bill_id and d.purpose]
+        # a letter from another producer may name no purpose of ours: no notification is its
+        keyed = [
+            (d.bill_id, d.purpose)
+            for d in letters
+            if d.bill_id and d.purpose and is_purpose(d.purpose)
+        ]
         if keyed:
             await _ensure_notifications(conn, keyed)
             await conn.execute(
-                "UPDATE notification n SET status = 'DEAD_LETTER' "
+                f"UPDATE notification n SET status = '{NotificationStatus.DEAD_LETTER}' "
                 "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
                 "WHERE n.bill_id = k.bill_id AND n.purpose = k.purpose "
                 f"AND NOT {IS_DELIVERED}",

@@ -2,11 +2,15 @@
 NotifyStatus search attribute and of a notification's purpose.
 
 The values are the strings PostgreSQL holds, running workflows carry and Temporal's visibility
-store indexes, so a member's value never changes; a StrEnum's value is that string.
+store indexes, so a member's value never changes; a StrEnum's value is that string. Each status
+column has a CHECK listing these values (migration 0016, tests/integration/test_status_checks.py
+compares them): a new member needs a migration.
 
 A delivered status names its channel (DELIVERED_EMAIL, DELIVERED_SMS, …): `delivered_status`
 makes it from the channel's name, and `telebill.channels.delivered_statuses()` lists those of the
-registry, so a new channel module brings its status with it.
+registry, so a new channel module brings its status with it. The CHECK allows any channel name
+(the rule of `member.bill_channel`), so a channel registered at run time (a plug-in) needs no
+migration either.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ from datetime import date, datetime, timedelta
 
 from telebill.amount_figures import read_amount_figures
 from telebill.db.connect import DbConn
-from telebill.db.notify_store import MONTHLY
+from telebill.db.notify_store import EMAIL_DELIVERED, MONTHLY, SMS_DELIVERED
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.send_window import DeferralKind
+from telebill.domain.statuses import DELIVERED_PREFIX, NotificationStatus
 from telebill.month_report.figures import (
     DeadLetters,
     DeliveryView,
@@ -90,8 +91,9 @@ def _per_hour(bins: list[tuple[datetime, str, int]]) -> list[tuple[datetime, str
 
 
 async def _funnel(conn: DbConn, month: date) -> Funnel:
+    pending = f"m.status = '{NotificationStatus.PENDING}'"
     r = await conn.fetchrow(
-        """
+        f"""
         WITH month AS (
             SELECT n.id, n.status, n.published_at
             FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
@@ -102,15 +104,13 @@ async def _funnel(conn: DbConn, month: date) -> Funnel:
             WHERE a.channel = 'email' AND a.outcome = ANY($3::text[])
             GROUP BY 1
         )
-        SELECT count(*) FILTER (WHERE m.status = 'DELIVERED_EMAIL' AND f.attempt = 1) AS first,
-               count(*) FILTER (WHERE m.status = 'DELIVERED_EMAIL' AND f.attempt IS DISTINCT FROM 1)
-                   AS retried,
-               count(*) FILTER (WHERE m.status = 'DELIVERED_SMS') AS sms,
-               count(*) FILTER (WHERE m.status = 'DEAD_LETTER') AS dead,
-               count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NOT NULL)
-                   AS in_flight,
-               count(*) FILTER (WHERE m.status = 'PENDING' AND m.published_at IS NULL)
-                   AS scheduled
+        SELECT count(*) FILTER (WHERE m.status = '{EMAIL_DELIVERED}' AND f.attempt = 1) AS first,
+               count(*) FILTER (WHERE m.status = '{EMAIL_DELIVERED}'
+                                  AND f.attempt IS DISTINCT FROM 1) AS retried,
+               count(*) FILTER (WHERE m.status = '{SMS_DELIVERED}') AS sms,
+               count(*) FILTER (WHERE m.status = '{NotificationStatus.DEAD_LETTER}') AS dead,
+               count(*) FILTER (WHERE {pending} AND m.published_at IS NOT NULL) AS in_flight,
+               count(*) FILTER (WHERE {pending} AND m.published_at IS NULL) AS scheduled
         FROM month m LEFT JOIN first_email f ON f.notification_id = m.id
         """,
         month,
@@ -119,11 +119,11 @@ async def _funnel(conn: DbConn, month: date) -> Funnel:
     )
     assert r is not None
     others = await conn.fetch(
-        """
+        f"""
         SELECT n.channel, count(*) AS n
         FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-        WHERE b.billing_month = $1 AND starts_with(n.status, 'DELIVERED_')
-          AND n.status NOT IN ('DELIVERED_EMAIL', 'DELIVERED_SMS')
+        WHERE b.billing_month = $1 AND starts_with(n.status, '{DELIVERED_PREFIX}')
+          AND n.status NOT IN ('{EMAIL_DELIVERED}', '{SMS_DELIVERED}')
         GROUP BY 1 ORDER BY 2 DESC
         """,
         month,
@@ -204,10 +204,11 @@ async def _dead_letters(conn: DbConn, month: date) -> list[DeadLetters]:
 async def scheduled_by_day(conn: DbConn, month: date) -> list[tuple[date, int]]:
     """Bills still to be sent, by the day (in Seoul) they are planned for."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT (n.send_at AT TIME ZONE $3)::date AS day, count(*) AS n
         FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-        WHERE b.billing_month = $1 AND n.status = 'PENDING' AND n.published_at IS NULL
+        WHERE b.billing_month = $1 AND n.status = '{NotificationStatus.PENDING}'
+          AND n.published_at IS NULL
           AND n.send_at IS NOT NULL
         GROUP BY 1 ORDER BY 1
         """,
