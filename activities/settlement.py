@@ -5,15 +5,20 @@ Payloads carry months and id ranges only, never member data (Temporal's 2 MB pay
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 
 import asyncpg
 from temporalio import activity
 
-from telebill.db.settlement_store import ChunkOutcome, load_products, settle_chunk
+from telebill.db.settlement_store import (
+    ChunkOutcome,
+    complete_settlement,
+    load_products,
+    month_totals,
+    open_settlement,
+    settle_chunk,
+)
 from telebill.domain.month import parse_month
-from telebill.domain.statuses import BillStatus, SettlementStatus
 from telebill.metrics import SETTLED_BILLS, SETTLED_MEMBERS, SETTLEMENT_REFUSED
 
 
@@ -79,22 +84,7 @@ class SettlementActivities:
     async def open_settlement(self, settlement_id: str, month: str) -> SettlementScope:
         billing_month = parse_month(month)
         async with self.pool.acquire() as conn:
-            first, last, members = await conn.fetchrow(
-                "SELECT coalesce(min(id), 1), coalesce(max(id), 0), count(*) FROM member"
-            )  # type: ignore[misc]
-            run = await conn.fetchval(
-                f"""
-                INSERT INTO settlement (id, billing_month, status, runs, members)
-                VALUES ($1, $2, '{SettlementStatus.RUNNING}', 1, $3)
-                ON CONFLICT (id) DO UPDATE
-                SET status = '{SettlementStatus.RUNNING}', runs = settlement.runs + 1,
-                    members = excluded.members, started_at = now(), finished_at = NULL
-                RETURNING runs
-                """,
-                settlement_id,
-                billing_month,
-                members,
-            )
+            first, last, members, run = await open_settlement(conn, settlement_id, billing_month)
         return SettlementScope(settlement_id, month, first, last, members, run)
 
     @activity.defn(name="settlement.settle_shard")
@@ -126,59 +116,29 @@ class SettlementActivities:
         "this run" created is what was written since it opened the settlement record."""
         month = parse_month(inp.month)
         async with self.pool.acquire() as conn:
-            started_at, members = await conn.fetchrow(
-                "SELECT started_at, members FROM settlement WHERE id = $1", inp.settlement_id
-            )  # type: ignore[misc]
-            kinds = await conn.fetch(
-                """
-                SELECT i.kind, sum(i.amount) AS amount, count(*) AS n,
-                       count(*) FILTER (WHERE b.created_at >= $2) AS new
-                FROM bill_item i JOIN bill b ON b.id = i.bill_id
-                WHERE b.billing_month = $1 GROUP BY i.kind
-                """,
-                month,
-                started_at,
-            )
-            bills = await conn.fetchrow(
-                f"""
-                SELECT count(*) AS n, count(*) FILTER (WHERE created_at >= $2) AS new,
-                       coalesce(sum(amount_due), 0) AS amount_due,
-                       count(*) FILTER (WHERE status = '{BillStatus.NOTHING_DUE}') AS nothing_due,
-                       (SELECT count(*) FROM settlement_error e
-                         WHERE e.billing_month = $1) AS errors
-                FROM bill WHERE billing_month = $1
-                """,
-                month,
-                started_at,
-            )
-            assert bills is not None
+            t = await month_totals(conn, inp.settlement_id, month)
             summary = SettlementSummary(
                 settlement_id=inp.settlement_id,
                 month=inp.month,
-                members=int(members),
-                bills=int(bills["n"]),
-                items=sum(int(k["n"]) for k in kinds),
-                errors=int(bills["errors"]),
-                amount_due=int(bills["amount_due"]),
-                totals={k["kind"]: int(k["amount"]) for k in kinds},
-                bills_created=int(bills["new"]),
-                items_created=sum(int(k["new"]) for k in kinds),
-                nothing_due=int(bills["nothing_due"]),
+                members=t.members,
+                bills=t.bills,
+                items=t.items,
+                errors=t.errors,
+                amount_due=t.amount_due,
+                totals=t.totals,
+                bills_created=t.new_bills,
+                items_created=t.new_items,
+                nothing_due=t.nothing_due,
             )
-            await conn.execute(
-                f"""
-                UPDATE settlement SET status = '{SettlementStatus.COMPLETED}', finished_at = now(),
-                    last_run_bills = $2, last_run_items = $3, bills = $4, items = $5, errors = $6,
-                    amount_due = $7, totals = $8::jsonb
-                WHERE id = $1
-                """,
+            await complete_settlement(
+                conn,
                 inp.settlement_id,
-                summary.bills_created,
-                summary.items_created,
-                summary.bills,
-                summary.items,
-                summary.errors,
-                summary.amount_due,
-                json.dumps(summary.totals),
+                last_run_bills=summary.bills_created,
+                last_run_items=summary.items_created,
+                bills=summary.bills,
+                items=summary.items,
+                errors=summary.errors,
+                amount_due=summary.amount_due,
+                totals=summary.totals,
             )
         return summary

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from temporalio import activity
 
 from telebill.config import asyncpg_dsn, get_settings
+from telebill.db.cluster_admin import echo
 from telebill.messaging.kafka_auth import KafkaAccess, client_kwargs, kafka_client_kwargs
 from telebill.messaging.topics import SMOKE
 
@@ -30,10 +31,7 @@ async def postgres_echo(dsn: str, token: str) -> str:
     """Write a row and read it back (a temporary table: the smoke leaves nothing behind)."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        async with conn.transaction():
-            await conn.execute("CREATE TEMP TABLE smoke_echo (token text) ON COMMIT DROP")
-            await conn.execute("INSERT INTO smoke_echo (token) VALUES ($1)", token)
-            return str(await conn.fetchval("SELECT token FROM smoke_echo"))
+        return await echo(conn, token)
     finally:
         await conn.close()
 

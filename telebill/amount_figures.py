@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from telebill.db.connect import DbConn
+from telebill.db.month_views import amount_spread
 from telebill.domain.pricing import LineKind
 
 # A bill above HIGH_BILL won needs one of EXPLAINING_KINDS to explain it.
@@ -36,36 +37,7 @@ class AmountFigures:
 
 async def read_amount_figures(conn: DbConn, month: date) -> AmountFigures | None:
     """None when the month has no bill."""
-    row = await conn.fetchrow(
-        """
-        WITH per_bill AS (
-            SELECT b.amount_due,
-                   (b.amount_due - coalesce(sum(i.amount) FILTER (
-                       WHERE i.kind = ANY($2::text[])), 0))::bigint AS rest,
-                   count(*) FILTER (WHERE i.snapshot ? 'prorated') AS prorated,
-                   count(*) FILTER (WHERE i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
-                   count(*) FILTER (WHERE i.snapshot -> 'data' ? 'capped_by') AS capped
-            FROM bill b LEFT JOIN bill_item i ON i.bill_id = b.id
-            WHERE b.billing_month = $1
-            GROUP BY b.id
-        )
-        SELECT count(*) AS bills,
-               coalesce(avg(amount_due), 0)::bigint AS mean,
-               percentile_disc(0.5) WITHIN GROUP (ORDER BY amount_due) AS median,
-               percentile_disc(0.9) WITHIN GROUP (ORDER BY amount_due) AS p90,
-               percentile_disc(0.99) WITHIN GROUP (ORDER BY amount_due) AS p99,
-               max(amount_due) AS largest,
-               percentile_disc(0.99) WITHIN GROUP (ORDER BY rest) AS p99_rest,
-               max(rest) AS largest_rest,
-               count(*) FILTER (WHERE rest > $3) AS high,
-               sum(prorated)::bigint AS prorated, sum(throttled)::bigint AS throttled,
-               sum(capped)::bigint AS capped
-        FROM per_bill
-        """,
-        month,
-        list(EXPLAINING_KINDS),
-        HIGH_BILL,
-    )
+    row = await amount_spread(conn, month, EXPLAINING_KINDS, HIGH_BILL)
     if row is None or not row["bills"]:
         return None
     return AmountFigures(

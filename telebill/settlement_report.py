@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from telebill.db.connect import DbConn
+from telebill.db.settlement_store import latest_settled_month, settlement_record
 from telebill.domain.pricing import LineKind
 from telebill.errors import NotFound
 
@@ -54,7 +55,7 @@ class MonthReport:
 
 
 async def read_report(conn: DbConn, month: date) -> MonthReport:
-    row = await conn.fetchrow("SELECT * FROM settlement WHERE billing_month = $1", month)
+    row = await settlement_record(conn, month)
     if row is None:
         raise NotFound(
             f"{month:%Y-%m} has not been settled (run `telebill settle --month {month:%Y-%m}`)"
@@ -79,5 +80,5 @@ async def read_report(conn: DbConn, month: date) -> MonthReport:
 
 async def latest_settled(conn: DbConn) -> str | None:
     """The last month that has a settlement (YYYY-MM), if any."""
-    found = await conn.fetchval("SELECT max(billing_month) FROM settlement")
+    found = await latest_settled_month(conn)
     return f"{found:%Y-%m}" if found else None

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from telebill.channels.base import DeliveryFailed, RenderedMessage
+from telebill.db.notify_store import claim_provider_keys
 from telebill.resilience import describe
 
 
@@ -63,24 +64,7 @@ class IdempotencyLedger:
 
     async def _claim(self, keys: list[str]) -> set[str]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """
-                WITH k AS (SELECT unnest($2::text[]) AS key),
-                new AS (
-                    INSERT INTO provider_message (channel, idempotency_key)
-                    SELECT $1, key FROM k ON CONFLICT DO NOTHING RETURNING idempotency_key
-                ),
-                seen AS (
-                    UPDATE provider_message p SET refusals = p.refusals + 1 FROM k
-                    WHERE p.channel = $1 AND p.idempotency_key = k.key
-                    RETURNING p.idempotency_key
-                )
-                SELECT idempotency_key FROM new
-                """,
-                self.channel,
-                keys,
-            )
-        return {r["idempotency_key"] for r in rows}
+            return await claim_provider_keys(conn, self.channel, keys)
 
 
 # A provider's own rules (e.g. KakaoTalk's): why it refuses this message for good, or None.

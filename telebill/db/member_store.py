@@ -1,10 +1,16 @@
-"""Members' delivery preferences and micro-payment limit: read, validate, change."""
+"""The members' home: every statement on `member`, `subscription`, `usage_monthly` and
+`population`. Members' delivery preferences and micro-payment limit (read, validate, change), and
+the population `telebill seed` loads."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
 
 from telebill.db.blackout_store import blackout_windows
 from telebill.db.connect import DbConn
@@ -139,3 +145,74 @@ async def _update(
         bill_channel,
     )
     return await get_member(conn, member_id)
+
+
+# The population as `telebill seed` makes it (telebill/seed/load.py generates and plans it):
+# `population`, and `member`, `subscription`, `usage_monthly` loaded with COPY.
+
+POPULATION_TABLES = ("member", "subscription", "usage_monthly")  # what a seed chunk loads
+SEED_LOCK_KEY = 0x7E1EB5EED  # one seeder per database at a time
+
+
+async def lock_seeding(conn: DbConn) -> None:
+    """Wait for any other seeder of this database; held until `unlock_seeding` (a session lock:
+    a seed spans many transactions)."""
+    await conn.execute("SELECT pg_advisory_lock($1)", SEED_LOCK_KEY)
+
+
+async def unlock_seeding(conn: DbConn) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", SEED_LOCK_KEY)
+
+
+async def population_seed(conn: DbConn) -> int | None:
+    """The seed the members were generated with, if any were."""
+    seed: int | None = await conn.fetchval("SELECT seed FROM population WHERE id = 1")
+    return seed
+
+
+async def record_population_seed(conn: DbConn, seed: int) -> None:
+    """Remember the seed, unless one is remembered already."""
+    if await population_seed(conn) is None:
+        await conn.execute("INSERT INTO population (id, seed) VALUES (1, $1)", seed)
+
+
+async def member_ids(conn: DbConn) -> tuple[int, int]:
+    """(members, the largest member id)."""
+    count, top = await conn.fetchrow("SELECT count(*), coalesce(max(id), 0) FROM member")  # type: ignore[misc]
+    return int(count), int(top)
+
+
+async def usage_member_ids(conn: DbConn, month: date) -> tuple[int, int]:
+    """(members with usage in `month`, the largest of their ids)."""
+    count, top = await conn.fetchrow(  # type: ignore[misc]
+        "SELECT count(DISTINCT member_id), coalesce(max(member_id), 0) FROM usage_monthly "
+        "WHERE billing_month = $1",
+        month,
+    )
+    return int(count), int(top)
+
+
+async def copy_population_chunk(
+    conn: asyncpg.Connection, parts: Sequence[tuple[str, bytes, tuple[str, ...]]]
+) -> None:
+    """One transaction: each (table, COPY text, its columns) in order (members before their
+    subscriptions, before their usage)."""
+    async with conn.transaction():
+        for table, data, columns in parts:
+            if table not in POPULATION_TABLES:
+                raise ValueError(f"not a population table: {table!r}")
+            if data:
+                await conn.copy_to_table(
+                    table, source=io.BytesIO(data), columns=columns, format="text"
+                )
+
+
+async def after_population_load(conn: DbConn) -> None:
+    """Rows came with explicit ids: move the identity sequences past them for later inserts,
+    and give the planner the new sizes."""
+    for table in ("member", "subscription"):
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"greatest((SELECT max(id) FROM {table}), 1))"
+        )
+    await conn.execute("ANALYZE member, subscription, usage_monthly")

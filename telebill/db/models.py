@@ -42,7 +42,9 @@ class Population(Base):
     """How the seeded population was generated, so adding members later continues it exactly."""
 
     __tablename__ = "population"
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
+    # A SMALLSERIAL in the database (how migration 0001 made it); the one row is inserted with
+    # id 1 (telebill/db/member_store.py) and the CHECK keeps it so.
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     seed: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (CheckConstraint("id = 1", name="population_single_row"),)
@@ -367,6 +369,17 @@ class ReservedSend(Base):
     )
 
 
+class SendList(Base):
+    """The members an admin's "send now" (or catch-up) names, in a row its dispatch refers to:
+    a workflow input holds the row's id, never the list (up to a million ids)."""
+
+    __tablename__ = "send_list"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    billing_month: Mapped[date] = mapped_column(Date)
+    member_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class DeadLetter(Base):
     __tablename__ = "dead_letter"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -442,15 +455,14 @@ class ConsoleSession(Base):
 
     __tablename__ = "console_session"
     id_sha256: Mapped[str] = mapped_column(Text, primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("api_user.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("api_user.id", ondelete="CASCADE"))
     csrf: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("console_session_user_idx", "user_id"),)
 
 
 class AuditLog(Base):

@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+# the catalogue's, read by the settlement (and imported from here by its callers)
+from telebill.db.catalogue_store import load_products as load_products
 from telebill.db.connect import DbConn
 from telebill.domain.pricing import (
     MemberMonth,
@@ -27,7 +30,7 @@ from telebill.domain.pricing import (
     Usage,
     price_member,
 )
-from telebill.domain.statuses import BillStatus
+from telebill.domain.statuses import BillStatus, SettlementStatus
 
 BILL_COLUMNS = (
     "id",
@@ -63,29 +66,6 @@ class ChunkOutcome:
         self.amount_due += other.amount_due
         for kind, amount in other.totals.items():
             self.totals[kind] = self.totals.get(kind, 0) + amount
-
-
-async def load_products(conn: DbConn, month: date) -> dict[int, Product]:
-    """The catalogue with the terms in force for `month` (each product's latest `product_terms`
-    row from that month or before; none: no speed limits or caps)."""
-    rows = await conn.fetch(
-        """
-        SELECT p.id, p.code, p.kind, p.name, p.monthly_fee, p.data_mb, p.voice_sec, p.sms_count,
-               p.data_rate_mkrw_per_mb, p.voice_rate_mkrw_per_sec, p.sms_rate_mkrw,
-               p.device_price, p.vat_exempt,
-               t.throttle_kbps, t.max_speed_kbps, t.data_overage_cap_krw
-        FROM product p
-        LEFT JOIN LATERAL (
-            SELECT throttle_kbps, max_speed_kbps, data_overage_cap_krw
-            FROM product_terms
-            WHERE product_id = p.id AND effective_from <= $1
-            ORDER BY effective_from DESC
-            LIMIT 1
-        ) t ON true
-        """,
-        month,
-    )
-    return {r["id"]: Product(**dict(r)) for r in rows}
 
 
 def month_lock_key(month: date) -> int:
@@ -262,3 +242,170 @@ async def settle_chunk(
             if attempt == CONFLICT_RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+# The settlement record of a month (one row per settlement id; its runs counted).
+
+
+async def open_settlement(
+    conn: DbConn, settlement_id: str, month: date
+) -> tuple[int, int, int, int]:
+    """Record a run of the settlement as running: (first member id, last member id, members,
+    this run's number). A settlement run again counts one more run."""
+    first, last, members = await conn.fetchrow(
+        "SELECT coalesce(min(id), 1), coalesce(max(id), 0), count(*) FROM member"
+    )  # type: ignore[misc]
+    run = await conn.fetchval(
+        f"""
+        INSERT INTO settlement (id, billing_month, status, runs, members)
+        VALUES ($1, $2, '{SettlementStatus.RUNNING}', 1, $3)
+        ON CONFLICT (id) DO UPDATE
+        SET status = '{SettlementStatus.RUNNING}', runs = settlement.runs + 1,
+            members = excluded.members, started_at = now(), finished_at = NULL
+        RETURNING runs
+        """,
+        settlement_id,
+        month,
+        members,
+    )
+    return int(first), int(last), int(members), int(run)
+
+
+@dataclass(frozen=True)
+class MonthTotals:
+    """The month's bills and items as the database holds them, whatever was retried; `new_*`:
+    written since the run's start."""
+
+    started_at: datetime
+    members: int
+    bills: int
+    new_bills: int
+    amount_due: int
+    nothing_due: int
+    errors: int
+    items: int
+    new_items: int
+    totals: dict[str, int]  # line kind → sum of amounts
+
+
+async def month_totals(conn: DbConn, settlement_id: str, month: date) -> MonthTotals:
+    started_at, members = await conn.fetchrow(
+        "SELECT started_at, members FROM settlement WHERE id = $1", settlement_id
+    )  # type: ignore[misc]
+    kinds = await conn.fetch(
+        """
+        SELECT i.kind, sum(i.amount) AS amount, count(*) AS n,
+               count(*) FILTER (WHERE b.created_at >= $2) AS new
+        FROM bill_item i JOIN bill b ON b.id = i.bill_id
+        WHERE b.billing_month = $1 GROUP BY i.kind
+        """,
+        month,
+        started_at,
+    )
+    bills = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS n, count(*) FILTER (WHERE created_at >= $2) AS new,
+               coalesce(sum(amount_due), 0) AS amount_due,
+               count(*) FILTER (WHERE status = '{BillStatus.NOTHING_DUE}') AS nothing_due,
+               (SELECT count(*) FROM settlement_error e
+                 WHERE e.billing_month = $1) AS errors
+        FROM bill WHERE billing_month = $1
+        """,
+        month,
+        started_at,
+    )
+    assert bills is not None
+    return MonthTotals(
+        started_at=started_at,
+        members=int(members),
+        bills=int(bills["n"]),
+        new_bills=int(bills["new"]),
+        amount_due=int(bills["amount_due"]),
+        nothing_due=int(bills["nothing_due"]),
+        errors=int(bills["errors"]),
+        items=sum(int(k["n"]) for k in kinds),
+        new_items=sum(int(k["new"]) for k in kinds),
+        totals={k["kind"]: int(k["amount"]) for k in kinds},
+    )
+
+
+async def complete_settlement(
+    conn: DbConn,
+    settlement_id: str,
+    *,
+    last_run_bills: int,
+    last_run_items: int,
+    bills: int,
+    items: int,
+    errors: int,
+    amount_due: int,
+    totals: dict[str, int],
+) -> None:
+    await conn.execute(
+        f"""
+        UPDATE settlement SET status = '{SettlementStatus.COMPLETED}', finished_at = now(),
+            last_run_bills = $2, last_run_items = $3, bills = $4, items = $5, errors = $6,
+            amount_due = $7, totals = $8::jsonb
+        WHERE id = $1
+        """,
+        settlement_id,
+        last_run_bills,
+        last_run_items,
+        bills,
+        items,
+        errors,
+        amount_due,
+        json.dumps(totals),
+    )
+
+
+async def settlement_record(conn: DbConn, month: date) -> asyncpg.Record | None:
+    """The month's settlement row (telebill/settlement_report.py reads it), None if unsettled."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM settlement WHERE billing_month = $1", month
+    )
+    return row
+
+
+async def latest_settled_month(conn: DbConn) -> date | None:
+    found: date | None = await conn.fetchval("SELECT max(billing_month) FROM settlement")
+    return found
+
+
+# Bills as the templates render them (telebill/templates/bills.py builds the contexts).
+
+
+async def bills_to_render(
+    conn: DbConn, bill_ids: Sequence[int]
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The bills with their member's id and name, and their items in line order: two queries,
+    whatever the number of bills."""
+    ids = list(bill_ids)
+    bills = await conn.fetch(
+        "SELECT b.id, b.billing_month, b.charges, b.discounts, b.vat, b.amount_due, "
+        "m.id AS member_id, m.name FROM bill b JOIN member m ON m.id = b.member_id "
+        "WHERE b.id = ANY($1::bigint[])",
+        ids,
+    )
+    items = await conn.fetch(
+        "SELECT bill_id, line_no, kind, label, amount FROM bill_item "
+        "WHERE bill_id = ANY($1::bigint[]) ORDER BY bill_id, line_no",
+        ids,
+    )
+    return bills, items
+
+
+async def bill_shapes(conn: DbConn) -> list[tuple[str, int]]:
+    """(shape, bill id) of real settled bills of different shapes: one with nothing due, the
+    one with the most items, the one with the largest amount."""
+    rows = await conn.fetch(
+        """
+        (SELECT 'nothing due' AS shape, id FROM bill WHERE amount_due = 0 ORDER BY id LIMIT 1)
+        UNION ALL
+        (SELECT 'the most items', bill_id FROM bill_item
+         GROUP BY bill_id ORDER BY count(*) DESC, bill_id LIMIT 1)
+        UNION ALL
+        (SELECT 'the largest amount', id FROM bill ORDER BY amount_due DESC, id LIMIT 1)
+        """
+    )
+    return [(r["shape"], r["id"]) for r in rows]

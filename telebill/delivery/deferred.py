@@ -18,6 +18,13 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from telebill.db.connect import DbConn
+from telebill.db.notify_store import (
+    DeferredRow,
+    claim_due_deferred,
+    forget_deferred,
+    next_due,
+)
+from telebill.db.notify_store import defer_events as store_deferred
 from telebill.delivery.batch import Deferral
 from telebill.delivery.waker import Waker
 from telebill.messaging.dead_letter import dead_letter_message
@@ -31,23 +38,19 @@ IDLE_CHECK_S = 10.0  # another process may defer events; look at least this ofte
 
 async def defer_events(conn: DbConn, deferrals: Sequence[Deferral]) -> None:
     """Store (or move) each event until its due time; one statement for the batch."""
-    if not deferrals:
-        return
-    await conn.execute(
-        """
-        INSERT INTO deferred_event (bill_id, purpose, topic, event, due_at, reason)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
-                             $5::timestamptz[], $6::text[])
-        ON CONFLICT (bill_id, purpose) DO UPDATE
-        SET topic = excluded.topic, event = excluded.event, due_at = excluded.due_at,
-            reason = excluded.reason
-        """,
-        [d.event.bill_id for d in deferrals],
-        [d.event.purpose for d in deferrals],
-        [d.topic for d in deferrals],
-        [d.event.model_dump_json() for d in deferrals],
-        [d.due_at for d in deferrals],
-        [d.reason for d in deferrals],
+    await store_deferred(
+        conn,
+        [
+            DeferredRow(
+                d.event.bill_id,
+                d.event.purpose,
+                d.topic,
+                d.event.model_dump_json(),
+                d.due_at,
+                d.reason,
+            )
+            for d in deferrals
+        ],
     )
 
 
@@ -63,12 +66,7 @@ async def release_due(
     holds a valid event (stored by an older version, say) goes to the dead-letter queue with
     the reason instead of stopping the releaser."""
     async with conn.transaction():
-        rows = await conn.fetch(
-            "SELECT bill_id, purpose, topic, event FROM deferred_event WHERE due_at <= $1 "
-            "ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-            now,
-            limit,
-        )
+        rows = await claim_due_deferred(conn, now, limit)
         if not rows:
             return 0
         sends = []
@@ -84,18 +82,8 @@ async def release_due(
                 continue
             sends.append(await producer.send(r["topic"], event.to_bytes(), key=event.key))
         await asyncio.gather(*sends)
-        await conn.execute(
-            "DELETE FROM deferred_event d USING unnest($1::bigint[], $2::text[]) AS k(b, p) "
-            "WHERE d.bill_id = k.b AND d.purpose = k.p",
-            [r["bill_id"] for r in rows],
-            [r["purpose"] for r in rows],
-        )
+        await forget_deferred(conn, [(r["bill_id"], r["purpose"]) for r in rows])
     return len(rows)
-
-
-async def next_due(conn: DbConn) -> datetime | None:
-    due: datetime | None = await conn.fetchval("SELECT min(due_at) FROM deferred_event")
-    return due
 
 
 class DeferredReleaser:

@@ -20,7 +20,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from telebill.config import Settings
 from telebill.db.connect import DbConn
-from telebill.delivery.store import ended_keys
+
+# mark_reported and next_report_in are imported from here too (the activity, the tests).
+from telebill.db.notify_store import (
+    claim_unreported,
+    ended_keys,
+    mark_reported_ids,
+)
+from telebill.db.notify_store import mark_reported as mark_reported
+from telebill.db.notify_store import next_report_in as next_report_in
 from telebill.delivery.waker import Waker
 from telebill.domain.statuses import NotificationStatus
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink
@@ -74,19 +82,7 @@ async def report_pending(
     may still be waiting for them (it hands the outcome over itself, which saves the workflow a
     signal); the later ones (retries, deferrals, dead letters) are reported as soon as they end."""
     async with conn.transaction():
-        rows = await conn.fetch(
-            f"""
-            SELECT id, bill_id, purpose, status, channel, workflow_id,
-                   coalesce(delivered_at, now()) AS at
-            FROM notification
-            WHERE workflow_id IS NOT NULL AND reported_at IS NULL
-              AND status <> '{NotificationStatus.PENDING}'
-              AND (published_at IS NULL OR published_at < now() - make_interval(secs => $2))
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-            """,
-            limit,
-            grace_s,
-        )
+        rows = await claim_unreported(conn, grace_s, limit)
         gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
 
         async def one(r: asyncpg.Record) -> bool:
@@ -103,26 +99,8 @@ async def report_pending(
         told = await asyncio.gather(*(one(r) for r in rows))
         done = [r["id"] for r, ok in zip(rows, told, strict=True) if ok]
         if done:
-            await conn.execute(
-                "UPDATE notification SET reported_at = now() WHERE id = ANY($1::bigint[])", done
-            )
+            await mark_reported_ids(conn, done)
     return len(done)
-
-
-async def next_report_in(conn: DbConn, grace_s: float) -> float | None:
-    """Seconds until the earliest ended notification still left to its activity becomes the
-    reporter's (the activity usually takes it well before), None when there is none."""
-    wait: float | None = await conn.fetchval(
-        f"""
-        SELECT extract(epoch FROM min(published_at) + make_interval(secs => $1) - now())
-        FROM notification
-        WHERE workflow_id IS NOT NULL AND reported_at IS NULL
-          AND status <> '{NotificationStatus.PENDING}'
-          AND published_at >= now() - make_interval(secs => $1)
-        """,
-        grace_s,
-    )
-    return None if wait is None else max(float(wait), 0.0)
 
 
 class OutcomeReporter:
@@ -200,12 +178,3 @@ class OutcomeWatch:
                 for future in self.waiting.pop(key, []):
                     if not future.done():
                         future.set_result(status)
-
-
-async def mark_reported(conn: DbConn, bill_id: int, purpose: str) -> None:
-    await conn.execute(
-        "UPDATE notification SET reported_at = now() "
-        "WHERE bill_id = $1 AND purpose = $2 AND reported_at IS NULL",
-        bill_id,
-        purpose,
-    )

@@ -8,7 +8,6 @@ bounded whatever the member count.
 from __future__ import annotations
 
 import asyncio
-import io
 import multiprocessing
 import os
 import time
@@ -20,6 +19,17 @@ from datetime import date
 
 import asyncpg
 
+from telebill.db.catalogue_store import active_products
+from telebill.db.member_store import (
+    after_population_load,
+    copy_population_chunk,
+    lock_seeding,
+    member_ids,
+    population_seed,
+    record_population_seed,
+    unlock_seeding,
+    usage_member_ids,
+)
 from telebill.errors import TelebillError
 from telebill.seed.generate import (
     CHUNK,
@@ -94,9 +104,7 @@ class SeedReport:
 
 
 async def read_catalogue(conn: asyncpg.Connection) -> Catalogue:
-    rows = await conn.fetch(
-        "SELECT id, code, kind, data_mb, voice_sec, sms_count FROM product WHERE active ORDER BY id"
-    )
+    rows = await active_products(conn)
     plans = tuple(
         Plan(r["id"], r["code"], r["data_mb"], r["voice_sec"], r["sms_count"])
         for r in rows
@@ -111,51 +119,40 @@ async def read_catalogue(conn: asyncpg.Connection) -> Catalogue:
     )
 
 
-async def _contiguous_count(conn: asyncpg.Connection, sql: str, *args: object, what: str) -> int:
-    count, top = await conn.fetchrow(sql, *args)  # type: ignore[misc]
+def _contiguous(count_and_top: tuple[int, int], what: str) -> int:
+    count, top = count_and_top
     if count != top:
         raise SeedError(
             f"{what} ids are not 1..{top} ({count} rows): this population was not made by "
             "`telebill seed`, so it cannot be continued deterministically"
         )
-    return int(count)
+    return count
 
 
 async def make_plan(
     conn: asyncpg.Connection, target: int, month: date, seed: int | None
 ) -> SeedPlan:
-    stored = await conn.fetchval("SELECT seed FROM population WHERE id = 1")
+    stored = await population_seed(conn)
     if stored is not None and seed is not None and seed != stored:
         raise SeedError(
             f"the members were seeded with --seed {stored}; use the same seed to add to them"
         )
-    members = await _contiguous_count(
-        conn, "SELECT count(*), coalesce(max(id), 0) FROM member", what="member"
-    )
-    usage = await _contiguous_count(
-        conn,
-        "SELECT count(DISTINCT member_id), coalesce(max(member_id), 0) FROM usage_monthly "
-        "WHERE billing_month = $1",
-        month,
-        what=f"usage {month:%Y-%m} member",
-    )
+    members = _contiguous(await member_ids(conn), "member")
+    usage = _contiguous(await usage_member_ids(conn, month), f"usage {month:%Y-%m} member")
     chosen = stored if stored is not None else (seed if seed is not None else DEFAULT_SEED)
     return SeedPlan(chosen, month, target, members, usage)
 
 
-async def _copy(
-    conn: asyncpg.Connection, table: str, data: bytes, columns: tuple[str, ...]
-) -> None:
-    if data:
-        await conn.copy_to_table(table, source=io.BytesIO(data), columns=columns, format="text")
-
-
 async def write_chunk(conn: asyncpg.Connection, rows: ChunkRows) -> None:
     """One transaction: members, then their subscriptions, then the month's usage."""
-    async with conn.transaction():
-        await _copy(conn, "member", rows.member, MEMBER_COLUMNS)
-        await _copy(conn, "subscription", rows.subscription, SUBSCRIPTION_COLUMNS)
-        await _copy(conn, "usage_monthly", rows.usage, USAGE_COLUMNS)
+    await copy_population_chunk(
+        conn,
+        [
+            ("member", rows.member, MEMBER_COLUMNS),
+            ("subscription", rows.subscription, SUBSCRIPTION_COLUMNS),
+            ("usage_monthly", rows.usage, USAGE_COLUMNS),
+        ],
+    )
 
 
 def default_workers() -> int:
@@ -174,8 +171,7 @@ async def run_seed(
     requests = plan.requests(catalogue)
     started = time.perf_counter()
     if requests:
-        if await conn.fetchval("SELECT seed FROM population WHERE id = 1") is None:
-            await conn.execute("INSERT INTO population (id, seed) VALUES (1, $1)", plan.seed)
+        await record_population_seed(conn, plan.seed)
         loop = asyncio.get_running_loop()
         n_workers = workers or default_workers()
         # spawn, not fork: the caller may hold threads (a Temporal worker, an event loop's pool).
@@ -199,23 +195,10 @@ async def run_seed(
                 report.usage_rows_added += rows.usage_rows
                 report.usage_members_added += rows.usage_members
                 on_chunk(rows)
-        await _after_load(conn)
+        await after_population_load(conn)
     report.seconds = time.perf_counter() - started
     report.rows_per_second = report.rows_added / report.seconds if report.seconds else 0.0
     return report
-
-
-async def _after_load(conn: asyncpg.Connection) -> None:
-    # Rows came with explicit ids: move the identity sequences past them for later inserts.
-    for table in ("member", "subscription"):
-        await conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"greatest((SELECT max(id) FROM {table}), 1))"
-        )
-    await conn.execute("ANALYZE member, subscription, usage_monthly")
-
-
-SEED_LOCK_KEY = 0x7E1EB5EED  # one seeder per database at a time
 
 
 async def seed_population(
@@ -230,10 +213,10 @@ async def seed_population(
     """Bring members 1..target and their usage of `month` into being; what exists is kept."""
     if target <= 0:
         raise SeedError(f"--members must be at least 1, got {target}")
-    await conn.execute("SELECT pg_advisory_lock($1)", SEED_LOCK_KEY)
+    await lock_seeding(conn)
     try:
         plan = await make_plan(conn, target, month, seed)
         on_plan(plan)
         return await run_seed(conn, plan, await read_catalogue(conn), on_chunk, workers)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", SEED_LOCK_KEY)
+        await unlock_seeding(conn)

@@ -14,6 +14,8 @@ from pathlib import Path
 import asyncpg
 
 from telebill.config import asyncpg_dsn
+from telebill.db import cluster_admin
+from telebill.db.cluster_admin import set_password as set_password  # imported from here too
 from telebill.db.credentials import ensure_credentials
 from telebill.db.roles import DbRole
 from telebill.stack.process import StackError, run_checked, spawn, stop_pid, wait_until
@@ -141,7 +143,7 @@ class Postgres(Service):
         except (TimeoutError, OSError, asyncpg.PostgresError):
             return False
         try:
-            return bool(await conn.fetchval("SELECT 1") == 1)
+            return await cluster_admin.answers(conn)
         finally:
             await conn.close()
 
@@ -213,22 +215,17 @@ class Postgres(Service):
         admin = await self.admin()
         try:
             for role in DbRole:
-                extra = "CREATEDB" if role is DbRole.OWNER else "NOCREATEDB"
-                if not await admin.fetchval(
-                    "SELECT 1 FROM pg_roles WHERE rolname = $1", role.login
-                ):
-                    await admin.execute(f'CREATE ROLE "{role.login}" LOGIN {extra}')
-                await admin.execute(f'ALTER ROLE "{role.login}" LOGIN NOSUPERUSER {extra}')
+                await cluster_admin.ensure_login_role(
+                    admin, role.login, createdb=role is DbRole.OWNER
+                )
                 await set_password(admin, role.login, passwords[role.login])
             # The tests drop their databases WITH (FORCE), ending the processes' sessions.
-            await admin.execute(f'GRANT pg_signal_backend TO "{owner}"')
-            found = await admin.fetchval(
-                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", DB_NAME
-            )
+            await cluster_admin.grant_signal_backend(admin, owner)
+            found = await cluster_admin.database_owner(admin, DB_NAME)
             if found is None:
-                await admin.execute(f'CREATE DATABASE "{DB_NAME}" OWNER "{owner}"')
+                await cluster_admin.create_database(admin, DB_NAME, owner)
             elif found != owner:
-                await admin.execute(f'ALTER DATABASE "{DB_NAME}" OWNER TO "{owner}"')
+                await cluster_admin.set_database_owner(admin, DB_NAME, owner)
         finally:
             await admin.close()
         await self._hand_tables_to_owner()
@@ -238,17 +235,7 @@ class Postgres(Service):
         owner = DbRole.OWNER.login
         conn = await self.admin(DB_NAME)
         try:
-            rows = await conn.fetch(
-                "SELECT c.relname, c.relkind FROM pg_class c"
-                " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')"
-                " AND pg_get_userbyid(c.relowner) <> $1",
-                owner,
-            )
-            for row in rows:
-                kind = {"v": "VIEW", "m": "MATERIALIZED VIEW"}.get(row["relkind"], "TABLE")
-                # a table's serial sequences go with it
-                await conn.execute(f'ALTER {kind} "{row["relname"]}" OWNER TO "{owner}"')
+            await cluster_admin.hand_relations_to(conn, owner)
         finally:
             await conn.close()
 
@@ -272,11 +259,3 @@ class Postgres(Service):
     def _stop(self, pid: int) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
         stop_pid(pid, self.marker, signal.SIGINT)
-
-
-async def set_password(conn: asyncpg.Connection, role: str, password: str) -> None:
-    """ALTER ROLE … PASSWORD with both quoted by the server (no DDL parameters in PostgreSQL)."""
-    statement = await conn.fetchval(
-        "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", role, password
-    )
-    await conn.execute(statement)

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from telebill.config import Settings
+from telebill.db import cluster_admin
 from telebill.stack import postgres
 from telebill.stack.certs import MutualTls, mutual_tls
 from telebill.stack.postgres import Postgres
@@ -101,8 +102,8 @@ class TemporalServer(Temporal):
         admin = await postgres.Postgres(self.settings).admin()
         try:
             for db in DATABASES:
-                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
-                    await admin.execute(f"CREATE DATABASE {db}")
+                if not await cluster_admin.database_exists(admin, db):
+                    await cluster_admin.create_database(admin, db)
         finally:
             await admin.close()
 

@@ -1,4 +1,5 @@
-"""Loads the render context of many bills at once (three queries, whatever their number)."""
+"""Builds the render context of many bills at once (two queries of the settlements store,
+whatever their number)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from telebill.db.connect import DbConn
+from telebill.db.settlement_store import bill_shapes, bills_to_render
 from telebill.templates.context import (
     BillContext,
     BillView,
@@ -18,19 +20,9 @@ from telebill.templates.context import (
 
 
 async def load_contexts(conn: DbConn, bill_ids: Sequence[int]) -> dict[int, BillContext]:
-    ids = list(bill_ids)
-    bills = await conn.fetch(
-        "SELECT b.id, b.billing_month, b.charges, b.discounts, b.vat, b.amount_due, "
-        "m.id AS member_id, m.name FROM bill b JOIN member m ON m.id = b.member_id "
-        "WHERE b.id = ANY($1::bigint[])",
-        ids,
-    )
+    bills, rows = await bills_to_render(conn, bill_ids)
     items: dict[int, list[ItemView]] = defaultdict(list)
-    for r in await conn.fetch(
-        "SELECT bill_id, line_no, kind, label, amount FROM bill_item "
-        "WHERE bill_id = ANY($1::bigint[]) ORDER BY bill_id, line_no",
-        ids,
-    ):
+    for r in rows:
         items[r["bill_id"]].append(
             ItemView(line_no=r["line_no"], kind=r["kind"], label=r["label"], amount=r["amount"])
         )
@@ -55,19 +47,12 @@ async def load_contexts(conn: DbConn, bill_ids: Sequence[int]) -> dict[int, Bill
 async def shape_bills(conn: DbConn) -> dict[str, BillContext]:
     """Real settled bills of different shapes, to check a template against before it is stored:
     one with nothing due, the one with the most items, the one with the largest amount."""
-    rows = await conn.fetch(
-        """
-        (SELECT 'nothing due' AS shape, id FROM bill WHERE amount_due = 0 ORDER BY id LIMIT 1)
-        UNION ALL
-        (SELECT 'the most items', bill_id FROM bill_item
-         GROUP BY bill_id ORDER BY count(*) DESC, bill_id LIMIT 1)
-        UNION ALL
-        (SELECT 'the largest amount', id FROM bill ORDER BY amount_due DESC, id LIMIT 1)
-        """
-    )
-    contexts = await load_contexts(conn, [r["id"] for r in rows])
+    shapes = await bill_shapes(conn)
+    contexts = await load_contexts(conn, [bill_id for _, bill_id in shapes])
     return {
-        f"{r['shape']} (bill {r['id']})": contexts[r["id"]] for r in rows if r["id"] in contexts
+        f"{shape} (bill {bill_id})": contexts[bill_id]
+        for shape, bill_id in shapes
+        if bill_id in contexts
     }
 
 

@@ -1,14 +1,14 @@
-"""Template versions in PostgreSQL: every change is a new version; one version is active."""
+"""Template versions: every change is a new version, validated before it is stored; one version
+is active. The statements are the templates store's (`telebill/db/template_store.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from telebill.channels import channel, channels
 from telebill.channels.base import DEFAULT_CODE, TemplateSource
+from telebill.db import template_store
 from telebill.db.connect import DbConn
 from telebill.errors import NotFound, TelebillError
 from telebill.templates.bills import shape_bills, shape_samples
@@ -22,40 +22,25 @@ class StoredTemplate:
     created_at: datetime
 
 
-def _stored(r: asyncpg.Record) -> StoredTemplate:
-    source = TemplateSource(r["channel"], r["code"], r["version"], r["subject"], r["body"])
-    return StoredTemplate(source, r["active"], r["created_at"])
+def _stored(r: template_store.TemplateRow) -> StoredTemplate:
+    source = TemplateSource(r.channel, r.code, r.version, r.subject, r.body)
+    return StoredTemplate(source, r.active, r.created_at)
 
 
 async def list_templates(conn: DbConn, channel_name: str | None = None) -> list[StoredTemplate]:
-    rows = await conn.fetch(
-        "SELECT * FROM message_template WHERE $1::text IS NULL OR channel = $1 "
-        "ORDER BY channel, code, version",
-        channel_name,
-    )
-    return [_stored(r) for r in rows]
+    return [_stored(r) for r in await template_store.list_rows(conn, channel_name)]
 
 
 async def get_template(
     conn: DbConn, channel_name: str, code: str = DEFAULT_CODE, version: int | None = None
 ) -> TemplateSource:
     """The given version, or the active one."""
+    row = await template_store.find_row(conn, channel_name, code, version)
     if version is None:
-        row = await conn.fetchrow(
-            "SELECT * FROM message_template WHERE channel = $1 AND code = $2 AND active",
-            channel_name,
-            code,
-        )
         missing = (
             f"no active {channel_name} template {code!r} (`telebill templates install-defaults`)"
         )
     else:
-        row = await conn.fetchrow(
-            "SELECT * FROM message_template WHERE channel = $1 AND code = $2 AND version = $3",
-            channel_name,
-            code,
-            version,
-        )
         missing = f"{channel_name} template {code!r} has no version {version}"
     if row is None:
         raise NotFound(missing)
@@ -84,41 +69,17 @@ async def add_template(
             raise TemplateInvalid(f"with {shape}: {exc}") from None
     async with conn.transaction():
         # Serialise writers of this template so two adds cannot take the same version.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{channel_name}:{code}")
-        version = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) + 1 FROM message_template "
-            "WHERE channel = $1 AND code = $2",
-            channel_name,
-            code,
-        )
-        await conn.execute(
-            "INSERT INTO message_template (channel, code, version, subject, body, active) "
-            "VALUES ($1, $2, $3, $4, $5, false)",
-            channel_name,
-            code,
-            version,
-            subject if ch.has_subject else None,
-            body,
+        await template_store.lock_template(conn, channel_name, code)
+        version = await template_store.insert_version(
+            conn, channel_name, code, subject if ch.has_subject else None, body
         )
         if activate or version == 1:
             await _activate(conn, channel_name, code, version)
-    return int(version)
+    return version
 
 
 async def _activate(conn: DbConn, channel_name: str, code: str, version: int) -> None:
-    await conn.execute(
-        "UPDATE message_template SET active = false WHERE channel = $1 AND code = $2 AND active",
-        channel_name,
-        code,
-    )
-    done = await conn.execute(
-        "UPDATE message_template SET active = true "
-        "WHERE channel = $1 AND code = $2 AND version = $3",
-        channel_name,
-        code,
-        version,
-    )
-    if done != "UPDATE 1":
+    if not await template_store.set_active(conn, channel_name, code, version):
         raise TelebillError(f"{channel_name} template {code!r} has no version {version}")
 
 
@@ -126,7 +87,7 @@ async def activate(conn: DbConn, channel_name: str, code: str, version: int) -> 
     """Make `version` the active one (in one transaction: never zero, never two active)."""
     channel(channel_name)
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{channel_name}:{code}")
+        await template_store.lock_template(conn, channel_name, code)
         await _activate(conn, channel_name, code, version)
 
 
@@ -135,22 +96,13 @@ async def install_defaults(conn: DbConn) -> list[str]:
     said = []
     for name, ch in sorted(channels().items()):
         default = ch.default_template()
-        same = await conn.fetchval(
-            "SELECT version FROM message_template WHERE channel = $1 AND code = $2 "
-            "AND body = $3 AND subject IS NOT DISTINCT FROM $4",
-            name,
-            default.code,
-            default.body,
-            default.subject,
+        same = await template_store.version_with_text(
+            conn, name, default.code, default.subject, default.body
         )
         if same is not None:
             said.append(f"{name}/{default.code}: default already stored as version {same}")
             continue
-        has_active = await conn.fetchval(
-            "SELECT count(*) FROM message_template WHERE channel = $1 AND code = $2 AND active",
-            name,
-            default.code,
-        )
+        has_active = await template_store.has_active(conn, name, default.code)
         version = await add_template(
             conn, name, default.code, default.subject, default.body, activate=not has_active
         )
