@@ -19,15 +19,11 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.notify_starts import (
-    notify_input,
-    notify_workflow_id,
-    plan_bill,
-    plan_monthly_bills,
-    start_notification,
-)
-from activities.notify_types import (
+from telebill import clock
+from telebill.config import Settings
+from telebill.contracts.notification import (
     RESERVATION,
+    RESERVE,
     MemberListRef,
     MonthScope,
     OutcomeQuery,
@@ -35,9 +31,9 @@ from activities.notify_types import (
     PlanResult,
     ReservationRef,
     StartInput,
+    notify_input,
+    notify_workflow_id,
 )
-from telebill import clock
-from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
 from telebill.db.connect import DbConn
 from telebill.db.notify_store import (
@@ -64,6 +60,8 @@ from telebill.messaging.events import NotificationEvent
 from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.producer import durable_producer
 from telebill.messaging.topics import Topics
+from telebill.notify_plans import plan_bill, plan_monthly_bills
+from telebill.temporal_gateway import TemporalGateway
 
 __all__ = [  # the payloads, for those who import them from here
     "MonthScope",
@@ -124,6 +122,7 @@ class NotificationActivities:
         self.pool = pool
         self.settings = settings
         self.client = client
+        self.temporal = TemporalGateway(client, settings)
         self.topics = Topics(settings.topic_prefix)
         self.chains = parse_chains(settings.channel_chains)
         self.watch = OutcomeWatch(pool)
@@ -157,7 +156,7 @@ class NotificationActivities:
             if r is None:
                 raise ApplicationError(f"no bill {inp.bill_id}", non_retryable=True)
             if r.status not in (None, NotificationStatus.PENDING):
-                return PlanResult(inp.now, "already " + r.status, r.status)
+                return PlanResult(send_at=inp.now, why="already " + r.status, status=r.status)
             windows = await self.blackouts.windows(conn)
             now = datetime.fromisoformat(inp.now)
             reserved = datetime.fromisoformat(inp.reserved_at) if inp.reserved_at else None
@@ -168,7 +167,7 @@ class NotificationActivities:
                 allowed = [*windows, r.quiet_hours] if r.quiet_hours else windows
                 problem = f"{exc}: {', '.join(w.label() for w in allowed)}"
                 await record_plan_problem(conn, inp.bill_id, inp.purpose, inp.workflow_id, problem)
-                return PlanResult(inp.now, problem, r.status, problem=problem)
+                return PlanResult(send_at=inp.now, why=problem, status=r.status, problem=problem)
             due = plan.send_at <= now
             if due:
                 await mark_published(
@@ -187,7 +186,13 @@ class NotificationActivities:
             if outcome is not None:  # handed over here: the reporter need not signal it
                 async with self.pool.acquire() as conn:
                     await mark_reported(conn, inp.bill_id, inp.purpose)
-        return PlanResult(plan.send_at.isoformat(), plan.explain(), r.status, due, outcome)
+        return PlanResult(
+            send_at=plan.send_at.isoformat(),
+            why=plan.explain(),
+            status=r.status,
+            published=due,
+            outcome=outcome,
+        )
 
     async def publish(self, inp: PlanInput, channel: str) -> None:
         """The bill's first event, on the chain that starts at `channel` (e-mail → SMS when the
@@ -217,7 +222,10 @@ class NotificationActivities:
     async def month_scope(self, month: str) -> MonthScope | None:
         async with self.pool.acquire() as conn:
             found = await member_range(conn, parse_month(month))
-        return MonthScope(month, *found) if found else None
+        if not found:
+            return None
+        first, last = found
+        return MonthScope(month=month, first_member_id=first, last_member_id=last)
 
     @activity.defn(name="notify.undispatched_reservations")
     async def undispatched_reservations(self) -> list[ReservationRef]:
@@ -225,7 +233,12 @@ class NotificationActivities:
         async with self.pool.acquire() as conn:
             found = await undispatched(conn)
         return [
-            ReservationRef(r.id, f"{r.billing_month:%Y-%m}", r.member_ids, r.send_at.isoformat())
+            ReservationRef(
+                id=r.id,
+                month=f"{r.billing_month:%Y-%m}",
+                members=r.member_ids,
+                send_at=r.send_at.isoformat(),
+            )
             for r in found
         ]
 
@@ -240,11 +253,11 @@ class NotificationActivities:
             found = await undispatched(conn)
         return [
             ReservationRef(
-                r.id,
-                f"{r.billing_month:%Y-%m}",
-                None,
-                r.send_at.isoformat(),
-                MemberListRef(RESERVATION, r.id) if r.member_ids else None,
+                id=r.id,
+                month=f"{r.billing_month:%Y-%m}",
+                members=None,
+                send_at=r.send_at.isoformat(),
+                member_list=MemberListRef(kind=RESERVATION, id=r.id) if r.member_ids else None,
             )
             for r in found
         ]
@@ -325,7 +338,7 @@ class NotificationActivities:
         How many workflows were started or told."""
         gate = asyncio.Semaphore(self.settings.notify_parallel_starts)
         signal: tuple[str, list[object]] | None = (
-            ("reserve", [inp.reserved_at]) if inp.reserved_at else None
+            (RESERVE, [inp.reserved_at]) if inp.reserved_at else None
         )
 
         def later(p: Planned) -> bool:
@@ -339,11 +352,9 @@ class NotificationActivities:
                 self.settings, r.bill_id, r.member_id, inp.month, reserved_at=inp.reserved_at
             )
             async with gate:
-                return await start_notification(
-                    self.client,
-                    self.settings,
-                    self.task_queue,
+                return await self.temporal.start_notification(
                     params,
+                    task_queue=self.task_queue,
                     now=now,
                     send_at=plan.send_at if plan is not None else None,
                     signal=signal,

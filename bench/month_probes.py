@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.notify_starts import initial_search_attributes
 from bench.common import status_kib
 from bench.month_workflows import DelayedNoop, SleepThenWork
 from telebill.config import Settings
 from telebill.stack.manager import Stack
 from telebill.stack.service import folder_size
 from telebill.stack.temporal import dev_server_argv, ensure_search_attributes
+from telebill.temporal_gateway import initial_search_attributes
 
 STARTS_AT_ONCE = 50
 SEOUL = ZoneInfo("Asia/Seoul")

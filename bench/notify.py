@@ -31,8 +31,6 @@ import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
-from activities.notify_types import LEAN
 from bench.common import (
     deliverable_month,
     drop_database,
@@ -44,7 +42,9 @@ from bench.figures import Figure, record
 from bench.minimal_workflow import MinimalWorkflow, noop
 from telebill.clock import offset_to
 from telebill.config import asyncpg_dsn, get_settings
+from telebill.contracts.notification import LEAN, notify_input, notify_workflow_id
 from telebill.stack.kafka_topics import ensure_topics
+from telebill.temporal_gateway import initial_search_attributes
 from workers.temporal_worker import build_worker, worker_options
 from workflows.notification import BillNotificationWorkflow
 

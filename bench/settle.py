@@ -57,10 +57,10 @@ async def main(members: int, month: str, keep: bool) -> None:
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
             SettlementInput(
-                month,
-                settings.settle_shard_size,
-                settings.settle_chunk_size,
-                settings.settle_parallel,
+                month=month,
+                shard_size=settings.settle_shard_size,
+                chunk_size=settings.settle_chunk_size,
+                parallel=settings.settle_parallel,
                 notify=False,  # the settlement alone is measured
             ),
             id=f"bench-settlement-{task_queue}",

@@ -233,7 +233,7 @@ def settlement_running(client: Client, s: Settings, conn: asyncpg.Connection, mo
         if not started:
             await client.start_workflow(
                 MonthlySettlementWorkflow.run,
-                SettlementInput(month, notify=False),
+                SettlementInput(month=month, notify=False),
                 id=f"{s.workflow_id_prefix}settlement-{month}",
                 task_queue=s.settlement_task_queue,
             )

@@ -101,7 +101,7 @@ def status(
 @app.command()
 def check() -> None:
     """Smoke test: a Temporal workflow whose activity round-trips PostgreSQL and Kafka."""
-    from telebill.stack.smoke import run_smoke  # imports the Temporal worker machinery
+    from workers.smoke import run_smoke  # imports the Temporal worker machinery
 
     try:
         with console.status("running the smoke workflow…"):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from activities.notify_types import MEMBER_ID
 from telebill.channels import delivered_statuses
 from telebill.config import Settings
 from telebill.domain.statuses import NotifyStatus
@@ -63,6 +62,10 @@ async def status_counts(client: Client, settings: Settings, month: str) -> dict[
 
 
 async def stuck_workflows(client: Client, settings: Settings, month: str) -> list[StuckWorkflow]:
+    # lazy: the search attribute keys import the Temporal SDK (0.16 s), which the `telebill`
+    # commands that import this module for its links and queries never need
+    from telebill.contracts.search_attributes import MEMBER_ID
+
     found = []
     async for wf in client.list_workflows(stuck_query(settings, month)):
         found.append(StuckWorkflow(wf.id, int(wf.typed_search_attributes.get(MEMBER_ID) or 0)))
@@ -74,6 +77,8 @@ async def stuck_page(
 ) -> tuple[list[StuckWorkflow], bytes | None]:
     """One page of `size` STUCK workflows from Temporal's visibility, and the token of the next
     (None on the last)."""
+    from telebill.contracts.search_attributes import MEMBER_ID  # lazy: see stuck_workflows
+
     pages = client.list_workflows(
         stuck_query(settings, month), page_size=size, next_page_token=token
     )

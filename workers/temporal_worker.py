@@ -24,8 +24,9 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
-from telebill.config import Settings, asyncpg_dsn
+from telebill.config import Settings
 from telebill.db.roles import DbRole
+from telebill.db_pool import create_pool
 from telebill.metrics import (
     OVERDUE,
     OVERDUE_OLDEST,
@@ -41,8 +42,10 @@ from telebill.metrics import (
 from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
 from telebill.resilience import supervise, wait_out
+from telebill.service.schedules import SCHEDULE_IDS, view
 from telebill.shutdown import stop_on_signals
 from telebill.temporal_client import connect_client
+from telebill.temporal_gateway import TemporalGateway
 from workflows.dispatch import DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.notification import BillNotificationWorkflow
 from workflows.settlement import (
@@ -53,6 +56,8 @@ from workflows.settlement import (
 
 log = logging.getLogger(__name__)
 
+__all__ = ["build_worker", "create_pool", "run_worker"]
+
 SETTLEMENT: Sequence[type] = (
     MonthlySettlementWorkflow,
     SettlementShardWorkflow,
@@ -60,15 +65,6 @@ SETTLEMENT: Sequence[type] = (
 )
 DISPATCH: Sequence[type] = (DispatchWorkflow, ScheduledDispatchWorkflow)
 WORKFLOWS: Sequence[type] = (*SETTLEMENT, BillNotificationWorkflow, *DISPATCH)
-
-
-async def create_pool(settings: Settings, role: DbRole) -> asyncpg.Pool:
-    """The process's pool, as its own database role (telebill/db/roles.py)."""
-    pool = await asyncpg.create_pool(
-        asyncpg_dsn(settings.db_url_for(role)), min_size=1, max_size=settings.db_pool_size
-    )
-    assert pool is not None
-    return pool
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
@@ -208,16 +204,15 @@ async def refresh_bridge_gauges(client: Client, pool: asyncpg.Pool, settings: Se
     overdue bills' (one query). Bills planned beyond the start horizon depend on the daily
     dispatch: these are what page when it is missing, paused, failing or late, and when bills
     are past their instant without a workflow or an outcome."""
-    await refresh_schedule_gauges(client)
+    await refresh_schedule_gauges(client, settings)
     await refresh_overdue_gauges(pool, settings)
 
 
-async def refresh_schedule_gauges(client: Client) -> None:
+async def refresh_schedule_gauges(client: Client, settings: Settings) -> None:
     """Both Schedules' gauges: one describe each, and one of each latest run's workflow."""
-    from telebill.service.schedules import SCHEDULE_IDS, view
-
+    temporal = TemporalGateway(client, settings)
     for schedule_id in SCHEDULE_IDS:
-        seen = await view(client, schedule_id, runs=2)  # the latest finished one is in these
+        seen = await view(temporal, schedule_id, runs=2)  # the latest finished one is in these
         SCHEDULE_INSTALLED.labels(schedule_id).set(int(seen.installed))
         SCHEDULE_PAUSED.labels(schedule_id).set(int(seen.paused))
         SCHEDULE_LAST_FAILED.labels(schedule_id).set(int(seen.last_failed))

@@ -9,41 +9,33 @@ ScheduledDispatchWorkflow: the daily Schedule's run of it, and of reservations w
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.notification import NotificationActivities
-    from activities.notify_types import MemberListRef, MonthScope, ReservationRef, StartInput
+    from telebill.contracts.dispatch import (
+        SCHEDULED_WORKFLOW,
+        WORKFLOW,
+        DispatchInput,
+        DispatchResult,
+    )
+    from telebill.contracts.notification import (
+        MemberListRef,
+        MonthScope,
+        ReservationRef,
+        StartInput,
+    )
     from telebill.domain.month import months_before, previous_month, shard_ranges
 
 from workflows.activity_options import QUICK, RETRY, SHORT, START_HEARTBEAT
 from workflows.schedule_time import SCHEDULED_INSTANT_PATCH, scheduled_instant
 
-
-@dataclass(frozen=True)
-class DispatchInput:
-    month: str | None = None  # None: the month before today in `time_zone` (the daily run)
-    members: list[int] | None = None
-    reserved_at: str | None = None
-    time_zone: str = "Asia/Seoul"
-    range_size: int = 50_000
-    parallel: int = 2
-    # The members, stored (a reservation's row or a "send now" list): each range's activity
-    # reads its own a page at a time. Dispatches started before 2026-12 have `members` instead
-    # (the field's default keeps their inputs, and so their activities' inputs, as they were).
-    member_list: MemberListRef | None = None
+__all__ = ["DispatchInput", "DispatchResult"]
 
 
-@dataclass(frozen=True)
-class DispatchResult:
-    month: str
-    started: int  # workflows started or signalled
-
-
-@workflow.defn
+@workflow.defn(name=WORKFLOW)
 class DispatchWorkflow:
     @workflow.run
     async def run(self, inp: DispatchInput) -> DispatchResult:
@@ -55,7 +47,7 @@ class DispatchWorkflow:
             retry_policy=RETRY,
         )
         if scope is None:
-            return DispatchResult(month, 0)
+            return DispatchResult(month=month, started=0)
         targeted = (
             inp.members is not None or inp.reserved_at is not None or inp.member_list is not None
         )
@@ -69,7 +61,7 @@ class DispatchWorkflow:
             only_overdue=not targeted,
             member_list=inp.member_list,
         )
-        return DispatchResult(month, counts)
+        return DispatchResult(month=month, started=counts)
 
 
 async def start_in_ranges(
@@ -92,7 +84,15 @@ async def start_in_ranges(
         async with gate:
             started: int = await workflow.execute_activity_method(
                 NotificationActivities.start_range,
-                StartInput(month, lo, hi, mine, reserved_at, only_overdue, member_list),
+                StartInput(
+                    month=month,
+                    first_member_id=lo,
+                    last_member_id=hi,
+                    members=mine,
+                    reserved_at=reserved_at,
+                    only_overdue=only_overdue,
+                    member_list=member_list,
+                ),
                 start_to_close_timeout=timedelta(hours=6),
                 heartbeat_timeout=START_HEARTBEAT,
                 retry_policy=RETRY,
@@ -122,7 +122,7 @@ def dispatch_months(time_zone: str) -> list[str]:
     return sorted({*meant, *months_before(now, time_zone, CATCH_UP_MONTHS)}, reverse=True)
 
 
-@workflow.defn
+@workflow.defn(name=SCHEDULED_WORKFLOW)
 class ScheduledDispatchWorkflow:
     """Started by the daily Schedule: catch-up for the months before today, and reservations
     whose dispatch failed (Temporal was down when they were made)."""
@@ -155,13 +155,18 @@ class ScheduledDispatchWorkflow:
                     await workflow.execute_child_workflow(
                         DispatchWorkflow.run,
                         DispatchInput(
-                            r.month,
+                            month=r.month,
                             reserved_at=r.send_at,
                             time_zone=time_zone,
                             member_list=r.member_list,
                         )
                         if by_reference
-                        else DispatchInput(r.month, r.members, r.send_at, time_zone),
+                        else DispatchInput(
+                            month=r.month,
+                            members=r.members,
+                            reserved_at=r.send_at,
+                            time_zone=time_zone,
+                        ),
                         id=f"{wid}/reserve-{r.id}",
                     )
                 )

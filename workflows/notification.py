@@ -20,7 +20,7 @@ The dispatch that makes sure each bill has one is in workflows/dispatch.py.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,20 +30,29 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from activities.notification import NotificationActivities
-    from activities.notify_types import (
-        BILLING_MONTH,
+    from telebill.contracts.notification import (
+        CURRENT,
+        DELIVERY_OUTCOME,
         LEAN,
-        MEMBER_ID,
-        NOTIFY_STATUS,
-        SEND_AT,
+        PREFERENCES_CHANGED,
+        REPLAN_NOW,
+        RESERVE,
+        WORKFLOW,
         NotifyCarry,
         NotifyInput,
+        NotifyState,
         OutcomeQuery,
         PlanInput,
         PlanResult,
     )
+    from telebill.contracts.search_attributes import (
+        BILLING_MONTH,
+        MEMBER_ID,
+        NOTIFY_STATUS,
+        SEND_AT,
+    )
     from telebill.domain.statuses import NotifyStatus
-    from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, is_terminal
+    from telebill.messaging.outcome import DeliveryOutcome, is_terminal
 
 from workflows.activity_options import HEARTBEAT, QUICK, RETRY, SHORT
 
@@ -81,19 +90,11 @@ HISTORY_BOUND = 500
 CONTINUE_AS_NEW_PATCH = "notify-continue-as-new"
 
 
-@dataclass
-class NotifyState:
-    status: str = NotifyStatus.PLANNING
-    send_at: str | None = None
-    why: str = ""
-    reserved_at: str | None = None
-
-
 # Outside the sandbox: one runs per bill, a million a month, and creating a sandbox for each
 # (re-importing and compiling this module) took 38% of a worker's CPU on a send day (py-spy,
 # bench.month). Its code calls nothing but workflow APIs and the replay tests guard it; the
 # other workflows, which run a few times a month, keep the sandbox.
-@workflow.defn(sandboxed=False)
+@workflow.defn(name=WORKFLOW, sandboxed=False)
 class BillNotificationWorkflow:
     def __init__(self) -> None:
         self.state = NotifyState()
@@ -105,22 +106,22 @@ class BillNotificationWorkflow:
         # What Temporal UI shows (status, SendAt), when only changes are upserted (version 4).
         self.shown: tuple[str | None, datetime | None] | None = None
 
-    @workflow.query
+    @workflow.query(name=CURRENT)
     def current(self) -> NotifyState:
         return self.state
 
-    @workflow.signal
+    @workflow.signal(name=PREFERENCES_CHANGED)
     def preferences_changed(self) -> None:
         self.replan = True
 
-    @workflow.signal
+    @workflow.signal(name=RESERVE)
     def reserve(self, at: str | None) -> None:
         """A reserved instant (None: back to the preferred day)."""
         self.state.reserved_at = at
         self.reserve_told = True
         self.replan = True
 
-    @workflow.signal
+    @workflow.signal(name=REPLAN_NOW)
     def replan_now(self, clock_offset_s: float | None = None) -> None:
         """Plan again now (`telebill notify replan`): after the installation's clock offset
         moved (given here, so that this workflow's clock moves with the processes'), or after
@@ -129,7 +130,7 @@ class BillNotificationWorkflow:
             self.clock_offset_s = clock_offset_s
         self.replan = True
 
-    @workflow.signal(name=OUTCOME_SIGNAL)
+    @workflow.signal(name=DELIVERY_OUTCOME)
     def delivery_outcome(self, outcome: DeliveryOutcome) -> None:
         if is_terminal(outcome.status) and self.outcome is None:
             self.outcome = outcome.status
@@ -173,7 +174,13 @@ class BillNotificationWorkflow:
         s = self.state
         previous = inp.carried.runs if inp.carried is not None else 0
         carry = NotifyCarry(
-            s.status, published, s.send_at, s.why, s.reserved_at, self.clock_offset_s, previous + 1
+            status=s.status,
+            published=published,
+            send_at=s.send_at,
+            why=s.why,
+            reserved_at=s.reserved_at,
+            clock_offset_s=self.clock_offset_s,
+            runs=previous + 1,
         )
         # the same input (version, STUCK period, search attributes) with the state; search
         # attributes and the workflow id go on by themselves
@@ -182,21 +189,26 @@ class BillNotificationWorkflow:
     def resume(self, carried: NotifyCarry) -> None:
         """Take on the previous run's state; what a signal told this run already wins."""
         reserved_at = self.state.reserved_at if self.reserve_told else carried.reserved_at
-        self.state = NotifyState(carried.status, carried.send_at, carried.why, reserved_at)
+        self.state = NotifyState(
+            status=carried.status,
+            send_at=carried.send_at,
+            why=carried.why,
+            reserved_at=reserved_at,
+        )
         if self.clock_offset_s is None:
             self.clock_offset_s = carried.clock_offset_s
 
     async def plan(self, inp: NotifyInput) -> PlanResult:
         lean = inp.version >= LEAN
         plan_input = PlanInput(
-            inp.bill_id,
-            inp.member_id,
-            inp.month,
-            inp.purpose,
-            inp.channel,
-            workflow.info().workflow_id,
-            self.now(inp).isoformat(),
-            self.state.reserved_at,
+            bill_id=inp.bill_id,
+            member_id=inp.member_id,
+            month=inp.month,
+            purpose=inp.purpose,
+            channel=inp.channel,
+            workflow_id=workflow.info().workflow_id,
+            now=self.now(inp).isoformat(),
+            reserved_at=self.state.reserved_at,
             local=lean,
         )
         if lean:  # no activity task, no events but a marker: the work of one workflow task
@@ -292,7 +304,7 @@ class BillNotificationWorkflow:
             except TimeoutError:
                 status = await workflow.execute_activity_method(
                     NotificationActivities.outcome,
-                    OutcomeQuery(inp.bill_id, inp.purpose),
+                    OutcomeQuery(bill_id=inp.bill_id, purpose=inp.purpose),
                     start_to_close_timeout=QUICK,
                     retry_policy=RETRY,
                 )

@@ -10,7 +10,6 @@ ScheduledSettlementWorkflow: what the monthly Temporal Schedule starts; settles 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -18,73 +17,56 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.settlement import (
+    from telebill.contracts.dispatch import DispatchInput
+    from telebill.contracts.settlement import (
+        CLOSE,
+        MONTHLY_WORKFLOW,
+        OPEN,
+        PROGRESS,
+        SCHEDULED_WORKFLOW,
+        SETTLE_SHARD,
+        SHARD_WORKFLOW,
         CloseInput,
-        SettlementActivities,
+        ScheduledSettlementInput,
+        SettlementInput,
+        SettlementProgress,
         SettlementScope,
         SettlementSummary,
         ShardInput,
         ShardResult,
+        settlement_id,
     )
     from telebill.domain.month import previous_month, shard_ranges
 
-from workflows.dispatch import DispatchInput, DispatchWorkflow
+from workflows.dispatch import DispatchWorkflow
 from workflows.schedule_time import SCHEDULED_INSTANT_PATCH, scheduled_instant
 
-
-def settlement_id(month: str) -> str:
-    return f"settlement-{month}"
+__all__ = ["ScheduledSettlementInput", "SettlementInput", "SettlementProgress", "settlement_id"]
 
 
-@dataclass(frozen=True)
-class SettlementInput:
-    month: str  # YYYY-MM
-    shard_size: int = 20_000
-    chunk_size: int = 5_000
-    parallel: int = 3  # shards settling at once
-    heartbeat_timeout_s: float = 60.0
-    notify: bool = True  # then start the bills' notification workflows (see run)
-    # The dispatch's task queue (TELEBILL_TASK_QUEUE-dispatch); None: this workflow's own, as
-    # before the queues were split (so a history of then replays unchanged).
-    dispatch_queue: str | None = None
-
-
-@dataclass
-class SettlementProgress:
-    month: str
-    members: int = 0
-    shards_total: int = 0
-    shards_done: int = 0
-    members_done: int = 0
-    bills_created: int = 0
-    items_created: int = 0
-    errors: int = 0
-    phase: str = "starting"  # starting, settling, closing, done
-    summary: SettlementSummary | None = None
-    shard_results: list[ShardResult] = field(default_factory=list)
-
-
-@workflow.defn
+@workflow.defn(name=SHARD_WORKFLOW)
 class SettlementShardWorkflow:
     @workflow.run
     async def run(self, inp: ShardInput, heartbeat_timeout_s: float = 60.0) -> ShardResult:
-        return await workflow.execute_activity_method(
-            SettlementActivities.settle_shard,
+        result: ShardResult = await workflow.execute_activity(
+            SETTLE_SHARD,
             inp,
+            result_type=ShardResult,
             start_to_close_timeout=timedelta(hours=6),
             heartbeat_timeout=timedelta(seconds=heartbeat_timeout_s),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
             ),
         )
+        return result
 
 
-@workflow.defn
+@workflow.defn(name=MONTHLY_WORKFLOW)
 class MonthlySettlementWorkflow:
     def __init__(self) -> None:
         self._progress = SettlementProgress(month="")
 
-    @workflow.query
+    @workflow.query(name=PROGRESS)
     def progress(self) -> SettlementProgress:
         return self._progress
 
@@ -94,9 +76,10 @@ class MonthlySettlementWorkflow:
         sid = settlement_id(inp.month)
         short = timedelta(minutes=5)
         retry = RetryPolicy(maximum_interval=timedelta(seconds=30))
-        scope: SettlementScope = await workflow.execute_activity_method(
-            SettlementActivities.open_settlement,
+        scope: SettlementScope = await workflow.execute_activity(
+            OPEN,
             args=[sid, inp.month],
+            result_type=SettlementScope,
             start_to_close_timeout=short,
             retry_policy=retry,
         )
@@ -109,7 +92,13 @@ class MonthlySettlementWorkflow:
                 result: ShardResult = await workflow.execute_child_workflow(
                     SettlementShardWorkflow.run,
                     args=[
-                        ShardInput(sid, inp.month, first, last, inp.chunk_size),
+                        ShardInput(
+                            settlement_id=sid,
+                            month=inp.month,
+                            first_member_id=first,
+                            last_member_id=last,
+                            chunk_size=inp.chunk_size,
+                        ),
                         inp.heartbeat_timeout_s,
                     ],
                     id=f"{workflow.info().workflow_id}/shard-{index:04d}",
@@ -122,9 +111,10 @@ class MonthlySettlementWorkflow:
 
         await asyncio.gather(*(settle(i, lo, hi) for i, (lo, hi) in enumerate(shards, start=1)))
         p.phase = "closing"
-        summary: SettlementSummary = await workflow.execute_activity_method(
-            SettlementActivities.close_settlement,
-            CloseInput(sid, inp.month),
+        summary: SettlementSummary = await workflow.execute_activity(
+            CLOSE,
+            CloseInput(settlement_id=sid, month=inp.month),
+            result_type=SettlementSummary,
             start_to_close_timeout=short,
             retry_policy=retry,
         )
@@ -146,14 +136,7 @@ class MonthlySettlementWorkflow:
         return summary
 
 
-@dataclass(frozen=True)
-class ScheduledSettlementInput:
-    time_zone: str = "Asia/Seoul"
-    settlement: SettlementInput | None = None  # month is replaced by the previous month
-    dispatch_queue: str | None = None  # see SettlementInput
-
-
-@workflow.defn
+@workflow.defn(name=SCHEDULED_WORKFLOW)
 class ScheduledSettlementWorkflow:
     """Started by the monthly Schedule: settles the month before the one the Schedule meant (a
     run that starts on 3 December for the 1 November run settles October, not November; by
@@ -165,13 +148,13 @@ class ScheduledSettlementWorkflow:
         target = previous_month(meant, inp.time_zone)
         base = inp.settlement or SettlementInput(month=target)
         params = SettlementInput(
-            target,
-            base.shard_size,
-            base.chunk_size,
-            base.parallel,
-            base.heartbeat_timeout_s,
-            base.notify,
-            base.dispatch_queue or inp.dispatch_queue,
+            month=target,
+            shard_size=base.shard_size,
+            chunk_size=base.chunk_size,
+            parallel=base.parallel,
+            heartbeat_timeout_s=base.heartbeat_timeout_s,
+            notify=base.notify,
+            dispatch_queue=base.dispatch_queue or inp.dispatch_queue,
         )
         try:
             await workflow.start_child_workflow(

@@ -15,6 +15,9 @@ from telebill.api import console, routes_manage, routes_read, routes_send
 from telebill.api.middleware import Guard
 from telebill.api.security import SendLimiter, status_of
 from telebill.config import Settings
+from telebill.db.migrate import ensure_schema_as
+from telebill.db.roles import DbRole
+from telebill.db_pool import create_pool
 from telebill.errors import TelebillError
 from telebill.service.deps import Deps
 
@@ -24,9 +27,6 @@ log = logging.getLogger("telebill.api")
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from telebill.db.migrate import ensure_schema_as
-        from telebill.db.roles import DbRole
-        from workers.temporal_worker import create_pool
 
         await ensure_schema_as(settings, DbRole.API)
         pool = await create_pool(settings, DbRole.API)

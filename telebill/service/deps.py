@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from telebill.config import Settings
     from telebill.db.connect import DbConn
     from telebill.templates.isolated import IsolatedRenderer
+    from telebill.temporal_gateway import TemporalGateway
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Deps:
     settings: Settings
     pool: asyncpg.Pool | None = None  # None: a connection per call (the CLI)
     _client: Client | None = field(default=None, repr=False)
+    _gateway: TemporalGateway | None = field(default=None, repr=False)
     _renderer: IsolatedRenderer | None = field(default=None, repr=False)
 
     @asynccontextmanager
@@ -56,6 +58,17 @@ class Deps:
                     f"Temporal at {s.temporal_target} does not answer: {exc}"
                 ) from None
         return self._client
+
+    async def gateway(self) -> TemporalGateway:
+        """Temporal as the service layer calls it (telebill/temporal_gateway.py)."""
+        if self._gateway is None:
+            # Lazy, like the client's own import above: the Temporal SDK's client takes 0.3 s to
+            # import (python -X importtime), half again a CLI command's start-up (0.6 s), and
+            # most commands never call Temporal.
+            from telebill.temporal_gateway import TemporalGateway
+
+            self._gateway = TemporalGateway(await self.temporal(), self.settings)
+        return self._gateway
 
     def renderer(self) -> IsolatedRenderer:
         """The helper processes that render templates a person wrote (previews, adds)."""

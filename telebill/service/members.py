@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from telebill.contracts.notification import PREFERENCES_CHANGED
 from telebill.domain.chain import parse_chains
 from telebill.errors import TelebillError, Unavailable
 from telebill.service.notify import plan_again, tell
@@ -91,7 +92,7 @@ async def update_preferences(
         waiting = await waiting_workflows(conn, member_ids=[member_id], unstarted=True)
         await plan_again(conn, deps.settings, waiting)
     try:
-        told = await tell(deps, waiting, "preferences_changed", None)
+        told = await tell(deps, waiting, PREFERENCES_CHANGED, None)
     except Exception as exc:  # saved either way: say so, and what the waiting ones will do
         why = " ".join(str(exc).split()) or type(exc).__name__
         raise Unavailable(

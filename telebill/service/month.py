@@ -3,22 +3,25 @@ bills, and its settlement (started, followed, reported)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from telebill import clock
-from telebill.domain.month import parse_month
+from telebill.contracts.schedules import DISPATCH_SCHEDULE_ID
+from telebill.contracts.settlement import SettlementInput, SettlementProgress, SettlementSummary
+from telebill.db.notify_store import MonthStatus, last_errors, month_status
+from telebill.domain.month import parse_month, previous_month
 from telebill.errors import TelebillError, Unavailable
+from telebill.notify_search import workflow_link
 from telebill.service.notify import checked_month
-from telebill.service.schedules import DISPATCH_SCHEDULE_ID
+from telebill.service.schedules import daily_dispatch_running
 
 if TYPE_CHECKING:
-    from activities.settlement import SettlementSummary
     from telebill.amount_figures import AmountFigures
-    from telebill.db.notify_store import MonthStatus
     from telebill.service.deps import Deps
     from telebill.settlement_report import MonthReport
-    from workflows.settlement import SettlementProgress
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,6 @@ class MonthView:
 
 
 async def db_status(deps: Deps, month: str) -> MonthStatus:
-    from telebill.db.notify_store import month_status
-
     async with deps.db() as conn:
         return await month_status(conn, parse_month(checked_month(month)), clock.now(deps.settings))
 
@@ -58,17 +59,14 @@ async def db_status(deps: Deps, month: str) -> MonthStatus:
 async def status(deps: Deps, month: str) -> MonthView:
     """Settled, scheduled, published, delivered by channel, dead letters (PostgreSQL), next to
     the workflows' NotifyStatus counts (Temporal, when it answers)."""
-    from telebill.notify_search import status_counts
-    from telebill.service.schedules import daily_dispatch_running
-
     month = checked_month(month)
     db = await db_status(deps, month)
     try:
-        client = await deps.temporal()
+        temporal = await deps.gateway()
     except Unavailable:
         return MonthView(db, None, None)
-    temporal = await status_counts(client, deps.settings, month)
-    return MonthView(db, temporal, await daily_dispatch_running(client))
+    counts = await temporal.notify_status_counts(month)
+    return MonthView(db, counts, await daily_dispatch_running(temporal))
 
 
 @dataclass(frozen=True)
@@ -91,13 +89,8 @@ class StuckPage:
 async def stuck(deps: Deps, month: str, size: int = 100, page: str | None = None) -> StuckPage:
     """One page (at most 500) of the bills whose notification is STUCK (no outcome in time),
     with their last error; `page` is the `next_page` of the one before."""
-    import base64
-    import binascii
-
+    # lazy: the Temporal SDK (0.3 s at a CLI command's start; see Deps.gateway)
     from temporalio.service import RPCError, RPCStatusCode
-
-    from telebill.db.notify_store import last_errors
-    from telebill.notify_search import stuck_page, workflow_link
 
     month = checked_month(month)
     refused = TelebillError("page: not a page this list gave")
@@ -106,8 +99,8 @@ async def stuck(deps: Deps, month: str, size: int = 100, page: str | None = None
     except (binascii.Error, ValueError):
         raise refused from None
     try:
-        found, following = await stuck_page(
-            await deps.temporal(), deps.settings, month, max(1, min(size, MAX_STUCK_PAGE)), token
+        found, following = await (await deps.gateway()).stuck_page(
+            month, max(1, min(size, MAX_STUCK_PAGE)), token
         )
     except RPCError as exc:
         # a token Temporal did not give (the dev server answers UNKNOWN to one made up)
@@ -147,11 +140,6 @@ async def start_settlement(
 ) -> SettlementStarted:
     """Settle a month (one per installation: starting it while it runs joins the running one;
     after it finished, only members still without a bill are settled)."""
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from telebill.notify_search import workflow_link
-    from workflows.settlement import MonthlySettlementWorkflow, SettlementInput, settlement_id
-
     month = checked_month(month)
     for name, value in (
         ("shard size", shard_size),
@@ -161,9 +149,8 @@ async def start_settlement(
         if value is not None and value < 1:
             raise TelebillError(f"{name} must be at least 1, got {value}")
     s = deps.settings
-    client = await deps.temporal()
-    handle = await client.start_workflow(
-        MonthlySettlementWorkflow.run,
+    temporal = await deps.gateway()
+    started = await temporal.start_settlement(
         SettlementInput(
             month=month,
             shard_size=shard_size or s.settle_shard_size,
@@ -172,51 +159,27 @@ async def start_settlement(
             heartbeat_timeout_s=s.settle_heartbeat_timeout_s,
             notify=notify,
             dispatch_queue=s.dispatch_task_queue,
-        ),
-        id=f"{s.workflow_id_prefix}{settlement_id(month)}",
-        task_queue=s.settlement_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    return SettlementStarted(
-        handle.id, handle.result_run_id, workflow_link(s, handle.id), await _polled(deps)
-    )
-
-
-async def _polled(deps: Deps) -> bool:
-    """Whether a worker polls the settlement's task queue now."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    s = deps.settings
-    described = await (await deps.temporal()).workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=s.temporal_namespace,
-            task_queue=TaskQueue(name=s.settlement_task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
     )
-    return bool(described.pollers)
+    return SettlementStarted(
+        started.workflow_id,
+        started.run_id,
+        workflow_link(s, started.workflow_id),
+        await temporal.settlement_polled(),
+    )
 
 
 async def settlement_progress(deps: Deps, workflow_id: str) -> SettlementProgress | None:
     """Where a running settlement is; None while it cannot answer (no worker yet)."""
-    from workflows.settlement import MonthlySettlementWorkflow
-
-    handle = (await deps.temporal()).get_workflow_handle(workflow_id)
+    temporal = await deps.gateway()
     try:
-        return await handle.query(MonthlySettlementWorkflow.progress)
+        return await temporal.settlement_progress(workflow_id)
     except Exception:  # not picked up by a worker yet, or between runs: no figures this time
         return None
 
 
 async def settlement_result(deps: Deps, workflow_id: str) -> SettlementSummary:
-    from activities.settlement import SettlementSummary
-
-    client = await deps.temporal()
-    handle = client.get_workflow_handle(workflow_id, result_type=SettlementSummary)
-    summary: SettlementSummary = await handle.result()
-    return summary
+    return await (await deps.gateway()).settlement_result(workflow_id)
 
 
 async def settlement_report(deps: Deps, month: str) -> tuple[MonthReport, AmountFigures | None]:
@@ -231,7 +194,6 @@ async def settlement_report(deps: Deps, month: str) -> tuple[MonthReport, Amount
 
 async def latest_month(deps: Deps) -> str:
     """The month an operator most likely wants: the last settled, else the one before today."""
-    from telebill.domain.month import previous_month
     from telebill.settlement_report import latest_settled
 
     async with deps.db() as conn:

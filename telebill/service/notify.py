@@ -10,13 +10,21 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from telebill import clock
+from telebill.contracts.dispatch import DispatchInput, dispatch_id
+from telebill.contracts.notification import (
+    REPLAN_NOW,
+    SEND_LIST,
+    MemberListRef,
+    notify_input,
+    resend_workflow_id,
+)
 from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.statuses import resend_purpose
 from telebill.errors import NotFound, TelebillError
+from telebill.notify_plans import plan_monthly_bills
 
 if TYPE_CHECKING:
-    from activities.notify_types import MemberListRef
     from telebill.config import Settings
     from telebill.db.connect import DbConn
     from telebill.db.notify_store import Waiting
@@ -77,43 +85,31 @@ async def start_dispatch(
     preferred day. Starting the same one again joins it. Listed members travel by reference:
     `member_list` where they are stored already (a reservation), else a `send_list` row kept
     here first."""
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from activities.notify_types import SEND_LIST, MemberListRef
     from telebill.db.reservation_store import add_send_list
-    from workflows.dispatch import DispatchInput, DispatchWorkflow
 
     s = deps.settings
     members = checked_members(members)
     if members is not None and member_list is None:
         async with deps.db() as conn:
             member_list = MemberListRef(
-                SEND_LIST, await add_send_list(conn, parse_month(month), members)
+                kind=SEND_LIST, id=await add_send_list(conn, parse_month(month), members)
             )
     stamp = clock.now(s).strftime("%Y%m%dT%H%M%S")
-    handle = await (await deps.temporal()).start_workflow(
-        DispatchWorkflow.run,
+    workflow_id = await (await deps.gateway()).start_dispatch(
         DispatchInput(
             month=month,
             reserved_at=reserved_at.isoformat() if reserved_at else None,
             time_zone=s.schedule_time_zone,
             member_list=member_list,
         ),
-        id=f"dispatch-{month}-{tag}-{stamp}",
-        task_queue=s.dispatch_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        dispatch_id(month, tag, stamp),
     )
-    return DispatchStarted(handle.id, month)
+    return DispatchStarted(workflow_id, month)
 
 
 async def dispatched_count(deps: Deps, workflow_id: str) -> int:
     """Wait for a dispatch to end: how many notification workflows it started or signalled."""
-    from workflows.dispatch import DispatchResult
-
-    client = await deps.temporal()
-    handle = client.get_workflow_handle(workflow_id, result_type=DispatchResult)
-    result: DispatchResult = await handle.result()
-    return result.started
+    return (await (await deps.gateway()).dispatch_result(workflow_id)).started
 
 
 async def send_now(deps: Deps, month: str, members: list[int] | None) -> DispatchStarted:
@@ -153,12 +149,7 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
     Chosen over an id per request, which would send the member two messages for one intent.
     A failed or terminated RESEND-n is started again under its id. Once the first resend has
     planned (its row exists), a new request is RESEND-n+1, a resend of its own."""
-    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
-    from activities.notify_starts import initial_search_attributes, notify_input, notify_workflow_id
     from telebill.db.notify_store import bill_of, resend_count
-    from workflows.notification import BillNotificationWorkflow
 
     chains = parse_chains(deps.settings.channel_chains)
     if channel not in chains:
@@ -173,24 +164,14 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
         member_id, month, n = found[0], f"{found[1]:%Y-%m}", await resend_count(conn, bill_id) + 1
     s = deps.settings
     purpose = resend_purpose(n)
-    wid = f"{notify_workflow_id(month, member_id, s.workflow_id_prefix)}-resend-{n}"
-    client = await deps.temporal()
-    try:
-        handle = await client.start_workflow(
-            BillNotificationWorkflow.run,
-            notify_input(s, bill_id, member_id, month, purpose=purpose, channel=channel),
-            id=wid,
-            task_queue=s.task_queue,
-            search_attributes=initial_search_attributes(month, member_id),
-            memo={RESEND_CHANNEL: channel},
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        )
-    except WorkflowAlreadyStartedError:  # completed already: that resend is the answer
-        handle = client.get_workflow_handle(wid)
-    # The channel of the resend that runs (another request's, when this one joined it).
-    started_at = await (await handle.describe()).memo_value(RESEND_CHANNEL, channel)
-    return Resent(bill_id, purpose, str(started_at), handle.id)
+    # The channel of the resend that runs (another request's, when this one joined it, or the
+    # completed one's: that resend is the answer).
+    wid, started_at = await (await deps.gateway()).start_resend(
+        notify_input(s, bill_id, member_id, month, purpose=purpose, channel=channel),
+        resend_workflow_id(month, member_id, n, s.workflow_id_prefix),
+        {RESEND_CHANNEL: channel},
+    )
+    return Resent(bill_id, purpose, str(started_at), wid)
 
 
 async def send_plan(deps: Deps, member_id: int, month: str) -> dict[str, Any]:
@@ -231,7 +212,6 @@ async def plan_again(conn: DbConn, settings: Settings, waiting: Sequence[Waiting
     """Monthly bills planned whose workflow is not started yet: their instant planned again by
     the rules as they are now and recorded, so that the daily dispatch starts each in time
     even when its workflow cannot be told now."""
-    from activities.notify_starts import plan_monthly_bills
     from telebill.db.blackout_store import blackout_windows
     from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
 
@@ -247,11 +227,9 @@ async def plan_again(conn: DbConn, settings: Settings, waiting: Sequence[Waiting
 async def tell(deps: Deps, waiting: Sequence[Waiting], signal: str, arg: object) -> int:
     """Tell waiting notification workflows (Signal-With-Start: one whose delayed start has not
     come yet wakes to re-plan); how many were told."""
-    from activities.notify_starts import tell_waiting
-
     if not waiting:
         return 0
-    return await tell_waiting(await deps.temporal(), deps.settings, waiting, signal, arg)
+    return await (await deps.gateway()).tell_waiting(waiting, signal, arg)
 
 
 @dataclass(frozen=True)
@@ -269,5 +247,5 @@ async def replan(deps: Deps, month: str) -> Replanned:
     month = checked_month(month)
     async with deps.db() as conn:
         waiting = await waiting_workflows(conn, parse_month(month))
-    told = await tell(deps, waiting, "replan_now", deps.settings.clock_offset_s)
+    told = await tell(deps, waiting, REPLAN_NOW, deps.settings.clock_offset_s)
     return Replanned(told, await catch_up(deps, month, None))

@@ -7,12 +7,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from telebill import clock
+from telebill.contracts.notification import RESERVATION, RESERVE, MemberListRef
+from telebill.db.notify_store import waiting_workflows
+from telebill.db.reservation_store import (
+    Reservation,
+    add_reservation,
+    cancel_reservation,
+    list_reservations,
+    mark_dispatch_failed,
+    mark_dispatched,
+)
 from telebill.domain.month import parse_month
 from telebill.errors import Unavailable
 from telebill.service.notify import checked_members, checked_month, start_dispatch, tell
 
 if TYPE_CHECKING:
-    from telebill.db.reservation_store import Reservation
     from telebill.service.deps import Deps
 
 
@@ -29,15 +38,12 @@ async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] 
     still apply. A past instant or an unknown member is refused. When Temporal cannot be
     reached the reservation is kept (RESERVED, with the reason) and the daily dispatch starts
     it; the caller is told so with `Unavailable`."""
-    from activities.notify_types import RESERVATION, MemberListRef
-    from telebill.db.reservation_store import add_reservation, mark_dispatch_failed, mark_dispatched
-
     month, members = checked_month(month), checked_members(members)
     now = clock.now(deps.settings)
     async with deps.db() as conn:
         rid = await add_reservation(conn, send_at, parse_month(month), members, now)
     # its dispatch names the reservation's row, which holds the members already
-    ref = MemberListRef(RESERVATION, rid) if members else None
+    ref = MemberListRef(kind=RESERVATION, id=rid) if members else None
     try:
         started = await start_dispatch(deps, month, members, send_at, f"reserve-{rid}", ref)
     except Exception as exc:
@@ -55,8 +61,6 @@ async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] 
 
 async def reservations(deps: Deps) -> list[Reservation]:
     """Newest first (a RESERVED one has not been dispatched yet: see its error)."""
-    from telebill.db.reservation_store import list_reservations
-
     async with deps.db() as conn:
         return await list_reservations(conn)
 
@@ -64,10 +68,7 @@ async def reservations(deps: Deps) -> list[Reservation]:
 async def cancel(deps: Deps, reservation_id: int) -> int:
     """Cancel a reservation: its bills go back to their preferred day; how many waiting
     notifications were told to plan again."""
-    from telebill.db.notify_store import waiting_workflows
-    from telebill.db.reservation_store import cancel_reservation
-
     async with deps.db() as conn:
         r = await cancel_reservation(conn, reservation_id)
         waiting = await waiting_workflows(conn, r.billing_month, r.member_ids)
-    return await tell(deps, waiting, "reserve", None)
+    return await tell(deps, waiting, RESERVE, None)

@@ -13,22 +13,20 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from telebill.contracts import dispatch, settlement
+from telebill.contracts.schedules import DISPATCH_SCHEDULE_ID, SCHEDULE_IDS, SETTLEMENT_SCHEDULE_ID
+from telebill.contracts.settlement import ScheduledSettlementInput
+from telebill.domain.send_window import parse_hhmm
 from telebill.errors import TelebillError
 
 if TYPE_CHECKING:
-    from temporalio.client import (
-        Client,
-        Schedule,
-        ScheduleActionResult,
-        ScheduleDescription,
-        SchedulePolicy,
-    )
+    from temporalio.client import ScheduleActionResult, SchedulePolicy
 
     from telebill.service.deps import Deps
+    from telebill.temporal_gateway import TemporalGateway
 
-SCHEDULE_ID = "telebill-monthly-settlement"
-DISPATCH_SCHEDULE_ID = "telebill-daily-dispatch"
-SCHEDULE_IDS = (SCHEDULE_ID, DISPATCH_SCHEDULE_ID)
+SCHEDULE_ID = SETTLEMENT_SCHEDULE_ID  # the ids: telebill/contracts/schedules.py
+__all__ = ["DISPATCH_SCHEDULE_ID", "SCHEDULE_ID", "SCHEDULE_IDS"]
 # How often each Schedule fires: the daily dispatch's "late" alert is this plus a slack
 # (deploy/prometheus/alerts.yml).
 DISPATCH_INTERVAL = timedelta(days=1)
@@ -54,6 +52,7 @@ def policies() -> dict[str, SchedulePolicy]:
     paused Schedule would leave every bill planned beyond the start horizon unstarted; the
     failure pages instead (TelebillDailyDispatchFailed).
     """
+    # lazy: the Temporal SDK (0.3 s at a CLI command's start; see Deps.gateway)
     from temporalio.client import ScheduleOverlapPolicy, SchedulePolicy
 
     return {
@@ -79,29 +78,7 @@ class Installed:
     dispatch: str
 
 
-async def _upsert(client: Client, schedule_id: str, schedule: Schedule) -> str:
-    """Create the Schedule, or make an existing one's spec, action and policies these while
-    keeping its state: an operator's pause and note survive an upgrade's `install`."""
-    from temporalio.client import ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
-
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        kept: list[str] = []
-
-        def declared(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            state = current.description.schedule.state
-            kept[:] = ["paused"] if state.paused else []
-            return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
-
-        await client.get_schedule_handle(schedule_id).update(declared)
-        return "updated (kept paused)" if kept else "updated"
-
-
 def _checked(at: str | None, dispatch_at: str | None, zone: str | None, deps: Deps) -> Installed:
-    from telebill.domain.send_window import parse_hhmm
-
     s = deps.settings
     at, dispatch_at, zone = (
         at or s.settle_schedule_time,
@@ -120,18 +97,11 @@ def _checked(at: str | None, dispatch_at: str | None, zone: str | None, deps: De
     return Installed(at, dispatch_at, zone, "", "")
 
 
-async def daily_dispatch_running(client: Client) -> bool:
+async def daily_dispatch_running(temporal: TemporalGateway) -> bool:
     """Whether the daily dispatch Schedule is installed and not paused: without it a bill
     planned beyond the start horizon never has its workflow started."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    try:
-        described = await client.get_schedule_handle(DISPATCH_SCHEDULE_ID).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return not described.schedule.state.paused
+    described = await temporal.describe_schedule(DISPATCH_SCHEDULE_ID)
+    return described is not None and not described.schedule.state.paused
 
 
 async def install(
@@ -139,6 +109,7 @@ async def install(
 ) -> Installed:
     """Create or update both Schedules (defaults from the settings: day 1 at 02:00 and every
     day at 09:00, Asia/Seoul)."""
+    # lazy: the Temporal SDK (0.3 s at a CLI command's start; see Deps.gateway)
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -146,10 +117,6 @@ async def install(
         ScheduleRange,
         ScheduleSpec,
     )
-
-    from telebill.domain.send_window import parse_hhmm
-    from workflows.dispatch import ScheduledDispatchWorkflow
-    from workflows.settlement import ScheduledSettlementInput, ScheduledSettlementWorkflow
 
     chosen = _checked(at, dispatch_at, zone, deps)
     s = deps.settings
@@ -171,11 +138,11 @@ async def install(
 
     monthly = Schedule(
         action=ScheduleActionStartWorkflow(
-            ScheduledSettlementWorkflow.run,
+            settlement.SCHEDULED_WORKFLOW,
             ScheduledSettlementInput(
                 time_zone=chosen.time_zone, dispatch_queue=s.dispatch_task_queue
             ),
-            id="scheduled-settlement",
+            id=settlement.SCHEDULED_ID,
             task_queue=s.settlement_task_queue,
             execution_timeout=timedelta(days=7),
         ),
@@ -184,22 +151,22 @@ async def install(
     )
     daily = Schedule(
         action=ScheduleActionStartWorkflow(
-            ScheduledDispatchWorkflow.run,
-            chosen.time_zone,
-            id="scheduled-dispatch",
+            dispatch.SCHEDULED_WORKFLOW,
+            args=[chosen.time_zone],
+            id=dispatch.SCHEDULED_ID,
             task_queue=s.dispatch_task_queue,
             execution_timeout=timedelta(hours=20),
         ),
         spec=spec(dispatch_time, "catch-up: every due bill has its notification workflow"),
         policy=policies()[DISPATCH_SCHEDULE_ID],
     )
-    client = await deps.temporal()
+    temporal = await deps.gateway()
     return Installed(
         chosen.settle_at,
         chosen.dispatch_at,
         chosen.time_zone,
-        await _upsert(client, SCHEDULE_ID, monthly),
-        await _upsert(client, DISPATCH_SCHEDULE_ID, daily),
+        await temporal.upsert_schedule(SCHEDULE_ID, monthly),
+        await temporal.upsert_schedule(DISPATCH_SCHEDULE_ID, daily),
     )
 
 
@@ -249,40 +216,30 @@ class ScheduleView:
         return dataclasses.asdict(self) | {"last_failed": self.last_failed}
 
 
-async def _outcome(client: Client, action: ScheduleActionResult) -> tuple[str, str]:
+async def _outcome(temporal: TemporalGateway, action: ScheduleActionResult) -> tuple[str, str]:
     """The workflow id of an action and how its run ended (one describe)."""
+    # lazy: the Temporal SDK (0.3 s at a CLI command's start; see Deps.gateway)
     from temporalio.client import ScheduleActionExecutionStartWorkflow
-    from temporalio.service import RPCError, RPCStatusCode
 
     started = action.action
     if not isinstance(started, ScheduleActionExecutionStartWorkflow):
         return "", "UNKNOWN"
-    handle = client.get_workflow_handle(started.workflow_id, run_id=started.first_execution_run_id)
-    try:
-        described = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return started.workflow_id, "UNKNOWN"
-        raise
-    status = described.status.name if described.status is not None else "UNKNOWN"
-    return started.workflow_id, status
+    outcome = await temporal.workflow_outcome(started.workflow_id, started.first_execution_run_id)
+    return started.workflow_id, outcome
 
 
-async def view(client: Client, schedule_id: str, runs: int = RECENT_RUNS) -> ScheduleView:
+async def view(
+    temporal: TemporalGateway, schedule_id: str, runs: int = RECENT_RUNS
+) -> ScheduleView:
     """A Schedule as `schedules status` shows it (not installed: `installed` False)."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    try:
-        described: ScheduleDescription = await client.get_schedule_handle(schedule_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return ScheduleView(schedule_id, installed=False)
-        raise
+    described = await temporal.describe_schedule(schedule_id)
+    if described is None:
+        return ScheduleView(schedule_id, installed=False)
     sched, info = described.schedule, described.info
     recent = sorted(info.recent_actions, key=lambda a: a.started_at, reverse=True)[:runs]
     last: list[Run] = []
     for action in recent:
-        workflow_id, outcome = await _outcome(client, action)
+        workflow_id, outcome = await _outcome(temporal, action)
         last.append(Run(action.scheduled_at, action.started_at, workflow_id, outcome))
     window = sched.policy.catchup_window
     return ScheduleView(
@@ -306,5 +263,5 @@ async def view(client: Client, schedule_id: str, runs: int = RECENT_RUNS) -> Sch
 
 async def status(deps: Deps) -> list[ScheduleView]:
     """Both Schedules: paused and note, policies, last runs and outcomes, next runs, misses."""
-    client = await deps.temporal()
-    return [await view(client, schedule_id) for schedule_id in SCHEDULE_IDS]
+    temporal = await deps.gateway()
+    return [await view(temporal, schedule_id) for schedule_id in SCHEDULE_IDS]

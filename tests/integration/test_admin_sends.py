@@ -14,8 +14,8 @@ import pytest
 from temporalio.api.history.v1 import HistoryEvent
 
 from activities.notification import NotificationActivities
-from activities.notify_types import RESERVATION, MemberListRef, ReservationRef
 from telebill.config import Settings
+from telebill.contracts.notification import RESERVATION, MemberListRef, ReservationRef
 from telebill.db.reservation_store import add_reservation
 from telebill.db.roles import DbRole
 from telebill.domain.month import parse_month
@@ -144,7 +144,13 @@ async def test_a_reservation_left_undispatched_is_handed_on_by_its_row(
         await pool.close()
     send_at = at.astimezone(UTC).isoformat()  # as PostgreSQL gives it back
     assert found == [
-        ReservationRef(listed, MONTH, None, send_at, MemberListRef(RESERVATION, listed)),
-        ReservationRef(whole, MONTH, None, send_at, None),
+        ReservationRef(
+            id=listed,
+            month=MONTH,
+            members=None,
+            send_at=send_at,
+            member_list=MemberListRef(kind=RESERVATION, id=listed),
+        ),
+        ReservationRef(id=whole, month=MONTH, members=None, send_at=send_at, member_list=None),
     ]
     await stack.conn.close()

@@ -125,7 +125,7 @@ async def test_the_schedule_gauges_read_installed_and_paused_right_after_a_pause
     settlement = client.get_schedule_handle(SCHEDULE_ID)
     await settlement.pause(note=f"gauge test {uuid.uuid4().hex[:6]}")
     try:
-        await refresh_schedule_gauges(client)
+        await refresh_schedule_gauges(client, settings)
         dispatch = (await client.get_schedule_handle(DISPATCH_SCHEDULE_ID).describe()).schedule
         for schedule_id in (SCHEDULE_ID, DISPATCH_SCHEDULE_ID):
             assert gauge("telebill_schedule_installed", {"schedule": schedule_id}) == 1
@@ -140,5 +140,5 @@ async def test_the_schedule_gauges_read_installed_and_paused_right_after_a_pause
         )
     finally:
         await settlement.unpause(note="unpaused by the gauge test")
-    await refresh_schedule_gauges(client)
+    await refresh_schedule_gauges(client, settings)
     assert gauge("telebill_schedule_paused", {"schedule": SCHEDULE_ID}) == 0

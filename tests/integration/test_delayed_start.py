@@ -17,9 +17,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notify_starts import notify_input
 from telebill.clock import offset_to
 from telebill.config import Settings
+from telebill.contracts.notification import notify_input
 from telebill.service.schedules import DISPATCH_SCHEDULE_ID
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import MONTH, NotifyStack, prepare, running

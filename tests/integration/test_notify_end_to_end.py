@@ -26,7 +26,7 @@ async def test_a_month_is_settled_notified_and_every_bill_ends_in_one_state(
         settlement_id = f"n{stack.tag}-settlement-{MONTH}"
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
-            SettlementInput(MONTH, shard_size=50, chunk_size=25, parallel=2),
+            SettlementInput(month=MONTH, shard_size=50, chunk_size=25, parallel=2),
             id=settlement_id,
             task_queue=stack.settings.task_queue,
         )

@@ -18,15 +18,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.notify_starts import notify_input, start_notification
 from telebill import clock
 from telebill.config import Settings
+from telebill.contracts.notification import notify_input
 from telebill.db.roles import DbRole
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.month import parse_month
 from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.topics import Topics
 from telebill.stack.kafka_topics import ensure_topics
+from telebill.temporal_gateway import TemporalGateway
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import MONTH, NotifyStack, prepare
 from workers.delivery_consumer import ChannelConsumer
@@ -107,7 +108,9 @@ async def test_a_missing_topic_is_waited_out_by_a_regular_activity_and_published
             began = loop.time()
             for member in (BY_EMAIL, BY_SMS):
                 params = notify_input(s, bills[member], member, MONTH)
-                await start_notification(stack.client, s, s.task_queue, params, now=clock.now(s))
+                await TemporalGateway(stack.client, s).start_notification(
+                    params, task_queue=s.task_queue, now=clock.now(s)
+                )
             waiting = stack.client.get_workflow_handle(stack.workflow_id(BY_EMAIL))
             served = stack.client.get_workflow_handle(stack.workflow_id(BY_SMS))
             # the SMS bill goes out while the e-mail one waits out its topic's absence

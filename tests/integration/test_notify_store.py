@@ -142,7 +142,15 @@ async def test_a_plan_with_no_time_to_send_is_recorded_and_counted_not_failed(
         acts = NotificationActivities(pool, fresh, client, "unused")
         now = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)
         result = await acts.plan(
-            PlanInput(bill, 2, "2026-11", MONTHLY, "email", "notify-2026-11-2", now.isoformat())
+            PlanInput(
+                bill_id=bill,
+                member_id=2,
+                month="2026-11",
+                purpose=MONTHLY,
+                channel="email",
+                workflow_id="notify-2026-11-2",
+                now=now.isoformat(),
+            )
         )
         assert result.problem is not None and "leave no time to send" in result.problem
         assert "late 23:00–01:00" in result.problem and "quiet hours" in result.problem
@@ -155,7 +163,15 @@ async def test_a_plan_with_no_time_to_send_is_recorded_and_counted_not_failed(
         # a plan that succeeds later clears it
         await db.execute("DELETE FROM blackout_window")
         again = await acts.plan(
-            PlanInput(bill, 2, "2026-11", MONTHLY, "email", "notify-2026-11-2", now.isoformat())
+            PlanInput(
+                bill_id=bill,
+                member_id=2,
+                month="2026-11",
+                purpose=MONTHLY,
+                channel="email",
+                workflow_id="notify-2026-11-2",
+                now=now.isoformat(),
+            )
         )
         assert again.problem is None
         assert (await month_status(db, NOV, now)).no_time_to_send == 0

@@ -32,6 +32,7 @@ from telebill.service.schedules import (
     policies,
     view,
 )
+from telebill.temporal_gateway import TemporalGateway
 from tests.helpers import run_cli
 from tests.workflows.record_histories import StandIns
 from workflows.settlement import (
@@ -156,7 +157,7 @@ async def test_a_run_caught_up_late_settles_its_month_and_status_shows_its_runs(
         Schedule(
             action=ScheduleActionStartWorkflow(
                 ScheduledSettlementWorkflow.run,
-                ScheduledSettlementInput(settlement=SettlementInput("", notify=False)),
+                ScheduledSettlementInput(settlement=SettlementInput(month="", notify=False)),
                 id=schedule_id,
                 task_queue=queue,
             ),
@@ -193,7 +194,7 @@ async def test_a_run_caught_up_late_settles_its_month_and_status_shows_its_runs(
                 ScheduleBackfill(meant - timedelta(minutes=1), meant + timedelta(minutes=1))
             )
             seen = await until(
-                lambda: view(client, schedule_id),
+                lambda: view(TemporalGateway(client, settings), schedule_id),
                 lambda v: bool(v.last_runs) and v.last_runs[0].outcome == "COMPLETED",
             )
             [run] = seen.last_runs

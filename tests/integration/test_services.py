@@ -16,7 +16,7 @@ from telebill.config import Settings, asyncpg_dsn
 from telebill.messaging.topics import all_topics
 from telebill.stack.kafka_topics import delete_topics, ensure_topics, topic_names
 from telebill.stack.process import StackError
-from telebill.stack.smoke import run_smoke
+from workers.smoke import run_smoke
 
 
 async def test_postgres_writes_and_reads_a_row(settings: Settings) -> None:

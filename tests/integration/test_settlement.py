@@ -16,9 +16,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.settlement import SettlementSummary
 from telebill.amount_figures import read_amount_figures
 from telebill.config import Settings
+from telebill.contracts.settlement import SettlementSummary
 from telebill.db.connect import connect
 from telebill.db.roles import DbRole
 from telebill.domain.month import parse_month
@@ -47,7 +47,7 @@ class Env:
             "notify": False,  # the notification tests start them
         }
         base.update(kw)
-        return SettlementInput(NOV, **base)  # type: ignore[arg-type]
+        return SettlementInput(month=NOV, **base)  # type: ignore[arg-type]
 
     async def settle(self, workflow_id: str | None = None, **kw: object) -> SettlementSummary:
         return await self.client.execute_workflow(

@@ -18,11 +18,11 @@ import pytest
 
 from telebill.config import Settings
 from telebill.stack.certs import MutualTls, mutual_tls
-from telebill.stack.smoke import run_smoke
 from telebill.stack.temporal import Temporal
 from telebill.temporal_client import connect_client
 from tests.helpers import free_low_ports
 from tests.integration.mutual_tls import MtlsProxy, client_settings, mtls_proxy, refused
+from workers.smoke import run_smoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -32,7 +32,7 @@ async def test_a_settlement_is_not_held_up_by_a_notification_backlog(
     waiting = [
         await client.start_workflow(
             BillNotificationWorkflow.run,
-            NotifyInput(n, n, NOV, search_attributes=False),
+            NotifyInput(bill_id=n, member_id=n, month=NOV, search_attributes=False),
             id=f"{s.workflow_id_prefix}backlog-{n}",
             task_queue=s.task_queue,
         )

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import Client
 
-from activities.notify_starts import initial_search_attributes
-from activities.notify_types import NOTIFY_STATUS, NotifyInput
 from telebill.config import Settings
+from telebill.contracts.notification import NotifyInput
+from telebill.contracts.search_attributes import NOTIFY_STATUS
 from telebill.stack.temporal_server import TemporalServer
+from telebill.temporal_gateway import initial_search_attributes
 
 pytestmark = [pytest.mark.production, pytest.mark.integration, pytest.mark.slow]
 PORT = 27233  # its ports run to +706: all below the kernel's ephemeral range
@@ -43,7 +44,7 @@ async def test_the_documented_ui_queries_answer_on_postgresql_visibility(server:
     for member in (41, 42, 43):
         await client.start_workflow(
             "BillNotificationWorkflow",
-            NotifyInput(member, member, month, version=4),
+            NotifyInput(bill_id=member, member_id=member, month=month, version=4),
             id=f"prod-{tag}-notify-{month}-{member}",
             task_queue=f"prod-{tag}",
             start_delay=timedelta(days=30),  # asleep; no worker needed

@@ -15,10 +15,10 @@ import pytest
 
 from telebill.config import Settings
 from telebill.stack.certs import MutualTls, mutual_tls
-from telebill.stack.smoke import run_smoke
 from telebill.stack.temporal_server import TemporalServer
 from telebill.temporal_client import stack_tls_folder
 from tests.integration.mutual_tls import client_settings, refused
+from workers.smoke import run_smoke
 
 pytestmark = [pytest.mark.production, pytest.mark.integration, pytest.mark.slow]
 PORT = 26233  # its ports run to +706: below the kernel's ephemeral range, apart from 27233's

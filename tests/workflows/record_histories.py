@@ -40,8 +40,6 @@ from activities.notification import (
     ReservationRef,
     StartInput,
 )
-from activities.notify_starts import initial_search_attributes
-from activities.notify_types import LEAN, RESERVATION, SEND_LIST, MemberListRef
 from activities.settlement import (
     CloseInput,
     SettlementScope,
@@ -50,7 +48,9 @@ from activities.settlement import (
     ShardResult,
 )
 from telebill.config import Settings
+from telebill.contracts.notification import LEAN, RESERVATION, SEND_LIST, MemberListRef
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
+from telebill.temporal_gateway import initial_search_attributes
 from workflows.dispatch import DispatchInput, DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.notification import BillNotificationWorkflow, NotifyInput
 from workflows.settlement import (
@@ -89,9 +89,13 @@ class StandIns:
     async def plan(self, inp: PlanInput) -> PlanResult:
         now = datetime.fromisoformat(inp.now)
         if inp.member_id in (3, 5, 7):
-            return PlanResult((now + timedelta(days=7)).isoformat(), "preferred day", None)
+            return PlanResult(
+                send_at=(now + timedelta(days=7)).isoformat(), why="preferred day", status=None
+            )
         if inp.member_id == 8:
-            return PlanResult(now.isoformat(), "no allowed instant", None, problem="blackout")
+            return PlanResult(
+                send_at=now.isoformat(), why="no allowed instant", status=None, problem="blackout"
+            )
         if inp.member_id == 10 and activity.info().is_local:
             raise ApplicationError("KafkaConnectionError: Unable to bootstrap (stand-in)")
         outcome = "DELIVERED_EMAIL" if inp.member_id in (1, 6, 10) else None
@@ -103,7 +107,9 @@ class StandIns:
             asyncio.get_running_loop().call_later(
                 1.0, lambda: asyncio.ensure_future(handle.signal(OUTCOME_SIGNAL, told))
             )
-        return PlanResult(now.isoformat(), "due", None, True, outcome)
+        return PlanResult(
+            send_at=now.isoformat(), why="due", status=None, published=True, outcome=outcome
+        )
 
     @activity.defn(name="notify.outcome")
     async def outcome(self, inp: OutcomeQuery) -> str | None:
@@ -111,7 +117,7 @@ class StandIns:
 
     @activity.defn(name="notify.month_scope")
     async def month_scope(self, month: str) -> MonthScope | None:
-        return MonthScope(month, 1, 10)
+        return MonthScope(month=month, first_member_id=1, last_member_id=10)
 
     @activity.defn(name="notify.start_range")
     async def start_range(self, inp: StartInput) -> int:
@@ -119,13 +125,23 @@ class StandIns:
 
     @activity.defn(name="notify.undispatched_reservations")
     async def undispatched_reservations(self) -> list[ReservationRef]:
-        return [ReservationRef(1, "2026-11", [3], "2026-12-05T10:00:00+09:00")]
+        return [
+            ReservationRef(id=1, month="2026-11", members=[3], send_at="2026-12-05T10:00:00+09:00")
+        ]
 
     # v6 on: the reservation's row instead of its list (a version before asks for the other)
     @activity.defn(name="notify.undispatched_reservation_refs")
     async def undispatched_reservation_refs(self) -> list[ReservationRef]:
-        ref = MemberListRef(RESERVATION, 1)
-        return [ReservationRef(1, "2026-11", None, "2026-12-05T10:00:00+09:00", ref)]
+        ref = MemberListRef(kind=RESERVATION, id=1)
+        return [
+            ReservationRef(
+                id=1,
+                month="2026-11",
+                members=None,
+                send_at="2026-12-05T10:00:00+09:00",
+                member_list=ref,
+            )
+        ]
 
     @activity.defn(name="notify.reservation_dispatched")
     async def reservation_dispatched(self, reservation_id: int) -> None:
@@ -168,7 +184,9 @@ async def record_scheduled_settlement(client: Client, queue: str, tag: str) -> N
     scheduled = await client.start_workflow(
         ScheduledSettlementWorkflow.run,
         ScheduledSettlementInput(
-            settlement=SettlementInput("", shard_size=4, chunk_size=2, parallel=2, notify=False)
+            settlement=SettlementInput(
+                month="", shard_size=4, chunk_size=2, parallel=2, notify=False
+            )
         ),
         id=f"record-scheduled-settlement-{tag}",
         task_queue=queue,
@@ -221,7 +239,13 @@ async def main() -> None:
     ) -> WorkflowHandle[Any, str]:
         return await client.start_workflow(
             BillNotificationWorkflow.run,
-            NotifyInput(member, member, "2026-11", stuck_after_s=stuck_after_s, version=LEAN),
+            NotifyInput(
+                bill_id=member,
+                member_id=member,
+                month="2026-11",
+                stuck_after_s=stuck_after_s,
+                version=LEAN,
+            ),
             id=f"record-notify-{tag}-{member}",
             task_queue=queue,
             search_attributes=initial_search_attributes("2026-11", member),
@@ -303,7 +327,10 @@ async def main() -> None:
         listed = await client.start_workflow(
             DispatchWorkflow.run,
             DispatchInput(
-                "2026-11", members=[2, 5, 9], reserved_at="2026-12-05T10:00:00+09:00", range_size=4
+                month="2026-11",
+                members=[2, 5, 9],
+                reserved_at="2026-12-05T10:00:00+09:00",
+                range_size=4,
             ),
             id=f"record-dispatch-listed-{tag}",
             task_queue=queue,
@@ -312,7 +339,7 @@ async def main() -> None:
         await save("dispatch_listed_members", listed)
         month = await client.start_workflow(
             MonthlySettlementWorkflow.run,
-            SettlementInput("2026-11", shard_size=4, chunk_size=2, parallel=2),
+            SettlementInput(month="2026-11", shard_size=4, chunk_size=2, parallel=2),
             id=f"record-{settlement_id('2026-11')}-{tag}",
             task_queue=queue,
         )
@@ -323,10 +350,10 @@ async def main() -> None:
         by_ref = await client.start_workflow(
             DispatchWorkflow.run,
             DispatchInput(
-                "2026-11",
+                month="2026-11",
                 reserved_at="2026-12-05T10:00:00+09:00",
                 range_size=4,
-                member_list=MemberListRef(SEND_LIST, 1),
+                member_list=MemberListRef(kind=SEND_LIST, id=1),
             ),
             id=f"record-dispatch-member-list-{tag}",
             task_queue=queue,

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.notification import MonthScope, ReservationRef, StartInput
-from activities.notify_types import RESERVATION, MemberListRef
+from telebill.contracts.notification import RESERVATION, MemberListRef
 from telebill.domain.month import months_before
 from workflows.dispatch import (
     CATCH_UP_MONTHS,
@@ -44,7 +44,7 @@ class StandIns:
     async def undispatched_reservations(self) -> list[ReservationRef]:
         """The lists themselves, as runs from before 2026-12-03 asked (the test fails on it)."""
         return [
-            ReservationRef(rid, month, members, send_at)
+            ReservationRef(id=rid, month=month, members=members, send_at=send_at)
             for rid, (month, members, send_at) in self.reservations.items()
             if rid not in self.dispatched
         ]
@@ -52,7 +52,13 @@ class StandIns:
     @activity.defn(name="notify.undispatched_reservation_refs")
     async def undispatched_reservation_refs(self) -> list[ReservationRef]:
         return [
-            ReservationRef(rid, month, None, send_at, MemberListRef(RESERVATION, rid))
+            ReservationRef(
+                id=rid,
+                month=month,
+                members=None,
+                send_at=send_at,
+                member_list=MemberListRef(kind=RESERVATION, id=rid),
+            )
             for rid, (month, _, send_at) in self.reservations.items()
             if rid not in self.dispatched
         ]
@@ -72,7 +78,11 @@ class StandIns:
 
     @activity.defn(name="notify.month_scope")
     async def month_scope(self, month: str) -> MonthScope | None:
-        return MonthScope(month, 1, self.last_member) if month in self.settled else None
+        return (
+            MonthScope(month=month, first_member_id=1, last_member_id=self.last_member)
+            if month in self.settled
+            else None
+        )
 
     @activity.defn(name="notify.start_range")
     async def start_range(self, inp: StartInput) -> int:
@@ -131,7 +141,10 @@ async def test_the_daily_dispatch_catches_up_the_last_two_months(
     s = StandIns({latest, before, older})
     results = await daily_dispatch(env, s)
     assert CATCH_UP_MONTHS == 2
-    assert results == [DispatchResult(latest, 10), DispatchResult(before, 10)]
+    assert results == [
+        DispatchResult(month=latest, started=10),
+        DispatchResult(month=before, started=10),
+    ]
     assert sorted(a.month for a in s.asked) == sorted([latest, before])  # not `older`
     assert all(a.only_overdue and a.members is None for a in s.asked)
 
@@ -151,11 +164,11 @@ async def test_the_daily_dispatch_starts_a_reservation_whose_own_dispatch_failed
     s.last_member = 200_000  # four member ranges of 50,000
     wid = f"scheduled-dispatch-{uuid.uuid4().hex[:6]}"
     results = await daily_dispatch(env, s, wid)
-    assert results[-1] == DispatchResult(before, len(members))
+    assert results[-1] == DispatchResult(month=before, started=len(members))
     reserved = [a for a in s.asked if a.reserved_at]
     assert reserved and all(
         (a.month, a.members, a.reserved_at, a.member_list, a.only_overdue)
-        == (before, None, send_at, MemberListRef(RESERVATION, 7), False)
+        == (before, None, send_at, MemberListRef(kind=RESERVATION, id=7), False)
         for a in reserved
     )
     assert sorted(s.started) == members and s.dispatched == [7]
@@ -187,7 +200,12 @@ async def test_each_range_is_given_only_its_own_members(
     ):
         await env.client.execute_workflow(
             DispatchWorkflow.run,
-            DispatchInput("2026-11", [3, 4, 9], "2030-01-05T10:00:00+09:00", range_size=5),
+            DispatchInput(
+                month="2026-11",
+                members=[3, 4, 9],
+                reserved_at="2030-01-05T10:00:00+09:00",
+                range_size=5,
+            ),
             id=f"dispatch-{uuid.uuid4().hex[:6]}",
             task_queue=queue,
         )

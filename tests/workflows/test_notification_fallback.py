@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notification import PlanInput, PlanResult
-from activities.notify_types import LEAN
+from telebill.contracts.notification import LEAN
 from workflows.notification import (
     LOCAL_BOUND,
     LOCAL_FALLBACK_PATCH,
@@ -63,7 +63,9 @@ class Outage:
                 await asyncio.Event().wait()  # until the bound cancels it
             raise ApplicationError("KafkaConnectionError: Unable to bootstrap")
         self.published[member] = self.published.get(member, 0) + 1
-        return PlanResult(inp.now, "due", None, True, "DELIVERED_EMAIL")
+        return PlanResult(
+            send_at=inp.now, why="due", status=None, published=True, outcome="DELIVERED_EMAIL"
+        )
 
     async def waited_out(self, member: int) -> None:
         await self.fell_back.setdefault(member, asyncio.Event()).wait()
@@ -72,7 +74,9 @@ class Outage:
 async def start(client: Client, queue: str, member: int) -> WorkflowHandle[Any, str]:
     return await client.start_workflow(
         BillNotificationWorkflow.run,
-        NotifyInput(member, member, "2026-11", search_attributes=False, version=LEAN),
+        NotifyInput(
+            bill_id=member, member_id=member, month="2026-11", search_attributes=False, version=LEAN
+        ),
         id=f"fallback-{uuid.uuid4().hex[:8]}-{member}",
         task_queue=queue,
     )

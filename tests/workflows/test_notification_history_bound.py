@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notification import OutcomeQuery, PlanInput, PlanResult
-from activities.notify_types import LEAN
+from telebill.contracts.notification import LEAN
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
 from workflows.notification import HISTORY_BOUND, BillNotificationWorkflow, NotifyInput
 
@@ -42,9 +42,9 @@ class StandIns:
     async def plan(self, inp: PlanInput) -> PlanResult:
         self.plans[inp.member_id].append(inp)
         if inp.member_id == 2 and not self.window_open:
-            return PlanResult(inp.now, PROBLEM, None, problem=PROBLEM)
+            return PlanResult(send_at=inp.now, why=PROBLEM, status=None, problem=PROBLEM)
         outcome = "DELIVERED_EMAIL" if inp.member_id == 2 else None
-        return PlanResult(inp.now, "due", None, True, outcome)
+        return PlanResult(send_at=inp.now, why="due", status=None, published=True, outcome=outcome)
 
     @activity.defn(name="notify.outcome")
     async def outcome(self, inp: OutcomeQuery) -> str | None:
@@ -71,9 +71,9 @@ async def start(
     return await client.start_workflow(
         BillNotificationWorkflow.run,
         NotifyInput(
-            member,
-            member,
-            month,
+            bill_id=member,
+            member_id=member,
+            month=month,
             stuck_after_s=STUCK_AFTER.total_seconds(),
             search_attributes=False,
             version=LEAN,

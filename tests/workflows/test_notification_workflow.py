@@ -64,7 +64,9 @@ class StandIns:
                 handle = self.env.client.get_workflow_handle(inp.workflow_id)
                 outcome = DeliveryOutcome(inp.bill_id, inp.purpose, "DELIVERED_EMAIL", "email", "")
                 asyncio.get_running_loop().create_task(handle.signal(OUTCOME_SIGNAL, outcome))
-        return PlanResult(p.send_at.isoformat(), p.explain(), None, due)
+        return PlanResult(
+            send_at=p.send_at.isoformat(), why=p.explain(), status=None, published=due
+        )
 
     @activity.defn(name="notify.outcome")
     async def outcome(self, inp: OutcomeQuery) -> str | None:
@@ -97,7 +99,13 @@ async def start(
 ) -> WorkflowHandle[BillNotificationWorkflow, str]:
     return await client.start_workflow(
         BillNotificationWorkflow.run,
-        NotifyInput(1, 7, month, stuck_after_s=stuck_after_s, search_attributes=False),
+        NotifyInput(
+            bill_id=1,
+            member_id=7,
+            month=month,
+            stuck_after_s=stuck_after_s,
+            search_attributes=False,
+        ),
         id=f"notify-{month}-7-{uuid.uuid4().hex[:6]}",
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -236,7 +244,7 @@ async def test_a_second_start_is_a_no_op(own_clock_env: WorkflowEnvironment) -> 
         handles = [
             await env.client.start_workflow(
                 BillNotificationWorkflow.run,
-                NotifyInput(1, 7, month, search_attributes=False),
+                NotifyInput(bill_id=1, member_id=7, month=month, search_attributes=False),
                 id=wid,
                 task_queue=queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -260,7 +268,7 @@ async def test_no_time_to_send_is_a_visible_state_that_plans_again_not_a_failure
         async def plan(self, inp: PlanInput) -> PlanResult:
             if not self.fixed:
                 why = "no time to send: quiet hours, night cover the whole day"
-                return PlanResult(inp.now, why, None, problem=why)
+                return PlanResult(send_at=inp.now, why=why, status=None, problem=why)
             return await super().plan(inp)
 
     month = a_month_already_due(await env.get_current_time())

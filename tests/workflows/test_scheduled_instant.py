@@ -100,7 +100,7 @@ async def scheduled_settlement(
     ):
         month: str = await env.client.execute_workflow(
             ScheduledSettlementWorkflow.run,
-            ScheduledSettlementInput(settlement=SettlementInput("", notify=False)),
+            ScheduledSettlementInput(settlement=SettlementInput(month="", notify=False)),
             id=f"scheduled-settlement-{uuid.uuid4().hex[:6]}",
             task_queue=queue,
             search_attributes=as_scheduled(meant) if meant else None,
@@ -137,7 +137,7 @@ class Dispatch:
     @activity.defn(name="notify.month_scope")
     async def month_scope(self, month: str) -> MonthScope | None:
         self.months.append(month)
-        return MonthScope(month, 1, 10)
+        return MonthScope(month=month, first_member_id=1, last_member_id=10)
 
     @activity.defn(name="notify.start_range")
     async def start_range(self, inp: StartInput) -> int:

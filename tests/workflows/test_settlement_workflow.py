@@ -94,7 +94,9 @@ async def test_fan_out_is_bounded_and_every_shard_runs_once(
         wid = f"settlement-2026-11-{uuid.uuid4().hex[:6]}"
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
-            SettlementInput("2026-11", shard_size=1_000, chunk_size=100, parallel=3, notify=False),
+            SettlementInput(
+                month="2026-11", shard_size=1_000, chunk_size=100, parallel=3, notify=False
+            ),
             id=wid,
             task_queue=tq,
         )

@@ -1,24 +1,46 @@
-"""The notification feature's payloads and search attributes, shared by its workflows, its
-activities and whatever starts or signals them.
+"""The notification family's contract: `BillNotificationWorkflow` (one per bill), what starts,
+signals and queries it, the payloads of its activities, and the start activity's payloads that
+the dispatch (telebill/contracts/dispatch.py) sends.
 
-Payloads carry ids, months and instants only, never member data.
+Payloads carry ids, months and instants only, never member data. Rules and versions: the
+package's docstring (telebill/contracts/__init__.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from temporalio.common import SearchAttributeKey
+from telebill.config import Settings
+from telebill.domain.statuses import NotifyStatus, Purpose
+from telebill.messaging.outcome import OUTCOME_SIGNAL
 
-from telebill.domain.statuses import Purpose
+WORKFLOW = "BillNotificationWorkflow"
+# Its task queue: TELEBILL_TASK_QUEUE (Settings.task_queue, WorkQueue.NOTIFICATION).
 
-BILLING_MONTH = SearchAttributeKey.for_keyword("BillingMonth")
-NOTIFY_STATUS = SearchAttributeKey.for_keyword("NotifyStatus")
-SEND_AT = SearchAttributeKey.for_datetime("SendAt")
-MEMBER_ID = SearchAttributeKey.for_int("MemberId")
+# Signals and the query, as the workflow registers them (tests/unit/test_contracts.py).
+PREFERENCES_CHANGED = "preferences_changed"  # no argument: plan again
+RESERVE = "reserve"  # str | None: a reserved instant (ISO; None: back to the preferred day)
+REPLAN_NOW = "replan_now"  # float | None: plan again now, with this clock offset
+DELIVERY_OUTCOME = OUTCOME_SIGNAL  # DeliveryOutcome (telebill/messaging/outcome.py)
+CURRENT = "current"  # query: NotifyState (status, send_at, why, reserved_at)
+
+# Its search attributes (BillingMonth, NotifyStatus, SendAt, MemberId) are
+# telebill/contracts/search_attributes.py's: typed keys of the Temporal SDK, kept apart so that
+# importing this contract (as every `telebill` command's service layer does) does not import
+# the SDK (0.16 s of a 0.6 s start-up, python -X importtime).
 
 
-@dataclass(frozen=True)
+def notify_workflow_id(month: str, member_id: int, prefix: str = "") -> str:
+    """notify-YYYY-MM-<member_id> (behind the installation's TELEBILL_WORKFLOW_ID_PREFIX)."""
+    return f"{prefix}notify-{month}-{member_id}"
+
+
+def resend_workflow_id(month: str, member_id: int, n: int, prefix: str = "") -> str:
+    """The n-th resend of a bill: notify-YYYY-MM-<member_id>-resend-<n>."""
+    return f"{notify_workflow_id(month, member_id, prefix)}-resend-{n}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotifyInput:
     bill_id: int
     member_id: int
@@ -47,7 +69,40 @@ class NotifyInput:
 LEAN = 4  # the version the starters give
 
 
-@dataclass(frozen=True)
+def notify_input(
+    settings: Settings,
+    bill_id: int,
+    member_id: int,
+    month: str,
+    *,
+    purpose: str = Purpose.MONTHLY_BILL,
+    channel: str = "email",
+    reserved_at: str | None = None,
+) -> NotifyInput:
+    """A notification workflow's input, with this installation's clock and STUCK period."""
+    return NotifyInput(
+        bill_id=bill_id,
+        member_id=member_id,
+        month=month,
+        purpose=purpose,
+        channel=channel,
+        reserved_at=reserved_at,
+        clock_offset_s=settings.clock_offset_s,
+        stuck_after_s=settings.notify_stuck_after_s,
+        version=LEAN,
+    )
+
+
+# Not frozen: the workflow keeps it as its state; the `current` query answers with it.
+@dataclass(kw_only=True)
+class NotifyState:
+    status: str = NotifyStatus.PLANNING
+    send_at: str | None = None
+    why: str = ""
+    reserved_at: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotifyCarry:
     """What a notification workflow's run hands to the next when it continues as new: all its
     query, its signals and its search attributes rely on, so the next run goes on where it was."""
@@ -61,7 +116,7 @@ class NotifyCarry:
     runs: int = 1  # runs of this workflow before this one
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlanInput:
     bill_id: int
     member_id: int
@@ -76,7 +131,7 @@ class PlanInput:
     local: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlanResult:
     send_at: str  # ISO, UTC
     why: str
@@ -86,7 +141,7 @@ class PlanResult:
     problem: str | None = None  # no allowed instant: why (the workflow shows it and waits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutcomeQuery:
     bill_id: int
     purpose: str
@@ -98,7 +153,7 @@ RESERVATION = "reservation"
 SEND_LIST = "send_list"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MemberListRef:
     """A stored member list: what a dispatch's input names instead of the list itself (up to a
     million ids; Temporal refuses a payload past 2 MB), read a page at a time where needed."""
@@ -107,7 +162,7 @@ class MemberListRef:
     id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StartInput:
     month: str
     first_member_id: int
@@ -118,14 +173,14 @@ class StartInput:
     member_list: MemberListRef | None = None  # the members, stored (instead of `members`)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MonthScope:
     month: str
     first_member_id: int
     last_member_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReservationRef:
     id: int
     month: str

@@ -1,4 +1,5 @@
-"""`telebill stack check`: one workflow whose activity round-trips PostgreSQL and Kafka."""
+"""`telebill stack check`: one workflow whose activity round-trips PostgreSQL and Kafka, on a
+worker of its own (so it lives with the workers, not in telebill/stack)."""
 
 from __future__ import annotations
 

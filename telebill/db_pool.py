@@ -1,0 +1,18 @@
+"""A process's connection pool, as its own database role: the API, the worker and the consumers
+each open one at start (here rather than in workers/, so the API needs nothing from there)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from telebill.config import Settings, asyncpg_dsn
+from telebill.db.roles import DbRole
+
+
+async def create_pool(settings: Settings, role: DbRole) -> asyncpg.Pool:
+    """The process's pool, as its own database role (telebill/db/roles.py)."""
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.db_url_for(role)), min_size=1, max_size=settings.db_pool_size
+    )
+    assert pool is not None
+    return pool
