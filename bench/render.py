@@ -18,8 +18,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from bench.figures import Figure, Goal, record
 from telebill.channels import channel
 from telebill.channels.base import Channel, TemplateSource
-from telebill.templates import render as rendering
-from telebill.templates.context import sample_context
+from telebill.rendering import render as rendering
+from telebill.rendering.context import sample_context
 
 
 def best_ms(work: Callable[[], object], rounds: int, renders: int) -> float:

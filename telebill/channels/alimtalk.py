@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.channels.links import web_link
-from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid, compile_template, render
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import TemplateInvalid, compile_template, render
 
 MAX_CHARS = 1_000
 BUTTON = "청구서 보기"

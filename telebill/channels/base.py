@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from telebill.templates.context import BillContext, sample_context
+from telebill.rendering.context import BillContext, sample_context
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "templates" / "defaults"
 DEFAULT_CODE = "monthly_bill"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
-from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid, compile_template, render
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import TemplateInvalid, compile_template, render
 
 
 class EmailChannel(Channel):

@@ -9,8 +9,8 @@ import json
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
 from telebill.channels.links import app_link
-from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid, compile_template, render
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import TemplateInvalid, compile_template, render
 
 TITLE_CHARS = 65
 BODY_CHARS = 240

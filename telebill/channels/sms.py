@@ -6,8 +6,8 @@ import unicodedata
 from dataclasses import replace
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
-from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid, compile_template, render
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import TemplateInvalid, compile_template, render
 
 SMS_MAX_BYTES = 90
 LMS_MAX_BYTES = 2_000

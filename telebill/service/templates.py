@@ -90,8 +90,8 @@ async def preview(
     """A template rendered for a settled bill (default: a sample bill): the stored `version`
     (default the active one), or `draft`, a text being edited and not stored."""
     from telebill.channels import channel as get_channel
+    from telebill.rendering.context import sample_context
     from telebill.templates.bills import load_contexts
-    from telebill.templates.context import sample_context
     from telebill.templates.store import get_template
 
     ch = get_channel(channel)

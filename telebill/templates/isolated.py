@@ -3,7 +3,7 @@ their memory (RLIMIT_AS) and their wall-clock time: a helper that does not answe
 killed and replaced.
 
 The API's previews and `templates add` render here: the text comes from a person (a viewer may
-preview a draft), and the in-process limits (telebill/templates/limits.py) are the first fence,
+preview a draft), and the in-process limits (telebill/rendering/limits.py) are the first fence,
 not the only one. A helper is started once and kept, so a preview costs a pipe round trip, not
 an interpreter start.
 """
@@ -23,8 +23,8 @@ from typing import Any
 
 from telebill.channels.base import RenderedMessage, TemplateSource
 from telebill.errors import Busy, Unavailable
-from telebill.templates.context import BillContext
-from telebill.templates.render import TemplateInvalid
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import TemplateInvalid
 
 STARTUP_S = 60.0
 

@@ -17,8 +17,8 @@ import asyncpg
 from telebill.config import PROJECT_ROOT
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.month import parse_month
+from telebill.rendering.render import won
 from telebill.seed.load import seed_population
-from telebill.templates.render import won
 from telebill.templates.store import install_defaults
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases

@@ -28,8 +28,8 @@ from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.store import Published, mark_published
 from telebill.domain.month import parse_month
 from telebill.month_report.build import month_view, write_report
+from telebill.rendering.render import won
 from telebill.seed.load import seed_population
-from telebill.templates.render import won
 from tests.e2e.test_email_in_browser import chromium, pdf_text
 from tests.helpers import all_by_email
 from tests.integration.conftest import Databases

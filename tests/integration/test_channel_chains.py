@@ -22,9 +22,9 @@ from telebill.domain.month import parse_month
 from telebill.messaging.events import NotificationEvent
 from telebill.month_report import charts
 from telebill.month_report.queries import read_delivery
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import compile_template, render
 from telebill.stack.kafka_topics import ensure_topics
-from telebill.templates.context import BillContext
-from telebill.templates.render import compile_template, render
 from telebill.templates.store import add_template
 from tests.integration.conftest import Databases
 from tests.integration.delivery_platform import platform_of

@@ -14,7 +14,7 @@ from telebill.channels.base import DeliveryFailed
 from telebill.channels.kakao_simulated import MISMATCH, NOT_A_USER, KakaoRules, is_user
 from telebill.channels.simulated import SimulatedSender
 from telebill.config import asyncpg_dsn
-from telebill.templates.context import sample_context
+from telebill.rendering.context import sample_context
 from telebill.templates.store import get_template, install_defaults
 from tests.integration.conftest import Databases
 

@@ -11,7 +11,7 @@ from telebill.channels import channel
 from telebill.channels.base import DeliveryFailed
 from telebill.channels.simulated import IdempotencyLedger, SimulatedSender
 from telebill.config import asyncpg_dsn
-from telebill.templates.context import sample_context
+from telebill.rendering.context import sample_context
 from tests.integration.conftest import Databases
 
 

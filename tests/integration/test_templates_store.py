@@ -9,9 +9,9 @@ from telebill.channels import channel
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.month import parse_month
 from telebill.errors import TelebillError
+from telebill.rendering.render import TemplateInvalid, won
 from telebill.seed.load import seed_population
 from telebill.templates.bills import load_contexts
-from telebill.templates.render import TemplateInvalid, won
 from telebill.templates.store import (
     activate,
     add_template,

@@ -27,7 +27,7 @@ from telebill.domain.send_window import DeferralKind, Window, quiet_hours
 from telebill.messaging.dead_letter import MAX_RAW_BYTES
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
-from telebill.templates.context import BillContext, sample_context
+from telebill.rendering.context import BillContext, sample_context
 
 NOW = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
 HOUR = timedelta(hours=1)

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from telebill.templates.context import sample_context
-from telebill.templates.limits import LIMITS
-from telebill.templates.render import TemplateInvalid, compile_template, render
+from telebill.rendering.context import sample_context
+from telebill.rendering.limits import LIMITS
+from telebill.rendering.render import TemplateInvalid, compile_template, render
 
 CONTEXT = sample_context().for_template()
 HUNT = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

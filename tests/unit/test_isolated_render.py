@@ -12,9 +12,9 @@ import pytest
 from telebill.channels import channel
 from telebill.channels.base import TemplateSource
 from telebill.errors import Busy
-from telebill.templates.context import sample_context
+from telebill.rendering.context import sample_context
+from telebill.rendering.render import TemplateInvalid
 from telebill.templates.isolated import IsolatedRenderer
-from telebill.templates.render import TemplateInvalid
 
 SAMPLE = {"": sample_context()}
 # 200,000 loop steps: whichever of its limits the render meets, it takes far longer than 0.01 s

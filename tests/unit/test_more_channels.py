@@ -14,8 +14,8 @@ from telebill.channels import channel, channels
 from telebill.channels.alimtalk import MAX_CHARS, matches
 from telebill.channels.base import TemplateSource
 from telebill.channels.push import BODY_CHARS, TITLE_CHARS
-from telebill.templates.context import BillContext, sample_context
-from telebill.templates.render import TemplateInvalid
+from telebill.rendering.context import BillContext, sample_context
+from telebill.rendering.render import TemplateInvalid
 
 
 def named(name: str) -> BillContext:

@@ -9,8 +9,8 @@ import pytest
 from telebill.channels import channel, channels
 from telebill.channels.base import TemplateSource
 from telebill.channels.sms import LMS_MAX_BYTES, SMS_MAX_BYTES, message_kind
-from telebill.templates.context import MemberView, sample_context
-from telebill.templates.render import TemplateInvalid, won
+from telebill.rendering.context import MemberView, sample_context
+from telebill.rendering.render import TemplateInvalid, won
 
 EMAIL = channel("email")
 SMS = channel("sms")

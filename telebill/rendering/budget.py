@@ -1,5 +1,5 @@
 """One render's budget: its limits, the steps it has taken, the clock, and the sizes of what it
-built (telebill/templates/sizes.py); and the checks every guard shares."""
+built (telebill/rendering/sizes.py); and the checks every guard shares."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2.sandbox import MAX_RANGE
 
-from telebill.templates.sizes import RenderLimit, Sizes
+from telebill.rendering.sizes import RenderLimit, Sizes
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 from jinja2.utils import _PassArg
 
-from telebill.templates.budget import check_width, listed, refuse_wide_format, tick
-from telebill.templates.sizes import RenderLimit, Sizes
+from telebill.rendering.budget import check_width, listed, refuse_wide_format, tick
+from telebill.rendering.sizes import RenderLimit, Sizes
 
 MAX_SLICES = 1_000  # columns of `slice`: each is a list built in one step
 MAX_UNIQUE = 2_000  # items `unique` hashes: colliding integers make each insertion linear

@@ -6,9 +6,9 @@ takes and whatever it is given.
   per render, and checks the budget and the clock at every step;
 - sizes every operation that can build a large value in one step before it runs (repetition,
   concatenation with `+` and `~`, join, padding, tab expansion, format, replace, indent, wrap,
-  power, product; telebill/templates/sizes.py), and every value an operation returns after it;
+  power, product; telebill/rendering/sizes.py), and every value an operation returns after it;
 - bounds what a template can write, block by block (`concat`) and as the output streams
-  (telebill/templates/render.py).
+  (telebill/rendering/render.py).
 The budget lives in budget.py, the checks of each filter and str method in guards.py; this
 module wires them into the sandbox (its code generator and its hooks). Attribute lookups are
 not counted: they build nothing, and counting them doubled the cost of a render.
@@ -23,7 +23,7 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from telebill.templates.budget import (
+from telebill.rendering.budget import (
     LIMITS,
     Budget,
     Limits,
@@ -34,14 +34,14 @@ from telebill.templates.budget import (
     refuse_wide_format,
     tick,
 )
-from telebill.templates.guards import (
+from telebill.rendering.guards import (
     DENIED_FILTERS,
     DENIED_METHODS,
     before_str_method,
     counted_test,
     guard,
 )
-from telebill.templates.sizes import RenderLimit
+from telebill.rendering.sizes import RenderLimit
 
 # what render.py takes from here, wherever it lives
 __all__ = ["LIMITS", "Budget", "LimitedEnvironment", "Limits", "RenderLimit", "current"]
