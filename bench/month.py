@@ -118,7 +118,7 @@ def write_state(
 async def dispatch(client: Client, s: Settings, month: str, name: str, **extra: object) -> int:
     result = await client.execute_workflow(
         DispatchWorkflow.run,
-        DispatchInput(month, **extra),  # type: ignore[arg-type]
+        DispatchInput(month=month, **extra),  # type: ignore[arg-type]
         id=f"{s.workflow_id_prefix}dispatch-{month}-{name}",
         task_queue=s.dispatch_task_queue,
     )
@@ -209,7 +209,7 @@ async def main(
                         began = time.perf_counter()
                         summary = await client.execute_workflow(
                             MonthlySettlementWorkflow.run,
-                            SettlementInput(month_text, notify=False),
+                            SettlementInput(month=month_text, notify=False),
                             id=f"{s.workflow_id_prefix}settlement-{month_text}",
                             task_queue=s.settlement_task_queue,
                         )
