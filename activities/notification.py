@@ -10,7 +10,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -114,6 +114,13 @@ async def heartbeating(*details: Any) -> AsyncIterator[Pulse]:
             await task
 
 
+def remaining_wait(budget_s: float, since: datetime, now: datetime) -> float:
+    """What is left of `budget_s` counted from `since`: never below 0, never above the budget
+    (a clock that went back counts as nothing spent)."""
+    spent = max((now - since).total_seconds(), 0.0)
+    return max(budget_s - spent, 0.0)
+
+
 class NotificationActivities:
     def __init__(
         self, pool: asyncpg.Pool, settings: Settings, client: Client, task_queue: str
@@ -180,9 +187,7 @@ class NotificationActivities:
             # a monthly bill starts where the member chose (as the member is now); a resend
             # where the admin said
             await self.publish(inp, r.bill_channel if inp.purpose == MONTHLY else inp.channel)
-            s = self.settings
-            wait = s.notify_local_outcome_wait_s if inp.local else s.notify_outcome_wait_s
-            outcome = await self.watch.wait(inp.bill_id, inp.purpose, wait)
+            outcome = await self.watch.wait(inp.bill_id, inp.purpose, self.outcome_wait(inp))
             if outcome is not None:  # handed over here: the reporter need not signal it
                 async with self.pool.acquire() as conn:
                     await mark_reported(conn, inp.bill_id, inp.purpose)
@@ -192,6 +197,22 @@ class NotificationActivities:
             status=r.status,
             published=due,
             outcome=outcome,
+        )
+
+    def outcome_wait(self, inp: PlanInput) -> float:
+        """How long to wait for the outcome after publishing. A local plan's wait counts from
+        the moment its attempt was scheduled, inside its workflow task: when the worker or
+        PostgreSQL is slow, the wait shrinks rather than the task growing toward its timeout
+        (the SDK warned of tasks past 5 s on a loaded send day; the reporter's signal brings
+        the outcome of a bill whose wait ran out)."""
+        s = self.settings
+        if not inp.local:
+            return s.notify_outcome_wait_s
+        info = activity.info() if activity.in_activity() else None
+        if info is None or not info.is_local:
+            return s.notify_local_outcome_wait_s
+        return remaining_wait(
+            s.notify_local_outcome_wait_s, info.current_attempt_scheduled_time, datetime.now(UTC)
         )
 
     async def publish(self, inp: PlanInput, channel: str) -> None:

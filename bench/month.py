@@ -32,7 +32,7 @@ import signal
 import time
 import uuid
 from contextlib import AsyncExitStack
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -62,6 +62,7 @@ from bench.month_probes import (
     wait_closed,
 )
 from bench.month_workflows import DelayedNoop, SleepThenWork
+from bench.task_waits import task_waits
 from telebill import clock
 from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn, get_settings
@@ -152,7 +153,7 @@ async def main(
     resume: bool,
 ) -> None:
     base = get_settings()
-    kept = base.stack_dir / "bench-month" if until or resume else None
+    kept = base.stack_dir / "bench-month" if until == "schedule" or resume else None
     if kept is not None and resume:
         if not (kept / STATE).exists():
             raise SystemExit(f"--resume: no run to resume ({kept / STATE} is missing)")
@@ -280,11 +281,14 @@ async def main(
                     lead = 30 + day_members / 80
                     day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
                     cpu = cpu_seconds(roots)
+                    base_wake = datetime.now(UTC) + timedelta(seconds=lead)
                     base_day = await timers_then_work(
                         client, baseline_queue, baseline_queue, day_members, lead
                     )
                     line("   baseline: timer + activity", day_members, base_day.all_s)
                     where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
+                    ids = [f"bench{baseline_queue}-timer-{i}" for i in range(day_members)]
+                    print("   " + (await task_waits(client, ids, base_wake)).line())
                     # the daily dispatch's horizon reaching just past the day's start, so that
                     # this day's bills are started and not the next day's
                     s3 = s.model_copy(
@@ -323,26 +327,41 @@ async def main(
                         )
                         line("   send day: completed (all)", held, done.all_s)
                         where_time_went("dispatch and send day", cpu, cpu_seconds(roots))
-                        picked = await conn.fetch(
-                            "SELECT id FROM member WHERE preferred_day <> $1 ORDER BY id LIMIT $2",
-                            SEND_DAY,
-                            min(100_000, members // 10),
-                        )
-                        # by the clock these workflows started with (the send day's moved on)
-                        mark = time.perf_counter()
-                        told = await dispatch(
-                            client,
-                            s3,
-                            month_text,
-                            "now",
-                            members=[r["id"] for r in picked],
-                            reserved_at=clock.now(s).isoformat(),
-                        )
-                        closed = await wait_closed(client, mine, told, mark, already=held)
-                        rate = line("4. send now: woken and completed (to 99%)", told, closed.p99_s)
-                        name = f"send now: {told:,} scheduled bills woken and completed (to 99%)"
-                        record(Figure("month", name, rate, "bills/s"))
-                        line("   send now: completed (all)", told, closed.all_s)
+                        ids = [
+                            r["workflow_id"]
+                            for r in await conn.fetch(
+                                "SELECT workflow_id FROM notification "
+                                "WHERE published_at IS NOT NULL"
+                            )
+                        ]
+                        our_wake = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - wake)
+                        print("   " + (await task_waits(client, ids, our_wake)).line())
+                        if until != "send-day":  # rounds of the send day alone stop here
+                            picked = await conn.fetch(
+                                "SELECT id FROM member WHERE preferred_day <> $1 "
+                                "ORDER BY id LIMIT $2",
+                                SEND_DAY,
+                                min(100_000, members // 10),
+                            )
+                            # by the clock these workflows started with (the send day's moved on)
+                            mark = time.perf_counter()
+                            told = await dispatch(
+                                client,
+                                s3,
+                                month_text,
+                                "now",
+                                members=[r["id"] for r in picked],
+                                reserved_at=clock.now(s).isoformat(),
+                            )
+                            closed = await wait_closed(client, mine, told, mark, already=held)
+                            rate = line(
+                                "4. send now: woken and completed (to 99%)", told, closed.p99_s
+                            )
+                            name = (
+                                f"send now: {told:,} scheduled bills woken and completed (to 99%)"
+                            )
+                            record(Figure("month", name, rate, "bills/s"))
+                            line("   send now: completed (all)", told, closed.all_s)
         finally:
             for process in consumers:
                 peak = rss_mib(process.pid)[1] if process.returncode is None else 0.0
@@ -375,9 +394,10 @@ if __name__ == "__main__":
         )
         parser.add_argument(
             "--until",
-            choices=("schedule",),
-            help="stop after the schedule (phases 1–2), keeping the database and the server's "
-            "folder under the stack's; a 1M month then fits two sittings",
+            choices=("schedule", "send-day"),
+            help="schedule: stop after phases 1–2, keeping the database and the server's "
+            "folder under the stack's (a 1M month then fits two sittings); send-day: stop after "
+            "phase 3 (rounds of the send day alone)",
         )
         parser.add_argument(
             "--resume",

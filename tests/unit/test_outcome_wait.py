@@ -1,0 +1,81 @@
+"""The local plan's outcome wait counts from its attempt's scheduling, so that its workflow task
+stays well inside its timeout when the worker or PostgreSQL is slow (issue 32, item 5)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from temporalio.testing import ActivityEnvironment
+
+from activities.notification import NotificationActivities, remaining_wait
+from telebill.config import Settings
+from telebill.contracts.notification import PlanInput
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@given(
+    budget=st.floats(min_value=0, max_value=7),
+    spent=st.floats(min_value=-60, max_value=60),
+)
+def test_remaining_wait_is_the_rest_of_the_budget(budget: float, spent: float) -> None:
+    elapsed = timedelta(seconds=spent)
+    spent = elapsed.total_seconds()  # as a datetime holds it (to the microsecond)
+    left = remaining_wait(budget, T0, T0 + elapsed)
+    assert 0.0 <= left <= budget
+    if spent <= 0:
+        assert left == budget  # a clock gone back spends nothing
+    elif spent >= budget:
+        assert left == 0.0
+    else:
+        assert abs(left - (budget - spent)) < 1e-6
+
+
+def plan_input(local: bool) -> PlanInput:
+    return PlanInput(
+        bill_id=1,
+        member_id=1,
+        month="2026-11",
+        purpose="MONTHLY_BILL",
+        channel="email",
+        workflow_id="notify-2026-11-1",
+        now=T0.isoformat(),
+        local=local,
+    )
+
+
+def activities(settings: Settings) -> NotificationActivities:
+    # outcome_wait touches neither the pool nor the client
+    none: Any = None
+    return NotificationActivities(none, settings, none, "telebill")
+
+
+def test_a_local_plan_that_started_late_waits_less() -> None:
+    s = Settings(notify_local_outcome_wait_s=3.0, notify_outcome_wait_s=10.0)
+    acts = activities(s)
+    env = ActivityEnvironment()
+    env.info = replace(
+        env.info,
+        is_local=True,
+        current_attempt_scheduled_time=datetime.now(UTC) - timedelta(seconds=2),
+    )
+    left = env.run(acts.outcome_wait, plan_input(local=True))
+    assert 0.5 < left <= 1.0  # 3 s budget, 2 s already spent in the task
+    env.info = replace(env.info, current_attempt_scheduled_time=datetime.now(UTC))
+    assert env.run(acts.outcome_wait, plan_input(local=True)) > 2.5
+
+
+def test_a_regular_plan_waits_its_own_longer_wait() -> None:
+    s = Settings(notify_local_outcome_wait_s=3.0, notify_outcome_wait_s=10.0)
+    acts = activities(s)
+    env = ActivityEnvironment()
+    env.info = replace(
+        env.info,
+        is_local=False,
+        current_attempt_scheduled_time=datetime.now(UTC) - timedelta(seconds=30),
+    )
+    assert env.run(acts.outcome_wait, plan_input(local=False)) == 10.0
