@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
-.PHONY: help deps system-deps stack-up stack-down demo test test-dated bench test-production-temporal drills drills-cluster lint format lock clean
+.PHONY: help deps system-deps stack-up stack-down demo test test-fast test-dated bench test-production-temporal drills drills-cluster lint format lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ lint: deps ## ruff (lint and format check) and mypy
 test: stack-up lint ## Bring up what the tests need and run them all, then the dated runs
 	@rc=0; $(BIN)/python -m pytest || rc=$$?; \
 	  $(BIN)/python -m tests.dated || rc=$$?; exit $$rc
+
+# The fast tier: no PostgreSQL, Kafka or Temporal (the service layer on the fakes of tests/fakes/),
+# and not the few unit tests marked slow in tests/unit/conftest.py; `make test` runs them all.
+test-fast: $(INSTALLED) ## Unit and service-layer tests, no services, under a minute
+	$(BIN)/python -m pytest -q -m 'not slow and not production' tests/unit tests/service
 
 test-dated: deps ## The date-sensitive tests as if today were each hard date (tests/clock.py)
 	$(BIN)/python -m tests.dated

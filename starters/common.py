@@ -44,9 +44,9 @@ def checked_month(month: str) -> str:
 def call(operation: Callable[[Deps], Coroutine[Any, Any, T]]) -> T:
     """Run one service-layer operation for a command: its database connection and Temporal
     client are opened for it."""
-    from telebill.service.deps import Deps
+    from telebill.service.bootstrap import cli_deps
 
-    return asyncio.run(operation(Deps(get_settings())))
+    return asyncio.run(operation(cli_deps(get_settings())))
 
 
 def progress_bar() -> Progress:

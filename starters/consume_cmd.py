@@ -27,33 +27,28 @@ console = Console()
 
 
 async def _run(kind: str) -> None:
-    from telebill.db.migrate import ensure_schema_as
-    from telebill.db.roles import DbRole
     from telebill.metrics import serve_metrics
-    from telebill.resilience import wait_out
+    from telebill.service.bootstrap import consumer_process
     from workers.dead_letter_consumer import DeadLetterConsumer
     from workers.delivery_consumer import ChannelConsumer
-    from workers.temporal_worker import create_pool
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = get_settings()
     serve_metrics(settings)
-    # Started while PostgreSQL is down (a host rebooting, services in any order): wait for it.
-    await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, DbRole.CONSUMER))
-    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, DbRole.CONSUMER))
-    stop = asyncio.Event()
-    stop_on_signals(f"{kind} consumer", settings.shutdown_timeout_s, stop)
-    consumer = (
-        DeadLetterConsumer(settings, pool)
-        if kind == "dlq"
-        else ChannelConsumer(kind, settings, pool)
-    )
-    console.print(f"{kind} consumer on {settings.kafka_servers}; Ctrl-C stops it", highlight=False)
-    try:
+    # Started while PostgreSQL is down (a host rebooting, services in any order): it waits.
+    async with consumer_process(settings) as pool:
+        stop = asyncio.Event()
+        stop_on_signals(f"{kind} consumer", settings.shutdown_timeout_s, stop)
+        consumer = (
+            DeadLetterConsumer(settings, pool)
+            if kind == "dlq"
+            else ChannelConsumer(kind, settings, pool)
+        )
+        console.print(
+            f"{kind} consumer on {settings.kafka_servers}; Ctrl-C stops it", highlight=False
+        )
         await consumer.run(stop)  # an event in flight is finished, then its offset committed
-    finally:
-        await pool.close()
     console.print(f"{kind} consumer stopped cleanly", highlight=False)
 
 

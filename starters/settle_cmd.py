@@ -30,18 +30,15 @@ async def _settle(
     if not with_worker:
         await _start_and_follow(deps, month, wait, sizes, notify=notify)
         return
-    from telebill.db.roles import DbRole
     from telebill.queues import WorkQueue
-    from workers.temporal_worker import build_worker, create_pool
+    from telebill.service.bootstrap import worker_pool
+    from workers.temporal_worker import build_worker
 
-    pool = await create_pool(deps.settings, DbRole.WORKER)
-    try:
+    async with worker_pool(deps.settings) as pool:
         # The settlement's work only: its dispatch and the notifications are the workers' job.
         client = await deps.temporal()
         async with build_worker(client, pool, deps.settings, queues=[WorkQueue.SETTLEMENT]):
             await _start_and_follow(deps, month, True, sizes, own_worker=True, notify=notify)
-    finally:
-        await pool.close()
 
 
 async def _start_and_follow(

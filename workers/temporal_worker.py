@@ -25,7 +25,6 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
 from telebill.config import Settings
-from telebill.db.roles import DbRole
 from telebill.db_pool import create_pool
 from telebill.metrics import (
     OVERDUE,
@@ -41,10 +40,10 @@ from telebill.metrics import (
 )
 from telebill.notify_search import stuck_count
 from telebill.queues import WorkQueue
-from telebill.resilience import supervise, wait_out
+from telebill.resilience import supervise
+from telebill.service.bootstrap import worker_process
 from telebill.service.schedules import SCHEDULE_IDS, view
 from telebill.shutdown import stop_on_signals
-from telebill.temporal_client import connect_client
 from telebill.temporal_gateway import TemporalGateway
 from workflows.dispatch import DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.notification import BillNotificationWorkflow
@@ -142,13 +141,21 @@ async def run_worker(
     task_queue: str | None = None,
     queues: Sequence[WorkQueue] = tuple(WorkQueue),
 ) -> None:
-    from telebill.db.migrate import ensure_schema_as
-
-    # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
-    await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, DbRole.WORKER))
+    # Metrics first, as a consumer serves them (its SDK runtime is built from the same port).
     monitored = serve_metrics(settings) is not None
-    client = await connect_client(settings, runtime=sdk_runtime(settings) if monitored else None)
-    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, DbRole.WORKER))
+    # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
+    async with worker_process(settings, sdk_runtime(settings) if monitored else None) as parts:
+        await _serve(settings, parts.client, parts.pool, task_queue, queues, monitored)
+
+
+async def _serve(
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool,
+    task_queue: str | None,
+    queues: Sequence[WorkQueue],
+    monitored: bool,
+) -> None:
     stop = asyncio.Event()
     stop_on_signals("worker", settings.shutdown_timeout_s, stop)
     gauges = []
@@ -173,7 +180,6 @@ async def run_worker(
     finally:
         stop.set()
         await asyncio.gather(*gauges, return_exceptions=True)
-        await pool.close()
 
 
 def sdk_runtime(settings: Settings) -> Runtime:

@@ -15,11 +15,8 @@ from telebill.api import console, routes_manage, routes_read, routes_send
 from telebill.api.middleware import Guard
 from telebill.api.security import SendLimiter, status_of
 from telebill.config import Settings
-from telebill.db.migrate import ensure_schema_as
-from telebill.db.roles import DbRole
-from telebill.db_pool import create_pool
 from telebill.errors import TelebillError
-from telebill.service.deps import Deps
+from telebill.service.bootstrap import api_process
 
 log = logging.getLogger("telebill.api")
 
@@ -27,15 +24,9 @@ log = logging.getLogger("telebill.api")
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-
-        await ensure_schema_as(settings, DbRole.API)
-        pool = await create_pool(settings, DbRole.API)
-        app.state.deps = deps = Deps(settings, pool)
-        try:
+        async with api_process(settings) as deps:
+            app.state.deps = deps
             yield
-        finally:
-            deps.close()
-            await pool.close()
 
     app = FastAPI(
         title="Telebill admin API",

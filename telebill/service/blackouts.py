@@ -12,26 +12,24 @@ if TYPE_CHECKING:
 
 
 async def blackouts(deps: Deps) -> list[Blackout]:
-    from telebill.db.blackout_store import list_blackouts
-
     async with deps.db() as conn:
-        return await list_blackouts(conn)
+        return await deps.stores.blackouts.list_blackouts(conn)
 
 
 async def add(deps: Deps, name: str, start: str, end: str, days: str | None = None) -> int:
     """Add a window [start, end) (HH:MM, may wrap midnight), on some weekdays ('sat,sun') or
     every day; refused if, with the others, it leaves a day with no time to send."""
-    from telebill.db.blackout_store import add_blackout, parse_days, parse_time
+    from telebill.db.blackout_store import parse_days, parse_time
 
     if not name.strip():
         raise TelebillError("a blackout window needs a name")
     s, e, d = parse_time(start), parse_time(end), parse_days(days)
     async with deps.db() as conn:
-        return await add_blackout(conn, name.strip(), s, e, d, deps.settings.system_time_zone)
+        return await deps.stores.blackouts.add_blackout(
+            conn, name.strip(), s, e, d, deps.settings.system_time_zone
+        )
 
 
 async def remove(deps: Deps, name: str) -> None:
-    from telebill.db.blackout_store import remove_blackout
-
     async with deps.db() as conn:
-        await remove_blackout(conn, name)
+        await deps.stores.blackouts.remove_blackout(conn, name)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telebill.errors import Unavailable
+from telebill.service.ports import Stores
 
 if TYPE_CHECKING:
     import asyncpg
@@ -16,16 +17,18 @@ if TYPE_CHECKING:
 
     from telebill.config import Settings
     from telebill.db.connect import DbConn
+    from telebill.service.ports import Temporal
     from telebill.templates.isolated import IsolatedRenderer
-    from telebill.temporal_gateway import TemporalGateway
 
 
 @dataclass
 class Deps:
     settings: Settings
     pool: asyncpg.Pool | None = None  # None: a connection per call (the CLI)
+    # the stores the services call (telebill/service/ports.py); fakes in the fast tests
+    stores: Stores = field(default_factory=Stores)
     _client: Client | None = field(default=None, repr=False)
-    _gateway: TemporalGateway | None = field(default=None, repr=False)
+    _gateway: Temporal | None = field(default=None, repr=False)
     _renderer: IsolatedRenderer | None = field(default=None, repr=False)
 
     @asynccontextmanager
@@ -59,7 +62,7 @@ class Deps:
                 ) from None
         return self._client
 
-    async def gateway(self) -> TemporalGateway:
+    async def gateway(self) -> Temporal:
         """Temporal as the service layer calls it (telebill/temporal_gateway.py)."""
         if self._gateway is None:
             # Lazy, like the client's own import above: the Temporal SDK's client takes 0.3 s to

@@ -17,10 +17,8 @@ if TYPE_CHECKING:
 
 
 async def member(deps: Deps, member_id: int) -> MemberPrefs:
-    from telebill.db.member_store import get_member
-
     async with deps.db() as conn:
-        return await get_member(conn, member_id)
+        return await deps.stores.members.get_member(conn, member_id)
 
 
 def masked(m: MemberPrefs) -> MemberPrefs:
@@ -58,8 +56,7 @@ async def update_preferences(
 ) -> PreferencesSaved:
     """Change preferences (validated); the member's waiting notifications re-plan at once. When
     they cannot be told, the change is saved and `Unavailable` says what happens instead."""
-    from telebill.db.member_store import parse_quiet, update_member
-    from telebill.db.notify_store import waiting_workflows
+    from telebill.db.member_store import parse_quiet
 
     if quiet and no_quiet:
         raise TelebillError("quiet hours and no quiet hours exclude each other")
@@ -78,7 +75,7 @@ async def update_preferences(
     hours = parse_quiet(quiet) if quiet else None
     async with deps.db() as conn:
         async with conn.transaction():
-            saved = await update_member(
+            saved = await deps.stores.members.update_member(
                 conn,
                 member_id,
                 deps.settings.system_time_zone,
@@ -89,7 +86,9 @@ async def update_preferences(
                 channel,
             )
         # those only planned too: their workflow starts now and plans by the new preferences
-        waiting = await waiting_workflows(conn, member_ids=[member_id], unstarted=True)
+        waiting = await deps.stores.notifications.waiting_workflows(
+            conn, member_ids=[member_id], unstarted=True
+        )
         await plan_again(conn, deps.settings, waiting)
     try:
         told = await tell(deps, waiting, PREFERENCES_CHANGED, None)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from telebill import clock
 from telebill.contracts.schedules import DISPATCH_SCHEDULE_ID
 from telebill.contracts.settlement import SettlementInput, SettlementProgress, SettlementSummary
-from telebill.db.notify_store import MonthStatus, last_errors, month_status
+from telebill.db.notify_store import MonthStatus, last_errors
 from telebill.domain.month import parse_month, previous_month
 from telebill.errors import TelebillError, Unavailable
 from telebill.notify_search import workflow_link
@@ -53,7 +53,9 @@ class MonthView:
 
 async def db_status(deps: Deps, month: str) -> MonthStatus:
     async with deps.db() as conn:
-        return await month_status(conn, parse_month(checked_month(month)), clock.now(deps.settings))
+        return await deps.stores.month_views.month_status(
+            conn, parse_month(checked_month(month)), clock.now(deps.settings)
+        )
 
 
 async def status(deps: Deps, month: str) -> MonthView:

@@ -85,14 +85,13 @@ async def start_dispatch(
     preferred day. Starting the same one again joins it. Listed members travel by reference:
     `member_list` where they are stored already (a reservation), else a `send_list` row kept
     here first."""
-    from telebill.db.reservation_store import add_send_list
-
     s = deps.settings
     members = checked_members(members)
     if members is not None and member_list is None:
         async with deps.db() as conn:
             member_list = MemberListRef(
-                kind=SEND_LIST, id=await add_send_list(conn, parse_month(month), members)
+                kind=SEND_LIST,
+                id=await deps.stores.reservations.add_send_list(conn, parse_month(month), members),
             )
     stamp = clock.now(s).strftime("%Y%m%dT%H%M%S")
     workflow_id = await (await deps.gateway()).start_dispatch(
@@ -149,8 +148,6 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
     Chosen over an id per request, which would send the member two messages for one intent.
     A failed or terminated RESEND-n is started again under its id. Once the first resend has
     planned (its row exists), a new request is RESEND-n+1, a resend of its own."""
-    from telebill.db.notify_store import bill_of, resend_count
-
     chains = parse_chains(deps.settings.channel_chains)
     if channel not in chains:
         known = ", ".join(sorted(chains))
@@ -158,10 +155,11 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
             f"the channel must start one of the installation's chains ({known}), got {channel!r}"
         )
     async with deps.db() as conn:
-        found = await bill_of(conn, bill_id)
+        found = await deps.stores.notifications.bill_of(conn, bill_id)
         if found is None:
             raise NotFound(f"no bill {bill_id}")
-        member_id, month, n = found[0], f"{found[1]:%Y-%m}", await resend_count(conn, bill_id) + 1
+        n = await deps.stores.notifications.resend_count(conn, bill_id) + 1
+        member_id, month = found[0], f"{found[1]:%Y-%m}"
     s = deps.settings
     purpose = resend_purpose(n)
     # The channel of the resend that runs (another request's, when this one joined it, or the

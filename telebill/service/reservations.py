@@ -8,20 +8,12 @@ from typing import TYPE_CHECKING
 
 from telebill import clock
 from telebill.contracts.notification import RESERVATION, RESERVE, MemberListRef
-from telebill.db.notify_store import waiting_workflows
-from telebill.db.reservation_store import (
-    Reservation,
-    add_reservation,
-    cancel_reservation,
-    list_reservations,
-    mark_dispatch_failed,
-    mark_dispatched,
-)
 from telebill.domain.month import parse_month
 from telebill.errors import Unavailable
 from telebill.service.notify import checked_members, checked_month, start_dispatch, tell
 
 if TYPE_CHECKING:
+    from telebill.db.reservation_store import Reservation
     from telebill.service.deps import Deps
 
 
@@ -41,7 +33,9 @@ async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] 
     month, members = checked_month(month), checked_members(members)
     now = clock.now(deps.settings)
     async with deps.db() as conn:
-        rid = await add_reservation(conn, send_at, parse_month(month), members, now)
+        rid = await deps.stores.reservations.add_reservation(
+            conn, send_at, parse_month(month), members, now
+        )
     # its dispatch names the reservation's row, which holds the members already
     ref = MemberListRef(kind=RESERVATION, id=rid) if members else None
     try:
@@ -49,26 +43,28 @@ async def reserve(deps: Deps, send_at: datetime, month: str, members: list[int] 
     except Exception as exc:
         why = " ".join(str(exc).split()) or type(exc).__name__
         async with deps.db() as conn:
-            await mark_dispatch_failed(conn, rid, why)
+            await deps.stores.reservations.mark_dispatch_failed(conn, rid, why)
         raise Unavailable(
             f"reservation {rid} is kept, but its dispatch failed ({why}); the daily dispatch "
             "starts it, or reserve the same again once Temporal answers"
         ) from None
     async with deps.db() as conn:
-        await mark_dispatched(conn, rid)
+        await deps.stores.reservations.mark_dispatched(conn, rid)
     return Reserved(rid, month, send_at, started.workflow_id)
 
 
 async def reservations(deps: Deps) -> list[Reservation]:
     """Newest first (a RESERVED one has not been dispatched yet: see its error)."""
     async with deps.db() as conn:
-        return await list_reservations(conn)
+        return await deps.stores.reservations.list_reservations(conn)
 
 
 async def cancel(deps: Deps, reservation_id: int) -> int:
     """Cancel a reservation: its bills go back to their preferred day; how many waiting
     notifications were told to plan again."""
     async with deps.db() as conn:
-        r = await cancel_reservation(conn, reservation_id)
-        waiting = await waiting_workflows(conn, r.billing_month, r.member_ids)
+        r = await deps.stores.reservations.cancel_reservation(conn, reservation_id)
+        waiting = await deps.stores.notifications.waiting_workflows(
+            conn, r.billing_month, r.member_ids
+        )
     return await tell(deps, waiting, RESERVE, None)

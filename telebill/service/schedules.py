@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from temporalio.client import ScheduleActionResult, SchedulePolicy
 
     from telebill.service.deps import Deps
-    from telebill.temporal_gateway import TemporalGateway
+    from telebill.service.ports import Temporal
 
 SCHEDULE_ID = SETTLEMENT_SCHEDULE_ID  # the ids: telebill/contracts/schedules.py
 __all__ = ["DISPATCH_SCHEDULE_ID", "SCHEDULE_ID", "SCHEDULE_IDS"]
@@ -97,7 +97,7 @@ def _checked(at: str | None, dispatch_at: str | None, zone: str | None, deps: De
     return Installed(at, dispatch_at, zone, "", "")
 
 
-async def daily_dispatch_running(temporal: TemporalGateway) -> bool:
+async def daily_dispatch_running(temporal: Temporal) -> bool:
     """Whether the daily dispatch Schedule is installed and not paused: without it a bill
     planned beyond the start horizon never has its workflow started."""
     described = await temporal.describe_schedule(DISPATCH_SCHEDULE_ID)
@@ -216,7 +216,7 @@ class ScheduleView:
         return dataclasses.asdict(self) | {"last_failed": self.last_failed}
 
 
-async def _outcome(temporal: TemporalGateway, action: ScheduleActionResult) -> tuple[str, str]:
+async def _outcome(temporal: Temporal, action: ScheduleActionResult) -> tuple[str, str]:
     """The workflow id of an action and how its run ended (one describe)."""
     # lazy: the Temporal SDK (0.3 s at a CLI command's start; see Deps.gateway)
     from temporalio.client import ScheduleActionExecutionStartWorkflow
@@ -228,9 +228,7 @@ async def _outcome(temporal: TemporalGateway, action: ScheduleActionResult) -> t
     return started.workflow_id, outcome
 
 
-async def view(
-    temporal: TemporalGateway, schedule_id: str, runs: int = RECENT_RUNS
-) -> ScheduleView:
+async def view(temporal: Temporal, schedule_id: str, runs: int = RECENT_RUNS) -> ScheduleView:
     """A Schedule as `schedules status` shows it (not installed: `installed` False)."""
     described = await temporal.describe_schedule(schedule_id)
     if described is None:

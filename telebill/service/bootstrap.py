@@ -1,0 +1,125 @@
+"""The composition root: what each kind of process opens from the settings, in one place.
+
+- the Temporal worker: `worker_process` (the schema waited for, its Temporal client, its pool as
+  the worker's database role);
+- a consumer of the message platform: `consumer_process` (the schema waited for, its pool as the
+  consumers' role; its Kafka clients and Temporal sink it opens itself from the same settings,
+  telebill/messaging/kafka_auth.py and telebill/delivery/outcomes.py);
+- the admin API: `api_process` (the schema checked, its pool as the API's role, the service
+  layer's `Deps` around it);
+- the CLI's service calls: `cli_deps` (a connection and a Temporal client per call);
+- a settlement run by the CLI beside its own worker: `worker_pool`.
+
+It sits with the service layer because it hands over the service layer's `Deps`; the entry
+points (workers/, starters/, telebill/api/) call it and import nothing of each other's wiring.
+Opening a pool or a client anywhere else is a test's or a benchmark's own business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telebill.config import Settings, get_settings
+from telebill.db.roles import DbRole
+from telebill.service.deps import Deps
+
+if TYPE_CHECKING:
+    import asyncpg
+    from temporalio.client import Client
+    from temporalio.runtime import Runtime
+
+
+@asynccontextmanager
+async def process_pool(
+    settings: Settings, role: DbRole, *, wait: bool = True
+) -> AsyncIterator[asyncpg.Pool]:
+    """The database at the latest schema (migrated where `role` may, else waited for), then the
+    process's pool as `role`, closed on the way out. `wait`: a process started while
+    PostgreSQL is down (a host rebooting, services in any order) waits for it."""
+    # Here, not at the top: Alembic takes 0.33 s to import (measured), and a CLI command that
+    # only calls Temporal imports this module for `cli_deps` alone.
+    from telebill.db.migrate import ensure_schema_as
+    from telebill.db_pool import create_pool
+    from telebill.resilience import wait_out
+
+    if wait:
+        await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, role))
+        pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, role))
+    else:
+        await ensure_schema_as(settings, role)
+        pool = await create_pool(settings, role)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@dataclass(frozen=True)
+class WorkerParts:
+    client: Client
+    pool: asyncpg.Pool
+
+
+@asynccontextmanager
+async def worker_process(
+    settings: Settings, runtime: Runtime | None = None
+) -> AsyncIterator[WorkerParts]:
+    """What a Temporal worker runs on: its client (on `runtime`, the one serving the SDK's
+    metrics, when given) and its pool as the worker's role; a worker never runs against an
+    older schema."""
+    from telebill.db.migrate import ensure_schema_as  # see process_pool
+    from telebill.db_pool import create_pool
+    from telebill.resilience import wait_out
+    from telebill.temporal_client import connect_client  # the SDK: only processes that use it
+
+    await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, DbRole.WORKER))
+    client = await connect_client(settings, runtime=runtime)
+    pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, DbRole.WORKER))
+    try:
+        yield WorkerParts(client, pool)
+    finally:
+        await pool.close()
+
+
+def consumer_process(settings: Settings) -> AbstractAsyncContextManager[asyncpg.Pool]:
+    """A consumer's pool, as the consumers' role (the dead-letter consumer's too)."""
+    return process_pool(settings, DbRole.CONSUMER)
+
+
+def worker_pool(settings: Settings) -> AbstractAsyncContextManager[asyncpg.Pool]:
+    """A pool as the worker's role for a worker run inside another command (`telebill settle
+    --with-worker`): the schema is that command's business, as before."""
+    return _pool_only(settings, DbRole.WORKER)
+
+
+@asynccontextmanager
+async def _pool_only(settings: Settings, role: DbRole) -> AsyncIterator[asyncpg.Pool]:
+    from telebill.db_pool import create_pool
+
+    pool = await create_pool(settings, role)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def api_process(settings: Settings) -> AsyncIterator[Deps]:
+    """The API's dependencies, opened once for its life: a pool as the API's role (the schema
+    checked first, not waited for: the API answers 503 while a service is away), one Temporal
+    client on first use, the preview helpers; all closed on the way out."""
+    async with process_pool(settings, DbRole.API, wait=False) as pool:
+        deps = Deps(settings, pool)
+        try:
+            yield deps
+        finally:
+            deps.close()
+
+
+def cli_deps(settings: Settings | None = None) -> Deps:
+    """A CLI command's: a connection (migrated first if behind) and a Temporal client opened
+    for its one call."""
+    return Deps(settings or get_settings())
