@@ -5,11 +5,19 @@ Payloads carry months and id ranges only, never member data (Temporal's 2 MB pay
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, fields
+from typing import Any
 
 import asyncpg
 from temporalio import activity
 
+from telebill.contracts.settlement import (
+    CloseInput,
+    SettlementScope,
+    SettlementSummary,
+    ShardInput,
+    ShardResult,
+)
 from telebill.db.settlement_store import (
     ChunkOutcome,
     complete_settlement,
@@ -21,57 +29,13 @@ from telebill.db.settlement_store import (
 from telebill.domain.month import parse_month
 from telebill.metrics import SETTLED_BILLS, SETTLED_MEMBERS, SETTLEMENT_REFUSED
 
-
-@dataclass(frozen=True)
-class SettlementScope:
-    settlement_id: str
-    month: str
-    first_member_id: int
-    last_member_id: int
-    members: int
-    run: int
+_OUTCOME_FIELDS = frozenset(f.name for f in fields(ChunkOutcome))
 
 
-@dataclass(frozen=True)
-class ShardInput:
-    settlement_id: str
-    month: str
-    first_member_id: int
-    last_member_id: int
-    chunk_size: int
-
-
-@dataclass
-class ShardResult(ChunkOutcome):
-    """What a shard's chunks added up to, for the member range it covered."""
-
-    first_member_id: int = 0
-    last_member_id: int = 0
-
-
-@dataclass(frozen=True)
-class CloseInput:
-    settlement_id: str
-    month: str
-
-
-@dataclass(frozen=True)
-class SettlementSummary:
-    settlement_id: str
-    month: str
-    members: int
-    bills: int  # bills of the month, all runs
-    items: int
-    errors: int
-    amount_due: int
-    totals: dict[str, int]
-    bills_created: int  # by this run
-    items_created: int
-    nothing_due: int = 0
-
-    @property
-    def nothing_left(self) -> bool:
-        return self.bills_created == 0
+def _resumed(done: dict[str, Any]) -> ChunkOutcome:
+    """The sums a previous attempt heartbeated. Before the payloads moved to the contract it sent
+    the whole ShardResult (the range too): only the sums are taken."""
+    return ChunkOutcome(**{k: v for k, v in done.items() if k in _OUTCOME_FIELDS})
 
 
 class SettlementActivities:
@@ -85,30 +49,47 @@ class SettlementActivities:
         billing_month = parse_month(month)
         async with self.pool.acquire() as conn:
             first, last, members, run = await open_settlement(conn, settlement_id, billing_month)
-        return SettlementScope(settlement_id, month, first, last, members, run)
+        return SettlementScope(
+            settlement_id=settlement_id,
+            month=month,
+            first_member_id=first,
+            last_member_id=last,
+            members=members,
+            run=run,
+        )
 
     @activity.defn(name="settlement.settle_shard")
     async def settle_shard(self, inp: ShardInput) -> ShardResult:
         month = parse_month(inp.month)
-        result = ShardResult(first_member_id=inp.first_member_id, last_member_id=inp.last_member_id)
+        done = ChunkOutcome()  # the chunks' sums so far; the frozen ShardResult is built at the end
         start = inp.first_member_id
         details = activity.info().heartbeat_details
         if details:  # a retry: carry on after the last chunk the previous attempt committed
             resumed = details[0]
             start = int(resumed["next_member_id"])
-            result = ShardResult(**resumed["done"])
+            done = _resumed(resumed["done"])
         async with self.pool.acquire() as conn:
             products = await load_products(conn, month)
             while start <= inp.last_member_id:
                 end = min(start + inp.chunk_size - 1, inp.last_member_id)
                 outcome = await settle_chunk(conn, month, inp.settlement_id, start, end, products)
-                result.add(outcome)
+                done.add(outcome)
                 SETTLED_MEMBERS.inc(outcome.members)
                 SETTLED_BILLS.inc(outcome.bills)
                 SETTLEMENT_REFUSED.inc(outcome.errors)
                 start = end + 1
-                activity.heartbeat({"next_member_id": start, "done": asdict(result)})
-        return result
+                activity.heartbeat({"next_member_id": start, "done": asdict(done)})
+        return ShardResult(
+            members=done.members,
+            already_billed=done.already_billed,
+            bills=done.bills,
+            items=done.items,
+            errors=done.errors,
+            amount_due=done.amount_due,
+            totals=done.totals,
+            first_member_id=inp.first_member_id,
+            last_member_id=inp.last_member_id,
+        )
 
     @activity.defn(name="settlement.close")
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:

@@ -6,10 +6,8 @@ monthly Schedule starts), the `progress` query, and the payloads of the settleme
 Task queue: TELEBILL_TASK_QUEUE-settlement (Settings.settlement_task_queue,
 WorkQueue.SETTLEMENT). Rules and versions: telebill/contracts/__init__.py.
 
-The activities' own module (activities/settlement.py) still declares its copies of the five
-activity payloads below, with the same field names and types (tests/unit/test_contracts.py
-holds them equal; the JSON converter makes them one on the wire); it is to import them from
-here instead (issue 33, item 3).
+activities/settlement.py imports the five activity payloads below from here and builds them with
+keywords (tests/unit/test_contracts.py holds that it declares none of its own).
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from activities.settlement import CloseInput, SettlementActivities
+from activities.settlement import SettlementActivities
 from telebill.config import PROJECT_ROOT, Settings
+from telebill.contracts.settlement import CloseInput
 from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
 from telebill.db.roles import DbRole
 from telebill.db.settlement_store import load_products, settle_chunk
@@ -82,7 +83,9 @@ async def _settle_with_refusals(platform: Platform) -> None:
             MEMBERS + REFUSED,
             await load_products(conn, month),
         )
-        await activities.close_settlement(CloseInput(f"settlement-{MONTH}", MONTH))
+        await activities.close_settlement(
+            CloseInput(settlement_id=f"settlement-{MONTH}", month=MONTH)
+        )
 
 
 @asynccontextmanager

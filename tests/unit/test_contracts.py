@@ -1,11 +1,12 @@
 """The contracts in telebill/contracts/ are what the workflows register and what their callers
 send: each workflow's type, signal and query names equal the contract's constants, every payload
-is frozen and keyword-only, and the settlement activities' own copies of their payloads keep the
-contract's fields (until activities/settlement.py imports them from the contract)."""
+is frozen and keyword-only, and the settlement activities take and return the contract's payloads
+under the contract's names."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 
 import pytest
@@ -13,6 +14,7 @@ from temporalio import activity, workflow
 
 import activities.settlement as settlement_activities
 from telebill.contracts import dispatch, notification, settlement
+from telebill.db.settlement_store import ChunkOutcome
 from workflows.dispatch import DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.notification import BillNotificationWorkflow
 from workflows.settlement import (
@@ -94,20 +96,28 @@ def test_payloads_are_keyword_only_and_frozen(cls: type) -> None:
         cls("positional")
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["SettlementScope", "ShardInput", "ShardResult", "CloseInput", "SettlementSummary"],
-)
-def test_settlement_activities_copies_keep_the_contract(name: str) -> None:
-    """The JSON converter encodes by field name: the activity's class and the contract's are the
-    same payload while their fields (names and types) are the same."""
-    ours, theirs = getattr(settlement, name), getattr(settlement_activities, name)
-    if ours is theirs:
-        return  # activities/settlement.py imports it from the contract: nothing to compare
-    assert typing.get_type_hints(ours) == typing.get_type_hints(theirs)
-    assert {f.name for f in dataclasses.fields(ours)} == {
-        f.name for f in dataclasses.fields(theirs)
+def test_settlement_activities_use_the_contracts_payloads() -> None:
+    """No copies: every dataclass in the activities' signatures is the contract's own class."""
+    acts = settlement_activities.SettlementActivities
+    used = set()
+    for method in (acts.open_settlement, acts.settle_shard, acts.close_settlement):
+        hints = typing.get_type_hints(method)
+        used |= {hint for hint in hints.values() if dataclasses.is_dataclass(hint)}
+    assert used == {
+        settlement.SettlementScope,
+        settlement.ShardInput,
+        settlement.ShardResult,
+        settlement.CloseInput,
+        settlement.SettlementSummary,
     }
+    declared_here = [
+        name
+        for name, value in vars(settlement_activities).items()
+        if inspect.isclass(value)
+        and dataclasses.is_dataclass(value)
+        and value.__module__ == settlement_activities.__name__
+    ]
+    assert declared_here == [], f"payloads declared in activities/settlement.py: {declared_here}"
 
 
 def test_settlement_activity_names_are_the_contracts() -> None:
@@ -117,3 +127,25 @@ def test_settlement_activity_names_are_the_contracts() -> None:
         for m in (acts.open_settlement, acts.settle_shard, acts.close_settlement)
     }
     assert names == {settlement.OPEN, settlement.SETTLE_SHARD, settlement.CLOSE}
+
+
+def test_shard_result_is_the_chunk_sums_and_the_range() -> None:
+    """settle_shard adds its chunks up in a ChunkOutcome and builds the frozen ShardResult from it
+    at the end: a field added to one and not the other would be lost."""
+    sums = {f.name for f in dataclasses.fields(ChunkOutcome)}
+    assert {f.name for f in dataclasses.fields(settlement.ShardResult)} == sums | {
+        "first_member_id",
+        "last_member_id",
+    }
+
+
+def test_a_retry_resumes_from_either_heartbeat_shape() -> None:
+    """Before the payloads moved to the contract, the heartbeat held the whole ShardResult (the
+    range too); now it holds the sums alone. A retry carries on from either."""
+    expected = ChunkOutcome(
+        members=3, already_billed=1, bills=2, items=6, errors=0, amount_due=9, totals={"PLAN": 9}
+    )
+    sums = dataclasses.asdict(expected)
+    older = sums | {"first_member_id": 1, "last_member_id": 10}
+    assert settlement_activities._resumed(older) == expected
+    assert settlement_activities._resumed(dict(sums)) == expected

@@ -40,15 +40,15 @@ from activities.notification import (
     ReservationRef,
     StartInput,
 )
-from activities.settlement import (
+from telebill.config import Settings
+from telebill.contracts.notification import LEAN, RESERVATION, SEND_LIST, MemberListRef
+from telebill.contracts.settlement import (
     CloseInput,
     SettlementScope,
     SettlementSummary,
     ShardInput,
     ShardResult,
 )
-from telebill.config import Settings
-from telebill.contracts.notification import LEAN, RESERVATION, SEND_LIST, MemberListRef
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
 from telebill.temporal_gateway import initial_search_attributes
 from workflows.dispatch import DispatchInput, DispatchWorkflow, ScheduledDispatchWorkflow
@@ -149,17 +149,41 @@ class StandIns:
 
     @activity.defn(name="settlement.open")
     async def open_settlement(self, sid: str, month: str) -> SettlementScope:
-        return SettlementScope(sid, month, 1, 10, 10, 1)
+        return SettlementScope(
+            settlement_id=sid,
+            month=month,
+            first_member_id=1,
+            last_member_id=10,
+            members=10,
+            run=1,
+        )
 
     @activity.defn(name="settlement.settle_shard")
     async def settle_shard(self, inp: ShardInput) -> ShardResult:
         n = inp.last_member_id - inp.first_member_id + 1
-        return ShardResult(n, 0, n, 5 * n, 0, 50_000 * n, {"PLAN": 50_000 * n})
+        return ShardResult(
+            members=n,
+            already_billed=0,
+            bills=n,
+            items=5 * n,
+            errors=0,
+            amount_due=50_000 * n,
+            totals={"PLAN": 50_000 * n},
+        )
 
     @activity.defn(name="settlement.close")
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
         return SettlementSummary(
-            inp.settlement_id, inp.month, 10, 10, 50, 0, 500_000, {"PLAN": 500_000}, 10, 50
+            settlement_id=inp.settlement_id,
+            month=inp.month,
+            members=10,
+            bills=10,
+            items=50,
+            errors=0,
+            amount_due=500_000,
+            totals={"PLAN": 500_000},
+            bills_created=10,
+            items_created=50,
         )
 
 

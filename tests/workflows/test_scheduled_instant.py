@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notification import MonthScope, ReservationRef, StartInput
-from activities.settlement import (
+from telebill.contracts.settlement import (
     CloseInput,
     SettlementScope,
     SettlementSummary,
@@ -74,7 +74,9 @@ def as_scheduled(at: datetime) -> TypedSearchAttributes:
 class Settle:
     @activity.defn(name="settlement.open")
     async def open_settlement(self, sid: str, month: str) -> SettlementScope:
-        return SettlementScope(sid, month, 1, 4, 4, 1)
+        return SettlementScope(
+            settlement_id=sid, month=month, first_member_id=1, last_member_id=4, members=4, run=1
+        )
 
     @activity.defn(name="settlement.settle_shard")
     async def settle_shard(self, inp: ShardInput) -> ShardResult:
@@ -83,7 +85,18 @@ class Settle:
 
     @activity.defn(name="settlement.close")
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
-        return SettlementSummary(inp.settlement_id, inp.month, 4, 4, 8, 0, 0, {}, 4, 8)
+        return SettlementSummary(
+            settlement_id=inp.settlement_id,
+            month=inp.month,
+            members=4,
+            bills=4,
+            items=8,
+            errors=0,
+            amount_due=0,
+            totals={},
+            bills_created=4,
+            items_created=8,
+        )
 
 
 async def scheduled_settlement(

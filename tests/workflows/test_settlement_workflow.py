@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.settlement import (
+from telebill.contracts.settlement import (
     CloseInput,
     SettlementScope,
     SettlementSummary,
@@ -53,7 +53,14 @@ class StandIns:
 
     @activity.defn(name="settlement.open")
     async def open_settlement(self, sid: str, month: str) -> SettlementScope:
-        return SettlementScope(sid, month, 1, self.members, self.members, 1)
+        return SettlementScope(
+            settlement_id=sid,
+            month=month,
+            first_member_id=1,
+            last_member_id=self.members,
+            members=self.members,
+            run=1,
+        )
 
     @activity.defn(name="settlement.settle_shard")
     async def settle_shard(self, inp: ShardInput) -> ShardResult:
@@ -75,7 +82,16 @@ class StandIns:
     async def close_settlement(self, inp: CloseInput) -> SettlementSummary:
         n = sum(hi - lo + 1 for lo, hi in self.shards)
         return SettlementSummary(
-            inp.settlement_id, inp.month, self.members, n, 5 * n, 0, 0, {}, n, 5 * n
+            settlement_id=inp.settlement_id,
+            month=inp.month,
+            members=self.members,
+            bills=n,
+            items=5 * n,
+            errors=0,
+            amount_due=0,
+            totals={},
+            bills_created=n,
+            items_created=5 * n,
         )
 
 
