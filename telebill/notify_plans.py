@@ -36,8 +36,18 @@ async def plan_monthly_bills(
 ) -> list[tuple[BillPreferences, Plan | None]]:
     """Each monthly bill with its plan, their preferences read in one query (None: no allowed
     instant; its workflow says why)."""
+    return plan_each(await load_preferences_of(conn, bill_ids, MONTHLY), windows, now, reserved)
+
+
+def plan_each(
+    preferences: Sequence[BillPreferences],
+    windows: Sequence[Window],
+    now: datetime,
+    reserved: datetime | None = None,
+) -> list[tuple[BillPreferences, Plan | None]]:
+    """Each monthly bill with its plan (None: no allowed instant)."""
     plans: list[tuple[BillPreferences, Plan | None]] = []
-    for r in await load_preferences_of(conn, bill_ids, MONTHLY):
+    for r in preferences:
         try:
             plans.append((r, plan_bill(r, windows, now, MONTHLY, reserved)))
         except NoAllowedInstant:

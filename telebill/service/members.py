@@ -89,7 +89,7 @@ async def update_preferences(
         waiting = await deps.stores.notifications.waiting_workflows(
             conn, member_ids=[member_id], unstarted=True
         )
-        await plan_again(conn, deps.settings, waiting)
+        await plan_again(conn, deps.settings, waiting, deps.stores)
     try:
         told = await tell(deps, waiting, PREFERENCES_CHANGED, None)
     except Exception as exc:  # saved either way: say so, and what the waiting ones will do

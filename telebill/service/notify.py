@@ -22,7 +22,8 @@ from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.statuses import resend_purpose
 from telebill.errors import NotFound, TelebillError
-from telebill.notify_plans import plan_monthly_bills
+from telebill.notify_plans import plan_each
+from telebill.service.ports import Stores
 
 if TYPE_CHECKING:
     from telebill.config import Settings
@@ -206,20 +207,23 @@ async def send_plan(deps: Deps, member_id: int, month: str) -> dict[str, Any]:
     }
 
 
-async def plan_again(conn: DbConn, settings: Settings, waiting: Sequence[Waiting]) -> None:
+async def plan_again(
+    conn: DbConn, settings: Settings, waiting: Sequence[Waiting], stores: Stores | None = None
+) -> None:
     """Monthly bills planned whose workflow is not started yet: their instant planned again by
     the rules as they are now and recorded, so that the daily dispatch starts each in time
-    even when its workflow cannot be told now."""
-    from telebill.db.blackout_store import blackout_windows
-    from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
+    even when its workflow cannot be told now. `stores`: the real ones unless given."""
+    from telebill.db.notify_store import MONTHLY, PlannedSend
 
     bills = [w.bill_id for w in waiting if w.workflow_id is None and w.purpose == MONTHLY]
     if not bills:
         return
-    windows = await blackout_windows(conn, settings.system_time_zone)
-    planned = await plan_monthly_bills(conn, bills, windows, clock.now(settings))
+    s = stores or Stores()
+    windows = await s.blackouts.blackout_windows(conn, settings.system_time_zone)
+    preferences = await s.notifications.load_preferences_of(conn, bills, MONTHLY)
+    planned = plan_each(preferences, windows, clock.now(settings))
     plans = [PlannedSend(r.bill_id, None, plan.send_at) for r, plan in planned if plan]
-    await record_plans(conn, MONTHLY, plans)
+    await s.notifications.record_plans(conn, MONTHLY, plans)
 
 
 async def tell(deps: Deps, waiting: Sequence[Waiting], signal: str, arg: object) -> int:

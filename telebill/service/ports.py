@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from telebill.db.connect import DbConn
     from telebill.db.member_store import MemberPrefs
     from telebill.db.month_views import MonthStatus
-    from telebill.db.notify_store import Waiting
+    from telebill.db.notify_store import BillPreferences, PlannedSend, Waiting
     from telebill.db.reservation_store import Reservation
     from telebill.domain.send_window import Window
     from telebill.notify_search import StuckWorkflow
@@ -65,6 +65,14 @@ class NotifyStore(Protocol):
         *,
         unstarted: bool = False,
     ) -> list[Waiting]: ...
+
+    async def load_preferences_of(
+        self, conn: DbConn, bill_ids: Sequence[int], purpose: str
+    ) -> list[BillPreferences]: ...
+
+    async def record_plans(
+        self, conn: DbConn, purpose: str, plans: Sequence[PlannedSend]
+    ) -> None: ...
 
     async def bill_of(self, conn: DbConn, bill_id: int) -> tuple[int, date] | None: ...
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from telebill.db.blackout_store import Blackout
 from telebill.db.member_store import MemberPrefs
 from telebill.db.month_views import MonthStatus
-from telebill.db.notify_store import Waiting
+from telebill.db.notify_store import BillPreferences, PlannedSend, Waiting
 from telebill.db.reservation_store import Reservation
 from telebill.domain.send_window import Window
 from telebill.domain.statuses import ReservationStatus
@@ -88,6 +88,40 @@ class FakeNotifications:
     bills: dict[int, tuple[int, date]] = field(default_factory=dict)  # bill → member, month
     resends: dict[int, int] = field(default_factory=dict)  # bill → RESEND-n rows
     waiting: list[Waiting] = field(default_factory=list)
+    planned: dict[tuple[int, str], PlannedSend] = field(default_factory=dict)  # bill, purpose
+    # the members the bills' preferences are read from (`fake_stores` links its own)
+    members: FakeMembers | None = None
+
+    async def load_preferences_of(
+        self, conn: object, bill_ids: Sequence[int], purpose: str
+    ) -> list[BillPreferences]:
+        assert self.members is not None, "load_preferences_of reads the members' fake"
+        found = []
+        for bill_id in bill_ids:
+            if bill_id not in self.bills:
+                continue
+            member_id, month = self.bills[bill_id]
+            m = await self.members.get_member(conn, member_id)
+            ready = datetime.combine(month, time(), ZoneInfo("UTC"))
+            found.append(
+                BillPreferences(
+                    bill_id,
+                    member_id,
+                    month,
+                    ready,
+                    m.preferred_day,
+                    m.quiet_start,
+                    m.quiet_end,
+                    m.timezone,
+                    None,
+                    m.bill_channel,
+                )
+            )
+        return found
+
+    async def record_plans(self, conn: object, purpose: str, plans: Sequence[PlannedSend]) -> None:
+        for p in plans:
+            self.planned[p.bill_id, purpose] = p
 
     async def waiting_workflows(
         self,
@@ -237,9 +271,13 @@ def fake_stores(
     blackouts: FakeBlackouts | None = None,
     month_views: FakeMonthViews | None = None,
 ) -> Stores:
+    members = members or FakeMembers()
+    notifications = notifications or FakeNotifications()
+    if notifications.members is None:
+        notifications.members = members
     return Stores(
-        members=members or FakeMembers(),
-        notifications=notifications or FakeNotifications(),
+        members=members,
+        notifications=notifications,
         reservations=reservations or FakeReservations(),
         blackouts=blackouts or FakeBlackouts(),
         month_views=month_views or FakeMonthViews(),

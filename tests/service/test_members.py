@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from telebill.clock import offset_to
 from telebill.contracts.notification import PREFERENCES_CHANGED
 from telebill.db.notify_store import Waiting
 from telebill.errors import NotFound, TelebillError, Unavailable
@@ -13,11 +15,17 @@ from telebill.service import members
 from tests.fakes import FakeDeps, FakeMembers, FakeNotifications, FakeTemporal, fake_stores
 from tests.fakes.stores import member
 
+SEOUL = ZoneInfo("Asia/Seoul")
 
-def deps_with(temporal: FakeTemporal | None, waiting: list[Waiting]) -> FakeDeps:
+
+def deps_with(
+    temporal: FakeTemporal | None,
+    waiting: list[Waiting],
+    bills: dict[int, tuple[int, date]] | None = None,
+) -> FakeDeps:
     stores = fake_stores(
         members=FakeMembers({2: member(2), 3: member(3)}),
-        notifications=FakeNotifications(waiting=waiting),
+        notifications=FakeNotifications(waiting=waiting, bills=bills or {}),
     )
     return FakeDeps(stores=stores, temporal=temporal)
 
@@ -76,3 +84,21 @@ async def test_temporal_away_the_change_is_kept_and_said_so(temporal: FakeTempor
     with pytest.raises(Unavailable, match=r"member 2 saved, but its 1 waiting notification"):
         await members.update_preferences(deps, 2, preferred_day=7)
     assert (await members.member(deps, 2)).preferred_day == 7
+
+
+async def test_temporal_away_a_bill_planned_for_later_is_planned_again() -> None:
+    """A bill planned for the 20th whose workflow the daily dispatch has not started yet: the
+    member moves to the 5th while Temporal is away; the change is saved, said so, and the
+    bill's plan moves to the 5th, so that the daily dispatch starts it in time (as
+    tests/integration/test_service.py checks on the real stack)."""
+    planned_only = Waiting(None, 20, 2, "2026-11", "MONTHLY_BILL")
+    deps = deps_with(None, [planned_only], bills={20: (2, date(2026, 11, 1))})
+    deps.settings = deps.settings.model_copy(
+        update={"clock_offset_s": offset_to(datetime(2026, 12, 1, 9, 0, tzinfo=SEOUL))}
+    )
+    with pytest.raises(Unavailable, match="saved"):
+        await members.update_preferences(deps, 2, preferred_day=5)
+    notifications = deps.stores.notifications
+    assert isinstance(notifications, FakeNotifications)
+    plan = notifications.planned[20, "MONTHLY_BILL"]
+    assert (plan.send_at, plan.workflow_id) == (datetime(2026, 12, 5, tzinfo=SEOUL), None)
