@@ -37,13 +37,13 @@ async def _run(kind: str) -> None:
     settings = get_settings()
     serve_metrics(settings)
     # Started while PostgreSQL is down (a host rebooting, services in any order): it waits.
-    async with consumer_process(settings) as pool:
+    async with consumer_process(settings) as parts:
         stop = asyncio.Event()
         stop_on_signals(f"{kind} consumer", settings.shutdown_timeout_s, stop)
         consumer = (
-            DeadLetterConsumer(settings, pool)
+            DeadLetterConsumer(settings, parts.pool, parts.sink)
             if kind == "dlq"
-            else ChannelConsumer(kind, settings, pool)
+            else ChannelConsumer(kind, settings, parts.pool, sink=parts.sink)
         )
         console.print(
             f"{kind} consumer on {settings.kafka_servers}; Ctrl-C stops it", highlight=False

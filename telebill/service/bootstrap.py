@@ -3,8 +3,8 @@
 - the Temporal worker: `worker_process` (the schema waited for, its Temporal client, its pool as
   the worker's database role);
 - a consumer of the message platform: `consumer_process` (the schema waited for, its pool as the
-  consumers' role; its Kafka clients and Temporal sink it opens itself from the same settings,
-  telebill/messaging/kafka_auth.py and telebill/delivery/outcomes.py);
+  consumers' role, the outcome sink to Temporal; its Kafka clients it opens itself from the
+  same settings, telebill/messaging/kafka_auth.py, as it polls);
 - the admin API: `api_process` (the schema checked, its pool as the API's role, the service
   layer's `Deps` around it);
 - the CLI's service calls: `cli_deps` (a connection and a Temporal client per call);
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import asyncpg
     from temporalio.client import Client
     from temporalio.runtime import Runtime
+
+    from telebill.messaging.outcome import OutcomeSink
 
 
 @asynccontextmanager
@@ -84,9 +86,21 @@ async def worker_process(
         await pool.close()
 
 
-def consumer_process(settings: Settings) -> AbstractAsyncContextManager[asyncpg.Pool]:
-    """A consumer's pool, as the consumers' role (the dead-letter consumer's too)."""
-    return process_pool(settings, DbRole.CONSUMER)
+@dataclass(frozen=True)
+class ConsumerParts:
+    pool: asyncpg.Pool
+    sink: OutcomeSink  # the outcomes' way back to their workflows
+
+
+@asynccontextmanager
+async def consumer_process(settings: Settings) -> AsyncIterator[ConsumerParts]:
+    """What a consumer runs on (the dead-letter consumer's too): its pool as the consumers'
+    role, and the outcome sink, Temporal connected on its first report (a consumer with
+    nothing to report never needs Temporal)."""
+    from telebill.delivery.outcomes import temporal_sink  # the Temporal SDK, as above
+
+    async with process_pool(settings, DbRole.CONSUMER) as pool:
+        yield ConsumerParts(pool, temporal_sink(settings))
 
 
 def worker_pool(settings: Settings) -> AbstractAsyncContextManager[asyncpg.Pool]:
