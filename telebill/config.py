@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from telebill.db.credentials import read_credentials
-from telebill.db.roles import DbRole
+from telebill.credentials import read_credentials
+from telebill.domain.db_roles import DbRole
 from telebill.settings import (
     PROJECT_ROOT,
     SECTION_CONFIG,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from telebill.config import Settings, asyncpg_dsn
-from telebill.db.roles import DbRole
+from telebill.domain.db_roles import DbRole
 
 
 async def create_pool(settings: Settings, role: DbRole) -> asyncpg.Pool:

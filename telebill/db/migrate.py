@@ -16,7 +16,7 @@ from telebill.errors import SchemaBehind
 
 if TYPE_CHECKING:
     from telebill.config import Settings
-    from telebill.db.roles import DbRole
+    from telebill.domain.db_roles import DbRole
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

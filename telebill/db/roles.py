@@ -11,20 +11,11 @@ exist in the cluster is skipped: an installation that gives every process the on
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from enum import StrEnum
 
-
-class DbRole(StrEnum):
-    OWNER = "owner"
-    WORKER = "worker"
-    CONSUMER = "consumer"
-    API = "api"
-
-    @property
-    def login(self) -> str:
-        """The PostgreSQL role's name (the local stack creates each; a deployment's DBA too)."""
-        return f"telebill_{self.value}"
-
+# The roles themselves are telebill/domain/db_roles.py (below the config, which names them).
+# Re-exported for telebill/service/bootstrap.py only, being written by another engineer: to go
+# once it imports DbRole from telebill.domain.db_roles.
+from telebill.domain.db_roles import DbRole as DbRole
 
 S, SI, SIU, SIUD = (
     "SELECT",

@@ -14,10 +14,10 @@ from pathlib import Path
 import asyncpg
 
 from telebill.config import asyncpg_dsn
+from telebill.credentials import ensure_credentials
 from telebill.db import cluster_admin
 from telebill.db.cluster_admin import set_password as set_password  # imported from here too
-from telebill.db.credentials import ensure_credentials
-from telebill.db.roles import DbRole
+from telebill.domain.db_roles import DbRole
 from telebill.stack.process import StackError, run_checked, spawn, stop_pid, wait_until
 from telebill.stack.service import Service, reachable_by_others
 

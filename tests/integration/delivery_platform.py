@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from telebill.config import Settings, asyncpg_dsn
-from telebill.db.roles import DbRole
 from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.outcome import OutcomeSink

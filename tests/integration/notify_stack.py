@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from telebill.clock import offset_to
 from telebill.config import Settings, asyncpg_dsn
-from telebill.db.roles import DbRole
+from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.stack.kafka_topics import ensure_topics

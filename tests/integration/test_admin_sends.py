@@ -17,7 +17,7 @@ from activities.notification import NotificationActivities
 from telebill.config import Settings
 from telebill.contracts.notification import RESERVATION, MemberListRef, ReservationRef
 from telebill.db.reservation_store import add_reservation
-from telebill.db.roles import DbRole
+from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.service import notify, reservations
 from telebill.service.deps import Deps

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from telebill import clock
 from telebill.config import Settings
 from telebill.db.overdue_store import Overdue, overdue_notifications
-from telebill.db.roles import DbRole
+from telebill.domain.db_roles import DbRole
 from telebill.service.schedules import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases

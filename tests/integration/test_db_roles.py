@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 
 from telebill.config import Settings, asyncpg_dsn
-from telebill.db.credentials import credentials_file
+from telebill.credentials import credentials_file
 from telebill.db.migrate import ensure_schema_as
-from telebill.db.roles import GRANTS, HIDDEN_COLUMNS, OWNER_ONLY, PROCESS_ROLES, DbRole
+from telebill.db.roles import GRANTS, HIDDEN_COLUMNS, OWNER_ONLY, PROCESS_ROLES
+from telebill.domain.db_roles import DbRole
 from telebill.errors import SchemaBehind
 from telebill.stack.postgres import LEGACY_PASSWORD, SUPERUSER
 from tests.integration.api_server import api_server

@@ -21,8 +21,8 @@ from temporalio.client import WorkflowExecutionStatus
 from telebill import clock
 from telebill.config import Settings
 from telebill.contracts.notification import notify_input
-from telebill.db.roles import DbRole
 from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.topics import Topics

@@ -20,7 +20,7 @@ from telebill.amount_figures import read_amount_figures
 from telebill.config import Settings
 from telebill.contracts.settlement import SettlementSummary
 from telebill.db.connect import connect
-from telebill.db.roles import DbRole
+from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from tests.integration.conftest import Databases

@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from telebill.config import Settings, asyncpg_dsn, normalise_db_url
-from telebill.db.credentials import ensure_credentials
-from telebill.db.roles import DbRole
+from telebill.credentials import ensure_credentials
 from telebill.delivery.channel_setup import policies
+from telebill.domain.db_roles import DbRole
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

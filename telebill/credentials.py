@@ -1,5 +1,8 @@
 """The local stack's PostgreSQL passwords: generated at `telebill stack up`, kept in the stack
-folder (mode 0600), never in the repository. A deployment gives its URLs in the environment."""
+folder (mode 0600), never in the repository. A deployment gives its URLs in the environment.
+
+Below the config (which reads them) and telebill.db (whose stack set-up writes them): imports
+neither."""
 
 from __future__ import annotations
 
