@@ -48,34 +48,26 @@ def plan_input(local: bool) -> PlanInput:
     )
 
 
-def activities(settings: Settings) -> NotificationActivities:
-    # outcome_wait touches neither the pool nor the client
-    none: Any = None
-    return NotificationActivities(none, settings, none, "telebill")
+def wait_of(local: bool, plan_is_local: bool, scheduled_ago_s: float) -> float:
+    """The outcome wait `outcome_wait` gives inside an activity whose attempt was scheduled
+    `scheduled_ago_s` ago (3 s for a local plan, 10 s for a regular one)."""
+    s = Settings(notify_local_outcome_wait_s=3.0, notify_outcome_wait_s=10.0)
+    none: Any = None  # outcome_wait touches neither the pool nor the client
+    acts = NotificationActivities(none, s, none, "telebill")
+    env = ActivityEnvironment()
+    env.info = replace(
+        env.info,
+        is_local=local,
+        current_attempt_scheduled_time=datetime.now(UTC) - timedelta(seconds=scheduled_ago_s),
+    )
+    return env.run(acts.outcome_wait, plan_input(local=plan_is_local))
 
 
 def test_a_local_plan_that_started_late_waits_less() -> None:
-    s = Settings(notify_local_outcome_wait_s=3.0, notify_outcome_wait_s=10.0)
-    acts = activities(s)
-    env = ActivityEnvironment()
-    env.info = replace(
-        env.info,
-        is_local=True,
-        current_attempt_scheduled_time=datetime.now(UTC) - timedelta(seconds=2),
-    )
-    left = env.run(acts.outcome_wait, plan_input(local=True))
-    assert 0.5 < left <= 1.0  # 3 s budget, 2 s already spent in the task
-    env.info = replace(env.info, current_attempt_scheduled_time=datetime.now(UTC))
-    assert env.run(acts.outcome_wait, plan_input(local=True)) > 2.5
+    assert 0.5 < wait_of(True, True, 2.0) <= 1.0  # 3 s budget, 2 s already spent in the task
+    assert wait_of(True, True, 0.0) > 2.5
+    assert wait_of(True, True, 30.0) == 0.0
 
 
 def test_a_regular_plan_waits_its_own_longer_wait() -> None:
-    s = Settings(notify_local_outcome_wait_s=3.0, notify_outcome_wait_s=10.0)
-    acts = activities(s)
-    env = ActivityEnvironment()
-    env.info = replace(
-        env.info,
-        is_local=False,
-        current_attempt_scheduled_time=datetime.now(UTC) - timedelta(seconds=30),
-    )
-    assert env.run(acts.outcome_wait, plan_input(local=False)) == 10.0
+    assert wait_of(False, False, 30.0) == 10.0
