@@ -36,6 +36,7 @@ from telebill.contracts.notification import (
 )
 from telebill.db.blackout_store import BlackoutCache
 from telebill.db.connect import DbConn
+from telebill.db.delivery_store import Published, mark_published
 from telebill.db.notify_store import (
     MONTHLY,
     BillPreferences,
@@ -51,7 +52,6 @@ from telebill.db.notify_store import (
 )
 from telebill.db.reservation_store import listed_members, mark_dispatched, undispatched
 from telebill.delivery.outcomes import OutcomeWatch, mark_reported
-from telebill.delivery.store import Published, mark_published
 from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, Plan

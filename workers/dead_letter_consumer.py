@@ -18,8 +18,8 @@ from functools import partial
 import asyncpg
 
 from telebill.config import Settings
+from telebill.db.dead_letter_store import record_dead_letters
 from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
-from telebill.delivery.store import record_dead_letters
 from telebill.messaging.consumer import commit_handled, group_id, measure_lag, started_consumer
 from telebill.messaging.dead_letter import DeadLetterRecord, cut, parse_dead_letter
 from telebill.messaging.outcome import OutcomeSink

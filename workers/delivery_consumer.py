@@ -36,6 +36,7 @@ from telebill.channels.base import DeliveryFailed
 from telebill.channels.simulated import SimulatedSender
 from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
+from telebill.db.delivery_store import delivered_keys, load_recipients, record_attempts
 from telebill.delivery.batch import (
     Dead,
     Decision,
@@ -57,7 +58,6 @@ from telebill.delivery.batch import (
 from telebill.delivery.channel_setup import policies, records, sender_for
 from telebill.delivery.deferred import DeferredReleaser, defer_events
 from telebill.delivery.outcomes import OutcomeReporter, temporal_sink
-from telebill.delivery.store import delivered_keys, load_recipients, record_attempts
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.retry import longest_hold
 from telebill.errors import TelebillError

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from telebill.channels.base import DeliveryFailed, RenderedMessage
-from telebill.db.notify_store import claim_provider_keys
+from telebill.db.delivery_store import claim_provider_keys
 from telebill.resilience import describe
 
 

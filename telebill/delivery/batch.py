@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
-from telebill.db.notify_store import Attempt, Recipient
+from telebill.db.delivery_store import Attempt, Recipient
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.redact import redact
 from telebill.domain.retry import DeadLetter, FallBack, Retry, RetryPolicy, after_failure

@@ -18,13 +18,13 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from telebill.db.connect import DbConn
-from telebill.db.notify_store import (
+from telebill.db.deferred_store import (
     DeferredRow,
     claim_due_deferred,
     forget_deferred,
     next_due,
 )
-from telebill.db.notify_store import defer_events as store_deferred
+from telebill.db.deferred_store import defer_events as store_deferred
 from telebill.delivery.batch import Deferral
 from telebill.delivery.waker import Waker
 from telebill.messaging.dead_letter import dead_letter_message

@@ -22,13 +22,13 @@ from telebill.config import Settings
 from telebill.db.connect import DbConn
 
 # mark_reported and next_report_in are imported from here too (the activity, the tests).
-from telebill.db.notify_store import (
+from telebill.db.delivery_store import (
     claim_unreported,
     ended_keys,
     mark_reported_ids,
 )
-from telebill.db.notify_store import mark_reported as mark_reported
-from telebill.db.notify_store import next_report_in as next_report_in
+from telebill.db.delivery_store import mark_reported as mark_reported
+from telebill.db.delivery_store import next_report_in as next_report_in
 from telebill.delivery.waker import Waker
 from telebill.domain.statuses import NotificationStatus
 from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome, OutcomeSink

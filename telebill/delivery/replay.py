@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from telebill.db.connect import DbConn
-from telebill.db.notify_store import (
+from telebill.db.dead_letter_store import (
     MAX_PAGE,
     StoredDeadLetter,
     list_dead_letters,

@@ -1,41 +1,11 @@
-"""The delivery records' statements moved to the notifications store,
-`telebill/db/notify_store.py` (issue 33: one home per table); these names stay importable from
-here for the modules that still use this path."""
+"""The delivery records' statements live in `telebill/db/` (issue 33: one home per table):
+`delivery_store.py` (attempts, published rows, the outcome outbox), `dead_letter_store.py`
+(dead letters), `deferred_store.py` (deferred events). These three names stay importable from
+here for telebill/service/dead_letters.py alone (being edited by another engineer), until it
+imports them from telebill.db.dead_letter_store."""
 
 from __future__ import annotations
 
-from telebill.db.notify_store import (
-    ADDRESS_COLUMNS,
-    IS_DELIVERED,
-    MAX_PAGE,
-    Attempt,
-    Published,
-    Recipient,
-    StoredDeadLetter,
-    delivered_keys,
-    ended_keys,
-    list_dead_letters,
-    load_recipients,
-    mark_published,
-    mark_replayed,
-    record_attempts,
-    record_dead_letters,
-)
+from telebill.db.dead_letter_store import MAX_PAGE, StoredDeadLetter, list_dead_letters
 
-__all__ = [
-    "ADDRESS_COLUMNS",
-    "IS_DELIVERED",
-    "MAX_PAGE",
-    "Attempt",
-    "Published",
-    "Recipient",
-    "StoredDeadLetter",
-    "delivered_keys",
-    "ended_keys",
-    "list_dead_letters",
-    "load_recipients",
-    "mark_published",
-    "mark_replayed",
-    "record_attempts",
-    "record_dead_letters",
-]
+__all__ = ["MAX_PAGE", "StoredDeadLetter", "list_dead_letters"]

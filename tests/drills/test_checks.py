@@ -10,8 +10,8 @@ from datetime import UTC, datetime, time
 import pytest
 
 from telebill.config import Settings
+from telebill.db.delivery_store import Attempt, record_attempts
 from telebill.db.settlement_store import load_products, settle_chunk
-from telebill.delivery.store import Attempt, record_attempts
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.month import parse_month
 from tests.drills.checks import bills, provider, windows

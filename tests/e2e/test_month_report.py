@@ -23,9 +23,9 @@ import asyncpg
 from activities.settlement import SettlementActivities
 from telebill.config import PROJECT_ROOT, Settings
 from telebill.contracts.settlement import CloseInput
+from telebill.db.delivery_store import Published, mark_published
 from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
 from telebill.db.settlement_store import load_products, settle_chunk
-from telebill.delivery.store import Published, mark_published
 from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month
 from telebill.month_report.build import month_view, write_report

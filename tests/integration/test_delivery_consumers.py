@@ -12,9 +12,10 @@ from temporalio.worker import Worker
 
 from telebill.config import Settings
 from telebill.db.blackout_store import add_blackout, remove_blackout
+from telebill.db.dead_letter_store import list_dead_letters
+from telebill.db.delivery_store import Published, mark_published
 from telebill.delivery.outcomes import TemporalOutcomeSink
 from telebill.delivery.replay import replay
-from telebill.delivery.store import Published, list_dead_letters, mark_published
 from telebill.domain.send_window import Window, earliest_allowed
 from tests.integration.delivery_platform import MEMBERS, Platform, event
 from tests.integration.outcome_waiter import OutcomeWaiter

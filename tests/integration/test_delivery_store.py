@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from telebill.db.dead_letter_store import record_dead_letters
+from telebill.db.delivery_store import Attempt, delivered_keys, record_attempts
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.replay import replay
-from telebill.delivery.store import (
-    Attempt,
-    delivered_keys,
-    record_attempts,
-    record_dead_letters,
-)
 from telebill.domain.month import parse_month
 from telebill.messaging.dead_letter import DeadLetterRecord
 from telebill.messaging.topics import Topics

@@ -12,6 +12,7 @@ from activities.notification import NotificationActivities, PlanInput
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db.blackout_store import add_blackout
 from telebill.db.connect import connect
+from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
 from telebill.db.member_store import get_member, parse_quiet, update_member
 from telebill.db.notify_store import (
     MONTHLY,
@@ -22,7 +23,6 @@ from telebill.db.notify_store import (
 )
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.outcomes import mark_reported, next_report_in, report_pending
-from telebill.delivery.store import Attempt, Published, mark_published, record_attempts
 from telebill.domain.month import parse_month
 from telebill.errors import TelebillError
 from telebill.messaging.outcome import DeliveryOutcome

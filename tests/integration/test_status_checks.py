@@ -16,7 +16,7 @@ from alembic import command
 from telebill.channels import channels, delivered_statuses
 from telebill.db import migrate as migrations
 from telebill.db.connect import connect
-from telebill.delivery.store import record_dead_letters
+from telebill.db.dead_letter_store import record_dead_letters
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.statuses import (
     DELIVERED,

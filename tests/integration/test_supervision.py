@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
 from telebill.delivery.batch import Deferral
 from telebill.delivery.deferred import DeferredReleaser, defer_events
 from telebill.delivery.outcomes import OutcomeReporter
-from telebill.delivery.store import Attempt, Published, mark_published, record_attempts
 from telebill.messaging.outcome import DeliveryOutcome
 from telebill.messaging.producer import durable_producer
 from telebill.resilience import TaskFailed, supervise

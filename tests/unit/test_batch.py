@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from telebill.channels import channel
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
+from telebill.db.delivery_store import Attempt, Recipient
 from telebill.delivery.batch import (
     Dead,
     Loaded,
@@ -21,7 +22,6 @@ from telebill.delivery.batch import (
     next_steps,
     triage,
 )
-from telebill.delivery.store import Attempt, Recipient
 from telebill.domain.retry import RetryPolicy
 from telebill.domain.send_window import DeferralKind, Window, quiet_hours
 from telebill.messaging.dead_letter import MAX_RAW_BYTES

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from telebill.db.dead_letter_store import StoredDeadLetter
 from telebill.delivery.replay import replayable
-from telebill.delivery.store import StoredDeadLetter
 from telebill.domain.redact import redact
 from telebill.messaging.dead_letter import dead_letter_message, parse_dead_letter
 from telebill.messaging.events import NotificationEvent
