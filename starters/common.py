@@ -20,6 +20,8 @@ from rich.progress import (
 )
 
 from telebill.config import get_settings
+from telebill.service.bootstrap import cli_deps
+from telebill.service.notify import checked_month as checked
 
 if TYPE_CHECKING:
     from telebill.service.deps import Deps
@@ -36,16 +38,12 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def checked_month(month: str) -> str:
-    from telebill.service.notify import checked_month as checked
-
     return checked(month)
 
 
 def call(operation: Callable[[Deps], Coroutine[Any, Any, T]]) -> T:
     """Run one service-layer operation for a command: its database connection and Temporal
     client are opened for it."""
-    from telebill.service.bootstrap import cli_deps
-
     return asyncio.run(operation(cli_deps(get_settings())))
 
 

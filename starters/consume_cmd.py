@@ -14,8 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from starters.errors import UserError
+from telebill.channels import channels
 from telebill.config import get_settings
 from telebill.errors import TelebillError
+from telebill.messaging.kafka_auth import kafka_client_kwargs
+from telebill.service.bootstrap import consumer_process
 from telebill.shutdown import stop_on_signals
 
 app = typer.Typer(
@@ -27,9 +30,13 @@ console = Console()
 
 
 async def _run(kind: str) -> None:
+    # lazy: prometheus_client, ~30 ms of a command's start
     from telebill.metrics import serve_metrics
-    from telebill.service.bootstrap import consumer_process
+
+    # lazy: temporalio and aiokafka's consumer, ~0.25 s of a command's start
     from workers.dead_letter_consumer import DeadLetterConsumer
+
+    # lazy: temporalio and aiokafka's consumer, ~0.25 s of a command's start
     from workers.delivery_consumer import ChannelConsumer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -65,7 +72,10 @@ Max = Annotated[int, typer.Option("--max", help="With --scale auto: most process
 
 
 async def _scale(kind: str, minimum: int, maximum: int) -> None:
+    # lazy: prometheus_client, ~30 ms of a command's start
     from telebill.metrics import serve_metrics
+
+    # lazy: prometheus_client and aiokafka.admin, ~40 ms of a command's start
     from workers.consumer_scaler import ConsumerScaler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -113,8 +123,6 @@ def _channel_command(name: str) -> None:
 
 
 def _more_channels() -> None:
-    from telebill.channels import channels
-
     for name in sorted(channels()):
         if name not in ("email", "sms"):  # those two have their commands above
             _channel_command(name)
@@ -134,7 +142,7 @@ def lag(
 ) -> None:
     """Each consumer group's lag per topic: events published and not yet handled. This is the
     figure to scale consumers on (add processes of a kind while its lag grows)."""
-    from telebill.messaging.kafka_auth import kafka_client_kwargs
+    # lazy: aiokafka.admin, ~5 ms of a command's start, for `consume lag` only
     from telebill.messaging.lag import consumer_lag
 
     settings = get_settings()

@@ -20,7 +20,8 @@ console = Console()
 @app.command()
 def migrate() -> None:
     """Bring the database to the latest schema (idempotent; safe with several callers at once)."""
-    from telebill.db.migrate import ensure_schema  # Alembic is slow to import: only on use
+    # lazy: Alembic and SQLAlchemy, ~0.4 s of a command's start
+    from telebill.db.migrate import ensure_schema
 
     before, after = asyncio.run(ensure_schema(get_settings().db_url))
     if before == after:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -43,8 +44,6 @@ def install(
 
 
 def _at(instant: datetime, zone: str) -> str:
-    from zoneinfo import ZoneInfo
-
     return f"{instant.astimezone(ZoneInfo(zone or 'UTC')):%Y-%m-%d %H:%M}"
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from starters.errors import UserError
 from telebill.config import get_settings
+from telebill.queues import parse_queues
 
 console = Console()
 
@@ -35,7 +36,7 @@ def worker(
 
     Run several, here or on other machines, to share the work.
     """
-    from telebill.queues import parse_queues
+    # lazy: the Temporal worker (temporalio), ~0.4 s of a command's start
     from workers.temporal_worker import run_worker
 
     try:

@@ -12,6 +12,7 @@ import logging
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from telebill.config import Settings
+from telebill.domain.send_window import DeferralKind
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,4 @@ def serve_metrics(settings: Settings, offset: int = 0) -> int | None:
 
 def deferral_reason(reason: str) -> str:
     """The label of a deferral's reason text ("inside quiet hours 22:00–08:00 …; deferred to")."""
-    from telebill.domain.send_window import DeferralKind
-
     return DeferralKind.of(reason).name.lower()

@@ -24,7 +24,9 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.notification import NotificationActivities
 from activities.settlement import SettlementActivities
+from telebill import clock
 from telebill.config import Settings
+from telebill.db.overdue_store import overdue_notifications
 from telebill.db_pool import create_pool
 from telebill.metrics import (
     OVERDUE,
@@ -230,9 +232,6 @@ async def refresh_schedule_gauges(client: Client, settings: Settings) -> None:
 
 async def refresh_overdue_gauges(pool: asyncpg.Pool, settings: Settings) -> None:
     """The overdue bills' gauges: one query, as the worker's database role."""
-    from telebill import clock
-    from telebill.db.overdue_store import overdue_notifications
-
     async with pool.acquire() as conn:
         overdue = await overdue_notifications(
             conn,

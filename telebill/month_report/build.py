@@ -21,8 +21,10 @@ TEMPORAL_TIMEOUT_S = 10.0
 
 async def _stuck(settings: Settings, month: str) -> list[StuckBill] | None:
     """None when Temporal does not answer: the page says so instead of failing."""
+    # lazy: temporalio, ~0.25 s of a command's start, for the page's workflow counts only
     from temporalio.service import RPCError
 
+    # lazy: temporalio, ~0.25 s of a command's start, for the page's workflow counts only
     from telebill.temporal_client import connect_client
 
     try:

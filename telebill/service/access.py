@@ -7,6 +7,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from telebill.db.api_user_store import add_user as add
+from telebill.db.api_user_store import list_users, user_by_token
+from telebill.db.api_user_store import remove_user as remove
+from telebill.db.api_user_store import rotate_token as rotate
+from telebill.db.audit_store import (
+    GENESIS,
+    export_chain,
+    failed_sign_ins,
+    recent,
+    record,
+    verify_rows,
+)
+from telebill.db.session_store import (
+    close_session,
+    close_user_sessions,
+    forget_ended,
+    open_session,
+    session,
+)
 from telebill.domain.roles import Role
 from telebill.errors import Busy, TelebillError
 
@@ -28,17 +47,12 @@ def checked_role(text: str) -> Role:
 
 async def add_user(deps: Deps, name: str, role: str, days: int = 90) -> str:
     """The new user's token, to hand over once (only its hash is kept), working `days`."""
-    from telebill.db.api_user_store import add_user as add
-
     async with deps.db() as conn:
         return await add(conn, name, checked_role(role), days)
 
 
 async def rotate_token(deps: Deps, name: str, days: int = 90) -> str:
     """A new token for `name` (the old one and every console session of theirs end now)."""
-    from telebill.db.api_user_store import rotate_token as rotate
-    from telebill.db.session_store import close_user_sessions
-
     async with deps.db() as conn, conn.transaction():
         token = await rotate(conn, name, days)
         await close_user_sessions(conn, name)
@@ -46,22 +60,16 @@ async def rotate_token(deps: Deps, name: str, days: int = 90) -> str:
 
 
 async def users(deps: Deps) -> list[ApiUser]:
-    from telebill.db.api_user_store import list_users
-
     async with deps.db() as conn:
         return await list_users(conn)
 
 
 async def remove_user(deps: Deps, name: str) -> None:
-    from telebill.db.api_user_store import remove_user as remove
-
     async with deps.db() as conn:
         await remove(conn, name)
 
 
 async def authenticate(deps: Deps, token: str) -> ApiUser | None:
-    from telebill.db.api_user_store import user_by_token
-
     if not _usable(token):
         return None
     async with deps.db() as conn:
@@ -78,15 +86,11 @@ def _usable(secret: str) -> bool:
 async def audit(
     deps: Deps, user: ApiUser, action: str, target: dict[str, Any], status: int, result: str
 ) -> None:
-    from telebill.db.audit_store import record
-
     async with deps.db() as conn:
         await record(conn, user.name, user.role.value, action, target, status, result)
 
 
 async def audit_log(deps: Deps, limit: int = 100) -> list[AuditEntry]:
-    from telebill.db.audit_store import recent
-
     async with deps.db() as conn:
         return await recent(conn, limit)
 
@@ -105,10 +109,6 @@ async def sign_in(deps: Deps, token: str, address: str) -> SignedIn | None:
     """A console session for the token's user, or None for a wrong token; every attempt is
     audited, and after CONSOLE_SIGN_IN_FAILURES wrong ones from an address within
     CONSOLE_SIGN_IN_WINDOW_S the next are refused until the window has passed."""
-    from telebill.db.api_user_store import user_by_token
-    from telebill.db.audit_store import failed_sign_ins, record
-    from telebill.db.session_store import forget_ended, open_session
-
     s = deps.settings
     window = timedelta(seconds=s.console_sign_in_window_s)
     async with deps.db() as conn:
@@ -132,8 +132,6 @@ async def sign_in(deps: Deps, token: str, address: str) -> SignedIn | None:
 
 async def console_session(deps: Deps, session_id: str) -> Session | None:
     """The live session behind a console cookie (touched), or None."""
-    from telebill.db.session_store import session
-
     if not _usable(session_id):
         return None
     async with deps.db() as conn:
@@ -143,9 +141,6 @@ async def console_session(deps: Deps, session_id: str) -> Session | None:
 
 
 async def sign_out(deps: Deps, session_id: str, user: ApiUser, address: str) -> None:
-    from telebill.db.audit_store import record
-    from telebill.db.session_store import close_session
-
     async with deps.db() as conn:
         await close_session(conn, session_id)
         await record(conn, user.name, user.role.value, "sign-out", {"address": address}, 200, "ok")
@@ -159,8 +154,6 @@ class AuditCheck:
 
 async def audit_export(deps: Deps) -> AsyncIterator[dict[str, Any]]:
     """Every chained row of the audit log, a page at a time, as kept."""
-    from telebill.db.audit_store import export_chain
-
     after = 0
     async with deps.db() as conn:
         while page := await export_chain(conn, after):
@@ -171,8 +164,6 @@ async def audit_export(deps: Deps) -> AsyncIterator[dict[str, Any]]:
 
 async def audit_verify(deps: Deps) -> AuditCheck:
     """Walk the whole chain; where it breaks, someone changed or removed a row."""
-    from telebill.db.audit_store import GENESIS, verify_rows
-
     previous, count, page = GENESIS, 0, []
     async for row in audit_export(deps):
         page.append(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from telebill.db.blackout_store import parse_days, parse_time
 from telebill.errors import TelebillError
 
 if TYPE_CHECKING:
@@ -19,8 +20,6 @@ async def blackouts(deps: Deps) -> list[Blackout]:
 async def add(deps: Deps, name: str, start: str, end: str, days: str | None = None) -> int:
     """Add a window [start, end) (HH:MM, may wrap midnight), on some weekdays ('sat,sun') or
     every day; refused if, with the others, it leaves a day with no time to send."""
-    from telebill.db.blackout_store import parse_days, parse_time
-
     if not name.strip():
         raise TelebillError("a blackout window needs a name")
     s, e, d = parse_time(start), parse_time(end), parse_days(days)

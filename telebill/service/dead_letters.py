@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from telebill.delivery.store import MAX_PAGE, list_dead_letters
 from telebill.errors import TelebillError
+from telebill.messaging.kafka_auth import kafka_client_kwargs
+from telebill.messaging.topics import Topics
 
 if TYPE_CHECKING:
     from telebill.delivery.replay import Replayed
@@ -16,16 +19,12 @@ async def dead_letters(
     deps: Deps, include_replayed: bool = False, after: int = 0, limit: int = 100
 ) -> list[StoredDeadLetter]:
     """One page (at most 500) in id order, from after the id `after`."""
-    from telebill.delivery.store import list_dead_letters
-
     async with deps.db() as conn:
         return await list_dead_letters(conn, include_replayed, after, limit)
 
 
 async def every_dead_letter(deps: Deps, include_replayed: bool = False) -> list[StoredDeadLetter]:
     """All of them, read a page at a time (the CLI's list)."""
-    from telebill.delivery.store import MAX_PAGE, list_dead_letters
-
     found: list[StoredDeadLetter] = []
     async with deps.db() as conn:
         while page := await list_dead_letters(
@@ -38,9 +37,8 @@ async def every_dead_letter(deps: Deps, include_replayed: bool = False) -> list[
 async def replay(deps: Deps, ids: list[int] | None, every: bool = False) -> Replayed:
     """Back to the start of the chain (e-mail first); a delivered bill is not sent again, and a
     letter that holds no event to replay is skipped with the reason while the others go on."""
+    # lazy: aiokafka's producer, ~20 ms of a command's start, for a replay only
     from telebill.delivery.replay import replay as do_replay
-    from telebill.messaging.kafka_auth import kafka_client_kwargs
-    from telebill.messaging.topics import Topics
 
     if not ids and not every:
         raise TelebillError("say which dead letters: their ids, or all")

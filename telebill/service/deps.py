@@ -39,6 +39,7 @@ class Deps:
             async with self.pool.acquire() as conn:
                 yield conn
             return
+        # lazy: Alembic and SQLAlchemy, ~0.4 s of a command's start
         from telebill.db.migrate import connect_ready
 
         own = await connect_ready(self.settings.db_url)
@@ -51,6 +52,7 @@ class Deps:
         """The Temporal client, connected once; `Unavailable` in one line when it does not
         answer."""
         if self._client is None:
+            # lazy: temporalio, ~0.25 s of a command's start; most commands never call Temporal
             from telebill.temporal_client import connect_client
 
             s = self.settings
@@ -65,9 +67,7 @@ class Deps:
     async def gateway(self) -> Temporal:
         """Temporal as the service layer calls it (telebill/temporal_gateway.py)."""
         if self._gateway is None:
-            # Lazy, like the client's own import above: the Temporal SDK's client takes 0.3 s to
-            # import (python -X importtime), half again a CLI command's start-up (0.6 s), and
-            # most commands never call Temporal.
+            # lazy: temporalio, ~0.25 s of a command's start; most commands never call Temporal
             from telebill.temporal_gateway import TemporalGateway
 
             self._gateway = TemporalGateway(await self.temporal(), self.settings)
@@ -76,6 +76,7 @@ class Deps:
     def renderer(self) -> IsolatedRenderer:
         """The helper processes that render templates a person wrote (previews, adds)."""
         if self._renderer is None:
+            # lazy: multiprocessing, ~5 ms, for a command that renders templates only
             from telebill.templates.isolated import IsolatedRenderer
 
             s = self.settings

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from telebill.contracts.notification import PREFERENCES_CHANGED
+from telebill.db.member_store import get_member, parse_quiet, set_micro_limit
+from telebill.db.notify_store import member_bills
 from telebill.domain.chain import parse_chains
+from telebill.domain.masking import mask_email, mask_name, mask_phone
 from telebill.errors import TelebillError, Unavailable
 from telebill.service.notify import plan_again, tell
 
@@ -23,18 +26,12 @@ async def member(deps: Deps, member_id: int) -> MemberPrefs:
 
 def masked(m: MemberPrefs) -> MemberPrefs:
     """The member as a role without need of their contact data sees them."""
-    from dataclasses import replace
-
-    from telebill.domain.masking import mask_email, mask_name, mask_phone
-
     return replace(m, name=mask_name(m.name), email=mask_email(m.email), phone=mask_phone(m.phone))
 
 
 async def set_limit(deps: Deps, member_id: int, micro_payments_krw: int) -> MemberPrefs:
     """The monthly micro-payment limit (소액결제 한도), 0 (blocked) to 1,000,000원, from the
     next settlement on."""
-    from telebill.db.member_store import set_micro_limit
-
     async with deps.db() as conn:
         return await set_micro_limit(conn, member_id, micro_payments_krw)
 
@@ -56,8 +53,6 @@ async def update_preferences(
 ) -> PreferencesSaved:
     """Change preferences (validated); the member's waiting notifications re-plan at once. When
     they cannot be told, the change is saved and `Unavailable` says what happens instead."""
-    from telebill.db.member_store import parse_quiet
-
     if quiet and no_quiet:
         raise TelebillError("quiet hours and no quiet hours exclude each other")
     if (preferred_day, quiet, timezone, channel) == (None, None, None, None) and not no_quiet:
@@ -104,9 +99,6 @@ async def update_preferences(
 
 async def bills(deps: Deps, member_id: int) -> list[BillNotice]:
     """The member's latest bills with their notifications (NotFound for an unknown member)."""
-    from telebill.db.member_store import get_member
-    from telebill.db.notify_store import member_bills
-
     async with deps.db() as conn:
         await get_member(conn, member_id)
         return await member_bills(conn, member_id)

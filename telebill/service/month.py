@@ -186,7 +186,10 @@ async def settlement_result(deps: Deps, workflow_id: str) -> SettlementSummary:
 
 async def settlement_report(deps: Deps, month: str) -> tuple[MonthReport, AmountFigures | None]:
     """The settlement's record and the spread of its amounts due."""
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.amount_figures import read_amount_figures
+
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.settlement_report import read_report
 
     m = parse_month(checked_month(month))
@@ -196,6 +199,7 @@ async def settlement_report(deps: Deps, month: str) -> tuple[MonthReport, Amount
 
 async def latest_month(deps: Deps) -> str:
     """The month an operator most likely wants: the last settled, else the one before today."""
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.settlement_report import latest_settled
 
     async with deps.db() as conn:

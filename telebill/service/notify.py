@@ -18,8 +18,18 @@ from telebill.contracts.notification import (
     notify_input,
     resend_workflow_id,
 )
+from telebill.db.blackout_store import blackout_windows
+from telebill.db.member_store import get_member
+from telebill.db.notify_store import (
+    MONTHLY,
+    PlannedSend,
+    bill_for,
+    notification_status,
+    waiting_workflows,
+)
 from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
+from telebill.domain.send_window import NoAllowedInstant, plan_send, quiet_hours
 from telebill.domain.statuses import resend_purpose
 from telebill.errors import NotFound, TelebillError
 from telebill.notify_plans import plan_each
@@ -176,11 +186,6 @@ async def resend(deps: Deps, bill_id: int, channel: str = "email") -> Resent:
 async def send_plan(deps: Deps, member_id: int, month: str) -> dict[str, Any]:
     """When this member's bill of the month is sent and why then (a what-if when the month is
     not settled yet)."""
-    from telebill.db.blackout_store import blackout_windows
-    from telebill.db.member_store import get_member
-    from telebill.db.notify_store import MONTHLY, bill_for, notification_status
-    from telebill.domain.send_window import NoAllowedInstant, plan_send, quiet_hours
-
     month = checked_month(month)
     s = deps.settings
     async with deps.db() as conn:
@@ -213,8 +218,6 @@ async def plan_again(
     """Monthly bills planned whose workflow is not started yet: their instant planned again by
     the rules as they are now and recorded, so that the daily dispatch starts each in time
     even when its workflow cannot be told now. `stores`: the real ones unless given."""
-    from telebill.db.notify_store import MONTHLY, PlannedSend
-
     bills = [w.bill_id for w in waiting if w.workflow_id is None and w.purpose == MONTHLY]
     if not bills:
         return
@@ -244,8 +247,6 @@ async def replan(deps: Deps, month: str) -> Replanned:
     """Every notification of the month still waiting plans again now, by this installation's
     clock (after the clock offset or the blackout windows changed): the started workflows are
     told, and a catch-up dispatch starts those only planned whose instant is now near."""
-    from telebill.db.notify_store import waiting_workflows
-
     month = checked_month(month)
     async with deps.db() as conn:
         waiting = await waiting_workflows(conn, parse_month(month))

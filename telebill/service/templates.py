@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from telebill.channels import channel as get_channel
 from telebill.channels.base import DEFAULT_CODE, TemplateSource
 from telebill.errors import NotFound
+from telebill.rendering.context import sample_context
 
 if TYPE_CHECKING:
     from telebill.channels.base import RenderedMessage
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 async def templates(deps: Deps, channel: str | None = None) -> list[StoredTemplate]:
     """Every stored version, which one is active, and when it was added."""
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import list_templates
 
     async with deps.db() as conn:
@@ -27,6 +30,7 @@ async def template(
     deps: Deps, channel: str, code: str = DEFAULT_CODE, version: int | None = None
 ) -> TemplateSource:
     """The given version, or the active one."""
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import get_template
 
     async with deps.db() as conn:
@@ -44,8 +48,10 @@ async def add(
     """Store a new version after rendering it against sample bills and bills of every shape in
     the database; one that does not render is refused with its line and reason. The renders
     run in a helper process (bounded in time and memory) before the store renders them again."""
-    from telebill.channels import channel as get_channel
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.bills import shape_bills, shape_samples
+
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import add_template
 
     ch = get_channel(channel)
@@ -57,7 +63,10 @@ async def add(
 
 
 async def activate(deps: Deps, channel: str, version: int, code: str = DEFAULT_CODE) -> None:
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import activate as do_activate
+
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import get_template
 
     async with deps.db() as conn:
@@ -67,6 +76,7 @@ async def activate(deps: Deps, channel: str, version: int, code: str = DEFAULT_C
 
 async def install_defaults(deps: Deps) -> list[str]:
     """Store the shipped Korean templates where missing; one line said per channel."""
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import install_defaults as install
 
     async with deps.db() as conn:
@@ -89,9 +99,10 @@ async def preview(
 ) -> RenderedMessage:
     """A template rendered for a settled bill (default: a sample bill): the stored `version`
     (default the active one), or `draft`, a text being edited and not stored."""
-    from telebill.channels import channel as get_channel
-    from telebill.rendering.context import sample_context
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.bills import load_contexts
+
+    # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.store import get_template
 
     ch = get_channel(channel)

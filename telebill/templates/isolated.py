@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from telebill.channels import channel
 from telebill.channels.base import RenderedMessage, TemplateSource
 from telebill.errors import Busy, Unavailable
 from telebill.rendering.context import BillContext
@@ -47,8 +48,6 @@ def serve() -> None:
     """The helper (`python -c 'from telebill.templates.isolated import serve; serve()' IN OUT
     MEMORY`): imports once, caps its address space at what it holds now plus MEMORY bytes,
     then renders each job read from the file descriptor IN and answers on OUT."""
-    from telebill.channels import channel
-
     jobs = Connection(int(sys.argv[1]), writable=False)
     answers = Connection(int(sys.argv[2]), readable=False)
     memory_bytes = int(sys.argv[3])
