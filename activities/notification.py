@@ -37,8 +37,8 @@ from telebill.contracts.notification import (
 from telebill.db.blackout_store import BlackoutCache
 from telebill.db.connect import DbConn
 from telebill.db.delivery_store import Published, mark_published
+from telebill.db.month_views import MONTHLY
 from telebill.db.notify_store import (
-    MONTHLY,
     BillPreferences,
     BillRef,
     PlannedSend,

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from telebill.db.connect import DbConn
-from telebill.db.notify_store import MONTHLY, BillPreferences, load_preferences_of
+from telebill.db.month_views import MONTHLY
+from telebill.db.notify_store import BillPreferences, load_preferences_of
 from telebill.domain.send_window import NoAllowedInstant, Plan, Window, plan_send
 
 

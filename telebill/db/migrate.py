@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from telebill.db.connect import connect
 from telebill.errors import SchemaBehind
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ async def current_revision(conn: asyncpg.Connection) -> str | None:
 
 async def ensure_schema(db_url: str) -> tuple[str | None, str]:
     """Migrate to the latest revision if behind; return (revision before, revision after)."""
-    from telebill.db.connect import connect
 
     conn = await connect(db_url)
     try:
@@ -73,7 +73,6 @@ async def ensure_schema_as(settings: Settings, role: DbRole) -> str:
     """Make sure the database is at the latest schema before the process of `role` starts:
     migrated here when the process connects as the owner (one URL for all), else waited for
     (`SchemaBehind`: a process role may not run DDL). Returns the URL to connect with."""
-    from telebill.db.connect import connect
 
     url = settings.db_url_for(role)
     if url == settings.db_url:
@@ -94,7 +93,6 @@ async def ensure_schema_as(settings: Settings, role: DbRole) -> str:
 
 async def connect_ready(db_url: str) -> asyncpg.Connection:
     """A connection to a database at the latest schema (migrated first when needed)."""
-    from telebill.db.connect import connect
 
     await ensure_schema(db_url)
     return await connect(db_url)

@@ -15,13 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from telebill.db.connect import DbConn
-
-# The month's counts are the read model's; their callers import them from here too.
-from telebill.db.month_views import EMAIL_DELIVERED as EMAIL_DELIVERED
-from telebill.db.month_views import MONTHLY as MONTHLY
-from telebill.db.month_views import SMS_DELIVERED as SMS_DELIVERED
-from telebill.db.month_views import MonthStatus as MonthStatus
-from telebill.db.month_views import month_status as month_status
+from telebill.db.month_views import MONTHLY
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.domain.statuses import RESEND_PREFIX, NotificationStatus
 

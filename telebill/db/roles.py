@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 # The roles themselves are telebill/domain/db_roles.py (below the config, which names them).
-# Re-exported for telebill/service/bootstrap.py only, being written by another engineer: to go
-# once it imports DbRole from telebill.domain.db_roles.
-from telebill.domain.db_roles import DbRole as DbRole
+from telebill.domain.db_roles import DbRole
 
 S, SI, SIU, SIUD = (
     "SELECT",

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from telebill.config import Settings, get_settings
-from telebill.db.roles import DbRole
 from telebill.db_pool import create_pool
+from telebill.domain.db_roles import DbRole
 from telebill.resilience import wait_out
 from telebill.service.deps import Deps
 

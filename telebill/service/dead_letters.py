@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from telebill.delivery.store import MAX_PAGE, list_dead_letters
+from telebill.db.dead_letter_store import MAX_PAGE, list_dead_letters
 from telebill.errors import TelebillError
 from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.topics import Topics
 
 if TYPE_CHECKING:
+    from telebill.db.dead_letter_store import StoredDeadLetter
     from telebill.delivery.replay import Replayed
-    from telebill.delivery.store import StoredDeadLetter
     from telebill.service.deps import Deps
 
 

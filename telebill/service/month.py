@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from telebill import clock
 from telebill.contracts.schedules import DISPATCH_SCHEDULE_ID
 from telebill.contracts.settlement import SettlementInput, SettlementProgress, SettlementSummary
-from telebill.db.notify_store import MonthStatus, last_errors
+from telebill.db.month_views import MonthStatus
+from telebill.db.notify_store import last_errors
 from telebill.domain.month import parse_month, previous_month
 from telebill.errors import TelebillError, Unavailable
 from telebill.notify_search import workflow_link

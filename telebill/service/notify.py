@@ -20,8 +20,8 @@ from telebill.contracts.notification import (
 )
 from telebill.db.blackout_store import blackout_windows
 from telebill.db.member_store import get_member
+from telebill.db.month_views import MONTHLY
 from telebill.db.notify_store import (
-    MONTHLY,
     PlannedSend,
     bill_for,
     notification_status,

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from telebill import clock
 from telebill.db.blackout_store import blackout_windows
-from telebill.db.notify_store import month_status
+from telebill.db.month_views import month_status
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import quiet_hours

@@ -24,7 +24,8 @@ from activities.settlement import SettlementActivities
 from telebill.config import PROJECT_ROOT, Settings
 from telebill.contracts.settlement import CloseInput
 from telebill.db.delivery_store import Published, mark_published
-from telebill.db.notify_store import MONTHLY, PlannedSend, record_plans
+from telebill.db.month_views import MONTHLY
+from telebill.db.notify_store import PlannedSend, record_plans
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.db_roles import DbRole
 from telebill.domain.month import parse_month

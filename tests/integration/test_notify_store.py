@@ -14,13 +14,8 @@ from telebill.db.blackout_store import add_blackout
 from telebill.db.connect import connect
 from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
 from telebill.db.member_store import get_member, parse_quiet, update_member
-from telebill.db.notify_store import (
-    MONTHLY,
-    bills_to_notify,
-    month_status,
-    record_plan,
-    waiting_workflows,
-)
+from telebill.db.month_views import MONTHLY, month_status
+from telebill.db.notify_store import bills_to_notify, record_plan, waiting_workflows
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.delivery.outcomes import mark_reported, next_report_in, report_pending
 from telebill.domain.month import parse_month

@@ -59,16 +59,9 @@ LAYERS: list[Layer] = [
 # close a cycle.
 KNOWN_EDGES: dict[tuple[str, str], str] = {}
 
-# Imports inside a function without their `# lazy:` reason, in files whose owner is changing
-# them now (test_known_unmarked_are_still_there fails once one is gone), as (path, module).
-KNOWN_UNMARKED: dict[tuple[str, str], str] = {
-    ("telebill/config.py", "sqlalchemy.engine"): (
-        "SQLAlchemy, ~0.17 s: rightly lazy, its comment (`# heavy: …`) not yet in the form"
-    ),
-    ("telebill/db/migrate.py", "telebill.db.connect"): (
-        "three; loaded at a command's start already, so they can go to the top"
-    ),
-}
+# Imports inside a function without their `# lazy:` reason, as (path, module), each with why it
+# is let be (test_known_unmarked_are_still_there fails once one is gone). None left.
+KNOWN_UNMARKED: dict[tuple[str, str], str] = {}
 
 LAZY_MARK = "# lazy:"
 
