@@ -30,8 +30,8 @@ from telebill.messaging.dead_letter import dead_letter_message
 from telebill.messaging.events import MalformedEvent, NotificationEvent
 from telebill.messaging.message import Message, Partition
 from telebill.messaging.topics import Topics
-from telebill.templates.context import BillContext
-from telebill.templates.render import OverTheLimit
+from telebill.rendering.context import BillContext
+from telebill.rendering.render import OverTheLimit
 
 Key = tuple[int, str]  # the delivery key: (bill_id, purpose)
 COSTLY_RENDERS = 3  # renders past their limits in one batch before the rest are not tried

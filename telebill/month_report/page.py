@@ -10,8 +10,8 @@ from telebill.domain.month import parse_month
 from telebill.month_report import charts
 from telebill.month_report.figures import MonthView
 from telebill.month_report.queries import EXAMPLES, HISTOGRAM_STEP, HISTOGRAM_TOP
+from telebill.rendering.render import month_ko, won
 from telebill.settlement_report import KIND_LABELS
-from telebill.templates.render import month_ko, won
 
 
 def _duration(ms: int) -> str:

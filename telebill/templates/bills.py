@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from telebill.db.connect import DbConn
 from telebill.db.settlement_store import bill_shapes, bills_to_render
-from telebill.templates.context import (
+from telebill.rendering.context import (
     BillContext,
     BillView,
     ItemView,

@@ -11,8 +11,8 @@ from telebill.channels.base import DEFAULT_CODE, TemplateSource
 from telebill.db import template_store
 from telebill.db.connect import DbConn
 from telebill.errors import NotFound, TelebillError
+from telebill.rendering.render import TemplateInvalid
 from telebill.templates.bills import shape_bills, shape_samples
-from telebill.templates.render import TemplateInvalid
 
 
 @dataclass(frozen=True)
