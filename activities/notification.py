@@ -201,10 +201,12 @@ class NotificationActivities:
 
     def outcome_wait(self, inp: PlanInput) -> float:
         """How long to wait for the outcome after publishing. A local plan's wait counts from
-        the moment its attempt was scheduled, inside its workflow task: when the worker or
-        PostgreSQL is slow, the wait shrinks rather than the task growing toward its timeout
+        the moment the local activity was scheduled, inside its workflow task: when the worker
+        or PostgreSQL is slow, the wait shrinks rather than the task growing toward its timeout
         (the SDK warned of tasks past 5 s on a loaded send day; the reporter's signal brings
-        the outcome of a bill whose wait ran out)."""
+        the outcome of a bill whose wait ran out). sdk-core gives every attempt of a local
+        activity its first attempt's schedule time, so a retry after a quick failure has little
+        or nothing left to wait: the task's length is what the budget bounds."""
         s = self.settings
         if not inp.local:
             return s.notify_outcome_wait_s

@@ -143,10 +143,17 @@ async def run_worker(
     task_queue: str | None = None,
     queues: Sequence[WorkQueue] = tuple(WorkQueue),
 ) -> None:
-    # Metrics first, as a consumer serves them (its SDK runtime is built from the same port).
-    monitored = serve_metrics(settings) is not None
+    monitored = False
+
+    def monitoring() -> Runtime | None:
+        """The metrics, once the schema is there (until then the worker is down to Prometheus,
+        as it is to Temporal); the SDK's runtime is built from the same port."""
+        nonlocal monitored
+        monitored = serve_metrics(settings) is not None
+        return sdk_runtime(settings) if monitored else None
+
     # A worker never runs against an older schema; started while PostgreSQL is down, it waits.
-    async with worker_process(settings, sdk_runtime(settings) if monitored else None) as parts:
+    async with worker_process(settings, monitoring) as parts:
         await _serve(settings, parts.client, parts.pool, task_queue, queues, monitored)
 
 

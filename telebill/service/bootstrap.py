@@ -17,7 +17,7 @@ Opening a pool or a client anywhere else is a test's or a benchmark's own busine
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,11 +67,13 @@ class WorkerParts:
 
 @asynccontextmanager
 async def worker_process(
-    settings: Settings, runtime: Runtime | None = None
+    settings: Settings, monitoring: Callable[[], Runtime | None] = lambda: None
 ) -> AsyncIterator[WorkerParts]:
-    """What a Temporal worker runs on: its client (on `runtime`, the one serving the SDK's
-    metrics, when given) and its pool as the worker's role; a worker never runs against an
-    older schema."""
+    """What a Temporal worker runs on: its client and its pool as the worker's role; a worker
+    never runs against an older schema. `monitoring` is called once the schema is there: it
+    starts the metrics and gives the runtime that serves the SDK's (or None). Not before: a
+    worker waiting for PostgreSQL or a migration polls nothing, and its `up` must stay absent
+    so that TelebillWorkerDown fires (deploy/prometheus/alerts.yml)."""
     # lazy: Alembic and SQLAlchemy, ~0.4 s of a command's start, for processes that migrate
     from telebill.db.migrate import ensure_schema_as
 
@@ -79,7 +81,7 @@ async def worker_process(
     from telebill.temporal_client import connect_client
 
     await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, DbRole.WORKER))
-    client = await connect_client(settings, runtime=runtime)
+    client = await connect_client(settings, runtime=monitoring())
     pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, DbRole.WORKER))
     try:
         yield WorkerParts(client, pool)
