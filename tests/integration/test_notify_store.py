@@ -136,17 +136,16 @@ async def test_a_plan_with_no_time_to_send_is_recorded_and_counted_not_failed(
         fresh = settings.model_copy(update={"blackout_refresh_s": 0.0})  # no cached windows
         acts = NotificationActivities(pool, fresh, client, "unused")
         now = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)
-        result = await acts.plan(
-            PlanInput(
-                bill_id=bill,
-                member_id=2,
-                month="2026-11",
-                purpose=MONTHLY,
-                channel="email",
-                workflow_id="notify-2026-11-2",
-                now=now.isoformat(),
-            )
+        inp = PlanInput(
+            bill_id=bill,
+            member_id=2,
+            month="2026-11",
+            purpose=MONTHLY,
+            channel="email",
+            workflow_id="notify-2026-11-2",
+            now=now.isoformat(),
         )
+        result = await acts.plan(inp)
         assert result.problem is not None and "leave no time to send" in result.problem
         assert "late 23:00–01:00" in result.problem and "quiet hours" in result.problem
         assert not result.published
@@ -157,17 +156,7 @@ async def test_a_plan_with_no_time_to_send_is_recorded_and_counted_not_failed(
         assert (await month_status(db, NOV, now)).no_time_to_send == 1
         # a plan that succeeds later clears it
         await db.execute("DELETE FROM blackout_window")
-        again = await acts.plan(
-            PlanInput(
-                bill_id=bill,
-                member_id=2,
-                month="2026-11",
-                purpose=MONTHLY,
-                channel="email",
-                workflow_id="notify-2026-11-2",
-                now=now.isoformat(),
-            )
-        )
+        again = await acts.plan(inp)  # the same bill, planned again at the same instant
         assert again.problem is None
         assert (await month_status(db, NOV, now)).no_time_to_send == 0
     finally:
