@@ -34,6 +34,11 @@ class StackSettings(BaseSettings):
     temporal_server: Literal["dev", "production"] = "dev"
     temporal_server_version: str = "v1.32.1"
     temporal_history_shards: int = Field(default=4, ge=1)
+    # The production server's services find each other on membership ports (frontend, history
+    # and matching at +0, +1, +2, its worker at +6), kept apart from temporal_port because its
+    # PostgreSQL schema stores them as a smallint: with the default temporal_port + 700 they
+    # overflowed it and the server would not start.
+    temporal_membership_port: int = Field(default=27933, ge=1024, le=32767 - 6)
     # How long the production server keeps a closed workflow (what frees its disk).
     temporal_retention_days: int = Field(default=7, ge=1)
     # The local stack's production server (temporal_server="production") requires mTLS: a CA,

@@ -54,8 +54,8 @@ class TemporalServer(Temporal):
 
     @property
     def ports(self) -> list[int]:
-        p = self.settings.temporal_port
-        return [p, *(p + offset for offset in (1, 2, 6, 10, 700, 701, 702, 706))]
+        p, m = self.settings.temporal_port, self.settings.temporal_membership_port
+        return [p, p + 1, p + 2, p + 6, p + 10, m, m + 1, m + 2, m + 6]
 
     @property
     def bin_dir(self) -> Path:
@@ -127,7 +127,7 @@ class TemporalServer(Temporal):
 
     def write_config(self) -> Path:
         s = self.settings
-        p = s.temporal_port
+        p, m = s.temporal_port, s.temporal_membership_port
         store = {
             "pluginName": "postgres12",
             "connectAddr": f"127.0.0.1:{s.pg_port}",
@@ -181,10 +181,10 @@ class TemporalServer(Temporal):
                 ),
             },
             "services": {
-                "frontend": service(p, p + 700, p + 10),
-                "history": service(p + 1, p + 701),
-                "matching": service(p + 2, p + 702),
-                "worker": service(p + 6, p + 706),
+                "frontend": service(p, m, p + 10),
+                "history": service(p + 1, m + 1),
+                "matching": service(p + 2, m + 2),
+                "worker": service(p + 6, m + 6),
             },
             "clusterMetadata": {
                 "enableGlobalNamespace": False,

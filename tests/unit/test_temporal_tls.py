@@ -122,3 +122,17 @@ async def test_the_dev_server_says_it_has_no_tls(tmp_path: Path) -> None:
     s = Settings(stack_dir=tmp_path, temporal_server_mtls=True)
     with pytest.raises(StackError, match="dev server has no TLS"):
         await Temporal(s)._start()
+
+
+def test_the_production_servers_membership_ports_fit_its_schema(tmp_path: Path) -> None:
+    """Temporal's PostgreSQL schema keeps a membership port in a smallint: with the stack's
+    default ports (57233 and up) the server did not start."""
+    s = Settings(stack_dir=tmp_path, temporal_server="production")
+    folder = TemporalServer(s).write_config()
+    services = yaml.safe_load((folder / "production.yaml").read_text())["services"]
+    membership = [v["rpc"]["membershipPort"] for v in services.values()]
+    assert s.temporal_port > 32767  # the default that overflowed
+    assert all(0 < port <= 32767 for port in membership)
+    assert len(set(membership)) == len(membership)
+    grpc = {v["rpc"]["grpcPort"] for v in services.values()}
+    assert set(TemporalServer(s).ports) >= grpc | set(membership)
