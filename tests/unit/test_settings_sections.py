@@ -19,7 +19,8 @@ from telebill.settings import (
 )
 
 # The fields of the flat Settings (104, at 3a5030a) with their defaults, frozen when it was cut
-# into sections; stack_dir's default is PROJECT_ROOT / ".stack".
+# into sections, plus those added since (temporal_membership_port, 7166fba); stack_dir's default
+# is PROJECT_ROOT / ".stack".
 BEFORE: dict[str, Any] = {
     "stack_dir": PROJECT_ROOT / ".stack",
     "pg_port": 55432,
@@ -31,6 +32,7 @@ BEFORE: dict[str, Any] = {
     "temporal_server": "dev",
     "temporal_server_version": "v1.32.1",
     "temporal_history_shards": 4,
+    "temporal_membership_port": 27933,
     "temporal_retention_days": 7,
     "kafka_brokers": 1,
     "kafka_replication_factor": None,
