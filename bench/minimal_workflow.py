@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -21,3 +22,10 @@ class MinimalWorkflow:
             noop, n, start_to_close_timeout=timedelta(minutes=1)
         )
         return result
+
+
+@activity.defn(name="bench.hold")
+async def hold(seconds: float) -> float:
+    """What a send day's local plan does at its least: wait (for the outcome) and return."""
+    await asyncio.sleep(seconds)
+    return seconds

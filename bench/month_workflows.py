@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from bench.minimal_workflow import noop
+from bench.minimal_workflow import hold, noop
+from telebill.contracts.search_attributes import NOTIFY_STATUS
 
 
 @workflow.defn
@@ -30,3 +31,19 @@ class DelayedNoop:
     @workflow.run
     async def run(self) -> None:
         return None
+
+
+@workflow.defn(sandboxed=False)
+class OneLocalTask:
+    """The send day's ceiling: woken by its delayed start, one workflow task that holds one
+    local activity for `hold_s` (the plan's outcome wait) and completes, optionally upserting
+    a NotifyStatus first as the notification does. Unsandboxed, like the notification."""
+
+    @workflow.run
+    async def run(self, hold_s: float, upsert: bool) -> float:
+        held: float = await workflow.execute_local_activity(
+            hold, hold_s, schedule_to_close_timeout=timedelta(seconds=30)
+        )
+        if upsert:
+            workflow.upsert_search_attributes([NOTIFY_STATUS.value_set("DELIVERED_EMAIL")])
+        return held
