@@ -51,7 +51,7 @@ from telebill.db.notify_store import (
     record_plans,
 )
 from telebill.db.reservation_store import listed_members, mark_dispatched, undispatched
-from telebill.delivery.outcomes import OutcomeWatch, mark_reported
+from telebill.delivery.outcomes import OutcomeWatch
 from telebill.domain.chain import parse_chains
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import NoAllowedInstant, Plan
@@ -187,10 +187,8 @@ class NotificationActivities:
             # a monthly bill starts where the member chose (as the member is now); a resend
             # where the admin said
             await self.publish(inp, r.bill_channel if inp.purpose == MONTHLY else inp.channel)
+            # handed over here (the watch marks it reported): the reporter need not signal it
             outcome = await self.watch.wait(inp.bill_id, inp.purpose, self.outcome_wait(inp))
-            if outcome is not None:  # handed over here: the reporter need not signal it
-                async with self.pool.acquire() as conn:
-                    await mark_reported(conn, inp.bill_id, inp.purpose)
         return PlanResult(
             send_at=plan.send_at.isoformat(),
             why=plan.explain(),

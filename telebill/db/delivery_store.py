@@ -243,12 +243,15 @@ async def next_report_in(conn: DbConn, grace_s: float) -> float | None:
     return None if wait is None else max(float(wait), 0.0)
 
 
-async def mark_reported(conn: DbConn, bill_id: int, purpose: str) -> None:
+async def mark_reported(conn: DbConn, keys: Sequence[tuple[int, str]]) -> None:
+    """(bill_id, purpose) handed to their workflows by the activities waiting on them: the
+    reporter need not signal them."""
     await conn.execute(
-        "UPDATE notification SET reported_at = now() "
-        "WHERE bill_id = $1 AND purpose = $2 AND reported_at IS NULL",
-        bill_id,
-        purpose,
+        "UPDATE notification n SET reported_at = now() "
+        "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
+        "WHERE n.bill_id = k.bill_id AND n.purpose = k.purpose AND n.reported_at IS NULL",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
     )
 
 

@@ -21,13 +21,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from telebill.config import Settings
 from telebill.db.connect import DbConn
 
-# mark_reported and next_report_in are imported from here too (the activity, the tests).
+# next_report_in is imported from here too (the tests).
 from telebill.db.delivery_store import (
     claim_unreported,
     ended_keys,
+    mark_reported,
     mark_reported_ids,
 )
-from telebill.db.delivery_store import mark_reported as mark_reported
 from telebill.db.delivery_store import next_report_in as next_report_in
 from telebill.delivery.waker import Waker
 from telebill.domain.statuses import NotificationStatus
@@ -135,7 +135,8 @@ class OutcomeReporter:
 
 class OutcomeWatch:
     """Lets many activities wait for their notifications' outcomes with one query per interval
-    (never one query per waiting notification)."""
+    (never one query per waiting notification), and marks the outcomes it hands over as
+    reported with one statement per interval (the reporter need not signal them)."""
 
     def __init__(self, pool: asyncpg.Pool, interval_s: float = 0.25) -> None:
         self.pool = pool
@@ -174,7 +175,23 @@ class OutcomeWatch:
                 log.warning("outcomes not looked up (%s); trying again", exc)
                 await asyncio.sleep(1.0)
                 continue
+            handed = []
             for key, status in ended.items():
-                for future in self.waiting.pop(key, []):
-                    if not future.done():
-                        future.set_result(status)
+                futures = [f for f in self.waiting.pop(key, []) if not f.done()]
+                for future in futures:
+                    future.set_result(status)
+                if futures:
+                    handed.append(key)
+            if handed:
+                await self._mark(handed)
+
+    async def _mark(self, keys: list[tuple[int, str]]) -> None:
+        """After the waiters have their outcomes (a mark first would leave an outcome that a
+        waiter timing out meanwhile never took, and nobody to signal it). Unmarked, as when
+        PostgreSQL is away or the worker dies first, the reporter signals them after its grace:
+        a second telling, which the workflow ignores."""
+        try:
+            async with self.pool.acquire() as conn:
+                await mark_reported(conn, keys)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("%d outcomes handed over, not marked (%s): reported later", len(keys), exc)

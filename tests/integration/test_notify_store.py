@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
@@ -12,12 +13,18 @@ from activities.notification import NotificationActivities, PlanInput
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db.blackout_store import add_blackout
 from telebill.db.connect import connect
-from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
+from telebill.db.delivery_store import (
+    Attempt,
+    Published,
+    mark_published,
+    mark_reported,
+    record_attempts,
+)
 from telebill.db.member_store import get_member, parse_quiet, update_member
 from telebill.db.month_views import MONTHLY, month_status
 from telebill.db.notify_store import bills_to_notify, record_plan, waiting_workflows
 from telebill.db.settlement_store import load_products, settle_chunk
-from telebill.delivery.outcomes import mark_reported, next_report_in, report_pending
+from telebill.delivery.outcomes import OutcomeWatch, next_report_in, report_pending
 from telebill.domain.month import parse_month
 from telebill.errors import TelebillError
 from telebill.messaging.outcome import DeliveryOutcome
@@ -109,9 +116,44 @@ async def test_reporter_leaves_recent_publications_to_their_activity(
     # 2 becomes the reporter's when its activity has stopped waiting, in about 15 s
     wait = await next_report_in(db, 15)
     assert wait is not None and 10 < wait <= 15
-    await mark_reported(db, bills[2], MONTHLY)  # its activity took it
+    await mark_reported(db, [(bills[2], MONTHLY)])  # its activity took it
     assert await next_report_in(db, 15) is None
     assert await report_pending(db, sink, grace_s=0) == 0 and len(sink.told) == 1
+
+
+async def test_the_watch_hands_outcomes_over_and_marks_only_those_it_handed(
+    databases: Databases,
+) -> None:
+    """The activities' outcome watch: the waiters of ended notifications get their status, and
+    those (only) are marked reported in one statement, so the reporter does not signal them;
+    an outcome that came after its waiter gave up is left to the reporter."""
+    url = await databases.create()
+    db = await connect(url)
+    await settled(db, 3)
+    bills = {r["member_id"]: r["id"] for r in await db.fetch("SELECT id, member_id FROM bill")}
+    now = datetime.now(UTC)
+    await mark_published(db, [Published(bills[m], MONTHLY, f"wf-{m}", now) for m in (1, 2, 3)])
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+    assert pool is not None
+    watch = OutcomeWatch(pool, interval_s=0.05)
+    try:
+        waiting = [
+            asyncio.create_task(watch.wait(bills[m], MONTHLY, timeout))
+            for m, timeout in ((1, 10.0), (2, 10.0), (3, 0.2))
+        ]
+        await record_attempts(db, [Attempt(bills[m], MONTHLY, "email", 1, "SENT") for m in (1, 2)])
+        assert await asyncio.gather(*waiting) == ["DELIVERED_EMAIL", "DELIVERED_EMAIL", None]
+        await record_attempts(db, [Attempt(bills[3], MONTHLY, "email", 1, "SENT")])
+        marked = await db.fetch(
+            "SELECT bill_id FROM notification WHERE reported_at IS NOT NULL ORDER BY bill_id"
+        )
+        assert [r["bill_id"] for r in marked] == [bills[1], bills[2]]
+        sink = RecordingSink()
+        assert await report_pending(db, sink, grace_s=0) == 1
+        assert sink.told == [("wf-3", "DELIVERED_EMAIL")]
+    finally:
+        await pool.close()
+        await db.close()
 
 
 async def test_a_plan_with_no_time_to_send_is_recorded_and_counted_not_failed(
