@@ -154,7 +154,9 @@ class OutcomeWatch:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
-            return None
+            # handed over while the timeout was being taken: the watch marks it reported, so
+            # it is this caller's to pass on
+            return future.result() if future.done() else None
         finally:
             waiters = self.waiting.get(key, [])
             if future in waiters:
