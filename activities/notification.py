@@ -211,9 +211,10 @@ class NotificationActivities:
         info = activity.info() if activity.in_activity() else None
         if info is None or not info.is_local:
             return s.notify_local_outcome_wait_s
-        return remaining_wait(
-            s.notify_local_outcome_wait_s, info.current_attempt_scheduled_time, datetime.now(UTC)
-        )
+        since = info.current_attempt_scheduled_time
+        if inp.task_started_at is not None:  # the task began earlier still: count from there
+            since = min(since, datetime.fromisoformat(inp.task_started_at))
+        return remaining_wait(s.notify_local_outcome_wait_s, since, datetime.now(UTC))
 
     async def publish(self, inp: PlanInput, channel: str) -> None:
         """The bill's first event, on the chain that starts at `channel` (e-mail → SMS when the

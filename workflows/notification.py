@@ -210,6 +210,9 @@ class BillNotificationWorkflow:
             now=self.now(inp).isoformat(),
             reserved_at=self.state.reserved_at,
             local=lean,
+            # the workflow task's start (not the installation's clock): an activity's input is
+            # not compared on replay, so histories recorded without it replay as before
+            task_started_at=workflow.now().isoformat() if lean else None,
         )
         if lean:  # no activity task, no events but a marker: the work of one workflow task
             try:

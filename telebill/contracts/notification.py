@@ -127,8 +127,11 @@ class PlanInput:
     now: str  # ISO; the workflow's clock, so a plan is the same on replay and in tests
     reserved_at: str | None = None
     # Run as a local activity: it holds its workflow's task while it waits for the outcome, so
-    # it waits notify_local_outcome_wait_s (short) instead of notify_outcome_wait_s.
+    # it waits notify_local_outcome_wait_s (short) instead of notify_outcome_wait_s, counted
+    # from when that task started (ISO, the server's time; none from workflows before it):
+    # a worker slow to schedule the activity must not hold the task longer.
     local: bool = False
+    task_started_at: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

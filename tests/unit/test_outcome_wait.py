@@ -35,7 +35,7 @@ def test_remaining_wait_is_the_rest_of_the_budget(budget: float, spent: float) -
         assert abs(left - (budget - spent)) < 1e-6
 
 
-def plan_input(local: bool) -> PlanInput:
+def plan_input(local: bool, task_started_at: str | None = None) -> PlanInput:
     return PlanInput(
         bill_id=1,
         member_id=1,
@@ -45,12 +45,19 @@ def plan_input(local: bool) -> PlanInput:
         workflow_id="notify-2026-11-1",
         now=T0.isoformat(),
         local=local,
+        task_started_at=task_started_at,
     )
 
 
-def wait_of(local: bool, plan_is_local: bool, scheduled_ago_s: float) -> float:
+def wait_of(
+    local: bool, plan_is_local: bool, scheduled_ago_s: float, task_ago_s: float | None = None
+) -> float:
     """The outcome wait `outcome_wait` gives inside an activity whose attempt was scheduled
-    `scheduled_ago_s` ago (3 s for a local plan, 10 s for a regular one)."""
+    `scheduled_ago_s` ago, in a workflow task that started `task_ago_s` ago (3 s for a local
+    plan, 10 s for a regular one)."""
+    started = None
+    if task_ago_s is not None:
+        started = (datetime.now(UTC) - timedelta(seconds=task_ago_s)).isoformat()
     s = Settings(notify_local_outcome_wait_s=3.0, notify_outcome_wait_s=10.0)
     none: Any = None  # outcome_wait touches neither the pool nor the client
     acts = NotificationActivities(none, s, none, "telebill")
@@ -60,7 +67,7 @@ def wait_of(local: bool, plan_is_local: bool, scheduled_ago_s: float) -> float:
         is_local=local,
         current_attempt_scheduled_time=datetime.now(UTC) - timedelta(seconds=scheduled_ago_s),
     )
-    return env.run(acts.outcome_wait, plan_input(local=plan_is_local))
+    return env.run(acts.outcome_wait, plan_input(local=plan_is_local, task_started_at=started))
 
 
 def test_a_local_plan_that_started_late_waits_less() -> None:
@@ -71,3 +78,14 @@ def test_a_local_plan_that_started_late_waits_less() -> None:
 
 def test_a_regular_plan_waits_its_own_longer_wait() -> None:
     assert wait_of(False, False, 30.0) == 10.0
+
+
+def test_a_local_plan_counts_from_its_workflow_task_when_that_began_earlier() -> None:
+    """Scheduled just now in a task that began 2.5 s ago (the worker was slow to run the
+    workflow code): the task has 0.5 s of its 3 s left, not 3 s (a send day on the dev server
+    held 144 tasks past 5 s before this)."""
+    assert 0.0 < wait_of(True, True, 0.0, task_ago_s=2.5) <= 0.5
+    assert wait_of(True, True, 0.0, task_ago_s=10.0) == 0.0
+    # a task start after the scheduling (clocks apart) changes nothing
+    assert 0.5 < wait_of(True, True, 2.0, task_ago_s=0.0) <= 1.0
+    assert wait_of(False, False, 0.0, task_ago_s=10.0) == 10.0  # a regular plan is not bound
