@@ -9,6 +9,7 @@ from temporalio import workflow
 
 from bench.minimal_workflow import hold, noop
 from telebill.contracts.search_attributes import NOTIFY_STATUS
+from telebill.domain.statuses import delivered_status
 
 
 @workflow.defn
@@ -45,5 +46,5 @@ class OneLocalTask:
             hold, hold_s, schedule_to_close_timeout=timedelta(seconds=30)
         )
         if upsert:
-            workflow.upsert_search_attributes([NOTIFY_STATUS.value_set("DELIVERED_EMAIL")])
+            workflow.upsert_search_attributes([NOTIFY_STATUS.value_set(delivered_status("email"))])
         return held
