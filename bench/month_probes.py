@@ -8,7 +8,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from telebill.stack.temporal import dev_server_argv, ensure_search_attributes
 from telebill.temporal_gateway import initial_search_attributes
 
 STARTS_AT_ONCE = 50
+POLL_S = 0.5  # how often wait_closed reads the count of closed workflows
 SEOUL = ZoneInfo("Asia/Seoul")
 
 
@@ -45,7 +46,8 @@ class Closed:
         from the wake's ramp and the tail. The tail of a send day is its failed e-mails waiting
         out their retry (1% of them fail by the requirement's simulation, and 99% is where they
         begin), which the baseline has no equivalent of."""
-        return 0.8 * self.n / max(self.p90_s - self.p10_s, 1e-9)
+        # no finer than the count is read: a small run can pass both marks between two reads
+        return 0.8 * self.n / max(self.p90_s - self.p10_s, POLL_S)
 
 
 async def wait_closed(client: Client, query: str, n: int, mark: float, already: int = 0) -> Closed:
@@ -71,7 +73,7 @@ async def wait_closed(client: Client, query: str, n: int, mark: float, already: 
             p99 = now
         if done >= n:
             return Closed(n, first or now, now, p99 or now, p10 or now, p90 or now)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(POLL_S)
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -114,24 +116,39 @@ async def delayed_starts(client: Client, queue: str, tag: str, month: str, n: in
     return n / (time.perf_counter() - began)
 
 
-async def timers_then_work(client: Client, queue: str, tag: str, n: int, lead: float) -> Closed:
-    """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
-    the spans from that instant."""
+async def wake_together(
+    client: Client,
+    n: int,
+    lead: float,
+    prefix: str,
+    start: Callable[[int, float], Awaitable[object]],
+) -> Closed:
+    """Start n workflows (ids `prefix` + i) to wake at one instant `lead` s from now, by
+    `start(i, seconds left until the instant)`, STARTS_AT_ONCE at a time; the spans from that
+    instant until they closed."""
     gate = asyncio.Semaphore(STARTS_AT_ONCE)
     wake = time.perf_counter() + lead
 
     async def one(i: int) -> None:
         async with gate:
-            await client.start_workflow(
-                SleepThenWork.run,
-                max(wake - time.perf_counter(), 1.0),
-                id=f"bench{tag}-timer-{i}",
-                task_queue=queue,
-            )
+            await start(i, max(wake - time.perf_counter(), 1.0))
 
     await asyncio.gather(*(one(i) for i in range(n)))
-    assert time.perf_counter() < wake, "the baseline's starts took longer than its lead"
-    return await wait_closed(client, f"WorkflowId STARTS_WITH 'bench{tag}-timer-'", n, wake)
+    assert time.perf_counter() < wake, "the starts took longer than their lead"
+    return await wait_closed(client, f"WorkflowId STARTS_WITH '{prefix}'", n, wake)
+
+
+async def timers_then_work(client: Client, queue: str, tag: str, n: int, lead: float) -> Closed:
+    """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
+    the spans from that instant."""
+    prefix = f"bench{tag}-timer-"
+
+    async def start(i: int, left: float) -> object:
+        return await client.start_workflow(
+            SleepThenWork.run, left, id=f"{prefix}{i}", task_queue=queue
+        )
+
+    return await wake_together(client, n, lead, prefix, start)
 
 
 def _stat(pid: int) -> tuple[int, float, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 import uuid
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -23,13 +22,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.minimal_workflow import hold, noop
-from bench.month_probes import (
-    STARTS_AT_ONCE,
-    Closed,
-    fresh_dev_server,
-    timers_then_work,
-    wait_closed,
-)
+from bench.month_probes import Closed, fresh_dev_server, timers_then_work, wake_together
 from bench.month_workflows import OneLocalTask, SleepThenWork
 from telebill.config import Settings
 from workers.temporal_worker import worker_options
@@ -40,22 +33,18 @@ FRESH_PORT = 27533  # the bench's own dev server (bench.month's is 27433)
 async def one_task_each(
     client: Client, queue: str, n: int, lead: float, hold_s: float, upsert: bool
 ) -> Closed:
-    gate = asyncio.Semaphore(STARTS_AT_ONCE)
-    wake = time.perf_counter() + lead
+    prefix = f"{queue}-one-"
 
-    async def one(i: int) -> None:
-        async with gate:
-            await client.start_workflow(
-                OneLocalTask.run,
-                args=[hold_s, upsert],
-                id=f"{queue}-one-{i}",
-                task_queue=queue,
-                start_delay=timedelta(seconds=max(wake - time.perf_counter(), 1.0)),
-            )
+    async def start(i: int, left: float) -> object:
+        return await client.start_workflow(
+            OneLocalTask.run,
+            args=[hold_s, upsert],
+            id=f"{prefix}{i}",
+            task_queue=queue,
+            start_delay=timedelta(seconds=left),
+        )
 
-    await asyncio.gather(*(one(i) for i in range(n)))
-    assert time.perf_counter() < wake, "the starts took longer than their lead"
-    return await wait_closed(client, f"WorkflowId STARTS_WITH '{queue}-one-'", n, wake)
+    return await wake_together(client, n, lead, prefix, start)
 
 
 def show(label: str, closed: Closed, baseline: Closed | None = None) -> None:
