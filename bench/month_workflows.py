@@ -14,11 +14,13 @@ from telebill.domain.statuses import delivered_status
 
 @workflow.defn
 class SleepThenWork:
-    """The send day's baseline: one timer until an instant, then one no-op activity."""
+    """The send day's baseline: one timer until an instant (none when it was started delayed
+    until then, as the bills are), then one no-op activity."""
 
     @workflow.run
     async def run(self, wake_in_s: float) -> int:
-        await workflow.sleep(timedelta(seconds=wake_in_s))
+        if wake_in_s > 0:
+            await workflow.sleep(timedelta(seconds=wake_in_s))
         result: int = await workflow.execute_activity(
             noop, 1, start_to_close_timeout=timedelta(minutes=1)
         )

@@ -1,8 +1,8 @@
 """The most a send day can get from its Temporal server: `--bills` workflows started delayed to
 one instant, each one workflow task holding one local activity for `--hold` s and completing
 (no PostgreSQL, Kafka or consumer: the notification's fast path with its work taken out),
-beside the send day's baseline (one timer, then one activity) on the same server in the same
-run. A send day does this and more, so its ratio to the baseline stays under this one's.
+beside the send day's baseline (started delayed too, then one activity) on the same server in
+the same run. A send day does this and more, so its ratio to the baseline stays under this one's.
 
     python -m bench.wake_ceiling --bills 1137 --hold 2.5            (a fresh dev server)
     python -m bench.wake_ceiling --bills 1137 --hold 2.5 --upsert   (with the final upsert)
