@@ -42,7 +42,7 @@ lint: deps ## ruff (lint and format check) and mypy
 	$(BIN)/mypy
 
 test: stack-up lint ## Bring up what the tests need and run them all, then the dated runs
-	@rc=0; $(BIN)/python -m pytest || rc=$$?; \
+	@rc=0; $(BIN)/python -m pytest --durations=30 || rc=$$?; \
 	  $(BIN)/python -m tests.dated || rc=$$?; exit $$rc
 
 # The fast tier: no PostgreSQL, Kafka or Temporal (the service layer on the fakes of tests/fakes/),
