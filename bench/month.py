@@ -61,7 +61,7 @@ from bench.month_probes import (
     timers_then_work,
     wait_closed,
 )
-from bench.month_workflows import DelayedNoop, SleepThenWork
+from bench.month_workflows import DelayedNoop, SleepThenWork, SleepThenWorkUnsandboxed
 from bench.task_waits import task_waits
 from telebill import clock
 from telebill.clock import offset_to
@@ -151,6 +151,7 @@ async def main(
     stack_server: bool,
     until: str | None,
     resume: bool,
+    baseline_unsandboxed: bool,
 ) -> None:
     base = get_settings()
     kept = base.stack_dir / "bench-month" if until == "schedule" or resume else None
@@ -201,7 +202,7 @@ async def main(
             async with Worker(
                 client,
                 task_queue=baseline_queue,
-                workflows=[SleepThenWork, DelayedNoop],
+                workflows=[SleepThenWork, SleepThenWorkUnsandboxed, DelayedNoop],
                 activities=[noop],
                 **worker_options(s),  # the installation's, as the notification workflows get
             ):
@@ -284,7 +285,12 @@ async def main(
                     cpu = cpu_seconds(roots)
                     base_wake = datetime.now(UTC) + timedelta(seconds=lead)
                     base_day = await timers_then_work(
-                        client, baseline_queue, baseline_queue, day_members, lead
+                        client,
+                        baseline_queue,
+                        baseline_queue,
+                        day_members,
+                        lead,
+                        kind=SleepThenWorkUnsandboxed if baseline_unsandboxed else SleepThenWork,
                     )
                     line("   baseline: delayed start + activity", day_members, base_day.all_s)
                     where_time_went("the baseline's send day", cpu, cpu_seconds(roots))
@@ -429,6 +435,12 @@ if __name__ == "__main__":
             "--resume",
             action="store_true",
             help="go on with phases 3–4 of the run stopped by --until (--members is ignored)",
+        )
+        parser.add_argument(
+            "--baseline-unsandboxed",
+            action="store_true",
+            help="run the send day's baseline outside the workflow sandbox, as the notification "
+            "runs (by default it has Temporal's default, the sandbox)",
         )
         parser.add_argument(
             "--stack-server",

@@ -139,7 +139,13 @@ async def wake_together(
 
 
 async def timers_then_work(
-    client: Client, queue: str, tag: str, n: int, lead: float, delayed: bool = True
+    client: Client,
+    queue: str,
+    tag: str,
+    n: int,
+    lead: float,
+    delayed: bool = True,
+    kind: type[SleepThenWork] = SleepThenWork,
 ) -> Closed:
     """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
     the spans from that instant. `delayed`: each started delayed until the instant, as the
@@ -149,7 +155,7 @@ async def timers_then_work(
 
     async def start(i: int, left: float) -> object:
         return await client.start_workflow(
-            SleepThenWork.run,
+            kind.run,
             0.0 if delayed else left,
             id=f"{prefix}{i}",
             task_queue=queue,

@@ -27,6 +27,16 @@ class SleepThenWork:
         return result
 
 
+@workflow.defn(sandboxed=False)
+class SleepThenWorkUnsandboxed(SleepThenWork):
+    """The same baseline run outside the sandbox, as the notification is: what the send day
+    gains by its design and not by leaving the sandbox (`bench.month --baseline-unsandboxed`)."""
+
+    @workflow.run
+    async def run(self, wake_in_s: float) -> int:
+        return await super().run(wake_in_s)
+
+
 @workflow.defn
 class DelayedNoop:
     """The scheduling baseline: started delayed, with the four search attributes."""
