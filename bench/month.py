@@ -53,15 +53,15 @@ from bench.minimal_workflow import noop
 from bench.month_probes import (
     cpu_seconds,
     delayed_starts,
+    delayed_then_work,
     fresh_dev_server,
     rss_mib,
     stack_memory,
     stack_pids,
     temporal_disk,
-    timers_then_work,
     wait_closed,
 )
-from bench.month_workflows import DelayedNoop, SleepThenWork, SleepThenWorkUnsandboxed
+from bench.month_workflows import DelayedNoop, DelayedThenWork, DelayedThenWorkUnsandboxed
 from bench.task_waits import task_waits
 from telebill import clock
 from telebill.clock import offset_to
@@ -202,7 +202,7 @@ async def main(
             async with Worker(
                 client,
                 task_queue=baseline_queue,
-                workflows=[SleepThenWork, SleepThenWorkUnsandboxed, DelayedNoop],
+                workflows=[DelayedThenWork, DelayedThenWorkUnsandboxed, DelayedNoop],
                 activities=[noop],
                 **worker_options(s),  # the installation's, as the notification workflows get
             ):
@@ -284,13 +284,15 @@ async def main(
                     day = datetime(send_month.year, send_month.month, SEND_DAY, tzinfo=SEOUL)
                     cpu = cpu_seconds(roots)
                     base_wake = datetime.now(UTC) + timedelta(seconds=lead)
-                    base_day = await timers_then_work(
+                    base_day = await delayed_then_work(
                         client,
                         baseline_queue,
                         baseline_queue,
                         day_members,
                         lead,
-                        kind=SleepThenWorkUnsandboxed if baseline_unsandboxed else SleepThenWork,
+                        kind=DelayedThenWorkUnsandboxed
+                        if baseline_unsandboxed
+                        else DelayedThenWork,
                     )
                     line("   baseline: delayed start + activity", day_members, base_day.all_s)
                     where_time_went("the baseline's send day", cpu, cpu_seconds(roots))

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from bench.common import status_kib
-from bench.month_workflows import DelayedNoop, SleepThenWork
+from bench.month_workflows import DelayedNoop, DelayedThenWork
 from telebill.config import Settings
 from telebill.stack.manager import Stack
 from telebill.stack.service import folder_size
@@ -138,28 +138,23 @@ async def wake_together(
     return await wait_closed(client, f"WorkflowId STARTS_WITH '{prefix}'", n, wake)
 
 
-async def timers_then_work(
+async def delayed_then_work(
     client: Client,
     queue: str,
     tag: str,
     n: int,
     lead: float,
-    delayed: bool = True,
-    kind: type[SleepThenWork] = SleepThenWork,
+    kind: type[DelayedThenWork] = DelayedThenWork,
 ) -> Closed:
-    """n one-timer-one-activity workflows waking at one instant `lead` s after the first start;
-    the spans from that instant. `delayed`: each started delayed until the instant, as the
-    bills are, its timer left out: no workflow task at the start (32,000 first tasks at once
-    backed the production server's queue up for minutes at 1M), the same tasks at the wake."""
+    """n one-activity workflows started delayed until one instant `lead` s after the first
+    start, as the bills are: no workflow task before the wake (a timer's first tasks, 32,000
+    at once, backed the production server's queue up for minutes at 1M); the spans from that
+    instant."""
     prefix = f"bench{tag}-timer-"
 
     async def start(i: int, left: float) -> object:
         return await client.start_workflow(
-            kind.run,
-            0.0 if delayed else left,
-            id=f"{prefix}{i}",
-            task_queue=queue,
-            start_delay=timedelta(seconds=left) if delayed else None,
+            kind.run, id=f"{prefix}{i}", task_queue=queue, start_delay=timedelta(seconds=left)
         )
 
     return await wake_together(client, n, lead, prefix, start)

@@ -13,14 +13,12 @@ from telebill.domain.statuses import delivered_status
 
 
 @workflow.defn
-class SleepThenWork:
-    """The send day's baseline: one timer until an instant (none when it was started delayed
-    until then, as the bills are), then one no-op activity."""
+class DelayedThenWork:
+    """The send day's baseline: started delayed until an instant, as the bills are (no task
+    before it), then one no-op activity."""
 
     @workflow.run
-    async def run(self, wake_in_s: float) -> int:
-        if wake_in_s > 0:
-            await workflow.sleep(timedelta(seconds=wake_in_s))
+    async def run(self) -> int:
         result: int = await workflow.execute_activity(
             noop, 1, start_to_close_timeout=timedelta(minutes=1)
         )
@@ -28,13 +26,13 @@ class SleepThenWork:
 
 
 @workflow.defn(sandboxed=False)
-class SleepThenWorkUnsandboxed(SleepThenWork):
+class DelayedThenWorkUnsandboxed(DelayedThenWork):
     """The same baseline run outside the sandbox, as the notification is: what the send day
     gains by its design and not by leaving the sandbox (`bench.month --baseline-unsandboxed`)."""
 
     @workflow.run
-    async def run(self, wake_in_s: float) -> int:
-        return await super().run(wake_in_s)
+    async def run(self) -> int:
+        return await super().run()
 
 
 @workflow.defn

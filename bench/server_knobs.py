@@ -5,7 +5,7 @@ the order.
     python -m bench.server_knobs --starts 2000 --workflows 600 --rounds 2
 
 Workload: bare delayed starts with the four search attributes (starts/s: what scheduling a
-month costs), then one-timer-one-activity workflows waking at one instant (completed/s: what a
+month costs), then one-activity workflows started delayed to one instant (completed/s: what a
 send day costs). The variants add to the stack's own settings (`DEV_SERVER_TUNING`).
 """
 
@@ -20,8 +20,8 @@ from temporalio.worker import Worker
 
 from bench.figures import Figure, record
 from bench.minimal_workflow import noop
-from bench.month_probes import delayed_starts, fresh_dev_server, timers_then_work
-from bench.month_workflows import DelayedNoop, SleepThenWork
+from bench.month_probes import delayed_starts, delayed_then_work, fresh_dev_server
+from bench.month_workflows import DelayedNoop, DelayedThenWork
 from telebill.config import get_settings
 from workers.temporal_worker import worker_options
 
@@ -44,13 +44,13 @@ async def one_variant(extra: list[str], starts: int, workflows: int) -> tuple[fl
         async with Worker(
             client,
             task_queue=queue,
-            workflows=[DelayedNoop, SleepThenWork],
+            workflows=[DelayedNoop, DelayedThenWork],
             activities=[noop],
             **worker_options(base),
         ):
             rate = await delayed_starts(client, queue, tag, "2026-11", starts)
             lead = 10 + workflows / 60
-            woke = await timers_then_work(client, queue, tag, workflows, lead)
+            woke = await delayed_then_work(client, queue, tag, workflows, lead)
         return rate, workflows / woke.all_s
 
 

@@ -22,8 +22,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.minimal_workflow import hold, noop
-from bench.month_probes import Closed, fresh_dev_server, timers_then_work, wake_together
-from bench.month_workflows import OneLocalTask, SleepThenWork
+from bench.month_probes import Closed, delayed_then_work, fresh_dev_server, wake_together
+from bench.month_workflows import DelayedThenWork, OneLocalTask
 from telebill.config import Settings
 from workers.temporal_worker import worker_options
 
@@ -72,12 +72,12 @@ async def main(bills: int, hold_s: float, upsert: bool, stack_server: bool) -> N
         async with Worker(
             client,
             task_queue=queue,
-            workflows=[SleepThenWork, OneLocalTask],
+            workflows=[DelayedThenWork, OneLocalTask],
             activities=[noop, hold],
             **worker_options(s),
         ):
-            base = await timers_then_work(client, queue, queue, bills, lead)
-            show("baseline: timer + activity", base)
+            base = await delayed_then_work(client, queue, queue, bills, lead)
+            show("baseline: delayed start + activity", base)
             ours = await one_task_each(client, queue, bills, lead, hold_s, upsert)
             what = f"one task, local activity {hold_s:g} s" + (", upsert" if upsert else "")
             show(what, ours, base)
