@@ -34,6 +34,11 @@ class StackSettings(BaseSettings):
     temporal_server: Literal["dev", "production"] = "dev"
     temporal_server_version: str = "v1.32.1"
     temporal_history_shards: int = Field(default=4, ge=1)
+    # The production server's PostgreSQL connections: its persistence (history, matching,
+    # namespaces) and its visibility store. A burst of starts or wakes beyond what these hold
+    # shows as "context deadline exceeded" in its log and RPC timeouts at the clients.
+    temporal_persistence_conns: int = Field(default=20, ge=1)
+    temporal_visibility_conns: int = Field(default=10, ge=1)
     # The production server's services find each other on membership ports (frontend, history
     # and matching at +0, +1, +2, its worker at +6), kept apart from temporal_port because its
     # PostgreSQL schema stores them as a smallint: with the default temporal_port + 700 they

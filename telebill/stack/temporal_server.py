@@ -158,16 +158,16 @@ class TemporalServer(Temporal):
                         "sql": {
                             **store,
                             "databaseName": "temporal",
-                            "maxConns": 20,
-                            "maxIdleConns": 20,
+                            "maxConns": s.temporal_persistence_conns,
+                            "maxIdleConns": s.temporal_persistence_conns,
                         }
                     },
                     "visibility": {
                         "sql": {
                             **store,
                             "databaseName": "temporal_visibility",
-                            "maxConns": 10,
-                            "maxIdleConns": 10,
+                            "maxConns": s.temporal_visibility_conns,
+                            "maxIdleConns": s.temporal_visibility_conns,
                         }
                     },
                 },

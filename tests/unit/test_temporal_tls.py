@@ -136,3 +136,20 @@ def test_the_production_servers_membership_ports_fit_its_schema(tmp_path: Path) 
     assert len(set(membership)) == len(membership)
     grpc = {v["rpc"]["grpcPort"] for v in services.values()}
     assert set(TemporalServer(s).ports) >= grpc | set(membership)
+
+
+def test_the_production_servers_connections_come_from_the_settings(tmp_path: Path) -> None:
+    s = Settings(
+        stack_dir=tmp_path,
+        temporal_server="production",
+        temporal_persistence_conns=33,
+        temporal_visibility_conns=7,
+    )
+    stores = yaml.safe_load((TemporalServer(s).write_config() / "production.yaml").read_text())[
+        "persistence"
+    ]["datastores"]
+    assert (stores["default"]["sql"]["maxConns"], stores["default"]["sql"]["maxIdleConns"]) == (
+        33,
+        33,
+    )
+    assert stores["visibility"]["sql"]["maxConns"] == 7
