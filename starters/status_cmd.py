@@ -11,10 +11,16 @@ import typer
 from rich.table import Table
 
 from starters.common import Json, Month, call, checked_month, console, progress_bar
-from telebill.domain.statuses import NotifyStatus, delivered_status
+from telebill.domain.statuses import (
+    DELIVERED_PREFIX,
+    NotifyStatus,
+    delivered_status,
+    is_delivered,
+)
 from telebill.service import month as service
 
 if TYPE_CHECKING:
+    from telebill.db.month_views import MonthStatus
     from telebill.service.deps import Deps
 
 
@@ -58,8 +64,34 @@ def status(
     table.add_column("")
     table.add_column("PostgreSQL", justify="right")
     table.add_column("Temporal NotifyStatus", justify="right")
+    for row in status_rows(db, temporal):
+        table.add_row(*row)
+    console.print(table)
+    if db.next_send_at is not None:
+        console.print(
+            f"{db.scheduled:,} scheduled for later (preferred day, quiet hours or a blackout "
+            f"window); the next at {db.next_send_at.isoformat()}",
+            highlight=False,
+        )
+    if temporal is None:
+        console.print("(Temporal did not answer: its column is empty)")
+    for warning in view.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+
+
+def status_rows(db: MonthStatus, temporal: dict[str, int] | None) -> list[tuple[str, str, str]]:
+    """The table's rows: label, PostgreSQL's count, Temporal's (empty when it did not answer
+    or has no such status). A channel besides e-mail and SMS gets a row of its own under
+    "another channel", whose Temporal count is the sum of those channels' statuses."""
     t = temporal or {}
     d = asdict(db)
+    own = (delivered_status("email"), delivered_status("sms"))
+    other_statuses = tuple(s for s in t if is_delivered(s) and s not in own)
+    others = sorted(
+        {c for c in db.delivered_by if c not in ("email", "sms")}
+        | {s.removeprefix(DELIVERED_PREFIX).lower() for s in other_statuses if t[s]}
+    )
+    rows = []
     for label, key, tkey in (
         ("bills settled", "bills", None),
         ("not scheduled yet", "not_scheduled", None),
@@ -69,33 +101,25 @@ def status(
         ("  of which deferred by a window", "deferred", None),
         ("delivered by e-mail", "delivered_email", delivered_status("email")),
         ("delivered by SMS", "delivered_sms", delivered_status("sms")),
-        ("delivered by another channel", "delivered_other", None),
+        ("delivered by another channel", "delivered_other", other_statuses),
         ("dead letters", "dead_letter", NotifyStatus.DEAD_LETTER),
         ("stuck", None, NotifyStatus.STUCK),
         ("no time to send (windows cover a day)", "no_time_to_send", NotifyStatus.NO_SEND_WINDOW),
     ):
-        table.add_row(
-            label,
-            f"{d[key]:,}" if key else "",
-            f"{t[tkey]:,}" if tkey and tkey in t else "",
-        )
-    console.print(table)
-    if db.next_send_at is not None:
-        console.print(
-            f"{db.scheduled:,} scheduled for later (preferred day, quiet hours or a blackout "
-            f"window); the next at {db.next_send_at.isoformat()}",
-            highlight=False,
-        )
-    if db.delivered_other:
-        console.print(
-            "delivered by channel: "
-            + ", ".join(f"{c} {n:,}" for c, n in sorted(db.delivered_by.items())),
-            highlight=False,
-        )
-    if temporal is None:
-        console.print("(Temporal did not answer: its column is empty)")
-    for warning in view.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        tkeys = (tkey,) if isinstance(tkey, str) else tkey or ()
+        counted = [t[k] for k in tkeys if k in t]
+        rows.append((label, f"{d[key]:,}" if key else "", f"{sum(counted):,}" if counted else ""))
+        if key == "delivered_other":
+            for channel in others:
+                status = delivered_status(channel)
+                rows.append(
+                    (
+                        f"  of which {channel}",
+                        f"{db.delivered_by.get(channel, 0):,}",
+                        f"{t[status]:,}" if status in t else "",
+                    )
+                )
+    return rows
 
 
 def _follow(month: str) -> None:

@@ -32,6 +32,7 @@ def matches(template_body: str, text: str) -> bool:
 
 class AlimTalkChannel(Channel):
     name = "alimtalk"
+    label = "알림톡 AlimTalk"
     has_subject = False
     address_field = "phone"
 

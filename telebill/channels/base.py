@@ -51,7 +51,12 @@ class DeliveryFailed(Exception):
 class Channel(ABC):
     name: str
     has_subject: bool
+    label: str = ""  # how reports and the console name it (Korean, then English); "" → name
     address_field: str = "email"  # the member's column it sends to: email, phone, push_token
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
     def default_template(self, code: str = DEFAULT_CODE) -> TemplateSource:
         folder = DEFAULTS / self.name

@@ -9,6 +9,7 @@ from telebill.rendering.render import TemplateInvalid, compile_template, render
 
 class EmailChannel(Channel):
     name = "email"
+    label = "이메일 e-mail"
     has_subject = True
 
     def render(self, template: TemplateSource, context: BillContext) -> RenderedMessage:

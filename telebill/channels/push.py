@@ -24,6 +24,7 @@ def cut(text: str, limit: int) -> str:
 
 class PushChannel(Channel):
     name = "push"
+    label = "앱 푸시 app push"
     has_subject = True  # the notification's title
     address_field = "push_token"
 

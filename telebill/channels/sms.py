@@ -58,6 +58,7 @@ def message_kind(text: str) -> tuple[str, int]:
 
 class SmsChannel(Channel):
     name = "sms"
+    label = "SMS"
     has_subject = False
     address_field = "phone"
 

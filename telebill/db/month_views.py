@@ -18,6 +18,7 @@ import asyncpg
 
 from telebill.db.connect import DbConn
 from telebill.domain.attempt import AttemptOutcome
+from telebill.domain.bill_lines import LineKind
 from telebill.domain.send_window import DeferralKind
 from telebill.domain.statuses import (
     DELIVERED_PREFIX,
@@ -108,8 +109,35 @@ async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
     return MonthStatus(f"{month:%Y-%m}", **dict(r), delivered_by={x["channel"]: x["n"] for x in by})
 
 
+# A delivery is a fallback when the notification has an attempt on another channel: a chain
+# moves on to its next channel only after the one before failed, so an attempt elsewhere means
+# an earlier channel of its chain was tried and gave up.
+FELL_BACK = (
+    "EXISTS (SELECT 1 FROM delivery_attempt o "
+    "WHERE o.notification_id = n.id AND o.channel <> n.channel)"
+)
+
+
+async def deliveries_by_channel(conn: DbConn, month: date) -> dict[str, tuple[int, int]]:
+    """The month's delivered monthly notifications by the channel that delivered them:
+    channel → (on the chain's first channel, the member's choice; as a fallback)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT n.channel,
+               count(*) FILTER (WHERE NOT {FELL_BACK}) AS chosen,
+               count(*) FILTER (WHERE {FELL_BACK}) AS fallback
+        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+        WHERE b.billing_month = $1 AND starts_with(n.status, '{DELIVERED_PREFIX}')
+        GROUP BY n.channel
+        """,
+        month,
+        MONTHLY,
+    )
+    return {r["channel"]: (r["chosen"], r["fallback"]) for r in rows}
+
+
 async def email_first_try(conn: DbConn, month: date) -> int:
-    """Of the month's notifications delivered by e-mail (`MonthStatus.delivered_email`), those
+    """Of the month's notifications delivered by e-mail as the chain's first channel, those
     whose first delivering e-mail attempt was the first try."""
     n: int = await conn.fetchval(
         f"""
@@ -118,7 +146,7 @@ async def email_first_try(conn: DbConn, month: date) -> int:
             FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
             JOIN delivery_attempt a ON a.notification_id = n.id
             WHERE b.billing_month = $1 AND n.status = '{EMAIL_DELIVERED}'
-              AND a.channel = 'email' AND a.outcome = ANY($3::text[])
+              AND a.channel = 'email' AND a.outcome = ANY($3::text[]) AND NOT {FELL_BACK}
             GROUP BY n.id HAVING min(a.attempt) = 1
         ) first
         """,
@@ -144,8 +172,12 @@ async def amount_spread(
                    (b.amount_due - coalesce(sum(i.amount) FILTER (
                        WHERE i.kind = ANY($2::text[])), 0))::bigint AS rest,
                    count(*) FILTER (WHERE i.snapshot ? 'prorated') AS prorated,
-                   count(*) FILTER (WHERE i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
-                   count(*) FILTER (WHERE i.snapshot -> 'data' ? 'capped_by') AS capped
+                   -- per plan: the data note is on its fee line and copied onto its
+                   -- 선택약정 discount line, so only the fee lines are counted
+                   count(*) FILTER (WHERE i.kind = $4
+                                      AND i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
+                   count(*) FILTER (WHERE i.kind = $4
+                                      AND i.snapshot -> 'data' ? 'capped_by') AS capped
             FROM bill b LEFT JOIN bill_item i ON i.bill_id = b.id
             WHERE b.billing_month = $1
             GROUP BY b.id
@@ -166,6 +198,7 @@ async def amount_spread(
         month,
         list(explaining_kinds),
         high_bill,
+        LineKind.PLAN_FEE,
     )
     return row
 

@@ -11,6 +11,7 @@ subtotal); device instalments and micro-payments are VAT-exempt. The total is tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -78,13 +79,44 @@ def _validate(mm: MemberMonth, periods: dict[int, Period | None]) -> None:
                 u.voice_sec,
                 p.max_speed_kbps,
                 allowance,
-                p.throttle_kbps,
+                throttle_after_allowance(p, period, mm.subscriptions, periods),
             )
             if problem:
                 raise PricingError(problem)
     problem = over_micro_limit(sum(u.micro_payment_krw for u in mm.usage), mm.micro_payment_limit)
     if problem:
         raise PricingError(problem)
+
+
+def throttle_after_allowance(
+    plan: Product,
+    period: Period | None,
+    subscriptions: Sequence[Subscription],
+    periods: dict[int, Period | None],
+) -> int | None:
+    """The fastest a plan line can run once its allowance is used up (None: its top speed).
+
+    Its own throttle, or that of an add-on which waives the data overage and slows the line
+    instead (데이터 안심옵션: a cap of 0 and a throttle), held on every day the plan is active.
+    An add-on held on only some of those days leaves the top speed: usage is a month's total, so
+    the days without it could have run at full speed, and the check must not refuse a month
+    that could have happened. An add-on with a positive cap leaves the top speed too (the line
+    runs at full speed until the cap is reached). When both slow the line, the faster counts."""
+    speeds = [plan.throttle_kbps] if plan.throttle_kbps is not None else []
+    for s in subscriptions:
+        addon, held = s.product, periods.get(s.id)
+        if (
+            period is not None
+            and held is not None
+            and addon is not None
+            and addon.kind == ProductKind.ADDON
+            and addon.data_overage_cap_krw == 0
+            and addon.throttle_kbps is not None
+            and held.first <= period.first
+            and held.last >= period.last
+        ):
+            speeds.append(addon.throttle_kbps)
+    return max(speeds) if speeds else None
 
 
 def price_member(mm: MemberMonth) -> PricedBill:

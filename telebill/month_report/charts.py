@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +35,6 @@ COLORS = {
     "dead": "#dc2626",
     "open": "#9ca3af",
 }
-CHANNEL_LABELS = {"alimtalk": "알림톡 AlimTalk", "push": "앱 푸시 app push"}
 STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     # Layout is measured with the first font that has the glyph: Noto CJK for Hangul.
@@ -97,15 +96,21 @@ def amounts_histogram(bins: Sequence[tuple[int, int]], step: int, top: int) -> s
         return _svg(fig, "amounts")
 
 
-def deliveries_over_time(per_bin: Sequence[tuple[datetime, str, int]], minutes: int) -> str:
+def deliveries_over_time(
+    per_bin: Sequence[tuple[datetime, str, int]],
+    minutes: int,
+    labels: Mapping[str, str],
+    order: Callable[[str], Any] = str,
+) -> str:
+    """Stacked bars, one colour per channel that delivered (each one of the month, whatever the
+    registry holds), in `order`."""
     with rc_context(STYLE):
         fig, ax = _figure()
         width = minutes / (24 * 60) * 0.9
         bottoms: dict[datetime, int] = {}
-        for channel, label in (("email", "이메일 e-mail"), ("sms", "SMS")):
+        for channel in sorted({c for _, c, _ in per_bin}, key=order):
+            label = labels.get(channel, channel)
             rows = [(at, n) for at, c, n in per_bin if c == channel]
-            if not rows:
-                continue
             xs = np.array([at.astimezone(SEOUL) for at, _ in rows])
             base = [bottoms.get(at, 0) for at, _ in rows]
             ax.bar(
@@ -136,25 +141,43 @@ def deliveries_over_time(per_bin: Sequence[tuple[datetime, str, int]], minutes: 
                 mdates.date2num(first - step),  # type: ignore[no-untyped-call]
                 mdates.date2num(max(last + 2 * step, first + 12 * step)),  # type: ignore[no-untyped-call]
             )
-            ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2)
+            ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=4)
         return _svg(fig, "deliveries")
 
 
-def funnel(f: Funnel) -> str:
+def funnel_steps(f: Funnel) -> list[tuple[str, int, str]]:
+    """The funnel's bars, top to bottom: (label, bills, colour). E-mail as the first channel by
+    try, then each channel's first choices and fallbacks (a bar of fallbacks only where some
+    fell back; SMS's both always), then what has not ended."""
+    email = f.of("email")
     steps = [
         ("이메일 첫 시도 e-mail, first try", f.email_first_try, COLORS["email"]),
         ("이메일 재시도 후 e-mail after retries", f.email_after_retries, COLORS["email"]),
-        *(
-            (CHANNEL_LABELS.get(ch, ch), n, COLORS.get(ch, COLORS["other"]))
-            for ch, n in f.other_channels.items()
-        ),
-        ("SMS 대체 발송 SMS fallback", f.sms, COLORS["sms"]),
+    ]
+    if email.fallback:
+        steps.append((f"{email.label} 대체 발송 fallback", email.fallback, COLORS["email"]))
+    for c in f.channels:
+        if c.channel in ("email", "sms"):
+            continue
+        color = COLORS.get(c.channel, COLORS["other"])
+        steps.append((f"{c.label} 선택 chosen", c.chosen, color))
+        if c.fallback:
+            steps.append((f"{c.label} 대체 발송 fallback", c.fallback, color))
+    sms = f.of("sms")
+    steps += [
+        ("SMS 선택 chosen", sms.chosen, COLORS["sms"]),
+        ("SMS 대체 발송 SMS fallback", sms.fallback, COLORS["sms"]),
         ("실패 보관 dead letter", f.dead_letter, COLORS["dead"]),
         ("전송 중 in flight", f.in_flight, COLORS["open"]),
         ("예약됨 scheduled", f.scheduled, COLORS["open"]),
     ]
+    return steps
+
+
+def funnel(f: Funnel) -> str:
+    steps = funnel_steps(f)
     with rc_context(HORIZONTAL):
-        fig, ax = _figure(height=2.4)
+        fig, ax = _figure(height=max(2.4, 0.22 * len(steps) + 0.4))
         labels = [s[0] for s in steps][::-1]
         values = [s[1] for s in steps][::-1]
         bars = ax.barh(labels, values, color=[s[2] for s in steps][::-1])

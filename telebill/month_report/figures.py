@@ -37,29 +37,36 @@ class SettlementView:
 
 
 @dataclass(frozen=True)
+class ChannelDeliveries:
+    """One channel's deliveries of the month: as the first channel of the bill's chain (the
+    member's choice), or as a fallback after an earlier channel of the chain failed."""
+
+    channel: str
+    label: str
+    chosen: int
+    fallback: int
+
+
+@dataclass(frozen=True)
 class Funnel:
     """Each monthly notification once, by how it ended (or that it has not yet)."""
 
-    email_first_try: int
+    email_first_try: int  # of the e-mails delivered as the chain's first channel
     email_after_retries: int
-    sms: int
+    # every channel that delivered, e-mail first and SMS (every chain's last) last
+    channels: list[ChannelDeliveries]
     dead_letter: int
     in_flight: int  # published, no outcome yet
     scheduled: int  # not published yet
-    # delivered by AlimTalk, push or another channel of the chains: channel → bills
-    other_channels: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return (
-            self.email_first_try
-            + self.email_after_retries
-            + self.sms
-            + sum(self.other_channels.values())
-            + self.dead_letter
-            + self.in_flight
-            + self.scheduled
-        )
+        delivered = sum(c.chosen + c.fallback for c in self.channels)
+        return delivered + self.dead_letter + self.in_flight + self.scheduled
+
+    def of(self, channel: str) -> ChannelDeliveries:
+        found = [c for c in self.channels if c.channel == channel]
+        return found[0] if found else ChannelDeliveries(channel, channel, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class DeliveryView:
     # happened within BIN_MINUTES_BELOW hours
     per_bin: list[tuple[datetime, str, int]]
     bin_minutes: int
+    labels: dict[str, str]  # channel → its name in the charts
     funnel: Funnel
     deferrals: dict[str, int]  # "quiet hours" / "blackout" → deferred attempts
     latencies: list[Latency]

@@ -9,7 +9,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from telebill.domain.month import parse_month
 from telebill.month_report import charts
 from telebill.month_report.figures import MonthView
-from telebill.month_report.queries import EXAMPLES, HISTOGRAM_STEP, HISTOGRAM_TOP
+from telebill.month_report.queries import (
+    EXAMPLES,
+    HISTOGRAM_STEP,
+    HISTOGRAM_TOP,
+    channel_order,
+)
 from telebill.rendering.render import month_ko, won
 from telebill.settlement_report import KIND_LABELS
 
@@ -35,7 +40,9 @@ def render_page(view: MonthView) -> str:
         "amounts": charts.amounts_histogram(
             view.settlement.histogram, HISTOGRAM_STEP, HISTOGRAM_TOP
         ),
-        "deliveries": charts.deliveries_over_time(view.delivery.per_bin, view.delivery.bin_minutes),
+        "deliveries": charts.deliveries_over_time(
+            view.delivery.per_bin, view.delivery.bin_minutes, view.delivery.labels, channel_order
+        ),
         "funnel": charts.funnel(view.delivery.funnel),
         "scheduled": charts.scheduled_by_day(view.open.scheduled_by_day),
     }

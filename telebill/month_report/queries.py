@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from telebill.amount_figures import read_amount_figures
+from telebill.channels import channels
 from telebill.db import month_views
 from telebill.db.connect import DbConn
 from telebill.month_report.figures import (
+    ChannelDeliveries,
     DeadLetters,
     DeliveryView,
     Funnel,
@@ -23,7 +25,10 @@ HISTOGRAM_TOP = 500_000  # bills from here on share the last bar
 BIN_MINUTES_BELOW = timedelta(hours=6)  # deliveries spread over less: per minute, not per hour
 EXAMPLES = 20
 ZONE = "Asia/Seoul"  # the operator's hours: the charts' clock
-FUNNEL_OWN_CHANNELS = ("email", "sms")  # the funnel's own bars; the others are listed apart
+
+
+def channel_labels() -> dict[str, str]:
+    return {name: c.title for name, c in channels().items()}
 
 
 async def read_settlement(conn: DbConn, month: date) -> SettlementView:
@@ -39,7 +44,11 @@ async def read_settlement(conn: DbConn, month: date) -> SettlementView:
     )
 
 
-async def read_delivery(conn: DbConn, month: date) -> DeliveryView:
+async def read_delivery(
+    conn: DbConn, month: date, labels: dict[str, str] | None = None
+) -> DeliveryView:
+    """`labels`: each channel's name in the charts (default: the channels' own)."""
+    labels = labels if labels is not None else channel_labels()
     bins = await month_views.delivered_per_minute(conn, month)
     minutes = 1
     if bins and bins[-1][0] - bins[0][0] >= BIN_MINUTES_BELOW:
@@ -47,7 +56,8 @@ async def read_delivery(conn: DbConn, month: date) -> DeliveryView:
     return DeliveryView(
         bins,
         minutes,
-        await _funnel(conn, month),
+        labels,
+        await _funnel(conn, month, labels),
         await month_views.deferrals_by_kind(conn, month),
         await _latencies(conn, month),
         await _dead_letters(conn, month),
@@ -62,29 +72,33 @@ def _per_hour(bins: list[tuple[datetime, str, int]]) -> list[tuple[datetime, str
     return [(at, channel, n) for (at, channel), n in sorted(hours.items())]
 
 
-async def _funnel(conn: DbConn, month: date) -> Funnel:
+def channel_order(channel: str) -> tuple[int, str]:
+    """E-mail first (most chains' first channel), SMS last (every chain's last), the others
+    between them by name."""
+    return ({"email": 0, "sms": 2}.get(channel, 1), channel)
+
+
+async def _funnel(conn: DbConn, month: date, labels: dict[str, str]) -> Funnel:
     """The funnel is the month's count that `telebill status` shows (one query for both), with
-    the e-mail deliveries split by whether the first try did it."""
+    each channel's deliveries split into first choices and fallbacks, and the e-mails chosen
+    by whether the first try did it."""
     # `now` moves only the due and next-send figures, which the funnel does not show: the
     # month's start does (and keeps the report off the clock).
     status = await month_views.month_status(conn, month, datetime.combine(month, time(), UTC))
+    by_channel = await month_views.deliveries_by_channel(conn, month)
     first = await month_views.email_first_try(conn, month)
-    others = sorted(
-        (
-            (channel, n)
-            for channel, n in status.delivered_by.items()
-            if channel not in FUNNEL_OWN_CHANNELS
-        ),
-        key=lambda c: (-c[1], c[0]),
-    )
+    channels = [
+        ChannelDeliveries(ch, labels.get(ch, ch), chosen, fallback)
+        for ch, (chosen, fallback) in sorted(by_channel.items(), key=lambda c: channel_order(c[0]))
+    ]
+    email = next((c for c in channels if c.channel == "email"), None)
     return Funnel(
         first,
-        status.delivered_email - first,
-        status.delivered_sms,
+        (email.chosen if email else 0) - first,
+        channels,
         status.dead_letter,
         status.published,
         status.scheduled,
-        other_channels=dict(others),
     )
 
 

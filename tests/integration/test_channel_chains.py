@@ -21,7 +21,7 @@ from telebill.domain.chain import chain_channels, parse_chains
 from telebill.domain.month import parse_month
 from telebill.messaging.events import NotificationEvent
 from telebill.month_report import charts
-from telebill.month_report.queries import read_delivery
+from telebill.month_report.queries import channel_order, read_delivery
 from telebill.rendering.context import BillContext
 from telebill.rendering.render import compile_template, render
 from telebill.stack.kafka_topics import ensure_topics
@@ -192,6 +192,26 @@ async def test_each_member_gets_the_bill_on_the_chain_of_their_channel(
 
         # the month report counts each channel, and draws it in the funnel
         delivery = await read_delivery(conn, parse_month("2026-11"))
-        assert delivery.funnel.other_channels == {"alimtalk": 1, "push": 1, "fax": 1}
+        # the month report counts each channel by first choices and fallbacks (members 4 and 6
+        # reached by e-mail after their first channel failed), and draws every channel
+        f = delivery.funnel
+        assert {c.channel: (c.chosen, c.fallback) for c in f.channels} == {
+            "email": (1, 2),
+            "alimtalk": (1, 0),
+            "fax": (1, 0),
+            "push": (1, 0),
+        }
+        assert (f.email_first_try, f.email_after_retries) == (1, 0)
         drawn = charts.funnel(delivery.funnel)
-        assert "알림톡 AlimTalk" in drawn and "앱 푸시 app push" in drawn and "fax" in drawn
+        for bar in (
+            "알림톡 AlimTalk 선택 chosen",
+            "앱 푸시 app push 선택 chosen",
+            "fax 선택 chosen",
+        ):
+            assert bar in drawn
+        assert "이메일 e-mail 대체 발송 fallback" in drawn
+        over_time = charts.deliveries_over_time(
+            delivery.per_bin, delivery.bin_minutes, delivery.labels, channel_order
+        )
+        for name in ("이메일 e-mail", "알림톡 AlimTalk", "앱 푸시 app push", "fax"):
+            assert name in over_time

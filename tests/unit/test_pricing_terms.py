@@ -171,6 +171,43 @@ def test_the_limit_itself_and_a_full_speed_month_are_billed() -> None:
     assert not by_kind(price_member(most).lines, LineKind.DATA_OVERAGE)
 
 
+def test_a_line_slowed_by_the_data_safe_option_cannot_carry_what_its_top_speed_could() -> None:
+    """데이터 안심옵션 slows the line to 400 kbps past its allowance: 2.5 GB at 300 Mbps, then
+    400 kbps for the rest of the 30 days is 2,560 + ⌊(2,592,000 − 71.6) s · 50,000 B/s / MB⌋."""
+    period = active_period(date(2018, 1, 1), None, NOV)
+    assert period is not None
+    most = max_data_mb(period, 300_000, 2_560, 400)
+    assert most == 126_152
+    refused = MemberMonth(7, NOV, (sub(1, LTE), sub(2, SAFE)), (Usage(1, data_mb=most + 1),))
+    with pytest.raises(PricingError, match=f"more than the {most:,} MB its speeds allow"):
+        price_member(refused)
+    billed = MemberMonth(7, NOV, (sub(1, LTE), sub(2, SAFE)), (Usage(1, data_mb=most),))
+    assert not by_kind(price_member(billed).lines, LineKind.DATA_OVERAGE)
+    # the month of 95.8 million MB the issue found accepted on such a line
+    huge = MemberMonth(7, NOV, (sub(1, LTE), sub(2, SAFE)), (Usage(1, data_mb=95_800_000),))
+    with pytest.raises(PricingError, match="its speeds allow"):
+        price_member(huge)
+
+
+def test_an_option_held_for_part_of_the_month_leaves_the_top_speed() -> None:
+    """Held from the 15th only: the first 14 days could have run at 300 Mbps, so the check
+    allows what the top speed allows (and the cap, held on a day of the month, waives the
+    overage: the rule in the README)."""
+    late = sub(2, SAFE, starts=date(2026, 11, 15))
+    mm = MemberMonth(8, NOV, (sub(1, LTE), late), (Usage(1, data_mb=1_000_000),))
+    bill = price_member(mm)
+    assert not by_kind(bill.lines, LineKind.DATA_OVERAGE)
+    assert (
+        by_kind(bill.lines, LineKind.PLAN_FEE)[0].snapshot["data"]["capped_by"] == "ADD_DATA_SAFE"
+    )
+
+
+def test_a_cap_without_a_throttle_leaves_the_top_speed() -> None:
+    mm = MemberMonth(9, NOV, (sub(1, LTE), sub(2, CAP)), (Usage(1, data_mb=1_000_000),))
+    [line] = by_kind(price_member(mm).lines, LineKind.DATA_OVERAGE)
+    assert line.amount == 18_182
+
+
 # -- properties ---------------------------------------------------------------------------------
 
 months = st.dates(date(2020, 1, 1), date(2030, 12, 1)).map(lambda d: d.replace(day=1))
