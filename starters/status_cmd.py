@@ -134,6 +134,7 @@ def _follow(month: str) -> None:
                     total=s.bills or None,
                     completed=s.settled,
                     description=f"{month}: {s.delivered_email:,} e-mail, {s.delivered_sms:,} SMS, "
+                    f"{s.delivered_other:,} by other channels, "
                     f"{s.dead_letter:,} dead, {s.published:,} in flight, {s.due:,} due",
                 )
                 if s.bills and s.caught_up:
