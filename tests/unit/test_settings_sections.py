@@ -32,6 +32,8 @@ BEFORE: dict[str, Any] = {
     "temporal_server": "dev",
     "temporal_server_version": "v1.32.1",
     "temporal_history_shards": 4,
+    "temporal_persistence_conns": 20,
+    "temporal_visibility_conns": 10,
     "temporal_membership_port": 27933,
     "temporal_retention_days": 7,
     "kafka_brokers": 1,
