@@ -44,11 +44,8 @@ async def read_settlement(conn: DbConn, month: date) -> SettlementView:
     )
 
 
-async def read_delivery(
-    conn: DbConn, month: date, labels: dict[str, str] | None = None
-) -> DeliveryView:
-    """`labels`: each channel's name in the charts (default: the channels' own)."""
-    labels = labels if labels is not None else channel_labels()
+async def read_delivery(conn: DbConn, month: date) -> DeliveryView:
+    labels = channel_labels()
     bins = await month_views.delivered_per_minute(conn, month)
     minutes = 1
     if bins and bins[-1][0] - bins[0][0] >= BIN_MINUTES_BELOW:
@@ -91,10 +88,9 @@ async def _funnel(conn: DbConn, month: date, labels: dict[str, str]) -> Funnel:
         ChannelDeliveries(ch, labels.get(ch, ch), chosen, fallback)
         for ch, (chosen, fallback) in sorted(by_channel.items(), key=lambda c: channel_order(c[0]))
     ]
-    email = next((c for c in channels if c.channel == "email"), None)
     return Funnel(
         first,
-        (email.chosen if email else 0) - first,
+        by_channel.get("email", (0, 0))[0] - first,
         channels,
         status.dead_letter,
         status.published,

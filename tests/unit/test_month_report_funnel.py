@@ -41,3 +41,11 @@ def test_the_chart_draws_every_bar_as_text() -> None:
 def test_channels_run_from_e_mail_to_sms() -> None:
     names = ["sms", "push", "email", "alimtalk", "fax"]
     assert sorted(names, key=channel_order) == ["email", "alimtalk", "fax", "push", "sms"]
+
+
+def test_a_label_is_text_in_the_svg_never_markup() -> None:
+    """The page includes the charts unescaped (`| safe`): a channel's label must reach the SVG
+    escaped by matplotlib."""
+    hostile = ChannelDeliveries("x", "<script>alert(1)</script>", 1, 1)
+    drawn = funnel(Funnel(1, 0, [hostile], 0, 0, 0))
+    assert "<script>" not in drawn and "&lt;script&gt;" in drawn
