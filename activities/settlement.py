@@ -18,6 +18,7 @@ from telebill.contracts.settlement import (
     ShardInput,
     ShardResult,
 )
+from telebill.db.partition_store import open_months_from
 from telebill.db.settlement_store import (
     ChunkOutcome,
     complete_settlement,
@@ -48,6 +49,8 @@ class SettlementActivities:
     async def open_settlement(self, settlement_id: str, month: str) -> SettlementScope:
         billing_month = parse_month(month)
         async with self.pool.acquire() as conn:
+            # the month's partitions, and the next month's for its usage, before any bill
+            await open_months_from(conn, billing_month)
             first, last, members, run = await open_settlement(conn, settlement_id, billing_month)
         return SettlementScope(
             settlement_id=settlement_id,

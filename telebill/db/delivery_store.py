@@ -18,6 +18,7 @@ from datetime import datetime
 import asyncpg
 
 from telebill.db.connect import DbConn
+from telebill.db.delivery_key import DELIVERY_KEY
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.domain.statuses import DELIVERED_PREFIX, NotificationStatus
@@ -73,8 +74,8 @@ async def ensure_notifications(conn: DbConn, keys: Sequence[tuple[int, str]]) ->
     """A notification row for each key whose bill exists (a dead letter may name one that
     does not): an attempt or a dead letter is recorded against it."""
     await conn.execute(
-        "INSERT INTO notification (bill_id, purpose) "
-        "SELECT DISTINCT k.bill_id, k.purpose "
+        "INSERT INTO notification (billing_month, bill_id, purpose) "
+        "SELECT DISTINCT b.billing_month, k.bill_id, k.purpose "
         "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
         "JOIN bill b ON b.id = k.bill_id ON CONFLICT DO NOTHING",
         [k[0] for k in keys],
@@ -113,10 +114,10 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
             firsts = {(r["bill_id"], r["purpose"]) for r in rows}
         await conn.execute(
             """
-            INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error,
-                template_code, template_version, message_kind, latency_ms, at)
-            SELECT n.id, a.channel, a.attempt, a.outcome, a.error, a.code, a.version, a.kind, a.ms,
-                   coalesce(a.at, now())
+            INSERT INTO delivery_attempt (billing_month, notification_id, channel, attempt,
+                outcome, error, template_code, template_version, message_kind, latency_ms, at)
+            SELECT n.billing_month, n.id, a.channel, a.attempt, a.outcome, a.error, a.code,
+                   a.version, a.kind, a.ms, coalesce(a.at, now())
             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[],
                         $6::text[], $7::text[], $8::int[], $9::text[], $10::int[],
                         $11::timestamptz[])
@@ -183,11 +184,13 @@ async def mark_published(conn: DbConn, rows: Sequence[Published]) -> None:
     if not rows:
         return
     await conn.execute(
-        """
-        INSERT INTO notification (bill_id, purpose, workflow_id, send_at, published_at)
-        SELECT b, p, w, s, now()
+        f"""
+        INSERT INTO notification (billing_month, bill_id, purpose, workflow_id, send_at,
+            published_at)
+        SELECT bill.billing_month, b, p, w, s, now()
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(b, p, w, s)
-        ON CONFLICT (bill_id, purpose) DO UPDATE
+        JOIN bill ON bill.id = u.b
+        ON CONFLICT {DELIVERY_KEY} DO UPDATE
         SET workflow_id = excluded.workflow_id, send_at = excluded.send_at,
             published_at = excluded.published_at, reported_at = NULL, plan_problem = NULL
         """,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -156,6 +157,11 @@ class Subscription(Base):
     )
 
 
+# The tables that grow with the bills are partitioned by billing month (migration 0017): a key
+# includes the month, children carry their bill's month (a composite foreign key keeps it so).
+BY_MONTH = {"postgresql_partition_by": "RANGE (billing_month)"}
+
+
 class UsageMonthly(Base):
     """Input of the settlement (당월 이용 정보). Quantities are not constrained here: bad input must
     reach the settlement, which refuses that member's bill with a recorded reason."""
@@ -170,6 +176,7 @@ class UsageMonthly(Base):
     micro_payment_krw: Mapped[int] = mapped_column(BigInteger, server_default="0")
     __table_args__ = (
         CheckConstraint(first_of_month("billing_month"), name="usage_month_first_day"),
+        BY_MONTH,
     )
 
 
@@ -177,7 +184,7 @@ class Bill(Base):
     __tablename__ = "bill"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
-    billing_month: Mapped[date] = mapped_column(Date)
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
     charges: Mapped[int] = mapped_column(BigInteger)
     discounts: Mapped[int] = mapped_column(BigInteger)
     vat: Mapped[int] = mapped_column(BigInteger)
@@ -194,13 +201,15 @@ class Bill(Base):
         ),
         Index("bill_month_status_idx", "billing_month", "status"),
         CheckConstraint("status IN ('SETTLED', 'NOTHING_DUE')", name="bill_status"),
+        BY_MONTH,
     )
 
 
 class BillItem(Base):
     __tablename__ = "bill_item"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id", ondelete="CASCADE"))
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    bill_id: Mapped[int] = mapped_column(BigInteger)
     line_no: Mapped[int] = mapped_column(SmallInteger)
     kind: Mapped[str] = mapped_column(Text)
     label: Mapped[str] = mapped_column(Text)
@@ -208,15 +217,23 @@ class BillItem(Base):
     # The product, rates and quantities as they were at settlement time (no FK to product).
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
     __table_args__ = (
-        UniqueConstraint("bill_id", "line_no", name="bill_item_bill_line_key"),
+        UniqueConstraint("bill_id", "line_no", "billing_month", name="bill_item_bill_line_key"),
         CheckConstraint("line_no >= 1", name="bill_item_line_no_positive"),
+        ForeignKeyConstraint(
+            ["bill_id", "billing_month"],
+            ["bill.id", "bill.billing_month"],
+            name="bill_item_bill_id_fkey",
+            ondelete="CASCADE",
+        ),
+        BY_MONTH,
     )
 
 
 class Notification(Base):
     __tablename__ = "notification"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id"))
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    bill_id: Mapped[int] = mapped_column(BigInteger)
     purpose: Mapped[str] = mapped_column(Text, server_default="MONTHLY_BILL")
     status: Mapped[str] = mapped_column(Text, server_default="PENDING")
     channel: Mapped[str | None] = mapped_column(Text)  # the channel that delivered it
@@ -232,7 +249,14 @@ class Notification(Base):
     plan_problem: Mapped[str | None] = mapped_column(Text)  # no allowed instant found: why
     __table_args__ = (
         # The delivery key: one successful delivery per bill and purpose.
-        UniqueConstraint("bill_id", "purpose", name="notification_bill_purpose_key"),
+        UniqueConstraint(
+            "bill_id", "purpose", "billing_month", name="notification_bill_purpose_key"
+        ),
+        ForeignKeyConstraint(
+            ["bill_id", "billing_month"],
+            ["bill.id", "bill.billing_month"],
+            name="notification_bill_id_fkey",
+        ),
         Index("notification_status_idx", "status"),
         # statuses.NotificationStatus, or a delivered status of any channel (migration 0016)
         CheckConstraint(
@@ -250,6 +274,7 @@ class Notification(Base):
                 "workflow_id IS NOT NULL AND reported_at IS NULL AND status <> 'PENDING'"
             ),
         ),
+        BY_MONTH,
     )
 
 
@@ -277,7 +302,8 @@ class DeferredEvent(Base):
 class DeliveryAttempt(Base):
     __tablename__ = "delivery_attempt"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"))
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(BigInteger)
     channel: Mapped[str] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(SmallInteger)
     outcome: Mapped[str] = mapped_column(Text)
@@ -294,6 +320,12 @@ class DeliveryAttempt(Base):
             name="delivery_attempt_outcome",
         ),
         Index("delivery_attempt_notification_idx", "notification_id"),
+        ForeignKeyConstraint(
+            ["notification_id", "billing_month"],
+            ["notification.id", "notification.billing_month"],
+            name="delivery_attempt_notification_id_fkey",
+        ),
+        BY_MONTH,
     )
 
 
@@ -429,6 +461,7 @@ class SettlementError(Base):
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    __table_args__ = (BY_MONTH,)
 
 
 class ApiUser(Base):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from telebill.db.connect import DbConn
+from telebill.db.delivery_key import DELIVERY_KEY
 from telebill.db.month_views import MONTHLY
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.domain.statuses import RESEND_PREFIX, NotificationStatus
@@ -81,9 +82,11 @@ async def record_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend])
     """`record_plan` for a page of bills, in one statement. A plan without a workflow never
     replaces one whose workflow was started (that workflow keeps its own plan)."""
     await conn.execute(
-        "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
-        "SELECT b, $1, w, s FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS p(b, w, s) "
-        "ON CONFLICT (bill_id, purpose) DO UPDATE "
+        "INSERT INTO notification (billing_month, bill_id, purpose, workflow_id, send_at) "
+        "SELECT bill.billing_month, b, $1, w, s "
+        "FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS p(b, w, s) "
+        "JOIN bill ON bill.id = p.b "
+        f"ON CONFLICT {DELIVERY_KEY} DO UPDATE "
         "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL "
         f"WHERE notification.status = '{NotificationStatus.PENDING}' "
         "AND notification.published_at IS NULL "
@@ -100,8 +103,9 @@ async def record_plan(
 ) -> None:
     """The notification is scheduled: `telebill status` counts it, dispatch leaves it alone."""
     await conn.execute(
-        "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (bill_id, purpose) DO UPDATE "
+        "INSERT INTO notification (billing_month, bill_id, purpose, workflow_id, send_at) "
+        "SELECT billing_month, id, $2, $3, $4 FROM bill WHERE id = $1 "
+        f"ON CONFLICT {DELIVERY_KEY} DO UPDATE "
         "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL",
         bill_id,
         purpose,
@@ -116,8 +120,9 @@ async def record_plan_problem(
     """The notification found no allowed instant: `telebill status` counts it with the reason
     until a plan succeeds (no send instant meanwhile)."""
     await conn.execute(
-        "INSERT INTO notification (bill_id, purpose, workflow_id, plan_problem) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (bill_id, purpose) DO UPDATE "
+        "INSERT INTO notification (billing_month, bill_id, purpose, workflow_id, plan_problem) "
+        "SELECT billing_month, id, $2, $3, $4 FROM bill WHERE id = $1 "
+        f"ON CONFLICT {DELIVERY_KEY} DO UPDATE "
         "SET workflow_id = excluded.workflow_id, plan_problem = excluded.plan_problem, "
         "send_at = NULL",
         bill_id,

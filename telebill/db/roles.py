@@ -99,17 +99,26 @@ OWNER_ONLY = frozenset({"population"})
 
 PROCESS_ROLES = (DbRole.WORKER, DbRole.CONSUMER, DbRole.API)
 
+# Functions a role may call beyond PUBLIC's: the settlement creates its month's partitions
+# (the function runs as the owner, so the worker holds no DDL right of its own).
+FUNCTIONS: Mapping[DbRole, tuple[str, ...]] = {
+    DbRole.WORKER: ("telebill_month_partitions(date)",),
+}
+
 
 def grant_statements(
     existing_roles: Iterable[str],
     sequences: Mapping[str, Iterable[str]],
     columns: Mapping[str, Sequence[str]],
+    functions: Iterable[str] = (),
 ) -> list[str]:
     """The SQL that makes each existing role's privileges exactly GRANTS: all revoked first, so
     a grant taken out of GRANTS is taken from the role too. `sequences` maps a table to the
     sequences of its serial columns (an INSERT needs them), `columns` to its columns (for
-    HIDDEN_COLUMNS)."""
+    HIDDEN_COLUMNS), `functions` the signatures of FUNCTIONS the schema holds (a downgraded
+    one may not)."""
     present = set(existing_roles)
+    defined = set(functions)
     sql: list[str] = []
     for role in PROCESS_ROLES:
         name = role.login
@@ -118,6 +127,7 @@ def grant_statements(
         sql += [
             f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{name}"',
             f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{name}"',
+            f'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM "{name}"',
             f'GRANT USAGE ON SCHEMA public TO "{name}"',
         ]
         for table, privileges in sorted(GRANTS[role].items()):
@@ -133,4 +143,9 @@ def grant_statements(
                     f'GRANT USAGE ON SEQUENCE "{seq}" TO "{name}"'
                     for seq in sorted(sequences.get(table, ()))
                 ]
+        sql += [
+            f'GRANT EXECUTE ON FUNCTION {signature} TO "{name}"'
+            for signature in FUNCTIONS.get(role, ())
+            if signature in defined
+        ]
     return sql

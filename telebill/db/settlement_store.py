@@ -43,7 +43,7 @@ BILL_COLUMNS = (
     "status",
     "settlement_id",
 )
-ITEM_COLUMNS = ("bill_id", "line_no", "kind", "label", "amount", "snapshot")
+ITEM_COLUMNS = ("billing_month", "bill_id", "line_no", "kind", "label", "amount", "snapshot")
 CONFLICT_RETRIES = 3
 
 
@@ -175,7 +175,7 @@ async def _write(
             )
             for line_no, line in enumerate(bill.lines, start=1):
                 item_rows.write(
-                    f"{bill_id}\t{line_no}\t{line.kind}\t{_copy_text(line.label)}\t{line.amount}\t"
+                    f"{month}\t{bill_id}\t{line_no}\t{line.kind}\t{_copy_text(line.label)}\t{line.amount}\t"
                     f"{_snapshot_json(line.snapshot)}\n"
                 )
                 out.totals[line.kind] = out.totals.get(line.kind, 0) + line.amount

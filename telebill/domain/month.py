@@ -25,6 +25,11 @@ def format_month(month: date) -> str:
     return f"{month:%Y-%m}"
 
 
+def next_month(month: date) -> date:
+    """The first day of the month after `month`'s."""
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
 MAX_SHARDS = 1_000  # bounds a fan-out's history whatever the member count
 
 

@@ -30,6 +30,7 @@ from telebill.db.member_store import (
     unlock_seeding,
     usage_member_ids,
 )
+from telebill.db.partition_store import open_month
 from telebill.errors import TelebillError
 from telebill.seed.generate import (
     CHUNK,
@@ -172,6 +173,7 @@ async def run_seed(
     started = time.perf_counter()
     if requests:
         await record_population_seed(conn, plan.seed)
+        await open_month(conn, plan.month)  # the usage goes into the month's partition
         loop = asyncio.get_running_loop()
         n_workers = workers or default_workers()
         # spawn, not fork: the caller may hold threads (a Temporal worker, an event loop's pool).

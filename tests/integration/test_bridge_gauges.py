@@ -48,8 +48,9 @@ async def notification(
     published) at `send_at`; its bill's id."""
     bill: int = await conn.fetchval("SELECT id FROM bill WHERE member_id = $1", member)
     await conn.execute(
-        "INSERT INTO notification (bill_id, status, send_at, workflow_id, published_at, "
-        "plan_problem) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO notification (billing_month, bill_id, status, send_at, workflow_id,"
+        " published_at, plan_problem) SELECT billing_month, id, $2, $3, $4, $5, $6 FROM bill"
+        " WHERE id = $1",
         bill,
         status,
         send_at,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from telebill.db.connect import connect
+from telebill.db.partition_store import open_month
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from tests.helpers import free_port, run_cli
@@ -68,13 +69,14 @@ async def test_a_preference_change_while_temporal_is_down_is_saved_and_says_so(
 ) -> None:
     conn, env = await installation(databases)
     try:
+        await open_month(conn, parse_month("2026-11"))
         bill = await conn.fetchval(
             "INSERT INTO bill (member_id, billing_month, charges, discounts, vat, amount_due, "
             "settlement_id) VALUES (4, '2026-11-01', 0, 0, 0, 0, 'settlement-2026-11') RETURNING id"
         )
         await conn.execute(
-            "INSERT INTO notification (bill_id, purpose, workflow_id, send_at) "
-            "VALUES ($1, 'MONTHLY_BILL', 'notify-2026-11-4', $2)",
+            "INSERT INTO notification (billing_month, bill_id, purpose, workflow_id, send_at) "
+            "VALUES ('2026-11-01', $1, 'MONTHLY_BILL', 'notify-2026-11-4', $2)",
             bill,
             datetime(2026, 12, 20, tzinfo=UTC),
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import asyncpg
 import pytest
 
 from telebill.db import migrate as migrations
 from telebill.db.connect import connect
+from telebill.db.partition_store import open_month
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases
 
@@ -94,12 +96,13 @@ async def test_a_second_bill_for_the_same_member_and_month_is_refused(
     db: asyncpg.Connection,
 ) -> None:
     member = await add_member(db)
+    await open_month(db, date(2026, 11, 1))
     insert = (
         "INSERT INTO bill (member_id, billing_month, charges, discounts, vat, amount_due, "
         "settlement_id) VALUES ($1, '2026-11-01', 50000, 0, 5000, 55000, 'settlement-2026-11')"
     )
     await db.execute(insert, member)
-    with pytest.raises(asyncpg.UniqueViolationError, match="bill_member_month_key"):
+    with pytest.raises(asyncpg.UniqueViolationError, match="member_id_billing_month_key"):
         await db.execute(insert, member)
 
 
@@ -125,6 +128,7 @@ async def test_quiet_hours_need_both_ends(db: asyncpg.Connection) -> None:
 
 async def test_bill_amounts_and_items_are_constrained(db: asyncpg.Connection) -> None:
     member = await add_member(db)
+    await open_month(db, date(2026, 11, 1))
     with pytest.raises(asyncpg.CheckViolationError, match="bill_amount_due_whole_tens"):
         await db.execute(
             "INSERT INTO bill (member_id, billing_month, charges, discounts, vat, amount_due, "
@@ -143,11 +147,11 @@ async def test_bill_amounts_and_items_are_constrained(db: asyncpg.Connection) ->
         member,
     )
     item = (
-        "INSERT INTO bill_item (bill_id, line_no, kind, label, amount, snapshot) "
-        "VALUES ($1, 1, 'PLAN', '기본료', 0, '{}')"
+        "INSERT INTO bill_item (billing_month, bill_id, line_no, kind, label, amount, snapshot) "
+        "VALUES ('2026-11-01', $1, 1, 'PLAN', '기본료', 0, '{}')"
     )
     await db.execute(item, bill)
-    with pytest.raises(asyncpg.UniqueViolationError, match="bill_item_bill_line_key"):
+    with pytest.raises(asyncpg.UniqueViolationError, match="bill_id_line_no_billing_month_key"):
         await db.execute(item, bill)
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await db.execute(item.replace("$1", "$1 + 1000"), bill)

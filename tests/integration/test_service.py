@@ -91,7 +91,8 @@ async def test_a_preference_change_while_temporal_is_away_replans_a_bill_planned
     await stack.conn.execute("DELETE FROM blackout_window")
     bill = await stack.conn.fetchval("SELECT id FROM bill WHERE member_id = 2")
     await stack.conn.execute(
-        "INSERT INTO notification (bill_id, send_at) VALUES ($1, $2)",
+        "INSERT INTO notification (billing_month, bill_id, send_at)"
+        " SELECT billing_month, id, $2 FROM bill WHERE id = $1",
         bill,
         datetime(2026, 12, 20, tzinfo=SEOUL),
     )

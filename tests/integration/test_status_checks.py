@@ -17,6 +17,7 @@ from telebill.channels import channels, delivered_statuses
 from telebill.db import migrate as migrations
 from telebill.db.connect import connect
 from telebill.db.dead_letter_store import record_dead_letters
+from telebill.db.partition_store import open_month
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.statuses import (
     DELIVERED,
@@ -55,6 +56,7 @@ async def a_bill(conn: asyncpg.Connection, month: date, status: str = "SETTLED")
         "VALUES ('Kim', $1, '010-0000-0000', 5) RETURNING id",
         f"kim{month:%Y%m}@example.com",
     )
+    await open_month(conn, month)
     bill: int = await conn.fetchval(
         "INSERT INTO bill (member_id, billing_month, charges, discounts, vat, amount_due,"
         " status, settlement_id) VALUES ($1, $2, 0, 0, 0, 0, $3, 's') RETURNING id",
@@ -124,7 +126,11 @@ async def test_the_registry_delivered_statuses_are_allowed_and_others_refused(
         assert DELIVERED.match(status), status
         assert await db.fetchval("SELECT $1 ~ $2", status, DELIVERED_PATTERN), status
     bill = await a_bill(db, date(2026, 11, 1))
-    await db.execute("INSERT INTO notification (bill_id) VALUES ($1)", bill)
+    await db.execute(
+        "INSERT INTO notification (billing_month, bill_id) SELECT billing_month, id FROM bill"
+        " WHERE id = $1",
+        bill,
+    )
     for status in [*statuses, "DEAD_LETTER", "PENDING", delivered_status("fax")]:
         await db.execute("UPDATE notification SET status = $2 WHERE bill_id = $1", bill, status)
     for word in ["DELIVERED", "DELIVERED_", "delivered_email", "SENT", "STUCK", "SCHEDULED"]:
@@ -158,15 +164,16 @@ async def test_0016_adds_the_checks_to_a_database_with_rows(databases: Databases
         ]
         for bill, purpose, status in rows:
             n = await conn.fetchval(
-                "INSERT INTO notification (bill_id, purpose, status) VALUES ($1, $2, $3) "
-                "RETURNING id",
+                "INSERT INTO notification (billing_month, bill_id, purpose, status) "
+                "SELECT billing_month, id, $2, $3 FROM bill WHERE id = $1 RETURNING id",
                 bill,
                 purpose,
                 status,
             )
             await conn.execute(
-                "INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome) "
-                "VALUES ($1, 'email', 1, 'SENT'), ($1, 'email', 2, 'DEFERRED')",
+                "INSERT INTO delivery_attempt (billing_month, notification_id, channel, attempt,"
+                " outcome) SELECT billing_month, id, 'email', a, o FROM notification,"
+                " (VALUES (1, 'SENT'), (2, 'DEFERRED')) AS v(a, o) WHERE id = $1",
                 n,
             )
         await conn.execute(

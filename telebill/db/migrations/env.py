@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from telebill.db.models import Base
-from telebill.db.roles import grant_statements
+from telebill.db.roles import FUNCTIONS, grant_statements
 
 # Any constant works; it only has to be the same for every migrator of this database.
 MIGRATION_LOCK_KEY = 0x7E1EB111
@@ -49,7 +49,13 @@ def apply_grants(connection: Connection) -> None:
         )
     ).all():
         columns.setdefault(table, []).append(column)
-    for statement in grant_statements(roles, sequences, columns):
+    signatures = sorted({f for fs in FUNCTIONS.values() for f in fs})
+    functions = [
+        f
+        for f in signatures
+        if connection.execute(text("SELECT to_regprocedure(:f)"), {"f": f}).scalar() is not None
+    ]
+    for statement in grant_statements(roles, sequences, columns, functions):
         connection.execute(text(statement))
 
 
