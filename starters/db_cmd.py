@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 
 from telebill.config import get_settings
 
@@ -23,6 +25,10 @@ def migrate() -> None:
     # lazy: Alembic and SQLAlchemy, ~0.4 s of a command's start
     from telebill.db.migrate import ensure_schema
 
+    # a migration that rebuilds tables says how long each took (0017: per million rows)
+    said = logging.getLogger("telebill.migrations")
+    said.setLevel(logging.INFO)
+    said.addHandler(RichHandler(console=console, show_time=False, show_path=False))
     before, after = asyncio.run(ensure_schema(get_settings().db_url))
     if before == after:
         console.print(f"schema already at the latest revision ({after})", highlight=False)

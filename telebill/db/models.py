@@ -513,3 +513,24 @@ class AuditLog(Base):
     # SHA-256 of the row before's and this row's content: an edit or a deletion breaks the chain
     row_sha256: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("audit_log_at_idx", "at"),)
+
+
+class MonthArchive(Base):
+    """A month written to Parquet by `telebill archive` (migration 0018): where, its manifest's
+    digest, its rows per table, and when it was verified, dropped from the database, restored."""
+
+    __tablename__ = "month_archive"
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    location: Mapped[str] = mapped_column(Text)
+    manifest_sha256: Mapped[str] = mapped_column(Text)
+    rows: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    archived_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(first_of_month("billing_month"), name="month_archive_first_day"),
+    )

@@ -44,6 +44,7 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "reserved_send": "SELECT, UPDATE",
         "send_list": S,  # a "send now"'s members, read a page at a time by the start activity
         "deferred_event": S,  # the overdue gauge leaves bills held by a send window out
+        "month_archive": SIU,  # the retention Schedule archives the months past the online span
     },
     # Delivery: reads what a message needs (the member's contacts, the bill, the template),
     # records attempts, outcomes, dead letters and what the simulated providers were sent.
@@ -83,6 +84,7 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "message_template": SIU,
         "reserved_send": SIU,
         "send_list": SI,  # the members of a "send now", kept for its dispatch
+        "month_archive": S,  # the month's page says where an archived month went
     },
 }
 
@@ -102,7 +104,9 @@ PROCESS_ROLES = (DbRole.WORKER, DbRole.CONSUMER, DbRole.API)
 # Functions a role may call beyond PUBLIC's: the settlement creates its month's partitions
 # (the function runs as the owner, so the worker holds no DDL right of its own).
 FUNCTIONS: Mapping[DbRole, tuple[str, ...]] = {
-    DbRole.WORKER: ("telebill_month_partitions(date)",),
+    # and the retention Schedule drops a month's partitions once archived (the function refuses
+    # a month without a verified archive)
+    DbRole.WORKER: ("telebill_month_partitions(date)", "telebill_drop_month(date)"),
 }
 
 
@@ -131,6 +135,8 @@ def grant_statements(
             f'GRANT USAGE ON SCHEMA public TO "{name}"',
         ]
         for table, privileges in sorted(GRANTS[role].items()):
+            if table not in columns:  # not in this schema (one migrated down): nothing to grant
+                continue
             hidden = HIDDEN_COLUMNS.get(role, {}).get(table)
             if hidden:
                 assert privileges == "SELECT", "columns are hidden from reading only"

@@ -1,0 +1,181 @@
+"""A month's archive on disk: one Parquet file per table (zstd-compressed columns), its SHA-256,
+and a manifest naming every file with its rows, bytes and checksums. Files only: the database
+side is telebill/db/archive_store.py, the orchestration telebill/service/archive.py.
+
+Two checksums per file: `sha256`, of the file's bytes (it was not altered since), and
+`rows_sha256`, of its rows as values in order (what was read from PostgreSQL is what the file
+holds: computed while writing, from the rows read, and again from the file read back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+FORMAT = 1  # of the manifest; a reader refuses one it does not know
+
+# PostgreSQL's types of the month tables → Arrow's (JSON is kept as its text).
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "text": pa.string(),
+    "jsonb": pa.string(),
+    "date": pa.date32(),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "boolean": pa.bool_(),
+}
+
+
+class ArchiveDamaged(Exception):
+    """A file or the manifest does not match what was written."""
+
+
+@dataclass(frozen=True)
+class TableFile:
+    table: str
+    file: str
+    rows: int
+    bytes: int
+    sha256: str
+    rows_sha256: str
+    columns: list[tuple[str, str]]  # (name, PostgreSQL type)
+
+
+@dataclass
+class Manifest:
+    month: str  # YYYY-MM
+    schema_revision: str
+    created_at: str  # ISO
+    tables: dict[str, TableFile] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ArchiveDamaged(f"manifest format {data.get('format')!r} is not {FORMAT}")
+        tables = {
+            t: TableFile(**{**f, "columns": [tuple(c) for c in f["columns"]]})
+            for t, f in data.pop("tables").items()
+        }
+        return cls(**data, tables=tables)
+
+
+def month_dir(root: Path, month: date) -> Path:
+    return root / f"{month:%Y-%m}"
+
+
+def schema_of(columns: Sequence[tuple[str, str]]) -> pa.Schema:
+    try:
+        return pa.schema([(name, ARROW_TYPES[pg]) for name, pg in columns])
+    except KeyError as exc:
+        raise ValueError(f"no Arrow type for PostgreSQL's {exc.args[0]!r}") from None
+
+
+class RowDigest:
+    """SHA-256 of rows as values, in order: the same rows give the same digest whether they come
+    from PostgreSQL or from the file read back."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+            self._h.update(repr(row).encode())
+            self._h.update(b"\n")
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_table(
+    folder: Path,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    batches: Iterable[Sequence[Sequence[Any]]],
+) -> TableFile:
+    """Write rows (each batch a list of row tuples) to `<table>.parquet`, one row group per
+    batch; returns its entry of the manifest."""
+    schema = schema_of(columns)
+    path = folder / f"{table}.parquet"
+    digest = RowDigest()
+    rows = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in batches:
+            record = pa.RecordBatch.from_arrays(
+                [
+                    pa.array([r[i] for r in batch], type=schema.field(i).type)
+                    for i in range(len(columns))
+                ],
+                schema=schema,
+            )
+            digest.add(record)
+            writer.write_batch(record)
+            rows += record.num_rows
+    return TableFile(
+        table=table,
+        file=path.name,
+        rows=rows,
+        bytes=path.stat().st_size,
+        sha256=file_sha256(path),
+        rows_sha256=digest.hexdigest(),
+        columns=[tuple(c) for c in columns],  # type: ignore[misc]
+    )
+
+
+def verify_table(folder: Path, entry: TableFile) -> None:
+    """Read the file back: its bytes, its row count and its rows as the manifest has them."""
+    path = folder / entry.file
+    if not path.is_file():
+        raise ArchiveDamaged(f"{path} is missing")
+    if file_sha256(path) != entry.sha256:
+        raise ArchiveDamaged(f"{path} was altered: its SHA-256 is not the manifest's")
+    digest = RowDigest()
+    rows = 0
+    for batch in read_batches(folder, entry):
+        digest.add(batch)
+        rows += batch.num_rows
+    if rows != entry.rows or digest.hexdigest() != entry.rows_sha256:
+        raise ArchiveDamaged(f"{path} holds other rows than were archived")
+
+
+def read_batches(folder: Path, entry: TableFile, size: int = 50_000) -> Iterator[pa.RecordBatch]:
+    parquet = pq.ParquetFile(folder / entry.file)
+    if parquet.schema_arrow != schema_of(entry.columns):
+        raise ArchiveDamaged(f"{entry.file}'s columns are not the manifest's")
+    yield from parquet.iter_batches(batch_size=size)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> str:
+    """Write it; returns its SHA-256 (kept in the database beside the month's record)."""
+    path = folder / MANIFEST
+    path.write_text(manifest.to_json(), encoding="utf-8")
+    return file_sha256(path)
+
+
+def read_manifest(folder: Path) -> tuple[Manifest, str]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ArchiveDamaged(f"no archive at {folder} ({MANIFEST} is missing)")
+    return Manifest.from_json(path.read_text(encoding="utf-8")), file_sha256(path)
