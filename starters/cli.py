@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from starters import (
     api_cmd,
+    archive_cmd,
     blackout_cmd,
     consume_cmd,
     db_cmd,
@@ -55,6 +56,7 @@ app.add_typer(notify_cmd.notify, name="notify")
 app.command("stuck")(status_cmd.stuck)
 app.command("status")(status_cmd.status)
 app.add_typer(api_cmd.app, name="api")
+app.add_typer(archive_cmd.archive, name="archive")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,6 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from telebill.errors import TelebillError
 
 MANIFEST = "manifest.json"
 FORMAT = 1  # of the manifest; a reader refuses one it does not know
@@ -36,7 +38,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-class ArchiveDamaged(Exception):
+class ArchiveDamaged(TelebillError):
     """A file or the manifest does not match what was written."""
 
 
@@ -109,39 +111,39 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_table(
-    folder: Path,
-    table: str,
-    columns: Sequence[tuple[str, str]],
-    batches: Iterable[Sequence[Sequence[Any]]],
-) -> TableFile:
-    """Write rows (each batch a list of row tuples) to `<table>.parquet`, one row group per
-    batch; returns its entry of the manifest."""
-    schema = schema_of(columns)
-    path = folder / f"{table}.parquet"
-    digest = RowDigest()
-    rows = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for batch in batches:
-            record = pa.RecordBatch.from_arrays(
-                [
-                    pa.array([r[i] for r in batch], type=schema.field(i).type)
-                    for i in range(len(columns))
-                ],
-                schema=schema,
-            )
-            digest.add(record)
-            writer.write_batch(record)
-            rows += record.num_rows
-    return TableFile(
-        table=table,
-        file=path.name,
-        rows=rows,
-        bytes=path.stat().st_size,
-        sha256=file_sha256(path),
-        rows_sha256=digest.hexdigest(),
-        columns=[tuple(c) for c in columns],  # type: ignore[misc]
-    )
+class TableWriter:
+    """`<table>.parquet`, written a batch of row tuples at a time (one row group each, memory
+    flat in the month's size); `close` gives its entry of the manifest."""
+
+    def __init__(self, folder: Path, table: str, columns: Sequence[tuple[str, str]]) -> None:
+        self.table, self.columns = table, [(n, t) for n, t in columns]
+        self.schema = schema_of(columns)
+        self.path = folder / f"{table}.parquet"
+        self.digest = RowDigest()
+        self.rows = 0
+        self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+
+    def add(self, batch: Sequence[Sequence[Any]]) -> None:
+        types = [f.type for f in self.schema]
+        record = pa.RecordBatch.from_arrays(
+            [pa.array([r[i] for r in batch], type=t) for i, t in enumerate(types)],
+            schema=self.schema,
+        )
+        self.digest.add(record)
+        self._writer.write_batch(record)
+        self.rows += record.num_rows
+
+    def close(self) -> TableFile:
+        self._writer.close()
+        return TableFile(
+            table=self.table,
+            file=self.path.name,
+            rows=self.rows,
+            bytes=self.path.stat().st_size,
+            sha256=file_sha256(self.path),
+            rows_sha256=self.digest.hexdigest(),
+            columns=self.columns,
+        )
 
 
 def verify_table(folder: Path, entry: TableFile) -> None:

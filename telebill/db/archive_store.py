@@ -55,18 +55,17 @@ async def columns_of(conn: DbConn, table: str) -> list[Column]:
 async def month_rows(
     conn: asyncpg.Connection, table: str, month: date, columns: Sequence[Column], batch: int
 ) -> AsyncIterator[list[asyncpg.Record]]:
-    """The month's rows of `table` in key order, `batch` at a time (a server-side cursor: memory
-    stays flat whatever the month's size). JSON columns come as their text."""
+    """The month's rows of `table` in key order, `batch` at a time (a server-side cursor, so
+    inside the caller's transaction: memory stays flat whatever the month's size). JSON columns
+    come as their text."""
     if table not in ORDER:
         raise ValueError(f"not a month table: {table!r}")
     listed = ", ".join(f"{c.name}::text" if c.type == "jsonb" else c.name for c in columns)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        cursor = await conn.cursor(
-            f"SELECT {listed} FROM {table} WHERE billing_month = $1 ORDER BY {ORDER[table]}",
-            month,
-        )
-        while rows := await cursor.fetch(batch):
-            yield rows
+    cursor = await conn.cursor(
+        f"SELECT {listed} FROM {table} WHERE billing_month = $1 ORDER BY {ORDER[table]}", month
+    )
+    while rows := await cursor.fetch(batch):
+        yield rows
 
 
 async def month_counts(conn: DbConn, month: date) -> dict[str, int]:

@@ -178,9 +178,10 @@ async def amount_spread(
                                       AND i.snapshot -> 'data' ? 'throttle_kbps') AS throttled,
                    count(*) FILTER (WHERE i.kind = $4
                                       AND i.snapshot -> 'data' ? 'capped_by') AS capped
-            FROM bill b LEFT JOIN bill_item i ON i.bill_id = b.id
+            FROM bill b
+            LEFT JOIN bill_item i ON i.bill_id = b.id AND i.billing_month = b.billing_month
             WHERE b.billing_month = $1
-            GROUP BY b.id
+            GROUP BY b.id, b.billing_month  -- the key (a bill's id alone no longer is)
         )
         SELECT count(*) AS bills,
                coalesce(avg(amount_due), 0)::bigint AS mean,

@@ -1,7 +1,9 @@
-"""The Temporal worker (`telebill worker`): its slots and polls, the settlement's sizes, the two
-Schedules, and the gauges it keeps."""
+"""The Temporal worker (`telebill worker`): its slots and polls, the settlement's sizes, the
+Schedules, retention, and the gauges it keeps."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -41,6 +43,14 @@ class WorkerSettings(BaseSettings):
     schedule_time_zone: str = "Asia/Seoul"
     # The daily dispatch's Schedule (see notify_start_horizon_h), in the same zone.
     dispatch_schedule_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    # Retention (telebill archive): months older than this many are archived to Parquet and
+    # their partitions dropped by the monthly retention Schedule (day 2, this local time);
+    # archives are kept this many years (the law asks five: 전자상거래법, 대금결제 기록).
+    archive_dir: Path | None = None  # None: <stack_dir>/archive
+    archive_months_online: int = Field(default=24, ge=1)
+    archive_keep_years: int = Field(default=5, ge=5)
+    archive_schedule_time: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     # The Temporal SDK's own metrics (default: TELEBILL_METRICS_PORT + 1).
     sdk_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -67,7 +67,7 @@ async def test_previewed_email_shows_amount_due_and_every_item(databases: Databa
         await install_defaults(conn)
         bill_id, amount_due = await conn.fetchrow(
             "SELECT b.id, b.amount_due FROM bill b JOIN bill_item i ON i.bill_id = b.id "
-            "GROUP BY b.id ORDER BY count(*) DESC, b.id LIMIT 1"
+            "GROUP BY b.id, b.amount_due ORDER BY count(*) DESC, b.id LIMIT 1"
         )  # type: ignore[misc]
         labels = [
             r[0]

@@ -129,6 +129,11 @@ BEFORE: dict[str, Any] = {
     "api_send_rate": "20/minute",
     "api_personal_read_rate": "300/hour",
     "api_trusted_proxies": "127.0.0.1",
+    # retention (issue 34)
+    "archive_dir": None,
+    "archive_months_online": 24,
+    "archive_keep_years": 5,
+    "archive_schedule_time": "03:00",
 }
 
 

@@ -6,8 +6,9 @@ Revises: 0017
 Create Date: 2026-12-04 13:00:00
 
 `telebill_drop_month(month)` detaches and drops a month's partitions, children first, and only
-when `month_archive` holds a verified archive of that month (written and read back): no role,
-the archiving worker included, can drop a month that has not been archived. It runs as the
+when `month_archive` holds a verified archive of that month (written and read back) whose row
+counts its partitions still hold, under the lock detaching takes: no role, the archiving worker
+included, can drop a month that was not archived, or was written to since. It runs as the
 owner; the worker may call it (the retention Schedule), nobody may DROP otherwise.
 """
 
@@ -30,15 +31,32 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
 DECLARE
     t text;
     part text;
+    n bigint;
+    archived jsonb;
     dropped integer := 0;
+    tables text[] := ARRAY['delivery_attempt', 'notification', 'bill_item', 'bill',
+                           'usage_monthly', 'settlement_error'];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM month_archive a WHERE a.billing_month = month
-                   AND a.verified_at IS NOT NULL AND a.dropped_at IS NULL) THEN
+    SELECT a.rows INTO archived FROM month_archive a WHERE a.billing_month = month
+        AND a.verified_at IS NOT NULL AND a.dropped_at IS NULL;
+    IF archived IS NULL THEN
         RAISE EXCEPTION 'month % has no verified archive: its partitions are kept', month;
     END IF;
+    -- Nothing written to the month since it was archived: its partitions, locked as detaching
+    -- would lock them anyway, hold the rows the archive counted, or nothing is dropped.
+    FOREACH t IN ARRAY tables LOOP
+        part := t || '_' || to_char(month, 'YYYY_MM');
+        IF to_regclass(part) IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', part);
+            EXECUTE format('SELECT count(*) FROM %I', part) INTO n;
+            IF n <> coalesce((archived ->> t)::bigint, 0) THEN
+                RAISE EXCEPTION 'month %: % holds % rows, its archive %: archive it again',
+                    month, t, n, coalesce(archived ->> t, '0');
+            END IF;
+        END IF;
+    END LOOP;
     -- children before their parents: a bill's partition goes once nothing refers to it
-    FOREACH t IN ARRAY ARRAY['delivery_attempt', 'notification', 'bill_item', 'bill',
-                             'usage_monthly', 'settlement_error'] LOOP
+    FOREACH t IN ARRAY tables LOOP
         part := t || '_' || to_char(month, 'YYYY_MM');
         IF to_regclass(part) IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', t, part);

@@ -1,0 +1,161 @@
+"""`telebill archive`: a delivered month goes to Parquet (checked by reading it back) and leaves
+the database; restored, it gives the same rows and the same `report --json` as before. The
+database itself refuses to drop a month that was not archived, or was written to since."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from telebill.config import Settings, asyncpg_dsn
+from telebill.db import archive_store
+from telebill.db.connect import connect
+from telebill.db.delivery_store import Attempt, record_attempts
+from telebill.db.settlement_store import (
+    complete_settlement,
+    load_products,
+    month_totals,
+    open_settlement,
+    settle_chunk,
+)
+from telebill.domain.db_roles import DbRole
+from telebill.service.archive import archive_month, restore_month
+from tests.helpers import run_cli
+from tests.integration.conftest import Databases
+from tests.integration.test_month_partitions import (
+    MEMBERS,
+    NOV,
+    P,
+    settle_and_deliver,
+    snapshot,
+)
+
+DEC = date(2026, 12, 1)
+
+
+async def a_whole_month(db: asyncpg.Connection, month: date) -> None:
+    """Settled (with its settlement record) and every bill's notification ended."""
+    sid = f"settlement-{month:%Y-%m}"
+    await settle_and_deliver(db, month)
+    await open_settlement(db, sid, month)
+    await settle_chunk(db, month, sid, 1, MEMBERS, await load_products(db, month))
+    t = await month_totals(db, sid, month)
+    await complete_settlement(
+        db,
+        sid,
+        last_run_bills=t.new_bills,
+        last_run_items=t.new_items,
+        bills=t.bills,
+        items=t.items,
+        errors=t.errors,
+        amount_due=t.amount_due,
+        totals=t.totals,
+    )
+    pending = await db.fetch(
+        "SELECT bill_id FROM notification WHERE billing_month = $1 AND status = 'PENDING'", month
+    )
+    at = datetime(month.year, month.month, 21, tzinfo=UTC)
+    await record_attempts(db, [Attempt(r["bill_id"], P, "sms", 1, "SENT", at=at) for r in pending])
+
+
+async def report(env: dict[str, str], month: str) -> dict[str, object]:
+    done = await asyncio.to_thread(run_cli, "report", "--month", month, "--json", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out: dict[str, object] = json.loads(done.stdout)
+    return out
+
+
+async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
+    databases: Databases, tmp_path: Path
+) -> None:
+    url = await databases.create()
+    db = await connect(url)
+    env = {"TELEBILL_DATABASE_URL": url, "TELEBILL_ARCHIVE_DIR": str(tmp_path)}
+    try:
+        await a_whole_month(db, NOV)
+        await a_whole_month(db, DEC)
+        before = await snapshot(db)
+        nov_report = await report(env, "2026-11")
+
+        done = await asyncio.to_thread(run_cli, "archive", "--before", "2026-12", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "2026-11:" in done.stdout and "partitions dropped" in done.stdout
+        assert await db.fetchval("SELECT to_regclass('bill_2026_11')") is None
+        assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS  # December's
+        folder = tmp_path / "2026-11"
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["tables"]["bill"]["rows"] == MEMBERS
+        assert {p.name for p in folder.iterdir()} == {
+            "manifest.json",
+            *(f"{t}.parquet" for t in archive_store.MONTH_TABLES),
+        }
+        listed = await asyncio.to_thread(run_cli, "archive", "list", env=env)
+        assert "online: 2026-12" in listed.stdout and "2026-11" in listed.stdout
+
+        # an altered file is refused, whichever byte changed, and nothing is restored
+        bills = folder / "bill.parquet"
+        good = bills.read_bytes()
+        bills.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+        refused = await asyncio.to_thread(run_cli, "archive", "restore", "-m", "2026-11", env=env)
+        assert refused.returncode == 1 and "altered" in refused.stderr + refused.stdout
+        assert "Traceback" not in refused.stderr
+        assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS
+        bills.write_bytes(good)
+
+        restored = await asyncio.to_thread(run_cli, "archive", "restore", "-m", "2026-11", env=env)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert await snapshot(db) == before
+        assert await report(env, "2026-11") == nov_report
+        again = await asyncio.to_thread(run_cli, "archive", "restore", "-m", "2026-11", env=env)
+        assert again.returncode == 1 and "is online" in again.stdout + again.stderr
+
+        # archived again after its restore: the new files replace the old ones
+        await archive_month(db, NOV, tmp_path)
+        assert await db.fetchval("SELECT to_regclass('bill_2026_11')") is None
+        await restore_month(db, NOV, tmp_path)
+        assert await snapshot(db) == before
+    finally:
+        await db.close()
+
+
+async def test_a_month_still_delivering_is_not_archived(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await settle_and_deliver(db, NOV)  # its notifications are not all ended
+    with pytest.raises(Exception, match="still to be delivered"):
+        await archive_month(db, NOV, tmp_path)
+    assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS
+    assert not (tmp_path / "2026-11").exists()
+
+
+async def test_the_database_drops_only_a_month_archived_and_unchanged_since(
+    databases: Databases, settings: Settings, tmp_path: Path
+) -> None:
+    installation = settings.beside("archive", await databases.create())
+    owner = await connect(installation.db_url)
+    worker = await asyncpg.connect(asyncpg_dsn(installation.db_url_for(DbRole.WORKER)))
+    try:
+        await a_whole_month(owner, NOV)
+        with pytest.raises(asyncpg.RaiseError, match="no verified archive"):
+            await archive_store.drop_month(worker, NOV)
+        counts = await archive_store.month_counts(owner, NOV)
+        await archive_store.record_archive(owner, NOV, str(tmp_path), "x", counts, 1)
+        # a row written after the archive counted the month: it would be lost, so nothing goes
+        bill = await owner.fetchval("SELECT id FROM bill WHERE billing_month = $1 LIMIT 1", NOV)
+        await record_attempts(owner, [Attempt(bill, P, "sms", 9, "DUPLICATE")])
+        with pytest.raises(asyncpg.RaiseError, match="delivery_attempt holds"):
+            await archive_store.drop_month(worker, NOV)
+        assert await owner.fetchval("SELECT to_regclass('bill_2026_11')") is not None
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await worker.execute("DROP TABLE delivery_attempt_2026_11")
+        # the worker archives it (the retention Schedule's role), and the month goes
+        await archive_month(worker, NOV, tmp_path)
+        assert await owner.fetchval("SELECT to_regclass('bill_2026_11')") is None
+    finally:
+        await owner.close()
+        await worker.close()
