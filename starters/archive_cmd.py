@@ -13,8 +13,9 @@ from telebill.service import archive as service
 
 archive = typer.Typer(
     help="Archive settled and delivered months: each month's rows to Parquet files (zstd) with "
-    "their SHA-256 and a manifest under TELEBILL_ARCHIVE_DIR (default: archive/YYYY-MM in the stack's folder), "
-    "read back and checked, then the month's partitions dropped. `restore` brings one back.",
+    "their SHA-256 and a manifest under TELEBILL_ARCHIVE_DIR (default: archive/YYYY-MM in the "
+    "stack's folder), read back and checked, then the month's partitions dropped. `restore` "
+    "brings one back.",
     invoke_without_command=True,
 )
 
