@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from starters.common import call, console
 from telebill.domain.month import parse_month
-from telebill.service import archive as service
+
+if TYPE_CHECKING:
+    from telebill.service.archive import MonthArchived
 
 archive = typer.Typer(
     help="Archive settled and delivered months: each month's rows to Parquet files (zstd) with "
@@ -42,8 +44,10 @@ def archive_before(
         console.print(ctx.get_help())
         raise typer.Exit(2)
     month = parse_month(_month(before, "--before"))
+    # lazy: pyarrow, ~0.3 s of every command's start otherwise
+    from telebill.service import archive as service
 
-    def said(done: service.MonthArchived) -> None:
+    def said(done: MonthArchived) -> None:
         rows = sum(done.rows.values())
         console.print(
             f"{done.month}: {rows:,} rows, {done.bytes / 2**20:,.1f} MiB in {done.seconds:.1f} s"
@@ -62,6 +66,8 @@ def restore(
 ) -> None:
     """Bring an archived month back into the database, checked against its manifest."""
     chosen = parse_month(_month(month, "--month"))
+    from telebill.service import archive as service  # lazy: pyarrow
+
     counts = call(lambda deps: service.restore_command(deps, chosen))
     shown = ", ".join(f"{t} {n:,}" for t, n in counts.items())
     console.print(f"{chosen:%Y-%m} restored: {shown}", highlight=False)
@@ -70,6 +76,8 @@ def restore(
 @archive.command("list")
 def list_() -> None:
     """The months online and the months archived (where, how big, dropped, restored)."""
+    from telebill.service import archive as service  # lazy: pyarrow
+
     online, archived = call(service.list_command)
     console.print("online: " + (", ".join(f"{m:%Y-%m}" for m in online) or "none"), highlight=False)
     table = Table("month", "rows", "MiB", "archived", "dropped", "restored", "where")

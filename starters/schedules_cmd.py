@@ -14,11 +14,12 @@ from rich.markup import escape
 
 from starters.common import Json, call
 from telebill.service import schedules as service
-from telebill.service.schedules import DISPATCH_SCHEDULE_ID, SCHEDULE_ID
+from telebill.service.schedules import DISPATCH_SCHEDULE_ID, RETENTION_SCHEDULE_ID, SCHEDULE_ID
 
 console = Console()
 schedules = typer.Typer(
-    help="Temporal Schedules (the monthly settlement, the daily dispatch).", no_args_is_help=True
+    help="Temporal Schedules (the monthly settlement, the daily dispatch, the monthly retention).",
+    no_args_is_help=True,
 )
 
 
@@ -30,14 +31,17 @@ def install(
     ] = None,
     time_zone: Annotated[str | None, typer.Option(help="IANA time zone of the times.")] = None,
 ) -> None:
-    """Create or update the Schedules: the settlement of the previous month on day 1 (02:00) and
-    the daily dispatch (09:00), Asia/Seoul unless told otherwise."""
+    """Create or update the Schedules: the settlement of the previous month on day 1 (02:00),
+    the daily dispatch (09:00) and the retention on day 2 (TELEBILL_ARCHIVE_SCHEDULE_TIME,
+    03:00), Asia/Seoul unless told otherwise."""
     done = call(lambda deps: service.install(deps, at, dispatch_at, time_zone))
     zone = done.time_zone
     console.print(
         f"schedule {SCHEDULE_ID} {done.settlement}: day 1 at {done.settle_at} {zone} settles the "
         f"previous month\nschedule {DISPATCH_SCHEDULE_ID} {done.dispatch}: every day at "
-        f"{done.dispatch_at} {zone} makes sure each due bill has its notification workflow "
+        f"{done.dispatch_at} {zone} makes sure each due bill has its notification workflow\n"
+        f"schedule {RETENTION_SCHEDULE_ID} {done.retention}: day 2 at {done.archive_at} {zone} "
+        "archives the months past TELEBILL_ARCHIVE_MONTHS_ONLINE "
         "(Temporal UI → Schedules; `telebill schedules status` shows their runs)",
         highlight=False,
     )

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.notification import NotificationActivities
+from activities.retention import RetentionActivities
 from activities.settlement import SettlementActivities
 from telebill import clock
 from telebill.config import Settings
@@ -49,6 +50,7 @@ from telebill.shutdown import stop_on_signals
 from telebill.temporal_gateway import TemporalGateway
 from workflows.dispatch import DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.notification import BillNotificationWorkflow
+from workflows.retention import MonthlyRetentionWorkflow
 from workflows.settlement import (
     MonthlySettlementWorkflow,
     ScheduledSettlementWorkflow,
@@ -63,6 +65,7 @@ SETTLEMENT: Sequence[type] = (
     MonthlySettlementWorkflow,
     SettlementShardWorkflow,
     ScheduledSettlementWorkflow,
+    MonthlyRetentionWorkflow,  # the month's data, like its settlement: on the settlement queue
 )
 DISPATCH: Sequence[type] = (DispatchWorkflow, ScheduledDispatchWorkflow)
 WORKFLOWS: Sequence[type] = (*SETTLEMENT, BillNotificationWorkflow, *DISPATCH)
@@ -99,7 +102,13 @@ async def build_worker(
         settings = settings.model_copy(update={"task_queue": task_queue})
     settlement = SettlementActivities(pool)
     notification = NotificationActivities(pool, settings, client, settings.task_queue)
-    settling = [settlement.open_settlement, settlement.settle_shard, settlement.close_settlement]
+    retention = RetentionActivities(pool, settings)
+    settling = [
+        settlement.open_settlement,
+        settlement.settle_shard,
+        settlement.close_settlement,
+        retention.archive_due,
+    ]
     dispatching = [
         notification.month_scope,
         notification.start_range,

@@ -53,7 +53,7 @@ async def columns_of(conn: DbConn, table: str) -> list[Column]:
 
 
 async def month_rows(
-    conn: asyncpg.Connection, table: str, month: date, columns: Sequence[Column], batch: int
+    conn: DbConn, table: str, month: date, columns: Sequence[Column], batch: int
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """The month's rows of `table` in key order, `batch` at a time (a server-side cursor, so
     inside the caller's transaction: memory stays flat whatever the month's size). JSON columns
@@ -66,6 +66,12 @@ async def month_rows(
     )
     while rows := await cursor.fetch(batch):
         yield rows
+
+
+async def schema_revision(conn: DbConn) -> str:
+    """The migration the database is at (an archive names it: its columns are that schema's)."""
+    revision: str = await conn.fetchval("SELECT version_num FROM alembic_version")
+    return revision
 
 
 async def month_counts(conn: DbConn, month: date) -> dict[str, int]:
@@ -155,12 +161,17 @@ async def archives(conn: DbConn, month: date | None = None) -> list[ArchiveRecor
 
 
 async def restore_rows(
-    conn: asyncpg.Connection, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
+    conn: DbConn, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
 ) -> None:
     """Put archived rows back (inside the caller's transaction)."""
     if table not in ORDER:
         raise ValueError(f"not a month table: {table!r}")
     await conn.copy_records_to_table(table, records=records, columns=list(columns))
+
+
+async def forget_archive(conn: DbConn, month: date) -> None:
+    """The month's archive is gone (past the years kept)."""
+    await conn.execute("DELETE FROM month_archive WHERE billing_month = $1", month)
 
 
 async def mark_restored(conn: DbConn, month: date) -> None:

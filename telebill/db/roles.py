@@ -44,7 +44,8 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "reserved_send": "SELECT, UPDATE",
         "send_list": S,  # a "send now"'s members, read a page at a time by the start activity
         "deferred_event": S,  # the overdue gauge leaves bills held by a send window out
-        "month_archive": SIU,  # the retention Schedule archives the months past the online span
+        # the retention Schedule archives the months past the online span, forgets old archives
+        "month_archive": SIUD,
     },
     # Delivery: reads what a message needs (the member's contacts, the bill, the template),
     # records attempts, outcomes, dead letters and what the simulated providers were sent.

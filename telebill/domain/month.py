@@ -25,9 +25,20 @@ def format_month(month: date) -> str:
     return f"{month:%Y-%m}"
 
 
+def shift_month(month: date, months: int) -> date:
+    """The first day of the month `months` after `month`'s (before it, when negative)."""
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def next_month(month: date) -> date:
-    """The first day of the month after `month`'s."""
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return shift_month(month, 1)
+
+
+def month_of(instant: datetime, time_zone: str) -> date:
+    """The first day of the month `instant` falls in, in `time_zone`."""
+    local = instant.astimezone(ZoneInfo(time_zone))
+    return date(local.year, local.month, 1)
 
 
 MAX_SHARDS = 1_000  # bounds a fan-out's history whatever the member count

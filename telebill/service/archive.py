@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
-
 from telebill.archive.parquet_month import (
     ArchiveDamaged,
     Manifest,
@@ -29,9 +27,11 @@ from telebill.archive.parquet_month import (
     verify_table,
     write_manifest,
 )
+from telebill.contracts.retention import RetentionResult
 from telebill.db import archive_store as store
-from telebill.db.migrate import current_revision
+from telebill.db.connect import DbConn
 from telebill.db.partition_store import open_month
+from telebill.domain.month import month_of, shift_month
 from telebill.errors import TelebillError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def archive_root(configured: Path | None, stack_dir: Path) -> Path:
 
 
 async def archive_month(
-    conn: asyncpg.Connection,
+    conn: DbConn,
     month: date,
     root: Path,
     on_table: Callable[[str, int], None] = lambda table, rows: None,
@@ -64,7 +64,7 @@ async def archive_month(
     why = await store.unfinished(conn, month)
     if why:
         raise TelebillError(f"{month:%Y-%m} is not archived: {why}")
-    revision = await current_revision(conn) or "?"
+    revision = await store.schema_revision(conn)
     final = month_dir(root, month)
     partial = final.with_name(f".{final.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -97,7 +97,7 @@ async def archive_month(
 
 
 async def archive_before(
-    conn: asyncpg.Connection,
+    conn: DbConn,
     before: date,
     root: Path,
     on_month: Callable[[MonthArchived], None] = lambda done: None,
@@ -114,7 +114,7 @@ async def archive_before(
     return done
 
 
-async def restore_month(conn: asyncpg.Connection, month: date, root: Path) -> dict[str, int]:
+async def restore_month(conn: DbConn, month: date, root: Path) -> dict[str, int]:
     """Put an archived month back from its files, checked against their manifest (and the
     manifest against the digest the database kept, when it still has the month's record)."""
     folder = month_dir(root, month)
@@ -153,9 +153,44 @@ async def restore_month(conn: asyncpg.Connection, month: date, root: Path) -> di
 
 def months_to_archive(online: list[date], current: date, months_online: int) -> list[date]:
     """The online months older than the `months_online` billing months before `current`."""
-    index = current.year * 12 + current.month - 1 - months_online
-    first_kept = date(index // 12, index % 12 + 1, 1)
+    first_kept = shift_month(current, -months_online)
     return [m for m in online if m < first_kept]
+
+
+async def expire_archives(conn: DbConn, root: Path, current: date, keep_years: int) -> list[str]:
+    """Remove the archives of the months more than `keep_years` before `current` (their files
+    and their record); a month restored since is online, not an archive, and stays."""
+    limit = shift_month(current, -12 * keep_years)
+    gone = []
+    for record in await store.archives(conn):
+        if record.billing_month < limit and record.restored_at is None:
+            shutil.rmtree(month_dir(root, record.billing_month), ignore_errors=True)
+            await store.forget_archive(conn, record.billing_month)
+            gone.append(f"{record.billing_month:%Y-%m}")
+    return gone
+
+
+async def run_retention(
+    conn: DbConn,
+    now: datetime,
+    time_zone: str,
+    *,
+    months_online: int,
+    keep_years: int,
+    root: Path,
+    on_table: Callable[[str, int], None] = lambda table, rows: None,
+) -> RetentionResult:
+    """What the retention Schedule does each month: the months past the online span archived
+    (oldest first), the archives past the years kept removed."""
+    current = month_of(now, time_zone)
+    due = months_to_archive(await store.online_months(conn), current, months_online)
+    done = [await archive_month(conn, month, root, on_table) for month in due]
+    return RetentionResult(
+        archived=[d.month for d in done],
+        rows=sum(sum(d.rows.values()) for d in done),
+        bytes=sum(d.bytes for d in done),
+        expired=await expire_archives(conn, root, current, keep_years),
+    )
 
 
 # The commands' entry points (`telebill archive …`), on the deps' connection.
@@ -169,13 +204,11 @@ async def archive_command(
     deps: Deps, before: date, on_month: Callable[[MonthArchived], None]
 ) -> list[MonthArchived]:
     async with deps.db() as conn:
-        assert isinstance(conn, asyncpg.Connection)
         return await archive_before(conn, before, _root(deps), on_month)
 
 
 async def restore_command(deps: Deps, month: date) -> dict[str, int]:
     async with deps.db() as conn:
-        assert isinstance(conn, asyncpg.Connection)
         return await restore_month(conn, month, _root(deps))
 
 

@@ -1,4 +1,5 @@
-"""The Temporal Schedules: the monthly settlement (day 1) and the daily catch-up dispatch.
+"""The Temporal Schedules: the monthly settlement (day 1), the daily catch-up dispatch and the
+monthly retention (day 2: months past the online span archived).
 
 `install` declares them: it creates a Schedule, or updates its spec, action and policies while
 keeping what an operator set on it (paused, its note). `status` shows each one's state, its last
@@ -13,8 +14,13 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telebill.contracts import dispatch, settlement
-from telebill.contracts.schedules import DISPATCH_SCHEDULE_ID, SCHEDULE_IDS, SETTLEMENT_SCHEDULE_ID
+from telebill.contracts import dispatch, retention, settlement
+from telebill.contracts.schedules import (
+    DISPATCH_SCHEDULE_ID,
+    RETENTION_SCHEDULE_ID,
+    SCHEDULE_IDS,
+    SETTLEMENT_SCHEDULE_ID,
+)
 from telebill.contracts.settlement import ScheduledSettlementInput
 from telebill.domain.send_window import parse_hhmm
 from telebill.errors import TelebillError
@@ -26,7 +32,7 @@ if TYPE_CHECKING:
     from telebill.service.ports import Temporal
 
 SCHEDULE_ID = SETTLEMENT_SCHEDULE_ID  # the ids: telebill/contracts/schedules.py
-__all__ = ["DISPATCH_SCHEDULE_ID", "SCHEDULE_ID", "SCHEDULE_IDS"]
+__all__ = ["DISPATCH_SCHEDULE_ID", "RETENTION_SCHEDULE_ID", "SCHEDULE_ID", "SCHEDULE_IDS"]
 # How often each Schedule fires: the daily dispatch's "late" alert is this plus a slack
 # (deploy/prometheus/alerts.yml).
 DISPATCH_INTERVAL = timedelta(days=1)
@@ -51,6 +57,10 @@ def policies() -> dict[str, SchedulePolicy]:
     only one worth running. No pause on failure: the next day's run retries the same work, and a
     paused Schedule would leave every bill planned beyond the start horizon unstarted; the
     failure pages instead (TelebillDailyDispatchFailed).
+
+    Monthly retention: SKIP, because a run still archiving does what a second would (and two
+    would write the same month's files); catch-up 7 days, like the settlement's; no pause on
+    failure: a month that could not be archived (still delivering) is tried again next month.
     """
     # lazy: the Temporal SDK (0.3 s at a CLI command's start; see Deps.gateway)
     from temporalio.client import ScheduleOverlapPolicy, SchedulePolicy
@@ -66,6 +76,11 @@ def policies() -> dict[str, SchedulePolicy]:
             catchup_window=timedelta(days=1),
             pause_on_failure=False,
         ),
+        RETENTION_SCHEDULE_ID: SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(days=7),
+            pause_on_failure=False,
+        ),
     }
 
 
@@ -76,6 +91,8 @@ class Installed:
     time_zone: str
     settlement: str  # created or updated
     dispatch: str
+    retention: str = ""
+    archive_at: str = ""  # HH:MM on day 2
 
 
 def _checked(at: str | None, dispatch_at: str | None, zone: str | None, deps: Deps) -> Installed:
@@ -160,6 +177,18 @@ async def install(
         spec=spec(dispatch_time, "catch-up: every due bill has its notification workflow"),
         policy=policies()[DISPATCH_SCHEDULE_ID],
     )
+    archive_time: time = parse_hhmm(s.archive_schedule_time)
+    retaining = Schedule(
+        action=ScheduleActionStartWorkflow(
+            retention.RETENTION_WORKFLOW,
+            retention.RetentionInput(time_zone=chosen.time_zone),
+            id=retention.RETENTION_ID,
+            task_queue=s.settlement_task_queue,
+            execution_timeout=timedelta(days=7),
+        ),
+        spec=spec(archive_time, "months past the online span archived", day=2),
+        policy=policies()[RETENTION_SCHEDULE_ID],
+    )
     temporal = await deps.gateway()
     return Installed(
         chosen.settle_at,
@@ -167,6 +196,8 @@ async def install(
         chosen.time_zone,
         await temporal.upsert_schedule(SCHEDULE_ID, monthly),
         await temporal.upsert_schedule(DISPATCH_SCHEDULE_ID, daily),
+        await temporal.upsert_schedule(RETENTION_SCHEDULE_ID, retaining),
+        s.archive_schedule_time,
     )
 
 
@@ -260,6 +291,6 @@ async def view(temporal: Temporal, schedule_id: str, runs: int = RECENT_RUNS) ->
 
 
 async def status(deps: Deps) -> list[ScheduleView]:
-    """Both Schedules: paused and note, policies, last runs and outcomes, next runs, misses."""
+    """Every Schedule: paused and note, policies, last runs and outcomes, next runs, misses."""
     temporal = await deps.gateway()
     return [await view(temporal, schedule_id) for schedule_id in SCHEDULE_IDS]

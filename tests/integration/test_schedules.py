@@ -27,6 +27,7 @@ from telebill.config import Settings
 from telebill.domain.month import previous_month
 from telebill.service.schedules import (
     DISPATCH_SCHEDULE_ID,
+    RETENTION_SCHEDULE_ID,
     SCHEDULE_ID,
     ScheduleView,
     policies,
@@ -65,6 +66,11 @@ async def test_install_creates_or_updates_the_schedule(settings: Settings) -> No
     daily = (await client.get_schedule_handle(DISPATCH_SCHEDULE_ID).describe()).schedule
     assert [r.start for r in daily.spec.calendars[0].hour] == [9]
     assert daily.spec.calendars[0].day_of_month[0].end == 31  # every day
+    kept = (await client.get_schedule_handle(RETENTION_SCHEDULE_ID).describe()).schedule
+    [calendar] = kept.spec.calendars
+    assert [r.start for r in calendar.day_of_month] == [2]  # the day after the settlement
+    assert ([r.start for r in calendar.hour], [r.start for r in calendar.minute]) == ([3], [0])
+    assert kept.spec.time_zone_name == "Asia/Seoul"
 
 
 def test_bad_time_or_zone_is_refused_in_one_line() -> None:
@@ -124,7 +130,11 @@ async def test_each_schedule_has_its_declared_policies(settings: Settings) -> No
             policy.pause_on_failure,
         ), schedule_id
     shown = json.loads(run_cli("schedules", "status", "--json").stdout)
-    assert [v["schedule_id"] for v in shown] == [SCHEDULE_ID, DISPATCH_SCHEDULE_ID]
+    assert [v["schedule_id"] for v in shown] == [
+        SCHEDULE_ID,
+        DISPATCH_SCHEDULE_ID,
+        RETENTION_SCHEDULE_ID,
+    ]
     assert all(v["installed"] and len(v["next_runs"]) == 3 for v in shown)
     assert shown[1]["catchup_window_s"] == 86_400 and shown[1]["overlap"] == "SKIP"
 

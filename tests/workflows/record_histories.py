@@ -5,8 +5,8 @@ after it; v3: with the replan signal, before the settlement and dispatch had que
 own; v4: with the version-4 notification workflow, started delayed and planning in a local
 activity; v5: notifications that continue as new at HISTORY_BOUND events, and dispatches that
 name a stored member list; v6: a notification whose local plan gives up and goes on as a
-regular activity). `… vN NAME …` records only the scenarios named (for now only
-`notify_plan_fallback` can be picked alone). Record a new version before changing a
+regular activity; v7: the monthly retention). `… vN NAME …` records only the scenario named
+(`notify_plan_fallback` or `retention`). Record a new version before changing a
 workflow's commands, commit what it writes, then make the change behind `workflow.patched`;
 the replay test keeps workflows already running (a million may be asleep) working after the
 upgrade.
@@ -42,6 +42,12 @@ from activities.notification import (
 )
 from telebill.config import Settings
 from telebill.contracts.notification import LEAN, RESERVATION, SEND_LIST, MemberListRef
+from telebill.contracts.retention import (
+    ARCHIVE_DUE,
+    RetentionInput,
+    RetentionRequest,
+    RetentionResult,
+)
 from telebill.contracts.settlement import (
     CloseInput,
     SettlementScope,
@@ -53,6 +59,7 @@ from telebill.messaging.outcome import OUTCOME_SIGNAL, DeliveryOutcome
 from telebill.temporal_gateway import initial_search_attributes
 from workflows.dispatch import DispatchInput, DispatchWorkflow, ScheduledDispatchWorkflow
 from workflows.notification import BillNotificationWorkflow, NotifyInput
+from workflows.retention import MonthlyRetentionWorkflow
 from workflows.settlement import (
     MonthlySettlementWorkflow,
     ScheduledSettlementInput,
@@ -70,6 +77,7 @@ WORKFLOWS = [
     MonthlySettlementWorkflow,
     SettlementShardWorkflow,
     ScheduledSettlementWorkflow,
+    MonthlyRetentionWorkflow,
 ]
 
 
@@ -187,6 +195,11 @@ class StandIns:
         )
 
 
+@activity.defn(name=ARCHIVE_DUE)
+async def archive_due(req: RetentionRequest) -> RetentionResult:
+    return RetentionResult(archived=["2024-10"], rows=1_000, bytes=2**20)
+
+
 VERSION = sys.argv[1] if len(sys.argv) > 1 else "vNext"
 ONLY = set(sys.argv[2:])  # scenarios to record alone (none named: all)
 
@@ -217,6 +230,18 @@ async def record_scheduled_settlement(client: Client, queue: str, tag: str) -> N
     )
     await scheduled.result()
     await save("scheduled_settlement", scheduled)
+
+
+async def record_retention(client: Client, queue: str, tag: str) -> None:
+    """v7: the monthly retention Schedule's workflow (a stand-in archive)."""
+    run = await client.start_workflow(
+        MonthlyRetentionWorkflow.run,
+        RetentionInput(time_zone="Asia/Seoul"),
+        id=f"record-retention-{tag}",
+        task_queue=queue,
+    )
+    await run.result()
+    await save("retention", run)
 
 
 async def record_continued(
@@ -293,8 +318,12 @@ async def main() -> None:
             s.open_settlement,
             s.settle_shard,
             s.close_settlement,
+            archive_due,
         ],
     ):
+        if {"retention"} == ONLY:
+            await record_retention(client, queue, tag)
+            return
         # v6: the local plan's attempts spent (Kafka away), the regular activity publishes
         fallback = await start(10)
         await fallback.result()
@@ -385,6 +414,7 @@ async def main() -> None:
         await by_ref.result()
         await save("dispatch_member_list", by_ref)
         await record_continued(client, s, start)
+        await record_retention(client, queue, tag)
     print(f"at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC into {HERE}")
 
 

@@ -48,6 +48,7 @@ def test_there_are_histories_of_every_workflow_kind() -> None:
     } <= set(HISTORIES)
     # the local plan's attempts spent, then the regular activity (issue 32 item 5)
     assert "v6_notify_plan_fallback" in HISTORIES
+    assert "v7_retention" in HISTORIES  # the retention Schedule's workflow (issue 34)
 
 
 @pytest.mark.parametrize("name", ["v5_notify_stuck_continued", "v5_notify_no_window_continued"])
