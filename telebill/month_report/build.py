@@ -13,7 +13,13 @@ from telebill.db.migrate import connect_ready
 from telebill.domain.month import parse_month
 from telebill.month_report.figures import MonthView, OpenView, StuckBill
 from telebill.month_report.page import render_page
-from telebill.month_report.queries import ZONE, read_delivery, read_settlement, scheduled_by_day
+from telebill.month_report.queries import (
+    ZONE,
+    read_delivery,
+    read_settlement,
+    read_storage,
+    scheduled_by_day,
+)
 from telebill.notify_search import query_link, stuck_query, stuck_workflows, workflow_link
 
 TEMPORAL_TIMEOUT_S = 10.0
@@ -45,6 +51,7 @@ async def month_view(settings: Settings, month: str, now: datetime) -> MonthView
         settlement = await read_settlement(conn, day)
         delivery = await read_delivery(conn, day)
         scheduled = await scheduled_by_day(conn, day)
+        storage = await read_storage(conn, day)
     finally:
         await conn.close()
     open_view = OpenView(
@@ -52,7 +59,9 @@ async def month_view(settings: Settings, month: str, now: datetime) -> MonthView
         await _stuck(settings, month),
         query_link(settings, stuck_query(settings, month)),
     )
-    return MonthView(month, now.astimezone(ZoneInfo(ZONE)), settlement, delivery, open_view)
+    return MonthView(
+        month, now.astimezone(ZoneInfo(ZONE)), settlement, delivery, open_view, storage=storage
+    )
 
 
 async def write_report(settings: Settings, month: str, path: Path, now: datetime) -> Path:

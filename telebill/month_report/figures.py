@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from telebill.amount_figures import AmountFigures
+from telebill.db.partition_store import PartitionSize
 from telebill.settlement_report import MonthReport
 
 
@@ -116,6 +117,23 @@ class OpenView:
 
 
 @dataclass(frozen=True)
+class StorageView:
+    """The month on disk: its partitions, and its archive when it was archived."""
+
+    partitions: list[PartitionSize]
+    archive_location: str | None = None
+    archive_bytes: int | None = None
+
+    @property
+    def table_bytes(self) -> int:
+        return sum(p.table_bytes for p in self.partitions)
+
+    @property
+    def index_bytes(self) -> int:
+        return sum(p.index_bytes for p in self.partitions)
+
+
+@dataclass(frozen=True)
 class MonthView:
     month: str
     generated_at: datetime
@@ -123,3 +141,4 @@ class MonthView:
     delivery: DeliveryView
     open: OpenView
     notes: list[str] = field(default_factory=list)
+    storage: StorageView | None = None

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from telebill.amount_figures import read_amount_figures
 from telebill.channels import channels
-from telebill.db import month_views
+from telebill.db import archive_store, month_views
 from telebill.db.connect import DbConn
+from telebill.db.partition_store import month_sizes
 from telebill.month_report.figures import (
     ChannelDeliveries,
     DeadLetters,
@@ -17,6 +18,7 @@ from telebill.month_report.figures import (
     Latency,
     Refusals,
     SettlementView,
+    StorageView,
 )
 from telebill.settlement_report import read_report
 
@@ -114,3 +116,12 @@ async def _dead_letters(conn: DbConn, month: date) -> list[DeadLetters]:
 async def scheduled_by_day(conn: DbConn, month: date) -> list[tuple[date, int]]:
     """Bills still to be sent, by the day (in Seoul) they are planned for."""
     return await month_views.scheduled_by_day(conn, month, ZONE)
+
+
+async def read_storage(conn: DbConn, month: date) -> StorageView:
+    archived = await archive_store.archives(conn, month)
+    return StorageView(
+        await month_sizes(conn, month),
+        archived[0].location if archived else None,
+        archived[0].bytes if archived else None,
+    )

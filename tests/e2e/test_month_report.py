@@ -47,6 +47,7 @@ QUIET = 10  # inside their quiet hours now: deferred
 # platform_of makes member 1 fail on both channels and member 2 by e-mail only
 DEAD_MEMBERS, EMAIL_ONLY = 1, 1
 SECTIONS = (
+    "저장 · Storage",
     "정산 · Settlement",
     "Totals per line kind",
     "Distribution of amounts due",
@@ -170,6 +171,9 @@ async def test_month_report_in_browser(databases: Databases, settings: Settings)
     assert [d.letters for d in view.delivery.dead_letters] == [DEAD_MEMBERS]
     assert sum(n for _, n in view.open.scheduled_by_day) == SCHEDULED
     assert view.open.stuck == []  # Temporal answered, and no workflow of this queue is stuck
+    assert view.storage is not None  # the month's six partitions, its bills counted
+    assert [p.table for p in view.storage.partitions][:2] == ["bill", "bill_item"]
+    assert view.storage.partitions[0].rows == MEMBERS and view.storage.index_bytes > 0
 
     # What a person sees.
     screenshot, pdf = OUTPUT / f"{MONTH}.png", OUTPUT / f"{MONTH}.pdf"

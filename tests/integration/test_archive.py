@@ -24,6 +24,7 @@ from telebill.db.settlement_store import (
     settle_chunk,
 )
 from telebill.domain.db_roles import DbRole
+from telebill.month_report.queries import read_storage
 from telebill.service.archive import archive_month, restore_month
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases
@@ -94,6 +95,11 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
             "manifest.json",
             *(f"{t}.parquet" for t in archive_store.MONTH_TABLES),
         }
+        gone = await read_storage(db, NOV)  # the month report's storage section
+        assert gone.partitions == [] and gone.archive_location == str(folder)
+        assert gone.archive_bytes == sum(p.stat().st_size for p in folder.glob("*.parquet"))
+        kept = await read_storage(db, DEC)
+        assert kept.partitions[0].rows == MEMBERS and kept.table_bytes > 0
         listed = await asyncio.to_thread(run_cli, "archive", "list", env=env)
         assert "online: 2026-12" in listed.stdout and "2026-11" in listed.stdout
 
