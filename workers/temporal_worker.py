@@ -28,6 +28,7 @@ from activities.settlement import SettlementActivities
 from telebill import clock
 from telebill.config import Settings
 from telebill.db.overdue_store import overdue_notifications
+from telebill.db.tally_store import fold
 from telebill.db_pool import create_pool
 from telebill.metrics import (
     OVERDUE,
@@ -176,7 +177,9 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     stop_on_signals("worker", settings.shutdown_timeout_s, stop)
-    gauges = []
+    gauges = [
+        asyncio.create_task(supervise("month counts", lambda: keep_the_tally(pool, stop), stop))
+    ]
     if monitored:
         gauges.append(
             asyncio.create_task(
@@ -258,6 +261,21 @@ async def refresh_overdue_gauges(pool: asyncpg.Pool, settings: Settings) -> None
     OVERDUE.labels("no_workflow").set(overdue.no_workflow)
     OVERDUE.labels("no_outcome").set(overdue.no_outcome)
     OVERDUE_OLDEST.set(overdue.oldest_age_s)
+
+
+TALLY_FOLD_EVERY_S = 30.0  # the month's deltas read by the status are at most this old to fold
+
+
+async def keep_the_tally(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    """Fold the month's count deltas (migration 0019) every TALLY_FOLD_EVERY_S, so a month
+    status sums a few rows; every worker may, one at a time folds (the others find it locked).
+    PostgreSQL away: the supervisor restarts this after the outage (the counts stay exact
+    meanwhile, only their deltas grow)."""
+    while not stop.is_set():
+        async with pool.acquire() as conn:
+            await fold(conn)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TALLY_FOLD_EVERY_S)
 
 
 async def watch_the_bridge(

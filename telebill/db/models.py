@@ -267,6 +267,14 @@ class Notification(Base):
             "purpose = 'MONTHLY_BILL' OR purpose ~ '^RESEND-[1-9][0-9]*$'",
             name="notification_purpose",
         ),
+        # the pending monthly notifications by instant: what is due, and the next send
+        # (migration 0019; the month's other counts are month_tally's)
+        Index(
+            "notification_pending_send_idx",
+            "billing_month",
+            "send_at",
+            postgresql_where=text("status = 'PENDING' AND purpose = 'MONTHLY_BILL'"),
+        ),
         Index(
             "notification_unreported_idx",
             "id",
@@ -534,3 +542,25 @@ class MonthArchive(Base):
     __table_args__ = (
         CheckConstraint(first_of_month("billing_month"), name="month_archive_first_day"),
     )
+
+
+class MonthTally(Base):
+    """The month's counts, kept by triggers on bill and notification (migration 0019), folded
+    from month_tally_delta."""
+
+    __tablename__ = "month_tally"
+    billing_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class MonthTallyDelta(Base):
+    """Each statement's net change of the month's counts, appended in the writer's transaction
+    (insert-only: writers never wait on one another for a counter)."""
+
+    __tablename__ = "month_tally_delta"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    billing_month: Mapped[date] = mapped_column(Date)
+    key: Mapped[str] = mapped_column(Text)
+    n: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("month_tally_delta_month_idx", "billing_month"),)

@@ -17,6 +17,7 @@ from datetime import date, datetime
 import asyncpg
 
 from telebill.db.connect import DbConn
+from telebill.db.tally_store import month_tally
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.bill_lines import LineKind
 from telebill.domain.send_window import DeferralKind
@@ -64,7 +65,72 @@ class MonthStatus:
 
 
 async def month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
-    """The month's monthly notifications by state, as of `now` (for `due`/`next_send_at`)."""
+    """The month's monthly notifications by state, as of `now` (for `due`/`next_send_at`): the
+    counts the database keeps (migration 0019), and what depends on the clock from the pending
+    notifications' index, which holds only those not ended yet."""
+    tally = await month_tally(conn, month)
+    r = await conn.fetchrow(
+        f"""
+        SELECT (SELECT count(*) FROM notification
+                WHERE billing_month = $1 AND status = '{NotificationStatus.PENDING}'
+                  AND purpose = '{MONTHLY}' AND send_at <= $2) AS due,
+               (SELECT min(send_at) FROM notification
+                WHERE billing_month = $1 AND status = '{NotificationStatus.PENDING}'
+                  AND purpose = '{MONTHLY}' AND send_at > $2) AS next_send_at,
+               (SELECT count(*) FROM deferred_event d JOIN bill b ON b.id = d.bill_id
+                WHERE b.billing_month = $1 AND d.purpose = '{MONTHLY}') AS deferred
+        """,
+        month,
+        now,
+    )
+    assert r is not None
+    return status_of(f"{month:%Y-%m}", tally, r["due"], r["next_send_at"], r["deferred"])
+
+
+PROBLEM = ":problem"
+
+
+def status_of(
+    month: str, tally: dict[str, int], due: int, next_send_at: datetime | None, deferred: int
+) -> MonthStatus:
+    """The month status from the kept counts (keys: telebill_notice_key, migration 0019)."""
+
+    def pending(*phases: str) -> int:
+        return sum(
+            n
+            for key, n in tally.items()
+            if key.removesuffix(PROBLEM) in {f"{NotificationStatus.PENDING}:{p}" for p in phases}
+        )
+
+    delivered = {
+        key.removeprefix(DELIVERED_PREFIX).lower(): n
+        for key, n in tally.items()
+        if key.startswith(DELIVERED_PREFIX)
+    }
+    notices = sum(n for key, n in tally.items() if key != "bill")
+    bills = tally.get("bill", 0)
+    return MonthStatus(
+        month=month,
+        bills=bills,
+        not_scheduled=bills - notices,
+        scheduled=pending("planned", "scheduled"),
+        workflow_later=pending("planned"),
+        published=pending("published"),
+        deferred=deferred,
+        delivered_email=delivered.get("email", 0),
+        delivered_sms=delivered.get("sms", 0),
+        dead_letter=tally.get(NotificationStatus.DEAD_LETTER.value, 0),
+        due=due,
+        next_send_at=next_send_at,
+        no_time_to_send=sum(n for key, n in tally.items() if key.endswith(PROBLEM)),
+        delivered_other=sum(n for c, n in delivered.items() if c not in {"email", "sms"}),
+        delivered_by=delivered,
+    )
+
+
+async def recount_month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
+    """`month_status` counted from the rows themselves (every bill of the month): what the
+    kept counts are checked against (tests, `telebill status --recount`)."""
     pending = f"n.status = '{NotificationStatus.PENDING}'"
     r = await conn.fetchrow(
         f"""

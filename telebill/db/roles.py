@@ -46,6 +46,8 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "deferred_event": S,  # the overdue gauge leaves bills held by a send window out
         # the retention Schedule archives the months past the online span, forgets old archives
         "month_archive": SIUD,
+        "month_tally": S,  # the month's counts (the status the worker's gauges and CLI read)
+        "month_tally_delta": S,
     },
     # Delivery: reads what a message needs (the member's contacts, the bill, the template),
     # records attempts, outcomes, dead letters and what the simulated providers were sent.
@@ -86,6 +88,8 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "reserved_send": SIU,
         "send_list": SI,  # the members of a "send now", kept for its dispatch
         "month_archive": S,  # the month's page says where an archived month went
+        "month_tally": S,  # the month's status, counted as the rows change
+        "month_tally_delta": S,
     },
 }
 
@@ -107,7 +111,12 @@ PROCESS_ROLES = (DbRole.WORKER, DbRole.CONSUMER, DbRole.API)
 FUNCTIONS: Mapping[DbRole, tuple[str, ...]] = {
     # and the retention Schedule drops a month's partitions once archived (the function refuses
     # a month without a verified archive)
-    DbRole.WORKER: ("telebill_month_partitions(date)", "telebill_drop_month(date)"),
+    # and folds the month's counts every half minute
+    DbRole.WORKER: (
+        "telebill_month_partitions(date)",
+        "telebill_drop_month(date)",
+        "telebill_fold_tally()",
+    ),
 }
 
 

@@ -31,6 +31,7 @@ from telebill.contracts.retention import RetentionResult
 from telebill.db import archive_store as store
 from telebill.db.connect import DbConn
 from telebill.db.partition_store import open_month
+from telebill.db.tally_store import reset_month
 from telebill.domain.month import month_of, shift_month
 from telebill.errors import TelebillError
 
@@ -137,6 +138,7 @@ async def restore_month(conn: DbConn, month: date, root: Path) -> dict[str, int]
         await asyncio.to_thread(verify_table, folder, entry)
     await open_month(conn, month)
     async with conn.transaction():
+        await reset_month(conn, month)  # its rows are counted again as they go back
         for table in store.MONTH_TABLES:
             entry = manifest.tables[table]
             names = [c[0] for c in entry.columns]

@@ -16,6 +16,7 @@ from telebill.config import Settings, asyncpg_dsn
 from telebill.db import archive_store
 from telebill.db.connect import connect
 from telebill.db.delivery_store import Attempt, record_attempts
+from telebill.db.month_views import month_status, recount_month_status
 from telebill.db.settlement_store import (
     complete_settlement,
     load_products,
@@ -82,6 +83,8 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
         await a_whole_month(db, DEC)
         before = await snapshot(db)
         nov_report = await report(env, "2026-11")
+        now = datetime(2027, 1, 5, tzinfo=UTC)
+        nov_status = await month_status(db, NOV, now)
 
         done = await asyncio.to_thread(run_cli, "archive", "--before", "2026-12", env=env)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -117,6 +120,9 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert await snapshot(db) == before
         assert await report(env, "2026-11") == nov_report
+        # its counts were counted again as its rows went back: the same, and true
+        assert await month_status(db, NOV, now) == nov_status
+        assert nov_status == await recount_month_status(db, NOV, now)
         again = await asyncio.to_thread(run_cli, "archive", "restore", "-m", "2026-11", env=env)
         assert again.returncode == 1 and "is online" in again.stdout + again.stderr
 

@@ -1,0 +1,150 @@
+"""The month's counts the database keeps (migration 0019) are never a cache that lies: whatever
+the stores do, in whatever order, folded or not, committed or rolled back, at once from several
+connections, the kept status equals a recount of the rows."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from telebill.db.connect import connect
+from telebill.db.dead_letter_store import record_dead_letters
+from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
+from telebill.db.month_views import month_status, recount_month_status
+from telebill.db.notify_store import PlannedSend, record_plan_problem, record_plans
+from telebill.db.tally_store import fold
+from telebill.messaging.dead_letter import DeadLetterRecord
+from tests.integration.conftest import Databases
+from tests.integration.test_month_partitions import MEMBERS, NOV, P, settle_and_deliver
+
+NOW = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)  # some instants before it, some after
+CHANNELS = ("email", "sms", "alimtalk")
+OUTCOMES = ("SENT", "FAILED", "DUPLICATE", "DEFERRED")
+
+bills = st.lists(st.integers(0, MEMBERS - 1), min_size=1, max_size=8, unique=True)
+steps = st.one_of(
+    st.tuples(st.just("plan"), bills, st.booleans(), st.integers(-48, 48)),
+    st.tuples(st.just("problem"), bills),
+    st.tuples(st.just("publish"), bills, st.integers(-48, 48)),
+    st.tuples(st.just("attempt"), bills, st.sampled_from(CHANNELS), st.sampled_from(OUTCOMES)),
+    st.tuples(st.just("dead"), bills),
+    st.tuples(st.just("delete"), bills),
+    st.tuples(st.just("rolled back"), bills),
+    st.tuples(st.just("fold")),
+)
+
+
+async def apply(db: asyncpg.Connection, ids: list[int], step: tuple[object, ...]) -> None:
+    kind, *args = step
+    chosen = [ids[i] for i in args[0]] if args else []  # type: ignore[union-attr]
+    if kind == "plan":
+        with_workflow, hours = args[1], args[2]
+        at = NOW + timedelta(hours=int(hours))  # type: ignore[call-overload]
+        plans = [PlannedSend(b, f"notify-{b}" if with_workflow else None, at) for b in chosen]
+        await record_plans(db, P, plans)
+    elif kind == "problem":
+        for b in chosen:
+            await record_plan_problem(db, b, P, f"notify-{b}", "blackouts cover the day")
+    elif kind == "publish":
+        at = NOW + timedelta(hours=int(args[1]))  # type: ignore[call-overload]
+        await mark_published(db, [Published(b, P, f"notify-{b}", at) for b in chosen])
+    elif kind == "attempt":
+        await record_attempts(db, [Attempt(b, P, str(args[1]), 1, str(args[2])) for b in chosen])
+    elif kind == "dead":
+        await record_dead_letters(
+            db,
+            [
+                DeadLetterRecord(f"k{b}-{random.random()}", {}, "failed", b, P, "451", "550")
+                for b in chosen
+            ],
+        )
+    elif kind == "delete":  # an operator's SQL, the attempts first
+        await db.execute(
+            "DELETE FROM delivery_attempt WHERE notification_id IN "
+            "(SELECT id FROM notification WHERE bill_id = ANY($1::bigint[]))",
+            chosen,
+        )
+        await db.execute("DELETE FROM notification WHERE bill_id = ANY($1::bigint[])", chosen)
+    elif kind == "rolled back":
+        tr = db.transaction()
+        await tr.start()
+        await record_attempts(db, [Attempt(b, P, "email", 1, "SENT") for b in chosen])
+        await tr.rollback()
+    else:
+        await fold(db)
+
+
+async def agree(db: asyncpg.Connection) -> None:
+    kept = await month_status(db, NOV, NOW)
+    assert kept == await recount_month_status(db, NOV, NOW)
+
+
+async def test_the_kept_counts_agree_with_a_recount_whatever_the_stores_do(
+    databases: Databases,
+) -> None:
+    url = await databases.create()
+    db = await connect(url)
+    try:
+        await settle_and_deliver(db, NOV)
+        await agree(db)
+    finally:
+        await db.close()
+
+    async def run(program: list[tuple[object, ...]]) -> None:
+        conn = await connect(url)
+        try:
+            ids = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
+            for step in program:
+                await apply(conn, ids, step)
+            await agree(conn)
+        finally:
+            await conn.close()
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(st.lists(steps, max_size=12))
+    def check(program: list[tuple[object, ...]]) -> None:
+        asyncio.run(run(program))
+
+    await asyncio.to_thread(check)
+
+
+async def test_writers_at_once_never_wait_on_a_counter_and_the_counts_stay_exact(
+    databases: Databases,
+) -> None:
+    url = await databases.create()
+    db = await connect(url)
+    writers = [await connect(url) for _ in range(4)]
+    try:
+        await settle_and_deliver(db, NOV)
+        ids = [r[0] for r in await db.fetch("SELECT id FROM bill ORDER BY id")]
+
+        async def write(k: int, conn: asyncpg.Connection) -> None:
+            rng = random.Random(k)
+            for _ in range(15):
+                chosen = rng.sample(ids, 5)
+                channel = rng.choice(CHANNELS)
+                async with conn.transaction():
+                    await record_plans(conn, P, [PlannedSend(b, f"w{b}", NOW) for b in chosen])
+                    await record_attempts(
+                        conn, [Attempt(b, P, channel, 1, rng.choice(OUTCOMES)) for b in chosen]
+                    )
+                if k == 0:
+                    await fold(conn)  # a fold while the others write
+
+        await asyncio.gather(*(write(k, c) for k, c in enumerate(writers)))
+        await agree(db)
+        await fold(db)
+        await agree(db)
+        assert await db.fetchval("SELECT count(*) FROM month_tally_delta") == 0
+    finally:
+        for c in [db, *writers]:
+            await c.close()
