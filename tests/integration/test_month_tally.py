@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -39,19 +40,19 @@ steps = st.one_of(
 )
 
 
-async def apply(db: asyncpg.Connection, ids: list[int], step: tuple[object, ...]) -> None:
+async def apply(db: asyncpg.Connection, ids: list[int], step: tuple[Any, ...]) -> None:
     kind, *args = step
-    chosen = [ids[i] for i in args[0]] if args else []  # type: ignore[union-attr]
+    chosen = [ids[i] for i in args[0]] if args else []
     if kind == "plan":
         with_workflow, hours = args[1], args[2]
-        at = NOW + timedelta(hours=int(hours))  # type: ignore[call-overload]
+        at = NOW + timedelta(hours=hours)
         plans = [PlannedSend(b, f"notify-{b}" if with_workflow else None, at) for b in chosen]
         await record_plans(db, P, plans)
     elif kind == "problem":
         for b in chosen:
             await record_plan_problem(db, b, P, f"notify-{b}", "blackouts cover the day")
     elif kind == "publish":
-        at = NOW + timedelta(hours=int(args[1]))  # type: ignore[call-overload]
+        at = NOW + timedelta(hours=args[1])
         await mark_published(db, [Published(b, P, f"notify-{b}", at) for b in chosen])
     elif kind == "attempt":
         await record_attempts(db, [Attempt(b, P, str(args[1]), 1, str(args[2])) for b in chosen])
@@ -95,7 +96,7 @@ async def test_the_kept_counts_agree_with_a_recount_whatever_the_stores_do(
     finally:
         await db.close()
 
-    async def run(program: list[tuple[object, ...]]) -> None:
+    async def run(program: list[tuple[Any, ...]]) -> None:
         conn = await connect(url)
         try:
             ids = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
@@ -111,7 +112,7 @@ async def test_the_kept_counts_agree_with_a_recount_whatever_the_stores_do(
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(st.lists(steps, max_size=12))
-    def check(program: list[tuple[object, ...]]) -> None:
+    def check(program: list[tuple[Any, ...]]) -> None:
         asyncio.run(run(program))
 
     await asyncio.to_thread(check)
