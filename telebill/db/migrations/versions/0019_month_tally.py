@@ -94,6 +94,19 @@ TRIGGERS = [
     ("notification", "DELETE", "OLD TABLE AS old_rows", "telebill_tally_notice_delete"),
 ]
 
+# TRUNCATE (a benchmark's, an operator's) removes rows without a transition table: the counts
+# of what it emptied go with them.
+TRUNCATE_FUNCTION = """
+CREATE FUNCTION telebill_tally_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+BEGIN
+    DELETE FROM month_tally WHERE (key = 'bill') = (TG_TABLE_NAME = 'bill');
+    DELETE FROM month_tally_delta WHERE (key = 'bill') = (TG_TABLE_NAME = 'bill');
+    RETURN NULL;
+END
+$fn$
+"""
+
 FOLD = """
 CREATE FUNCTION telebill_fold_tally() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
@@ -142,6 +155,12 @@ def upgrade() -> None:
             f"CREATE TRIGGER {function} AFTER {event} ON {table} "
             f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
+    op.execute(TRUNCATE_FUNCTION)
+    for table in ("bill", "notification"):
+        op.execute(
+            f"CREATE TRIGGER telebill_tally_truncate AFTER TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION telebill_tally_truncate()"
+        )
     op.execute(FOLD)
     op.execute("REVOKE ALL ON FUNCTION telebill_fold_tally() FROM PUBLIC")
     # What the installation holds already, counted once.
@@ -162,7 +181,9 @@ def downgrade() -> None:
     op.execute("DROP INDEX notification_pending_send_idx")
     for table, _, _, function in TRIGGERS:
         op.execute(f"DROP TRIGGER {function} ON {table}")
-    for name in FUNCTIONS:
+    for table in ("bill", "notification"):
+        op.execute(f"DROP TRIGGER telebill_tally_truncate ON {table}")
+    for name in [*FUNCTIONS, "telebill_tally_truncate"]:
         op.execute(f"DROP FUNCTION {name}()")
     op.execute("DROP FUNCTION telebill_fold_tally()")
     op.execute("DROP FUNCTION telebill_notice_key(text, timestamp with time zone, text, text)")
