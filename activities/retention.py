@@ -8,9 +8,9 @@ from datetime import datetime
 import asyncpg
 from temporalio import activity
 
+from telebill.archive.months import archive_root, run_retention
 from telebill.config import Settings
 from telebill.contracts.retention import ARCHIVE_DUE, RetentionRequest, RetentionResult
-from telebill.service.archive import run_retention
 
 
 class RetentionActivities:
@@ -28,7 +28,7 @@ class RetentionActivities:
                 req.time_zone,
                 months_online=s.archive_months_online,
                 keep_years=s.archive_keep_years,
-                root=s.archive_dir or s.stack_dir / "archive",
+                root=archive_root(s.archive_dir, s.stack_dir),
                 # one heartbeat per table written: a month of 1M bills is minutes of work
                 on_table=lambda table, rows: activity.heartbeat(table, rows),
             )

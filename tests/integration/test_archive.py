@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from telebill.archive.months import archive_month, restore_month
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db import archive_store
 from telebill.db.connect import connect
@@ -26,7 +27,6 @@ from telebill.db.settlement_store import (
 )
 from telebill.domain.db_roles import DbRole
 from telebill.month_report.queries import read_storage
-from telebill.service.archive import archive_month, restore_month
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases
 from tests.integration.test_month_partitions import (

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from telebill.archive.months import run_retention
 from telebill.config import Settings
 from telebill.contracts.retention import RetentionInput
 from telebill.db import archive_store
 from telebill.db.connect import connect
 from telebill.domain.db_roles import DbRole
 from telebill.queues import WorkQueue
-from telebill.service.archive import run_retention
 from tests.integration.conftest import Databases
 from tests.integration.test_archive import a_whole_month
 from workers.temporal_worker import build_worker, create_pool

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 import asyncpg
@@ -17,6 +17,7 @@ from telebill.channels import channels, delivered_statuses
 from telebill.db import migrate as migrations
 from telebill.db.connect import connect
 from telebill.db.dead_letter_store import record_dead_letters
+from telebill.db.month_views import month_status
 from telebill.db.partition_store import open_month
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.statuses import (
@@ -56,7 +57,8 @@ async def a_bill(conn: asyncpg.Connection, month: date, status: str = "SETTLED")
         "VALUES ('Kim', $1, '010-0000-0000', 5) RETURNING id",
         f"kim{month:%Y%m}@example.com",
     )
-    await open_month(conn, month)
+    if await conn.fetchval("SELECT to_regprocedure('telebill_month_partitions(date)')"):
+        await open_month(conn, month)  # a schema from before 0017 has no partitions to open
     bill: int = await conn.fetchval(
         "INSERT INTO bill (member_id, billing_month, charges, discounts, vat, amount_due,"
         " status, settlement_id) VALUES ($1, $2, 0, 0, 0, 0, $3, 's') RETURNING id",
@@ -163,17 +165,16 @@ async def test_0016_adds_the_checks_to_a_database_with_rows(databases: Databases
             (bills[2], "MONTHLY_BILL", "PENDING"),
         ]
         for bill, purpose, status in rows:
-            n = await conn.fetchval(
-                "INSERT INTO notification (billing_month, bill_id, purpose, status) "
-                "SELECT billing_month, id, $2, $3 FROM bill WHERE id = $1 RETURNING id",
+            n = await conn.fetchval(  # 0015's tables: plain, without the month (0017)
+                "INSERT INTO notification (bill_id, purpose, status) VALUES ($1, $2, $3) "
+                "RETURNING id",
                 bill,
                 purpose,
                 status,
             )
             await conn.execute(
-                "INSERT INTO delivery_attempt (billing_month, notification_id, channel, attempt,"
-                " outcome) SELECT billing_month, id, 'email', a, o FROM notification,"
-                " (VALUES (1, 'SENT'), (2, 'DEFERRED')) AS v(a, o) WHERE id = $1",
+                "INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome) "
+                "VALUES ($1, 'email', 1, 'SENT'), ($1, 'email', 2, 'DEFERRED')",
                 n,
             )
         await conn.execute(
@@ -190,6 +191,10 @@ async def test_0016_adds_the_checks_to_a_database_with_rows(databases: Databases
         assert await migrations.current_revision(conn) == migrations.head_revision()
         assert set(CHECKS) <= set(await definitions(conn))
         assert await conn.fetchval("SELECT count(*) FROM notification") == len(rows)
+        # and on through the partitions (0017) and the kept counts (0019): the three months
+        assert await conn.fetchval("SELECT count(*) FROM delivery_attempt") == 2 * len(rows)
+        kept = await month_status(conn, date(2026, 9, 1), datetime(2026, 12, 1, tzinfo=UTC))
+        assert kept.delivered_by == {"alimtalk": 1} and kept.bills == 1
     finally:
         await conn.close()
 
