@@ -13,6 +13,8 @@ build time.
 
 It resumes: the months done are kept in .stack/bench/year-<members>.json with the database, so
 a run that stops (or a sitting that ends) goes on from the next month; --fresh starts over.
+After the last month, the first is archived (as retention would) and restored: the Parquet's
+size beside its partitions', and both times.
 Goals (issue 34, at 1M members): the last month's settlement within 1.1× the first's (each as
 a ratio to its COPY), a member's bills ≤ 10 ms p95, the month status ≤ 200 ms p95.
 """
@@ -24,9 +26,11 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -35,8 +39,10 @@ from temporalio.client import Client
 from bench import year_probes as probe
 from bench.common import drop_database, fresh_database, run_bench
 from bench.figures import Figure, Goal, record
+from telebill.archive.months import archive_month, restore_month
 from telebill.config import Settings, get_settings
 from telebill.db.connect import connect
+from telebill.db.partition_store import month_sizes
 from telebill.domain.month import parse_month, shift_month
 from telebill.seed.load import seed_population
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
@@ -131,6 +137,33 @@ def show(done: list[MonthFigures]) -> None:
         )
 
 
+async def archive_round_trip(conn: asyncpg.Connection, month: str, root: Path) -> None:
+    """The oldest month archived (as retention would) and restored: the archive's size against
+    the month's partitions, and both times."""
+    day = parse_month(month)
+    online = sum(p.table_bytes + p.index_bytes for p in await month_sizes(conn, day))
+    archived = await archive_month(conn, day, root)
+    started = time.perf_counter()
+    await restore_month(conn, day, root)
+    restore_s = time.perf_counter() - started
+    print(
+        f"\n{month} archived: {archived.bytes / 2**20:,.0f} MiB of Parquet for "
+        f"{online / 2**20:,.0f} MiB of partitions (data and indexes), in {archived.seconds:.0f} s;"
+        f" restored in {restore_s:.0f} s"
+    )
+    record(
+        Figure(
+            "year",
+            f"{month} archived (Parquet)",
+            archived.bytes / 2**20,
+            "MiB",
+            online / 2**20,
+            "its partitions, data and indexes",
+            note=f"archived in {archived.seconds:.0f} s, restored in {restore_s:.0f} s",
+        )
+    )
+
+
 def goals(done: list[MonthFigures], members: int) -> None:
     first, last = done[0], done[-1]
     growth = last.ratio / first.ratio
@@ -141,6 +174,14 @@ def goals(done: list[MonthFigures], members: int) -> None:
         f"{growth:.2f}× (goal ≤ 1.1×)\nworst member's bills p95: {member_p95:.2f} ms (goal ≤ 10)"
         f"\nworst month status p95: {status_p95:.2f} ms (goal ≤ 200)"
     )
+    if len(done) > 1:
+        per_month = (last.db_bytes - first.db_bytes) / (len(done) - 1)
+        per_index = (last.index_bytes - first.index_bytes) / (len(done) - 1)
+        per_million = 1e6 / last.bills
+        print(
+            f"each month adds {per_month * per_million / 2**30:.2f} GiB to the database, of which "
+            f"{per_index * per_million / 2**30:.2f} GiB indexes, per million bills"
+        )
     note = f"{members:,} members, {len(done)} months; month {len(done)}: {last.bills:,} bills"
     record(
         Figure(
@@ -158,15 +199,18 @@ def goals(done: list[MonthFigures], members: int) -> None:
     record(Figure("year", "the month status, worst p95", status_p95, "ms", goal=Goal(high=200)))
 
 
-async def main(members: int, month: str, keep: bool, months: int, fresh: bool) -> None:
+async def main(
+    members: int, month: str, keep: bool, months: int, fresh: bool, database: str
+) -> None:
     s = get_settings()
-    state = s.stack_dir / "bench" / f"year-{members}.json"
+    name = "year" if database == BENCH_DB else database
+    state = s.stack_dir / "bench" / f"{name}-{members}.json"
     done = [MonthFigures(**m) for m in json.loads(state.read_text())] if state.exists() else []
     if fresh or not done:
-        url = await fresh_database(s, BENCH_DB)
+        url = await fresh_database(s, database)
         done = []
     else:
-        url = make_url(s.db_url).set(database=BENCH_DB).render_as_string(hide_password=False)
+        url = make_url(s.db_url).set(database=database).render_as_string(hide_password=False)
     s = s.beside("benchyear", url)
     conn = await connect(url)
     queue = f"bench-year-{uuid.uuid4().hex[:8]}"
@@ -196,14 +240,22 @@ async def main(members: int, month: str, keep: bool, months: int, fresh: bool) -
         await conn.close()
     show(done)
     goals(done, members)
+    if len(done) == months and months > 1:
+        conn = await connect(url)
+        try:
+            with tempfile.TemporaryDirectory(prefix="telebill-year-archive-") as tmp:
+                await archive_round_trip(conn, done[0].month, Path(tmp))
+        finally:
+            await conn.close()
     if not keep and len(done) == months:
-        await drop_database(s, BENCH_DB)
+        await drop_database(get_settings(), database)  # from the main database
         state.unlink()
 
 
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--months", type=int, default=12, help="months to settle and deliver")
     parser.add_argument("--fresh", action="store_true", help="start over (drop the database)")
+    parser.add_argument("--database", default=BENCH_DB, help="its database (two runs at once)")
 
 
 if __name__ == "__main__":
