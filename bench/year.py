@@ -94,6 +94,8 @@ async def one_month(
     conn: asyncpg.Connection, client: Client, s: Settings, members: int, month: str, queue: str
 ) -> MonthFigures:
     day = parse_month(month)
+    if await probe.forget_unfinished(conn, day):
+        print(f"{month}: a stopped run's bills of this month are removed, to settle it anew")
     print(f"{month}: usage of {members:,} members (not timed)…", flush=True)
     await seed_population(conn, members, day, None)
     print(f"{month}: settling…", flush=True)

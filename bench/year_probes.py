@@ -28,6 +28,21 @@ PAGE = 5_000  # bills per batch, as the consumers write theirs
 FAILED_FIRST = 100  # one bill in this many fails by e-mail and goes by SMS
 
 
+async def forget_unfinished(conn: asyncpg.Connection, month: date) -> bool:
+    """A month a stopped run left half done loses its bills and what followed them (its usage
+    stays: the seed keeps what exists), so that its settlement is timed from nothing again."""
+    if not await conn.fetchval("SELECT EXISTS (SELECT FROM bill WHERE billing_month = $1)", month):
+        return False
+    parts = [f"{t}_{month:%Y_%m}" for t in ("delivery_attempt", "notification", "bill_item")]
+    parts += [f"bill_{month:%Y_%m}", f"settlement_error_{month:%Y_%m}"]
+    async with conn.transaction():
+        # a partition's TRUNCATE fires no trigger of its parent: the counts go by hand
+        await conn.execute(f"TRUNCATE {', '.join(parts)}")
+        for table in ("month_tally", "month_tally_delta", "settlement"):
+            await conn.execute(f"DELETE FROM {table} WHERE billing_month = $1", month)
+    return True
+
+
 async def raw_copy_seconds(conn: asyncpg.Connection, month: date) -> float:
     """The month's bills and items COPYed into two fresh tables shaped like one month's
     partitions (the same indexes and foreign keys): the database's own ingest time for this

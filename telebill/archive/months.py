@@ -23,6 +23,7 @@ from telebill.archive.parquet_month import (
     month_dir,
     read_batches,
     read_manifest,
+    sync,
     verify_table,
     write_manifest,
 )
@@ -58,6 +59,14 @@ async def archive_month(
 ) -> MonthArchived:
     """Write the month to `root/YYYY-MM/`, read it back, record it, drop its partitions."""
     started = time.perf_counter()
+    earlier = await store.archives(conn, month)
+    if earlier and earlier[0].dropped_at is not None and earlier[0].restored_at is None:
+        # its partitions were made again without its rows (a failed restore, a settlement run
+        # again): archiving them would replace the month's only archive with nothing
+        raise TelebillError(
+            f"{month:%Y-%m} is archived at {earlier[0].location} and was not restored: "
+            f"`telebill archive restore --month {month:%Y-%m}` first"
+        )
     why = await store.unfinished(conn, month)
     if why:
         raise TelebillError(f"{month:%Y-%m} is not archived: {why}")
@@ -74,8 +83,8 @@ async def archive_month(
             writer = TableWriter(partial, table, [(c.name, c.type) for c in columns])
             async for rows in store.month_rows(conn, table, month, columns, BATCH):
                 await asyncio.to_thread(writer.add, [tuple(r.values()) for r in rows])
+                on_table(table, writer.rows)  # a heartbeat per batch, not per table
             manifest.tables[table] = await asyncio.to_thread(writer.close)
-            on_table(table, manifest.tables[table].rows)
         counts = await store.month_counts(conn, month)
     for table, entry in manifest.tables.items():
         await asyncio.to_thread(verify_table, partial, entry)
@@ -87,6 +96,7 @@ async def archive_month(
     if final.exists():  # archived before, restored since: the new files replace the old
         shutil.rmtree(final)
     partial.rename(final)
+    sync(final.parent)
     size = sum(e.bytes for e in manifest.tables.values())
     await store.record_archive(conn, month, str(final), digest, counts, size)
     await store.drop_month(conn, month)

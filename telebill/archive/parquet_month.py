@@ -3,14 +3,16 @@ and a manifest naming every file with its rows, bytes and checksums. Files only:
 side is telebill/db/archive_store.py, the orchestration telebill/service/archive.py.
 
 Two checksums per file: `sha256`, of the file's bytes (it was not altered since), and
-`rows_sha256`, of its rows as values in order (what was read from PostgreSQL is what the file
-holds: computed while writing, from the rows read, and again from the file read back).
+`rows_sha256`, of its rows as values in order (computed while writing, from the Arrow batches
+made of the rows read, and again from the file read back: the file holds what was converted;
+the conversion itself is checked by the round trip tests, a restored month equal to before).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -103,6 +105,15 @@ class RowDigest:
         return self._h.hexdigest()
 
 
+def sync(path: Path) -> None:
+    """fsync a file or a folder: a power loss after the drop must not take the archive."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -135,6 +146,7 @@ class TableWriter:
 
     def close(self) -> TableFile:
         self._writer.close()
+        sync(self.path)  # on disk before the month's rows may be dropped
         return TableFile(
             table=self.table,
             file=self.path.name,
@@ -173,6 +185,8 @@ def write_manifest(folder: Path, manifest: Manifest) -> str:
     """Write it; returns its SHA-256 (kept in the database beside the month's record)."""
     path = folder / MANIFEST
     path.write_text(manifest.to_json(), encoding="utf-8")
+    sync(path)
+    sync(folder)
     return file_sha256(path)
 
 

@@ -95,15 +95,24 @@ async def unfinished(conn: DbConn, month: date) -> str | None:
     """Why the month cannot be archived yet (its settlement or a notification still going),
     None when it can."""
     status = await conn.fetchval("SELECT status FROM settlement WHERE billing_month = $1", month)
-    if status is not None and status != SettlementStatus.COMPLETED:
-        return f"its settlement is {status}"
-    pending = await conn.fetchval(
-        "SELECT count(*) FROM notification WHERE billing_month = $1 AND status = $2",
+    if status != SettlementStatus.COMPLETED:
+        return f"its settlement is {status or 'not started'}"
+    pending, unreported, deferred = await conn.fetchrow(  # type: ignore[misc]
+        "SELECT count(*) FILTER (WHERE status = $2),"
+        " count(*) FILTER (WHERE status <> $2 AND workflow_id IS NOT NULL"
+        "                  AND reported_at IS NULL),"
+        " (SELECT count(*) FROM deferred_event d JOIN bill b ON b.id = d.bill_id"
+        "  WHERE b.billing_month = $1)"
+        " FROM notification WHERE billing_month = $1",
         month,
         NotificationStatus.PENDING.value,
     )
     if pending:
         return f"{pending} of its notifications are still to be delivered"
+    if unreported:
+        return f"{unreported} outcomes are still to be reported to their workflows"
+    if deferred:
+        return f"{deferred} of its events wait out a send window"
     return None
 
 

@@ -130,7 +130,7 @@ def status_of(
 
 async def recount_month_status(conn: DbConn, month: date, now: datetime) -> MonthStatus:
     """`month_status` counted from the rows themselves (every bill of the month): what the
-    kept counts are checked against (tests, `telebill status --recount`)."""
+    kept counts are checked against (tests/integration/test_month_tally.py, bench)."""
     pending = f"n.status = '{NotificationStatus.PENDING}'"
     r = await conn.fetchrow(
         f"""

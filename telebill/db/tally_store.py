@@ -1,6 +1,7 @@
 """The month's counts the database keeps as its rows change (migration 0019): read (the folded
-counts plus the deltas not folded yet), folded (the worker, every minute), reset for a month
-whose rows are put back (a restore counts them again as it inserts them)."""
+counts plus the deltas not folded yet), folded (the worker, every 30 s), reset for a month
+whose rows are put back (a restore counts them again as it inserts them). The worker folds every
+30 s."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ async def fold(conn: DbConn) -> int:
 
 
 async def reset_month(conn: DbConn, month: date) -> None:
-    """Forget the month's counts (inside the transaction that puts its rows back)."""
+    """Forget the month's counts (inside the transaction that puts its rows back), after any
+    fold in progress (a fold adding a count this does not see would survive it)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('telebill_fold_tally'))")
     await conn.execute("DELETE FROM month_tally WHERE billing_month = $1", month)
     await conn.execute("DELETE FROM month_tally_delta WHERE billing_month = $1", month)

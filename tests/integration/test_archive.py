@@ -16,8 +16,9 @@ from telebill.archive.months import archive_month, restore_month
 from telebill.config import Settings, asyncpg_dsn
 from telebill.db import archive_store
 from telebill.db.connect import connect
-from telebill.db.delivery_store import Attempt, record_attempts
+from telebill.db.delivery_store import Attempt, mark_reported_ids, record_attempts
 from telebill.db.month_views import month_status, recount_month_status
+from telebill.db.partition_store import open_month
 from telebill.db.settlement_store import (
     complete_settlement,
     load_products,
@@ -41,9 +42,15 @@ DEC = date(2026, 12, 1)
 
 
 async def a_whole_month(db: asyncpg.Connection, month: date) -> None:
-    """Settled (with its settlement record) and every bill's notification ended."""
-    sid = f"settlement-{month:%Y-%m}"
+    """Settled (with its settlement record) and every bill's notification ended and reported."""
     await settle_and_deliver(db, month)
+    await complete_the_settlement(db, month)
+    await end_every_notification(db, month)
+    await report_every_outcome(db, month)
+
+
+async def complete_the_settlement(db: asyncpg.Connection, month: date) -> None:
+    sid = f"settlement-{month:%Y-%m}"
     await open_settlement(db, sid, month)
     await settle_chunk(db, month, sid, 1, MEMBERS, await load_products(db, month))
     t = await month_totals(db, sid, month)
@@ -58,11 +65,22 @@ async def a_whole_month(db: asyncpg.Connection, month: date) -> None:
         amount_due=t.amount_due,
         totals=t.totals,
     )
+
+
+async def end_every_notification(db: asyncpg.Connection, month: date) -> None:
     pending = await db.fetch(
         "SELECT bill_id FROM notification WHERE billing_month = $1 AND status = 'PENDING'", month
     )
     at = datetime(month.year, month.month, 21, tzinfo=UTC)
     await record_attempts(db, [Attempt(r["bill_id"], P, "sms", 1, "SENT", at=at) for r in pending])
+
+
+async def report_every_outcome(db: asyncpg.Connection, month: date) -> None:
+    """Each outcome handed to its workflow, as the activities waiting on them do."""
+    ended = await db.fetch(
+        "SELECT id FROM notification WHERE billing_month = $1 AND workflow_id IS NOT NULL", month
+    )
+    await mark_reported_ids(db, [r["id"] for r in ended])
 
 
 async def report(env: dict[str, str], month: str) -> dict[str, object]:
@@ -91,6 +109,8 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
         assert "2026-11:" in done.stdout and "partitions dropped" in done.stdout
         assert await db.fetchval("SELECT to_regclass('bill_2026_11')") is None
         assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS  # December's
+        # its counts went with its rows (a drop fires no trigger)
+        assert (await month_status(db, NOV, now)).bills == 0
         folder = tmp_path / "2026-11"
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["tables"]["bill"]["rows"] == MEMBERS
@@ -106,6 +126,13 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
         listed = await asyncio.to_thread(run_cli, "archive", "list", env=env)
         assert "online: 2026-12" in listed.stdout and "2026-11" in listed.stdout
 
+        # its partitions made again empty (a settlement run again, a failed restore): archiving
+        # them would replace the month's only archive with nothing, so it is refused
+        await open_month(db, NOV)
+        with pytest.raises(Exception, match="was not restored"):
+            await archive_month(db, NOV, tmp_path)
+        untouched = json.loads((folder / "manifest.json").read_text())
+        assert untouched["tables"]["bill"]["rows"] == MEMBERS  # the archive is as it was
         # an altered file is refused, whichever byte changed, and nothing is restored
         bills = folder / "bill.parquet"
         good = bills.read_bytes()
@@ -135,14 +162,33 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
         await db.close()
 
 
-async def test_a_month_still_delivering_is_not_archived(
+async def test_a_month_is_archived_only_once_everything_in_it_has_ended(
     db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    await settle_and_deliver(db, NOV)  # its notifications are not all ended
+    """Each thing that still writes to a month keeps it in the database, one at a time."""
+    await settle_and_deliver(db, NOV)  # bills written, no settlement record, notifications open
+    with pytest.raises(Exception, match="its settlement is not started"):
+        await archive_month(db, NOV, tmp_path)
+    await complete_the_settlement(db, NOV)
     with pytest.raises(Exception, match="still to be delivered"):
+        await archive_month(db, NOV, tmp_path)
+    await end_every_notification(db, NOV)
+    with pytest.raises(Exception, match="still to be reported to their workflows"):
+        await archive_month(db, NOV, tmp_path)
+    await report_every_outcome(db, NOV)
+    bill = await db.fetchval("SELECT id FROM bill WHERE billing_month = $1 LIMIT 1", NOV)
+    await db.execute(
+        "INSERT INTO deferred_event (bill_id, purpose, topic, event, due_at, reason)"
+        " VALUES ($1, 'RESEND-1', 'bill.resend', '{}', now(), 'quiet hours')",
+        bill,
+    )
+    with pytest.raises(Exception, match="1 of its events wait out a send window"):
         await archive_month(db, NOV, tmp_path)
     assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS
     assert not (tmp_path / "2026-11").exists()
+    await db.execute("DELETE FROM deferred_event")
+    await archive_month(db, NOV, tmp_path)
+    assert await db.fetchval("SELECT count(*) FROM bill") == 0
 
 
 async def test_the_database_drops_only_a_month_archived_and_unchanged_since(

@@ -10,15 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from telebill.config import Settings, asyncpg_dsn
 from telebill.db.connect import connect
 from telebill.db.dead_letter_store import record_dead_letters
 from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
 from telebill.db.month_views import month_status, recount_month_status
 from telebill.db.notify_store import PlannedSend, record_plan_problem, record_plans
 from telebill.db.tally_store import fold
+from telebill.domain.db_roles import DbRole
 from telebill.messaging.dead_letter import DeadLetterRecord
 from tests.integration.conftest import Databases
 from tests.integration.test_month_partitions import MEMBERS, NOV, P, settle_and_deliver
@@ -152,3 +155,37 @@ async def test_writers_at_once_never_wait_on_a_counter_and_the_counts_stay_exact
     finally:
         for c in [db, *writers]:
             await c.close()
+
+
+async def test_no_role_can_write_counts_through_the_owners_trigger_functions(
+    databases: Databases, settings: Settings
+) -> None:
+    """The counting functions run as the owner: attached by a process role to a table of its
+    own, they must not write a count (nor may the role run the fold or the drop)."""
+    installation = settings.beside("tally", await databases.create())
+    api = await asyncpg.connect(asyncpg_dsn(installation.db_url_for(DbRole.API)))
+    try:
+        await api.execute("CREATE TEMP TABLE bill (billing_month date, id bigint)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await api.execute(
+                "CREATE TRIGGER forged AFTER INSERT ON pg_temp.bill REFERENCING NEW TABLE AS"
+                " new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.telebill_tally_bill_insert()"
+            )
+        for call in ("telebill_fold_tally()", "telebill_drop_month('2026-11-01')"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await api.execute(f"SELECT {call}")
+    finally:
+        await api.close()
+    # even the owner, who may attach them, gets no count from a table of another name
+    owner = await asyncpg.connect(asyncpg_dsn(installation.db_url))
+    try:
+        await owner.execute("CREATE TEMP TABLE bill (billing_month date, id bigint)")
+        await owner.execute(
+            "CREATE TRIGGER forged AFTER INSERT ON pg_temp.bill REFERENCING NEW TABLE AS"
+            " new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.telebill_tally_bill_insert()"
+        )
+        with pytest.raises(asyncpg.RaiseError, match="counts bill only"):
+            await owner.execute("INSERT INTO pg_temp.bill VALUES ('2026-11-01', 1)")
+        assert await owner.fetchval("SELECT count(*) FROM month_tally_delta") == 0
+    finally:
+        await owner.close()

@@ -10,7 +10,7 @@ a statement inserted, updated or deleted, whatever wrote it — COPY, the stores
 SQL) append each statement's net change per (month, key) to `month_tally_delta`, in the
 writer's own transaction: committed with the rows it counts, or rolled back with them, so the
 counts can never disagree with the rows. The delta table is insert-only, so writers never wait
-on each other for a counter; `telebill_fold_tally()` (the worker, every minute) folds the deltas
+on each other for a counter; `telebill_fold_tally()` (the worker, every 30 s) folds the deltas
 into `month_tally` in one transaction. A reader sums both.
 
 Keys: `bill` (bills of the month) and, for the monthly notifications, their status, or for a
