@@ -19,6 +19,7 @@ from telebill.config import Settings
 from telebill.db.delivery_store import Attempt, Published, mark_published, record_attempts
 from telebill.db.month_views import month_status
 from telebill.db.notify_store import PlannedSend, member_bills, record_plans
+from telebill.db.partition_store import open_month
 from telebill.db.tally_store import fold
 from telebill.month_report.build import month_view
 from telebill.month_report.page import render_page
@@ -33,13 +34,16 @@ async def forget_unfinished(conn: asyncpg.Connection, month: date) -> bool:
     stays: the seed keeps what exists), so that its settlement is timed from nothing again."""
     if not await conn.fetchval("SELECT EXISTS (SELECT FROM bill WHERE billing_month = $1)", month):
         return False
-    parts = [f"{t}_{month:%Y_%m}" for t in ("delivery_attempt", "notification", "bill_item")]
-    parts += [f"bill_{month:%Y_%m}", f"settlement_error_{month:%Y_%m}"]
+    tables = ("delivery_attempt", "notification", "bill_item", "bill", "settlement_error")
     async with conn.transaction():
-        # a partition's TRUNCATE fires no trigger of its parent: the counts go by hand
-        await conn.execute(f"TRUNCATE {', '.join(parts)}")
+        # children before their parents, as telebill_drop_month; no trigger counts a DETACH
+        for table in tables:
+            part = f"{table}_{month:%Y_%m}"
+            await conn.execute(f"ALTER TABLE {table} DETACH PARTITION {part}")
+            await conn.execute(f"DROP TABLE {part}")
         for table in ("month_tally", "month_tally_delta", "settlement"):
             await conn.execute(f"DELETE FROM {table} WHERE billing_month = $1", month)
+    await open_month(conn, month)
     return True
 
 
