@@ -7,9 +7,11 @@ Create Date: 2026-12-04 13:00:00
 
 `telebill_drop_month(month)` detaches and drops a month's partitions, children first, and only
 when `month_archive` holds a verified archive of that month (written and read back) whose row
-counts its partitions still hold, under the lock detaching takes: no role, the archiving worker
-included, can drop a month that was not archived, or was written to since. It runs as the
-owner; the worker may call it (the retention Schedule), nobody may DROP otherwise.
+counts its partitions still hold, under the lock detaching takes: a month is not dropped by
+mistake before its archive was read back, nor after a row was written to it since. It runs as
+the owner; the worker may call it (the retention Schedule), nobody may DROP otherwise. The
+record is the archiving worker's own, so this guards against mistakes, not against whoever
+holds the worker's credentials (docs/security.md).
 """
 
 from __future__ import annotations
