@@ -58,6 +58,15 @@ async def archive_month(
     on_table: Callable[[str, int], None] = lambda table, rows: None,
 ) -> MonthArchived:
     """Write the month to `root/YYYY-MM/`, read it back, record it, drop its partitions."""
+    async with store.month_held(conn, month) as held:
+        if not held:
+            raise TelebillError(f"{month:%Y-%m} is being archived or restored by another process")
+        return await _archive_month(conn, month, root, on_table)
+
+
+async def _archive_month(
+    conn: DbConn, month: date, root: Path, on_table: Callable[[str, int], None]
+) -> MonthArchived:
     started = time.perf_counter()
     earlier = await store.archives(conn, month)
     if earlier and earlier[0].dropped_at is not None and earlier[0].restored_at is None:
@@ -124,6 +133,13 @@ async def archive_before(
 async def restore_month(conn: DbConn, month: date, root: Path) -> dict[str, int]:
     """Put an archived month back from its files, checked against their manifest (and the
     manifest against the digest the database kept, when it still has the month's record)."""
+    async with store.month_held(conn, month) as held:
+        if not held:
+            raise TelebillError(f"{month:%Y-%m} is being archived or restored by another process")
+        return await _restore_month(conn, month, root)
+
+
+async def _restore_month(conn: DbConn, month: date, root: Path) -> dict[str, int]:
     folder = month_dir(root, month)
     manifest, digest = read_manifest(folder)
     recorded = await store.archives(conn, month)

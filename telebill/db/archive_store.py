@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -40,6 +41,22 @@ ORDER = {
 class Column:
     name: str
     type: str  # PostgreSQL's name for it (format_type): bigint, text, jsonb, …
+
+
+@asynccontextmanager
+async def month_held(conn: DbConn, month: date) -> AsyncIterator[bool]:
+    """Hold the month against a second archiver or restorer (a CLI run beside the Schedule's):
+    yields False, holding nothing, when another session has it. A session lock: the archive
+    spans several transactions, and the lock goes with the connection if the process dies."""
+    key = month.year * 100 + month.month
+    held = bool(
+        await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('telebill_archive'), $1)", key)
+    )
+    try:
+        yield held
+    finally:
+        if held:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('telebill_archive'), $1)", key)
 
 
 async def columns_of(conn: DbConn, table: str) -> list[Column]:

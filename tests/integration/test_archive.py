@@ -27,6 +27,7 @@ from telebill.db.settlement_store import (
     settle_chunk,
 )
 from telebill.domain.db_roles import DbRole
+from telebill.errors import TelebillError
 from telebill.month_report.queries import read_storage
 from tests.helpers import run_cli
 from tests.integration.conftest import Databases
@@ -217,3 +218,27 @@ async def test_the_database_drops_only_a_month_archived_and_unchanged_since(
     finally:
         await owner.close()
         await worker.close()
+
+
+async def test_a_month_is_archived_by_one_process_at_a_time(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """The CLI run beside the retention Schedule's: the second waits for nothing and says why."""
+    url = await databases.create()
+    db, other = await connect(url), await connect(url)
+    try:
+        await a_whole_month(db, NOV)
+        async with archive_store.month_held(other, NOV) as held:
+            assert held
+            with pytest.raises(TelebillError, match="by another process"):
+                await archive_month(db, NOV, tmp_path)
+            with pytest.raises(TelebillError, match="by another process"):
+                await restore_month(db, NOV, tmp_path)
+        assert not (tmp_path / "2026-11").exists()
+        assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS
+        await archive_month(db, NOV, tmp_path)
+        async with archive_store.month_held(other, NOV) as held:
+            assert held  # released by the archive that took it
+    finally:
+        await db.close()
+        await other.close()
