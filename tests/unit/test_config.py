@@ -12,8 +12,11 @@ from telebill.domain.db_roles import DbRole
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # a stack beside the main one (make drills-cluster, a second checkout) sets these
     for var in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TEMPORAL_ADDRESS", "TELEBILL_PG_PORT"):
         monkeypatch.delenv(var, raising=False)
+    for port in ("KAFKA", "KAFKA_CONTROLLER", "TEMPORAL", "TEMPORAL_UI"):
+        monkeypatch.delenv(f"TELEBILL_{port}_PORT", raising=False)
     s = Settings(stack_dir=tmp_path)
     # before the stack's first `up` (no generated passwords yet): the fixed user of old
     assert s.db_url == "postgresql+asyncpg://telebill:telebill@127.0.0.1:55432/telebill"
