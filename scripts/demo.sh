@@ -77,3 +77,17 @@ for _ in $(seq 100); do
 done
 echo "admin console: $API/console (sign in with the token $TOKEN); API: $API/docs"
 echo "  stop it: kill \$(cat $LOGS/api.pid)"
+
+# The members' bill page over the same installation, left running too: the link each message
+# carries (AlimTalk's button, a push's web fallback, the e-mail's "view in browser") opens its
+# bill there.
+if [ -f "$LOGS/web.pid" ]; then kill "$(cat "$LOGS/web.pid")" 2>/dev/null || true; sleep 1; fi
+setsid nohup $BIN/telebill web serve >"$LOGS/web.log" 2>&1 </dev/null &
+echo $! >"$LOGS/web.pid"
+WEB=$($BIN/python -c 'from telebill.config import get_settings as g; print(g().web_url)')
+for _ in $(seq 100); do
+  $BIN/python -c "import httpx; httpx.get('$WEB/healthz').raise_for_status()" 2>/dev/null && break
+  sleep 0.2
+done
+echo "bill page: $WEB (a bill's link: telebill templates preview --channel alimtalk --bill <id>)"
+echo "  stop it: kill \$(cat $LOGS/web.pid)"

@@ -24,6 +24,7 @@ from starters import (
     stack_cmd,
     status_cmd,
     templates_cmd,
+    web_cmd,
     worker_cmd,
 )
 from starters.errors import fail
@@ -57,6 +58,7 @@ app.command("stuck")(status_cmd.stuck)
 app.command("status")(status_cmd.status)
 app.add_typer(api_cmd.app, name="api")
 app.add_typer(archive_cmd.archive, name="archive")
+app.add_typer(web_cmd.app, name="web")
 
 
 def main() -> None:

@@ -105,8 +105,11 @@ def preview(
     version: Annotated[int | None, typer.Option(help="Default: the active version.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the e-mail (HTML).")] = None,
 ) -> None:
-    """Render a template for a bill: writes an e-mail to an HTML file, prints an SMS."""
+    """Render a template for a bill: writes an e-mail to an HTML file, prints an SMS. A settled
+    bill's message also says the member's link to the bill's page it carries."""
     message = call(lambda deps: service.preview(deps, channel, bill, code, version))
+    if bill is not None and message.web_link:
+        console.print(f"link: {message.web_link}", highlight=False, markup=False, soft_wrap=True)
     if channel != "email":
         console.print(f"{message.kind}, {message.size_bytes} bytes (EUC-KR):", highlight=False)
         console.print(message.body, highlight=False, markup=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from telebill.credentials import read_credentials
+from telebill.credentials import ensure_link_key, read_credentials
 from telebill.domain.db_roles import DbRole
 from telebill.settings import (
     PROJECT_ROOT,
@@ -15,10 +15,12 @@ from telebill.settings import (
     ConsumerSettings,
     DatabaseSettings,
     KafkaSettings,
+    MailSettings,
     NotifySettings,
     ProcessSettings,
     StackSettings,
     TemporalSettings,
+    WebSettings,
     WorkerSettings,
 )
 
@@ -33,8 +35,10 @@ class Settings(
     ProcessSettings,
     WorkerSettings,
     ConsumerSettings,
+    MailSettings,
     NotifySettings,
     ApiSettings,
+    WebSettings,
 ):
     """Each setting reads TELEBILL_<NAME>; service addresses also read their usual names.
 
@@ -74,6 +78,17 @@ class Settings(
         if role is DbRole.OWNER or password is None or not on_stack:
             return self.db_url
         return url.set(username=role.login, password=password).render_as_string(hide_password=False)
+
+    def bill_link_key(self) -> bytes:
+        """The key of the members' bill links: TELEBILL_WEB_LINK_KEY, else the stack's own."""
+        if self.web_link_key is not None:
+            return self.web_link_key.get_secret_value().encode()
+        return ensure_link_key(self.stack_dir).encode()
+
+    @property
+    def web_url(self) -> str:
+        """The bill page's public address, the links' base."""
+        return self.web_base_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def kafka_servers(self) -> str:
@@ -134,6 +149,7 @@ class Settings(
             | self._temporal_tls_env()
             | self._kafka_security_env()
             | self._role_urls_env()
+            | self._web_links_env()
         )
 
     def _role_urls_env(self) -> dict[str, str]:
@@ -144,6 +160,12 @@ class Settings(
             "TELEBILL_DATABASE_URL_API": self.database_url_api,
         }
         return {name: url for name, url in given.items() if url}
+
+    def _web_links_env(self) -> dict[str, str]:
+        """The links' key and base where they were given: a child builds the same links."""
+        key = self.web_link_key.get_secret_value() if self.web_link_key else None
+        values = {"TELEBILL_WEB_LINK_KEY": key, "TELEBILL_WEB_BASE_URL": self.web_base_url}
+        return {name: value for name, value in values.items() if value}
 
     def _temporal_tls_env(self) -> dict[str, str]:
         """The Temporal TLS settings that are set: a child of an mTLS installation needs them

@@ -1,5 +1,6 @@
-"""The local stack's PostgreSQL passwords: generated at `telebill stack up`, kept in the stack
-folder (mode 0600), never in the repository. A deployment gives its URLs in the environment.
+"""The local stack's secrets: the PostgreSQL passwords, generated at `telebill stack up`, and the
+key of the members' bill links, generated on first use; kept in the stack folder (mode 0600),
+never in the repository. A deployment gives its URLs and its link key in the environment.
 
 Below the config (which reads them) and telebill.db (whose stack set-up writes them): imports
 neither."""
@@ -41,3 +42,32 @@ def ensure_credentials(stack_dir: Path, roles: Iterable[str]) -> dict[str, str]:
             json.dump(known, out, indent=2)
         tmp.replace(path)
     return known
+
+
+def link_key_file(stack_dir: Path) -> Path:
+    return stack_dir / "secrets" / "bill-link.key"
+
+
+def ensure_link_key(stack_dir: Path) -> str:
+    """The key that signs the members' bill links (telebill/domain/bill_link.py), generated on
+    first use. Every process that builds or checks a link reads the same one, so two that
+    start at once must not each keep a key of their own: the first file linked into place
+    wins, and the loser reads it."""
+    path = link_key_file(stack_dir)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        os.link(tmp, path)  # unlike a rename, refuses to replace a key already there
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

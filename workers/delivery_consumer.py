@@ -32,8 +32,8 @@ from aiokafka import (
 
 from telebill import clock
 from telebill.channels import channel as get_channel
-from telebill.channels.base import DeliveryFailed
-from telebill.channels.simulated import SimulatedSender
+from telebill.channels.base import DeliveryFailed, Sender
+from telebill.channels.links import BillLinks
 from telebill.config import Settings
 from telebill.db.blackout_store import BlackoutCache
 from telebill.db.delivery_store import delivered_keys, load_recipients, record_attempts
@@ -102,7 +102,7 @@ class ChannelConsumer:
         channel: str,
         settings: Settings,
         pool: asyncpg.Pool,
-        sender: SimulatedSender | None = None,
+        sender: Sender | None = None,
         rng: random.Random | None = None,
         sink: OutcomeSink | None = None,
     ) -> None:
@@ -122,6 +122,7 @@ class ChannelConsumer:
         self.dead = 0
         self.duplicates = 0  # sends the provider refused as already accepted
         self.blackouts = BlackoutCache(settings.system_time_zone, settings.blackout_refresh_s)
+        self.links = BillLinks.from_settings(settings)  # each message's link to its bill's page
 
     def retry_topics(self) -> list[str]:
         retries = self.policies[self.channel].retries
@@ -182,6 +183,7 @@ class ChannelConsumer:
             await asyncio.gather(*helpers, return_exceptions=True)
             await consumer.stop()
             await producer.stop()
+            await self.sender.aclose()
 
     async def poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """A batch of up to consumer_batch events: a single fetch returns far fewer, and each
@@ -298,7 +300,7 @@ class ChannelConsumer:
                     bill_ids = [k[0] for k in keys]
                     return Loaded(
                         await delivered_keys(conn, keys),
-                        await load_contexts(conn, bill_ids),
+                        await load_contexts(conn, bill_ids, self.links),
                         await load_recipients(
                             conn, bill_ids, get_channel(self.channel).address_field
                         ),

@@ -1,8 +1,8 @@
 """KakaoTalk AlimTalk (카카오 알림톡): an information message on a template Kakao approved in
 advance. The template is fixed text with {{ variables }} only (what Kakao reviews, its #{var}),
-up to 1,000 characters once filled in, with a '청구서 보기' button to the bill's page. The
-provider refuses a message whose text is not the approved template filled in: `matches` is that
-check."""
+up to 1,000 characters once filled in, with a '청구서 보기' button to the bill's page (the
+member's signed link, telebill/channels/links.py). The provider refuses a message whose text
+is not the approved template filled in: `matches` is that check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import re
 from functools import lru_cache
 
 from telebill.channels.base import Channel, RenderedMessage, TemplateSource
-from telebill.channels.links import web_link
 from telebill.rendering.context import BillContext
 from telebill.rendering.render import TemplateInvalid, compile_template, render
 
@@ -59,7 +58,8 @@ class AlimTalkChannel(Channel):
             body=text,
             text=text,
             size_bytes=len(text.encode()),
-            link=web_link(context.bill.id),
+            link=context.link or None,
+            web_link=context.link or None,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from telebill.rendering.context import BillContext, sample_context
 
@@ -35,7 +36,10 @@ class RenderedMessage:
     body: str  # HTML for email, the text for SMS
     text: str | None  # the plain-text alternative, where the channel has one
     size_bytes: int
-    link: str | None = None  # the bill's page: AlimTalk's button, a push's deep link
+    link: str | None = None  # where it opens the bill: AlimTalk's button, a push's deep link
+    # the member's signed link to the bill's page: the e-mail's "view in browser", a push's
+    # fallback where the app is not installed (AlimTalk's button is this link)
+    web_link: str | None = None
 
 
 class DeliveryFailed(Exception):
@@ -46,6 +50,21 @@ class DeliveryFailed(Exception):
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class Sender(Protocol):
+    """A channel's provider as the consumer calls it (simulated, or SMTP for e-mail)."""
+
+    async def send(
+        self, address: str, message: RenderedMessage, idempotency_key: str | None = None
+    ) -> bool:
+        """True: accepted now; False: accepted before under this key (not sent again).
+        Raises DeliveryFailed when the provider does not accept it."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of what it holds (connections); the consumer is stopping."""
+        ...
 
 
 class Channel(ABC):

@@ -1,4 +1,5 @@
-"""E-mail: an HTML bill with a plain-text alternative and a subject line."""
+"""E-mail: an HTML bill with a plain-text alternative and a subject line; the template may offer
+the member's signed link to the bill's page as `link` ("view in browser")."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class EmailChannel(Channel):
             body=html,
             text=text,
             size_bytes=len(html.encode()),
+            web_link=context.link or None,
         )
 
 

@@ -1,7 +1,8 @@
 """Push (the operator's mobile app): a title, a short body and a deep link that opens the bill
-in the app. Phones show about a line of title and two of body, so longer ones are cut with '…'
-rather than refused (a long member name must not stop a bill); the payload stays under the
-push services' 4 KB."""
+in the app, and the bill's web page for a phone without the app (the member's signed link,
+telebill/channels/links.py). Phones show about a line of title and two of body, so longer ones
+are cut with '…' rather than refused (a long member name must not stop a bill); the payload
+stays under the push services' 4 KB."""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ class PushChannel(Channel):
             BODY_CHARS,
         )
         link = app_link(context.bill.id)
-        payload = json.dumps({"title": title, "body": body, "link": link}, ensure_ascii=False)
+        fields = {"title": title, "body": body, "link": link}
+        if context.link:
+            fields["web"] = context.link
+        payload = json.dumps(fields, ensure_ascii=False)
         if len(payload.encode()) > MAX_PAYLOAD_BYTES:
             raise TemplateInvalid(f"push: the payload exceeds {MAX_PAYLOAD_BYTES:,} bytes")
         return RenderedMessage(
@@ -60,6 +64,7 @@ class PushChannel(Channel):
             text=body,
             size_bytes=len(payload.encode()),
             link=link,
+            web_link=context.link or None,
         )
 
 

@@ -111,3 +111,6 @@ class SimulatedSender:
             first = await self.ledger.accept(idempotency_key)
         await asyncio.sleep(self.latency_s)
         return first
+
+    async def aclose(self) -> None:
+        """Nothing held: the simulated provider's keys are in PostgreSQL."""

@@ -3,7 +3,8 @@ and idempotent (the delivery key is (bill_id, purpose): the `notification` row, 
 moves from PENDING to DELIVERED_<CHANNEL> at most once, a second success for the same key
 being recorded as an attempt that changes nothing); where a batch's bills are sent; the rows
 dispatch published and the workflow each waits on; the outcome outbox the reporter claims; the
-simulated providers' idempotency keys (`provider_message`).
+providers' idempotency keys (`provider_message`: the simulated providers', and the keys the
+SMTP relay accepted).
 
 Tables: `notification` (delivered, published, reported), `delivery_attempt`, `provider_message`.
 The plans are `notify_store.py`'s, the dead letters `dead_letter_store.py`'s.
@@ -258,7 +259,7 @@ async def mark_reported(conn: DbConn, keys: Sequence[tuple[int, str]]) -> None:
     )
 
 
-# The simulated providers' idempotency keys (telebill/channels/simulated.py).
+# The providers' idempotency keys (telebill/channels/simulated.py, smtp_keys.py).
 
 
 async def claim_provider_keys(conn: DbConn, channel: str, keys: Sequence[str]) -> set[str]:
@@ -278,6 +279,17 @@ async def claim_provider_keys(conn: DbConn, channel: str, keys: Sequence[str]) -
         )
         SELECT idempotency_key FROM new
         """,
+        channel,
+        list(keys),
+    )
+    return {r["idempotency_key"] for r in rows}
+
+
+async def provider_keys_seen(conn: DbConn, channel: str, keys: Sequence[str]) -> set[str]:
+    """The keys of `keys` the channel's provider accepted before (one statement)."""
+    rows = await conn.fetch(
+        "SELECT idempotency_key FROM provider_message "
+        "WHERE channel = $1 AND idempotency_key = ANY($2::text[])",
         channel,
         list(keys),
     )

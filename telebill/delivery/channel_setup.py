@@ -1,5 +1,6 @@
 """What a channel consumer is made of besides its loop: the retry policy of each channel, the
-(simulated) provider it sends with, and its polled Kafka records in the platform's own terms."""
+provider it sends with (simulated, or a relay over SMTP for e-mail), and its polled Kafka records
+in the platform's own terms."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
+from telebill import clock
 from telebill.channels import channels
+from telebill.channels.base import Sender
 from telebill.channels.kakao_simulated import KakaoRules
 from telebill.channels.simulated import IdempotencyLedger, SimulatedSender
+from telebill.channels.smtp_keys import RelayKeys
+from telebill.channels.smtp_sender import SmtpSender
 from telebill.config import Settings
 from telebill.delivery.batch import Record
 from telebill.domain.retry import RetryPolicy
@@ -32,8 +37,13 @@ def policies(settings: Settings) -> dict[str, RetryPolicy]:
     }
 
 
-def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> SimulatedSender:
-    """The channel's simulated provider: its latency and failure rate, and its own rules."""
+def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> Sender:
+    """The channel's provider: the relay for e-mail when TELEBILL_EMAIL_PROVIDER=smtp, else
+    the simulated one with its latency and failure rate, and its own rules."""
+    if channel == "email" and settings.email_provider == "smtp":
+        # no more connections than messages the consumer ever has in flight at once
+        connections = min(settings.smtp_connections, settings.consumer_max_in_flight)
+        return SmtpSender(settings, connections, lambda: clock.now(settings), RelayKeys(pool))
     failing = frozenset(a.strip() for a in settings.fail_addresses.split(",") if a.strip())
     ledger = IdempotencyLedger(pool, channel)
     latency = {"email": settings.email_latency_s, "sms": settings.sms_latency_s}

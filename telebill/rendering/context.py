@@ -9,6 +9,8 @@ from functools import lru_cache
 from telebill.domain.proration import month_end
 
 DUE_DAY = 25  # bills of month M are due on the 25th of month M+1
+# What a template sees as the bill's page when checked or previewed with the sample bill.
+SAMPLE_LINK = "https://bills.telebill.example/b/sample"
 
 
 # Plain frozen dataclasses: a consumer builds these for thousands of bills a second from rows
@@ -44,6 +46,9 @@ class BillContext:
     member: MemberView
     bill: BillView
     items: list[ItemView]
+    # The member's signed link to the bill's page (telebill/channels/links.py); "" where there
+    # is none to give: on that page itself, or when a template is checked against real bills.
+    link: str = ""
 
     def for_template(self) -> dict[str, object]:
         """Plain data only: templates get no methods of these views to call."""
@@ -51,6 +56,7 @@ class BillContext:
             "member": dict(vars(self.member)),
             "bill": dict(vars(self.bill)),
             "items": [dict(vars(item)) for item in self.items],
+            "link": self.link,
         }
 
 
@@ -96,4 +102,5 @@ def sample_context() -> BillContext:
             due_date=due_date(month),
         ),
         items=items,
+        link=SAMPLE_LINK,
     )

@@ -7,6 +7,7 @@
   same settings, telebill/messaging/kafka_auth.py, as it polls);
 - the admin API: `api_process` (the schema checked, its pool as the API's role, the service
   layer's `Deps` around it);
+- the member's bill page: `web_process` (the same, its pool read-only);
 - the CLI's service calls: `cli_deps` (a connection and a Temporal client per call);
 - a settlement run by the CLI beside its own worker: `worker_pool`.
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 @asynccontextmanager
 async def process_pool(
-    settings: Settings, role: DbRole, *, wait: bool = True
+    settings: Settings, role: DbRole, *, wait: bool = True, read_only: bool = False
 ) -> AsyncIterator[asyncpg.Pool]:
     """The database at the latest schema (migrated where `role` may, else waited for), then the
     process's pool as `role`, closed on the way out. `wait`: a process started while
@@ -49,10 +50,12 @@ async def process_pool(
 
     if wait:
         await wait_out("PostgreSQL (start)", lambda: ensure_schema_as(settings, role))
-        pool = await wait_out("PostgreSQL (start)", lambda: create_pool(settings, role))
+        pool = await wait_out(
+            "PostgreSQL (start)", lambda: create_pool(settings, role, read_only=read_only)
+        )
     else:
         await ensure_schema_as(settings, role)
-        pool = await create_pool(settings, role)
+        pool = await create_pool(settings, role, read_only=read_only)
     try:
         yield pool
     finally:
@@ -133,6 +136,15 @@ async def api_process(settings: Settings) -> AsyncIterator[Deps]:
             yield deps
         finally:
             deps.close()
+
+
+@asynccontextmanager
+async def web_process(settings: Settings) -> AsyncIterator[Deps]:
+    """The bill page's dependencies: a pool as the API's role, every transaction read-only (the
+    page only reads a bill, its items and its member's name; a role of its own that can read
+    no more is the next step, telebill/db/roles.py), and no Temporal, no renderer processes."""
+    async with process_pool(settings, DbRole.API, wait=False, read_only=True) as pool:
+        yield Deps(settings, pool)
 
 
 def cli_deps(settings: Settings | None = None) -> Deps:

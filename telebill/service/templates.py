@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from telebill.channels import channel as get_channel
 from telebill.channels.base import DEFAULT_CODE, TemplateSource
+from telebill.channels.links import BillLinks
 from telebill.errors import NotFound
 from telebill.rendering.context import sample_context
 
@@ -98,7 +99,8 @@ async def preview(
     draft: Draft | None = None,
 ) -> RenderedMessage:
     """A template rendered for a settled bill (default: a sample bill): the stored `version`
-    (default the active one), or `draft`, a text being edited and not stored."""
+    (default the active one), or `draft`, a text being edited and not stored. A settled bill's
+    preview carries its member's link to the bill's page, as its message does."""
     # lazy: the pricing chain (domain.pricing, db.settlement_store), ~20 ms of a command's start
     from telebill.templates.bills import load_contexts
 
@@ -116,7 +118,8 @@ async def preview(
         if bill_id is None:
             context = sample_context()
         else:
-            contexts = await load_contexts(conn, [bill_id])
+            links = BillLinks.from_settings(deps.settings)
+            contexts = await load_contexts(conn, [bill_id], links)
             if bill_id not in contexts:
                 raise NotFound(f"no bill with id {bill_id}")
             context = contexts[bill_id]

@@ -1,5 +1,6 @@
 """Builds the render context of many bills at once (two queries of the settlements store,
-whatever their number)."""
+whatever their number), with each member's signed link to the bill's page where the caller
+builds links."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
+from telebill.channels.links import BillLinks
 from telebill.db.connect import DbConn
 from telebill.db.settlement_store import bill_shapes, bills_to_render
 from telebill.rendering.context import (
@@ -19,15 +21,19 @@ from telebill.rendering.context import (
 )
 
 
-async def load_contexts(conn: DbConn, bill_ids: Sequence[int]) -> dict[int, BillContext]:
+async def load_contexts(
+    conn: DbConn, bill_ids: Sequence[int], links: BillLinks | None = None
+) -> dict[int, BillContext]:
     bills, rows = await bills_to_render(conn, bill_ids)
     items: dict[int, list[ItemView]] = defaultdict(list)
     for r in rows:
         items[r["bill_id"]].append(
             ItemView(line_no=r["line_no"], kind=r["kind"], label=r["label"], amount=r["amount"])
         )
-    return {
-        b["id"]: BillContext(
+    contexts = {}
+    for b in bills:
+        due = due_date(b["billing_month"])
+        contexts[b["id"]] = BillContext(
             member=MemberView(id=b["member_id"], name=b["name"]),
             bill=BillView(
                 id=b["id"],
@@ -36,12 +42,12 @@ async def load_contexts(conn: DbConn, bill_ids: Sequence[int]) -> dict[int, Bill
                 discounts=b["discounts"],
                 vat=b["vat"],
                 amount_due=b["amount_due"],
-                due_date=due_date(b["billing_month"]),
+                due_date=due,
             ),
             items=items[b["id"]],
+            link=links.web_link(b["id"], b["member_id"], due) if links else "",
         )
-        for b in bills
-    }
+    return contexts
 
 
 async def shape_bills(conn: DbConn) -> dict[str, BillContext]:

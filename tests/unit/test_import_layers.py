@@ -47,9 +47,9 @@ LAYERS: list[Layer] = [
         ("telebill.service", "workflows", "activities"),
         frozenset({("workflows", "activities")}),
     ),
-    # the entry points: the command, the API, the workers (the command starts the API and the
-    # workers)
-    ("entry points", ("telebill.api", "starters", "workers"), True),
+    # the entry points: the command, the API, the bill page, the workers (the command starts
+    # the API, the page and the workers)
+    ("entry points", ("telebill.api", "telebill.web", "starters", "workers"), True),
 ]
 
 # Edges left out of the cycle check, each with its reason, until their files' owners move what

@@ -1,6 +1,7 @@
 """AlimTalk and push render the bill as their services take it: AlimTalk only as the approved
 template filled in, within 1,000 characters, with the bill's button; push with a short title and
-body and the app's deep link, cut rather than refused when a member's name is long."""
+body, the app's deep link and the bill's web page as the fallback, cut rather than refused when
+a member's name is long."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from telebill.channels import channel, channels
 from telebill.channels.alimtalk import MAX_CHARS, matches
 from telebill.channels.base import TemplateSource
 from telebill.channels.push import BODY_CHARS, TITLE_CHARS
-from telebill.rendering.context import BillContext, sample_context
+from telebill.rendering.context import SAMPLE_LINK, BillContext, sample_context
 from telebill.rendering.render import TemplateInvalid
 
 
@@ -35,7 +36,7 @@ def test_an_alimtalk_is_the_approved_template_filled_in_with_the_bills_button() 
     template = ch.default_template()
     m = ch.render(template, sample_context())
     assert m.kind == "ALIMTALK" and m.subject == "청구서 보기"
-    assert m.link == f"https://m.telebill.example/bills/{sample_context().bill.id}"
+    assert m.link == m.web_link == SAMPLE_LINK  # a real bill's: its member's signed link
     assert "원" in m.body and matches(template.body, m.body)
     assert not matches(template.body, m.body.replace("청구 금액", "청구 금액(할인)"))
     assert not matches(template.body, "광고: " + m.body)  # nothing may be added to it
@@ -62,6 +63,15 @@ def test_any_member_name_gives_a_push_within_its_limits(name: str) -> None:
     assert m.subject is not None and len(m.subject) <= TITLE_CHARS
     assert len(m.body) <= BODY_CHARS and m.link and m.link.startswith("telebill://bills/")
     assert m.size_bytes <= 4_096
+
+
+def test_a_push_falls_back_to_the_bills_page_where_the_app_is_not_installed() -> None:
+    ch = channel("push")
+    with_link = ch.render(ch.default_template(), sample_context())
+    assert with_link.web_link == SAMPLE_LINK and with_link.link == "telebill://bills/0"
+    without = ch.render(ch.default_template(), replace(sample_context(), link=""))
+    assert without.web_link is None
+    assert with_link.size_bytes > without.size_bytes + len(SAMPLE_LINK)  # in the payload
 
 
 @given(st.text(max_size=60))

@@ -15,6 +15,7 @@ from telebill.settings import (
     ConsumerSettings,
     DatabaseSettings,
     KafkaSettings,
+    MailSettings,
     TemporalSettings,
 )
 
@@ -134,6 +135,32 @@ BEFORE: dict[str, Any] = {
     "archive_months_online": 24,
     "archive_keep_years": 5,
     "archive_schedule_time": "03:00",
+    # the e-mail provider: simulated, or a relay over SMTP (issue 35)
+    "email_provider": "simulated",
+    "smtp_host": "127.0.0.1",
+    "smtp_port": 25,
+    "smtp_tls": "none",
+    "smtp_ca_file": None,
+    "smtp_username": None,
+    "smtp_password": None,
+    "smtp_helo_name": None,
+    "smtp_connections": 16,
+    "smtp_timeout_s": 30.0,
+    "smtp_idle_s": 30.0,
+    "email_from": "bill@telebill.example",
+    "email_from_name": "텔레빌 고객센터",
+    "dkim_selector": None,
+    "dkim_key_file": None,
+    "dkim_domain": None,
+    # the member's bill page (issue 35)
+    "web_host": "127.0.0.1",
+    "web_port": 58081,
+    "web_base_url": None,
+    "web_link_key": None,
+    "web_link_valid_days": 60,
+    "web_rate_per_minute": 60.0,
+    "web_rate_burst": 20,
+    "web_trusted_proxies": "127.0.0.1",
 }
 
 
@@ -187,7 +214,12 @@ def test_environment_variables_still_apply(clean_env: pytest.MonkeyPatch) -> Non
     clean_env.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092")
     clean_env.setenv("TELEBILL_TEMPORAL_ADDRESS", "t:7233")
     clean_env.setenv("TELEBILL_KAFKA_PASSWORD", "secret")
+    clean_env.setenv("TELEBILL_EMAIL_PROVIDER", "smtp")
+    clean_env.setenv("TELEBILL_SMTP_PASSWORD", "relay-secret")
+    clean_env.setenv("TELEBILL_SMTP_USERNAME", "telebill")
     s = Settings()
+    assert s.email_provider == "smtp" and "relay-secret" not in repr(s)
+    assert s.smtp_password is not None and s.smtp_password.get_secret_value() == "relay-secret"
     assert (s.pg_port, s.worker_max_activities, s.channel_retries) == (1, 7, {"alimtalk": 4})
     assert (s.api_send_rate, s.notify_outcome_wait_s) == ("5/second", 2.5)
     assert s.db_url == "postgresql+asyncpg://u:p@db/telebill"
@@ -217,6 +249,11 @@ def test_checks_still_apply(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError):
         ConsumerSettings()
     clean_env.delenv("TELEBILL_CHANNEL_CHAINS")
+    with pytest.raises(ValidationError, match="go together"):
+        Settings(dkim_selector="s1")
+    with pytest.raises(ValidationError, match="password in clear"):
+        MailSettings(smtp_host="relay.example.net", smtp_username="u", smtp_password="p")
+    MailSettings(smtp_host="::1", smtp_username="u", smtp_password="p")  # loopback: allowed
     clean_env.setenv("TELEBILL_SETTLE_SCHEDULE_TIME", "25:00")
     with pytest.raises(ValidationError, match="settle_schedule_time"):
         Settings()

@@ -44,6 +44,16 @@ def test_default_email_shows_every_item_the_amount_due_and_a_text_part() -> None
     assert "<" not in msg.text  # the alternative part is plain text
 
 
+def test_default_email_links_to_the_bills_page_where_there_is_a_link() -> None:
+    ctx = replace(sample_context(), link='https://bills.example/b/A_b-9?x=<1>&y="2"')
+    msg = EMAIL.render(EMAIL.default_template(), ctx)
+    assert msg.web_link == ctx.link and msg.text is not None
+    assert 'href="https://bills.example/b/A_b-9?x=&lt;1&gt;&amp;y=&#34;2&#34;"' in msg.body
+    assert "브라우저에서 보기" in msg.body and f"브라우저에서 보기: {ctx.link}" in msg.text
+    bare = EMAIL.render(EMAIL.default_template(), replace(ctx, link=""))  # the page's own
+    assert "브라우저에서 보기" not in bare.body + (bare.text or "") and bare.web_link is None
+
+
 def test_a_member_name_with_markup_is_escaped_in_html_and_plain_in_text() -> None:
     ctx = replace(sample_context(), member=MemberView(id=1, name="<script>x()</script>"))
     msg = EMAIL.render(EMAIL.default_template(), ctx)

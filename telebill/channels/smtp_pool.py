@@ -1,0 +1,72 @@
+"""Connections to the SMTP relay, kept open between messages: a connection's greeting, EHLO,
+TLS handshake and login cost several round trips, more than the message itself on a local
+relay. One message at a time on each (SMTP has no concurrent transactions on a connection),
+at most `size` at once; a connection that failed in any way is closed, never reused, and the
+next message opens a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiosmtplib import SMTP
+
+
+@dataclass
+class Lease:
+    smtp: SMTP
+    reused: bool  # opened for an earlier message: the relay may have closed it meanwhile
+    keep: bool = False  # set once the message went through: the connection is good
+
+
+class SmtpPool:
+    def __init__(self, open_one: Callable[[], Awaitable[SMTP]], size: int, idle_s: float) -> None:
+        self._open = open_one
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[tuple[SMTP, float]] = []  # the most recently used last
+        self.idle_s = idle_s
+        self.opened = 0  # connections opened so far (tests and logs read it)
+
+    @contextlib.asynccontextmanager
+    async def lease(self, fresh: bool = False) -> AsyncIterator[Lease]:
+        """A connection for one message; `fresh`: a new one, not an idle one."""
+        async with self._slots:
+            smtp = None if fresh else self._take_idle()
+            lease = Lease(smtp or await self._open_counted(), reused=smtp is not None)
+            try:
+                yield lease
+            finally:
+                if lease.keep and lease.smtp.is_connected:
+                    self._idle.append((lease.smtp, time.monotonic()))
+                else:
+                    lease.smtp.close()
+
+    def _take_idle(self) -> SMTP | None:
+        # Most recently used first: the connections a quiet spell leaves idle age out and
+        # are closed here rather than kept alive by being picked in turn.
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if smtp.is_connected and time.monotonic() - since < self.idle_s:
+                return smtp
+            smtp.close()
+        return None
+
+    async def _open_counted(self) -> SMTP:
+        smtp = await self._open()
+        self.opened += 1
+        return smtp
+
+    async def aclose(self, timeout_s: float) -> None:
+        """QUIT on every idle connection (a relay logs an abrupt close as an error)."""
+        idle, self._idle = self._idle, []
+
+        async def quit_one(smtp: SMTP) -> None:
+            with contextlib.suppress(Exception):
+                await smtp.quit(timeout=timeout_s)
+            smtp.close()
+
+        await asyncio.gather(*(quit_one(smtp) for smtp, _ in idle))

@@ -1,0 +1,88 @@
+"""The member's bill page behind deploy/nginx/telebill.conf as shipped (its ports, certificate
+paths and log paths moved to a temporary folder): the page has a host name of its own, and the
+proxy keeps what the page keeps out of its logs out of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from telebill.channels.links import PAGE_PATH
+from telebill.config import Settings
+from tests.helpers import free_low_ports
+from tests.integration.conftest import Databases
+from tests.integration.test_proxy import certificate, proxy_conf
+from tests.integration.web_server import Billed, billed, web_server
+
+
+@pytest.fixture
+async def installation(databases: Databases, settings: Settings) -> Billed:
+    return await billed(databases, settings, 2, web_rate_burst=10, web_rate_per_minute=1.0)
+
+
+async def test_the_proxy_serves_the_page_on_its_own_host_name(
+    installation: Billed, tmp_path: Path
+) -> None:
+    """deploy/nginx/telebill.conf as shipped: the page's host reaches the page alone (the
+    admin host goes to the API, here not running), a client's own X-Forwarded-For does not
+    get it past the limit, and the access log holds no token."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None:
+        pytest.fail("nginx missing: `make test` installs it (scripts/system-deps.sh)")
+    b = installation
+    path = next(iter(b.contexts.values())).link.removeprefix(b.url)
+    await asyncio.to_thread(certificate, tmp_path)
+    https, http, nobody = free_low_ports(2), free_low_ports(1), free_low_ports(1)
+    conf = proxy_conf(tmp_path, https, http, nobody)
+    shipped = "server 127.0.0.1:58081;"
+    assert shipped in conf.read_text()
+    conf.write_text(conf.read_text().replace(shipped, f"server {b.url.removeprefix('http://')};"))
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+    async with web_server(b, "proxied"):
+        proxy = await asyncio.create_subprocess_exec(
+            nginx, "-c", str(conf), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"
+        )
+        try:
+            bills = {"Host": "bills.telebill.example"}
+            async with httpx.AsyncClient(
+                base_url=f"https://127.0.0.1:{https}", verify=False, headers=bills, timeout=30
+            ) as phone:
+                for _ in range(100):
+                    try:
+                        page = await phone.get(path, headers={"X-Forwarded-For": "192.0.2.1"})
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                assert page.status_code == 200 and "납부하실 금액" in page.text
+                assert "max-age" in page.headers["strict-transport-security"]
+                refusal = await phone.get("/api/health", headers={"Authorization": "Bearer x"})
+                assert refusal.status_code == 404 and "청구서를 열 수 없습니다" in refusal.text
+                admin = await phone.get(path, headers={"Host": "telebill.example.com"})
+                assert admin.status_code == 502  # the API's server, not the page
+                spoofed = [
+                    (await phone.get(path, headers={"X-Forwarded-For": f"192.0.2.{n}"})).status_code
+                    for n in range(2, 12)
+                ]
+                assert spoofed[-1] == 429, spoofed  # one address behind the proxy: its own limit
+            async with httpx.AsyncClient() as plain:
+                moved = await plain.get(f"http://127.0.0.1:{http}{path}", headers=bills)
+            assert moved.status_code == 301
+        finally:
+            proxy.terminate()
+            await proxy.wait()
+    access = (tmp_path / "telebill-web.access.log").read_text()
+    assert '"GET /b/T" 200' in access and '"GET /other" 404' in access
+    token = path.removeprefix(PAGE_PATH)
+    assert token[:16] not in access and "192.0.2" not in access and "127.0.0.1" not in access
+    await b.conn.close()

@@ -1,0 +1,124 @@
+"""The e-mail as the SMTP provider puts it on the wire (telebill/channels/smtp_message.py):
+parsed back as a mail client would, both parts are the template's, the Korean subject and
+sender's name read as written, the Message-ID follows the delivery key, and a DKIM signature
+(key made here) verifies, and stops verifying once the bill is altered."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import dkim
+import pytest
+
+from telebill.channels import channel
+from telebill.channels.base import RenderedMessage
+from telebill.channels.smtp_message import (
+    DkimKey,
+    MailFrom,
+    ascii_address,
+    build,
+    message_id,
+    to_bytes,
+)
+
+SENDER = MailFrom("bill@telebill.example", "텔레빌 고객센터")
+AT = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rendered() -> RenderedMessage:
+    email = channel("email")
+    return email.validate(email.default_template())  # the sample bill, Korean throughout
+
+
+def parse(data: bytes) -> EmailMessage:
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_both_parts_and_korean_headers_read_back(rendered: RenderedMessage) -> None:
+    data = to_bytes(build(rendered, "member@example.com", SENDER, "41:MONTHLY_BILL", AT))
+    head, _, _ = data.partition(b"\r\n\r\n")
+    assert head.isascii()  # RFC 2047 encoded words: any relay carries it
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78  # folded, bodies encoded
+    parsed = parse(data)
+    assert parsed.get_content_type() == "multipart/alternative"
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None and html is not None
+    # MIME's text is in CRLF lines (RFC 2046); the template's are LF
+    assert plain.get_content().replace("\r\n", "\n") == rendered.text
+    assert html.get_content().replace("\r\n", "\n") == rendered.body
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert rendered.subject is not None and "청구서" in rendered.subject
+    assert parsed["Subject"] == rendered.subject
+    (sender,) = parsed["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("텔레빌 고객센터", "bill@telebill.example")
+    assert parsed["To"].addresses[0].addr_spec == "member@example.com"
+    assert parsed["Date"].datetime == AT
+
+
+def test_message_id_follows_the_delivery_key(rendered: RenderedMessage) -> None:
+    first = build(rendered, "a@example.com", SENDER, "41:MONTHLY_BILL", AT)
+    again = build(rendered, "a@example.com", SENDER, "41:MONTHLY_BILL", datetime.now(UTC))
+    other = build(rendered, "a@example.com", SENDER, "42:MONTHLY_BILL", AT)
+    assert first["Message-ID"] == again["Message-ID"] != other["Message-ID"]
+    assert first["Message-ID"] == message_id("41:MONTHLY_BILL", "telebill.example")
+    assert str(first["Message-ID"]).endswith("@telebill.example>")
+    assert "41" not in str(first["Message-ID"]).split("@")[0]  # the bill's id is not shown
+    parsed = parse(to_bytes(first))
+    assert parsed["Message-ID"] == first["Message-ID"]
+    assert message_id(None, "x.example") != message_id(None, "x.example")  # no key: unique
+
+
+def test_an_address_that_would_add_a_header_is_refused(rendered: RenderedMessage) -> None:
+    with pytest.raises(ValueError):
+        build(rendered, "a@example.com\r\nBcc: all@example.com", SENDER, "k", AT)
+
+
+def test_unicode_domains_go_as_idna_unicode_mailboxes_are_refused() -> None:
+    assert ascii_address("kim@테스트.한국") == "kim@xn--9t4b11yi5a.xn--3e0b707e"
+    assert ascii_address("kim@example.com") == "kim@example.com"
+    with pytest.raises(ValueError, match="SMTPUTF8"):
+        ascii_address("김민수@example.kr")
+
+
+@pytest.fixture(scope="module")
+def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[DkimKey, bytes]:
+    """A fresh 2048-bit RSA key and the DNS TXT record that publishes it."""
+    folder: Path = tmp_path_factory.mktemp("dkim")
+    key = folder / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    return DkimKey("s2026", "telebill.example", key.read_bytes()), record
+
+
+def test_dkim_signature_verifies(
+    rendered: RenderedMessage, dkim_key: tuple[DkimKey, bytes]
+) -> None:
+    key, record = dkim_key
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"s2026._domainkey.telebill.example." else None
+
+    data = to_bytes(build(rendered, "member@example.com", SENDER, "41:MONTHLY_BILL", AT), key)
+    assert data.startswith(b"DKIM-Signature: ")
+    parsed = parse(data)
+    tags = dict(
+        t.strip().split("=", 1) for t in " ".join(parsed["DKIM-Signature"].split()).split(";")
+    )
+    assert (tags["d"], tags["s"], tags["c"]) == ("telebill.example", "s2026", "relaxed/relaxed")
+    assert "from" in tags["h"].lower() and "subject" in tags["h"].lower()
+    assert dkim.verify(data, dnsfunc=dns)
+    assert not dkim.verify(data.replace(b"Subject: ", b"Subject: Re: ", 1), dnsfunc=dns)
+    assert not dkim.verify(data + b"P.S. pay twice\r\n", dnsfunc=dns)
