@@ -155,7 +155,8 @@ async def recount_month_status(conn: DbConn, month: date, now: datetime) -> Mont
                                   AND n.status NOT IN ('{EMAIL_DELIVERED}', '{SMS_DELIVERED}'))
                    AS delivered_other
         FROM bill b
-        LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+        LEFT JOIN notification n ON n.bill_id = b.id
+            AND n.billing_month = b.billing_month AND n.purpose = $2
         LEFT JOIN deferred_event d ON d.bill_id = b.id AND d.purpose = $2
         WHERE b.billing_month = $1
         """,
@@ -166,7 +167,7 @@ async def recount_month_status(conn: DbConn, month: date, now: datetime) -> Mont
     assert r is not None
     by = await conn.fetch(
         "SELECT n.channel, count(*) AS n FROM bill b JOIN notification n "
-        "ON n.bill_id = b.id AND n.purpose = $2 "
+        "ON n.bill_id = b.id AND n.billing_month = b.billing_month AND n.purpose = $2 "
         f"WHERE b.billing_month = $1 AND starts_with(n.status, '{DELIVERED_PREFIX}') "
         "GROUP BY n.channel",
         month,
@@ -175,12 +176,17 @@ async def recount_month_status(conn: DbConn, month: date, now: datetime) -> Mont
     return MonthStatus(f"{month:%Y-%m}", **dict(r), delivered_by={x["channel"]: x["n"] for x in by})
 
 
+# Every join of the month's tables names the month on both sides (a notification and its
+# attempts are of their bill's month): the planner then reads that month's partitions only,
+# not every month's index (bench.year: the report went from 27 to 42 s in four months).
+
 # A delivery is a fallback when the notification has an attempt on another channel: a chain
 # moves on to its next channel only after the one before failed, so an attempt elsewhere means
 # an earlier channel of its chain was tried and gave up.
 FELL_BACK = (
     "EXISTS (SELECT 1 FROM delivery_attempt o "
-    "WHERE o.notification_id = n.id AND o.channel <> n.channel)"
+    "WHERE o.notification_id = n.id AND o.billing_month = n.billing_month"
+    " AND o.channel <> n.channel)"
 )
 
 
@@ -192,7 +198,8 @@ async def deliveries_by_channel(conn: DbConn, month: date) -> dict[str, tuple[in
         SELECT n.channel,
                count(*) FILTER (WHERE NOT {FELL_BACK}) AS chosen,
                count(*) FILTER (WHERE {FELL_BACK}) AS fallback
-        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+        FROM bill b JOIN notification n ON n.bill_id = b.id
+            AND n.billing_month = b.billing_month AND n.purpose = $2
         WHERE b.billing_month = $1 AND starts_with(n.status, '{DELIVERED_PREFIX}')
         GROUP BY n.channel
         """,
@@ -209,8 +216,10 @@ async def email_first_try(conn: DbConn, month: date) -> int:
         f"""
         SELECT count(*) FROM (
             SELECT n.id
-            FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-            JOIN delivery_attempt a ON a.notification_id = n.id
+            FROM bill b JOIN notification n ON n.bill_id = b.id
+                AND n.billing_month = b.billing_month AND n.purpose = $2
+            JOIN delivery_attempt a
+            ON a.notification_id = n.id AND a.billing_month = n.billing_month
             WHERE b.billing_month = $1 AND n.status = '{EMAIL_DELIVERED}'
               AND a.channel = 'email' AND a.outcome = ANY($3::text[]) AND NOT {FELL_BACK}
             GROUP BY n.id HAVING min(a.attempt) = 1
@@ -301,8 +310,10 @@ async def delivered_per_minute(conn: DbConn, month: date) -> list[tuple[datetime
     rows = await conn.fetch(
         """
         SELECT date_trunc('minute', a.at) AS at, a.channel, count(*) AS n
-        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-        JOIN delivery_attempt a ON a.notification_id = n.id
+        FROM bill b JOIN notification n ON n.bill_id = b.id
+            AND n.billing_month = b.billing_month AND n.purpose = $2
+        JOIN delivery_attempt a
+            ON a.notification_id = n.id AND a.billing_month = n.billing_month
         WHERE b.billing_month = $1 AND a.outcome = ANY($3::text[])
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
@@ -319,8 +330,10 @@ async def deferrals_by_kind(conn: DbConn, month: date) -> dict[str, int]:
         """
         SELECT CASE WHEN strpos(a.error, $4) > 0 THEN $4 ELSE $5 END AS reason,
                count(*) AS n
-        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-        JOIN delivery_attempt a ON a.notification_id = n.id
+        FROM bill b JOIN notification n ON n.bill_id = b.id
+            AND n.billing_month = b.billing_month AND n.purpose = $2
+        JOIN delivery_attempt a
+            ON a.notification_id = n.id AND a.billing_month = n.billing_month
         WHERE b.billing_month = $1 AND a.outcome = $3
         GROUP BY 1 ORDER BY 1
         """,
@@ -340,14 +353,17 @@ async def latency_percentiles(conn: DbConn, month: date) -> list[asyncpg.Record]
         """
         WITH ms AS (
             SELECT 'provider, ' || a.channel AS what, a.latency_ms::float8 AS ms
-            FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
-            JOIN delivery_attempt a ON a.notification_id = n.id
+            FROM bill b JOIN notification n ON n.bill_id = b.id
+                AND n.billing_month = b.billing_month AND n.purpose = $2
+            JOIN delivery_attempt a
+            ON a.notification_id = n.id AND a.billing_month = n.billing_month
             WHERE b.billing_month = $1 AND a.outcome = ANY($3::text[])
               AND a.latency_ms IS NOT NULL
             UNION ALL
             SELECT 'published → delivered',
                    extract(epoch FROM n.delivered_at - n.published_at) * 1000
-            FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+            FROM bill b JOIN notification n ON n.bill_id = b.id
+                AND n.billing_month = b.billing_month AND n.purpose = $2
             WHERE b.billing_month = $1 AND n.delivered_at IS NOT NULL
               AND n.published_at IS NOT NULL
         )
@@ -388,7 +404,8 @@ async def scheduled_by_day(conn: DbConn, month: date, zone: str) -> list[tuple[d
     rows = await conn.fetch(
         f"""
         SELECT (n.send_at AT TIME ZONE $3)::date AS day, count(*) AS n
-        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.purpose = $2
+        FROM bill b JOIN notification n ON n.bill_id = b.id
+            AND n.billing_month = b.billing_month AND n.purpose = $2
         WHERE b.billing_month = $1 AND n.status = '{NotificationStatus.PENDING}'
           AND n.published_at IS NULL
           AND n.send_at IS NOT NULL
