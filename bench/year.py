@@ -144,6 +144,7 @@ async def archive_round_trip(conn: asyncpg.Connection, month: str, root: Path) -
     the month's partitions, and both times."""
     day = parse_month(month)
     online = sum(p.table_bytes + p.index_bytes for p in await month_sizes(conn, day))
+    await probe.report_outcomes(conn, day)
     archived = await archive_month(conn, day, root)
     started = time.perf_counter()
     await restore_month(conn, day, root)

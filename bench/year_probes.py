@@ -107,6 +107,16 @@ async def deliver(conn: asyncpg.Connection, month: date) -> tuple[int, float]:
     return done, time.perf_counter() - started
 
 
+async def report_outcomes(conn: asyncpg.Connection, month: date) -> None:
+    """Every ended outcome of the month handed to its workflow, as the notification activities
+    do (not timed: `deliver` measures the consumers' writes); a month is archived only then."""
+    await conn.execute(
+        "UPDATE notification SET reported_at = now() WHERE billing_month = $1"
+        " AND workflow_id IS NOT NULL AND reported_at IS NULL",
+        month,
+    )
+
+
 async def sizes(conn: asyncpg.Connection) -> tuple[int, int]:
     """(the database's bytes, its indexes' bytes)."""
     db = await conn.fetchval("SELECT pg_database_size(current_database())")
