@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the machine packages the local stack needs, when they are missing: PostgreSQL's server
 # binaries, Java 17+ (Kafka) and Maven (resolves the Kafka jars once), and what the browser and
-# proxy tests run (Chromium, pdftotext, Hangul fonts, nginx, promtool). Python packages are not
-# installed here (the Makefile puts them in .venv). As root it uses apt-get; otherwise it says what
-# to install and stops.
+# proxy tests run (Chromium, pdftotext, Hangul fonts, nginx, promtool), and Postfix, the relay of
+# the e-mail test. Python packages are not installed here (the Makefile puts them in .venv). As
+# root it uses apt-get; otherwise it says what to install and stops.
 set -euo pipefail
 
 need=()
@@ -26,6 +26,8 @@ fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # promtool checks and unit-tests deploy/prometheus/alerts.yml; Debian ships it in `prometheus`.
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# The SMTP test runs a private Postfix instance (its own directory and port) as the relay.
+command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || need+=(postfix)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -36,8 +38,14 @@ fi
 echo "installing system packages: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
-# The packages' daemons (prometheus, nginx) are not wanted running: without a policy-rc.d (as in
-# Docker images) one that denies service starts is put in place for the install, then removed.
+# Postfix's system instance stays unconfigured (no /etc/postfix/main.cf, nothing on port 25):
+# the tests start instances of their own, and the machine's mail is not ours to take over.
+if [[ " ${need[*]} " == *" postfix "* ]]; then
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
+# The packages' daemons (prometheus, nginx, postfix) are not wanted running: without a
+# policy-rc.d (as in Docker images) one that denies service starts is put in place for the
+# install, then removed.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"

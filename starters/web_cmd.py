@@ -9,6 +9,7 @@ import typer
 
 from starters.common import console
 from telebill.config import get_settings
+from telebill.settings.web import url_host
 
 app = typer.Typer(
     help="The member's bill page: one bill shown to whoever holds its signed link (the link in "
@@ -30,6 +31,6 @@ def serve(
     settings = get_settings()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("telebill").setLevel(logging.INFO)  # one line per request, naming nobody
-    where = f"http://{host or settings.web_host}:{port or settings.web_port}"
+    where = f"http://{url_host(host or settings.web_host)}:{port or settings.web_port}"
     console.print(f"bill page: {where} · links: {settings.web_url}/b/…", highlight=False)
     serve_web(settings, host or settings.web_host, port or settings.web_port)

@@ -8,6 +8,7 @@ from typing import Any
 
 from telebill.credentials import ensure_link_key, read_credentials
 from telebill.domain.db_roles import DbRole
+from telebill.errors import TelebillError
 from telebill.settings import (
     PROJECT_ROOT,
     SECTION_CONFIG,
@@ -23,6 +24,7 @@ from telebill.settings import (
     WebSettings,
     WorkerSettings,
 )
+from telebill.settings.web import ANY_ADDRESS, is_local_db_url, is_loopback, url_host
 
 __all__ = ["PROJECT_ROOT", "Settings", "asyncpg_dsn", "get_settings", "normalise_db_url"]
 
@@ -80,15 +82,42 @@ class Settings(
         return url.set(username=role.login, password=password).render_as_string(hide_password=False)
 
     def bill_link_key(self) -> bytes:
-        """The key of the members' bill links: TELEBILL_WEB_LINK_KEY, else the stack's own."""
-        if self.web_link_key is not None:
+        """The key of the members' bill links: TELEBILL_WEB_LINK_KEY, else the stack's own.
+
+        The stack's own is generated into this host's stack folder, so it serves only an
+        installation whose processes all share that folder. One that evidently spans more (its
+        links published at TELEBILL_WEB_BASE_URL, or its database on another host) would sign
+        with a key per host and every link would open nothing: it must be given the key."""
+        if self.web_link_key is not None:  # 32 characters or more (telebill/settings/web.py)
             return self.web_link_key.get_secret_value().encode()
-        return ensure_link_key(self.stack_dir).encode()
+        if self.web_base_url is not None:
+            beyond = f"the links are published at TELEBILL_WEB_BASE_URL ({self.web_base_url})"
+        elif not is_local_db_url(self.database_url):
+            beyond = "the database is on another host"
+        else:
+            return ensure_link_key(self.stack_dir).encode()
+        raise TelebillError(
+            f"TELEBILL_WEB_LINK_KEY is not set and {beyond}: give every process of the "
+            "installation the same key of 32 characters or more (a key generated per host "
+            "would make every link fail)"
+        )
 
     @property
     def web_url(self) -> str:
-        """The bill page's public address, the links' base."""
-        return self.web_base_url or f"http://{self.web_host}:{self.web_port}"
+        """The bill page's public address, the links' base: TELEBILL_WEB_BASE_URL (https, or
+        http on loopback: telebill/settings/web.py), else this machine's page for the local
+        stack: loopback, 127.0.0.1 when the page listens on every address (0.0.0.0, ::), an
+        IPv6 address in brackets. A page listening on another address has no such default: the
+        links would go out over plain http to the world."""
+        if self.web_base_url:
+            return self.web_base_url
+        host = "127.0.0.1" if self.web_host in ANY_ADDRESS else self.web_host
+        if not is_loopback(host):
+            raise TelebillError(
+                f"TELEBILL_WEB_BASE_URL is not set and the bill page listens on {host}, not "
+                "loopback: set it to the page's public https address"
+            )
+        return f"http://{url_host(host)}:{self.web_port}"
 
     @property
     def kafka_servers(self) -> str:

@@ -3,15 +3,19 @@ key of the members' bill links, generated on first use; kept in the stack folder
 never in the repository. A deployment gives its URLs and its link key in the environment.
 
 Below the config (which reads them) and telebill.db (whose stack set-up writes them): imports
-neither."""
+neither (only telebill.errors, for the one-line failures)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from telebill.errors import TelebillError
 
 
 def credentials_file(stack_dir: Path) -> Path:
@@ -48,26 +52,52 @@ def link_key_file(stack_dir: Path) -> Path:
     return stack_dir / "secrets" / "bill-link.key"
 
 
+# Shorter keys are refused, from the file as from TELEBILL_WEB_LINK_KEY (telebill/settings/web.py):
+# an empty or short key lets anyone who guesses it sign a link to any member's bill.
+MIN_LINK_KEY_CHARS = 32
+_SET_KEY = "set TELEBILL_WEB_LINK_KEY (32 characters or more, the same on every process)"
+
+
 def ensure_link_key(stack_dir: Path) -> str:
     """The key that signs the members' bill links (telebill/domain/bill_link.py), generated on
     first use. Every process that builds or checks a link reads the same one, so two that
     start at once must not each keep a key of their own: the first file linked into place
-    wins, and the loser reads it."""
+    wins, and the loser reads it. A folder that cannot be written, or a file that cannot be
+    read or holds too short a key, is a TelebillError naming the file and the setting."""
     path = link_key_file(stack_dir)
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+        try:
+            key = path.read_text().strip()
+        except FileNotFoundError:
+            key = _generate_link_key(path)
+    except OSError as exc:  # a read-only or foreign stack folder: one line, not a traceback
+        raise TelebillError(
+            f"cannot keep the bill links' key in {path} ({exc.strerror or exc}): {_SET_KEY}"
+        ) from exc
+    if len(key) < MIN_LINK_KEY_CHARS:
+        raise TelebillError(
+            f"the bill links' key in {path} is shorter than {MIN_LINK_KEY_CHARS} characters: "
+            f"delete it (a new one ends the links sent) or {_SET_KEY}"
+        )
+    return key
+
+
+def _generate_link_key(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(32) + "\n")
+    # A temporary file of this call's own (mkstemp: a new name, O_EXCL, mode 0600), written
+    # whole before it is linked: a name made from the pid is shared by the threads of one
+    # process and by containers that all run as pid 1, and one's O_TRUNC could empty the file
+    # another had already linked into place as the key.
+    fd, tmp = tempfile.mkstemp(prefix=".bill-link.", suffix=".tmp", dir=path.parent)
     try:
-        os.link(tmp, path)  # unlike a rename, refuses to replace a key already there
-    except FileExistsError:
-        pass
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())  # not a linked name over an empty file after a crash
+        # unlike a rename, refuses to replace a key already there: the loser reads the winner's
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
     finally:
-        tmp.unlink()
+        os.unlink(tmp)
     return path.read_text().strip()

@@ -14,6 +14,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from telebill.config import Settings
+from telebill.credentials import MIN_LINK_KEY_CHARS
 from telebill.domain.bill_link import LinkClaims, expiry, sign
 
 PAGE_PATH = "/b/"
@@ -26,6 +27,11 @@ class BillLinks:
     key: bytes = field(repr=False)
     valid_days: int
     zone: ZoneInfo
+
+    def __post_init__(self) -> None:
+        # an empty or short key is one anybody may guess, and then sign any member's link
+        if len(self.key) < MIN_LINK_KEY_CHARS:
+            raise ValueError(f"a bill link's key has {MIN_LINK_KEY_CHARS} characters or more")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BillLinks:

@@ -1,43 +1,60 @@
-"""The delivery keys the SMTP relay has accepted, kept in `provider_message` as the simulated
-providers keep theirs.
+"""The delivery keys of the messages given to the SMTP relay, kept in `provider_message` as the
+simulated providers keep theirs.
 
 SMTP has no idempotency key: a relay given the same message twice delivers it twice. So the
-key is looked up before a message goes out and written as soon as the relay says 250: a
-consumer that dies after that and whose batch is handled again finds the key and does not
-send the bill a second time. What is left is the instant between the 250 and the write; a
-message sent again across it carries the same Message-ID. Both the look-ups and the writes of
-a burst of sends are one statement each, never one per message.
+key is claimed before the message goes out, in a state that says "being sent", and becomes
+accepted on the relay's 250. A second sender of the same key (two consumers handling the same
+event at once across a Kafka rebalance, or a consumer redoing the batch of one that died)
+finds it accepted (not sent again) or being sent (not sent now, not recorded as delivered
+either: a temporary failure, retried with the backoff). A refusal, or a send whose outcome is
+unknown, releases the claim so that a retry may send; a claim older than `abandoned_after_s`
+is one whose process died mid-send, and may be claimed again. What is left: a message whose
+connection dropped after its transfer (the relay may have taken it) or whose process died
+between the 250 and the write is sent again, with the same Message-ID. The claims, marks and
+releases of a burst of sends are one statement each, never one per message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from enum import Enum
 
 import asyncpg
 
 from telebill.channels.base import DeliveryFailed
 from telebill.db.connect import DbConn
-from telebill.db.delivery_store import claim_provider_keys, provider_keys_seen
+from telebill.db.delivery_store import (
+    accept_sending_keys,
+    claim_sending_keys,
+    release_sending_keys,
+)
 from telebill.resilience import describe
 
 log = logging.getLogger(__name__)
 
-Query = Callable[[DbConn, str, Sequence[str]], Awaitable[set[str]]]
+Query = Callable[[DbConn, Sequence[str]], Awaitable[Mapping[str, str] | set[str]]]
+
+
+class Claim(Enum):
+    CLAIMED = "claimed"  # this sender sends it now
+    ACCEPTED_BEFORE = "accepted"  # the relay took it before under this key
+    BEING_SENT = "being sent"  # another sender holds it at this moment
 
 
 class _Burst:
-    """Keys asked about at about the same moment, answered by one query."""
+    """Keys asked about at about the same moment, answered by one query: a key's answer is
+    its value in the query's mapping (or "" when the query answers with a set), None when
+    absent."""
 
-    def __init__(self, pool: asyncpg.Pool, channel: str, query: Query) -> None:
-        self.pool, self.channel, self.query = pool, channel, query
-        self._pending: list[tuple[str, asyncio.Future[bool]]] = []
+    def __init__(self, pool: asyncpg.Pool, query: Query) -> None:
+        self.pool, self.query = pool, query
+        self._pending: list[tuple[str, asyncio.Future[str | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def ask(self, key: str) -> bool:
-        """Whether the query's answer holds the key."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def ask(self, key: str) -> str | None:
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._pending.append((key, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -49,33 +66,60 @@ class _Burst:
             batch, self._pending = self._pending, []
             try:
                 async with self.pool.acquire() as conn:
-                    found = await self.query(conn, self.channel, sorted({k for k, _ in batch}))
+                    found = await self.query(conn, sorted({k for k, _ in batch}))
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            answers = found if isinstance(found, Mapping) else dict.fromkeys(found, "")
             for key, future in batch:
                 if not future.done():
-                    future.set_result(key in found)
+                    future.set_result(answers.get(key))
 
 
 class RelayKeys:
-    def __init__(self, pool: asyncpg.Pool, channel: str = "email") -> None:
-        self._seen = _Burst(pool, channel, provider_keys_seen)
-        self._claims = _Burst(pool, channel, claim_provider_keys)
+    def __init__(
+        self, pool: asyncpg.Pool, abandoned_after_s: float, channel: str = "email"
+    ) -> None:
+        """`abandoned_after_s` must exceed the longest a send can take (the sender's deadline
+        per message): a claim is only ever taken over from a process that is gone."""
 
-    async def accepted_before(self, key: str) -> bool:
+        async def claim(conn: DbConn, keys: Sequence[str]) -> Mapping[str, str]:
+            return await claim_sending_keys(conn, channel, keys, abandoned_after_s)
+
+        async def accept(conn: DbConn, keys: Sequence[str]) -> set[str]:
+            return await accept_sending_keys(conn, channel, keys)
+
+        async def release(conn: DbConn, keys: Sequence[str]) -> set[str]:
+            return await release_sending_keys(conn, channel, keys)
+
+        self._claims = _Burst(pool, claim)
+        self._accepts = _Burst(pool, accept)
+        self._releases = _Burst(pool, release)
+
+    async def claim(self, key: str) -> Claim:
         try:
-            return await self._seen.ask(key)
+            state = await self._claims.ask(key)
         except Exception as exc:  # unknown whether it went out: not sent now, tried again
             raise DeliveryFailed(f"delivery keys unavailable ({describe(exc)})") from exc
+        return Claim.BEING_SENT if state is None else Claim(state)
 
     async def accepted(self, key: str) -> None:
         """The relay accepted the message of `key`."""
         try:
-            await self._claims.ask(key)
+            await self._accepts.ask(key)
         except Exception as exc:
             # The message is out: failing its send now would send it again. The attempt,
-            # recorded as sent, still keeps the bill from going out twice.
+            # recorded as sent, still keeps the bill from going out twice; only a redo of the
+            # batch after the claim is abandoned would send it again (same Message-ID).
             log.warning("relay accepted a message, its key not kept: %s", describe(exc))
+
+    async def release(self, key: str) -> None:
+        """The message of `key` was not taken, or may not have been: a retry may send it."""
+        try:
+            await self._releases.ask(key)
+        except Exception as exc:
+            # The claim stays until it counts as abandoned: the retries meanwhile fail as
+            # "being sent", later ones send. Late, never lost.
+            log.warning("a message's claim not released: %s", describe(exc))

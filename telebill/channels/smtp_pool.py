@@ -32,18 +32,29 @@ class SmtpPool:
         self.opened = 0  # connections opened so far (tests and logs read it)
 
     @contextlib.asynccontextmanager
-    async def lease(self, fresh: bool = False) -> AsyncIterator[Lease]:
-        """A connection for one message; `fresh`: a new one, not an idle one."""
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the `size` slots, for one message from its building to the relay's answer:
+        at most `size` messages are built or sent at once, whatever the batch."""
         async with self._slots:
-            smtp = None if fresh else self._take_idle()
-            lease = Lease(smtp or await self._open_counted(), reused=smtp is not None)
-            try:
-                yield lease
-            finally:
-                if lease.keep and lease.smtp.is_connected:
-                    self._idle.append((lease.smtp, time.monotonic()))
-                else:
-                    lease.smtp.close()
+            yield
+
+    @contextlib.asynccontextmanager
+    async def lease(self, fresh: bool = False) -> AsyncIterator[Lease]:
+        """A connection for one message, taken within its `slot()` (which bounds them);
+        `fresh`: a new one, not an idle one."""
+        smtp = None if fresh else self._take_idle()
+        lease = Lease(smtp or await self._open_counted(), reused=smtp is not None)
+        try:
+            yield lease
+        finally:
+            if lease.keep and lease.smtp.is_connected:
+                self._idle.append((lease.smtp, time.monotonic()))
+            else:
+                lease.smtp.close()
+
+    def idle_open(self) -> int:
+        """Idle connections not known to be closed (tests wait on it)."""
+        return sum(smtp.is_connected for smtp, _ in self._idle)
 
     def _take_idle(self) -> SMTP | None:
         # Most recently used first: the connections a quiet spell leaves idle age out and

@@ -1,18 +1,21 @@
-"""What the relay said, in the delivery chain's terms (RFC 5321, section 4.2.1).
+"""What the relay said, in the delivery chain's terms (RFC 5321, section 4.2.1; the enhanced
+status codes of RFC 3463).
 
 A 4xx reply and a connection that failed, closed or timed out are transient: the channel
-retries with its backoff. A 5xx reply to the message's own transaction (MAIL, RCPT, DATA) is
-permanent: the next channel is tried at once. A 5xx while connecting (greeting, EHLO,
-STARTTLS, login) says the relay refuses this client, not this message, so the message is
-retried like any outage: the chain must not send the whole month to SMS because of a wrong
-password. The error is the reply's code and text with addresses and phone numbers masked
-(relays quote the recipient).
+retries with its backoff. A 5xx reply about the member's mailbox or this message (RCPT, DATA)
+is permanent: the next channel is tried at once. A 5xx about Telebill's own setup is retried
+like any outage, so the chain does not send the whole month to SMS because of a wrong
+password or sender: while connecting (greeting, EHLO, STARTTLS, login), at MAIL FROM (530
+authentication required, 553 sender not allowed), and at RCPT with an enhanced code 5.7.x
+(relaying denied, policy: the relay refuses this client, not this recipient). The error is the
+reply's code and text with addresses and phone numbers masked (relays quote the recipient).
 
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 from aiosmtplib import (
@@ -28,6 +31,7 @@ from telebill.resilience import describe
 
 
 class Stage(Enum):
+    QUEUED = "waiting for a connection"  # for a slot of the pool: nothing said yet
     CONNECT = "connecting"  # greeting, EHLO, STARTTLS or TLS, login
     MAIL = "MAIL FROM"
     RCPT = "RCPT TO"
@@ -38,7 +42,7 @@ def failure(exc: Exception, stage: Stage) -> DeliveryFailed:
     """The DeliveryFailed that `exc`, raised at `stage` of one message, stands for."""
     where = stage.value
     if isinstance(exc, SMTPResponseException):
-        permanent = 500 <= exc.code <= 599 and stage is not Stage.CONNECT
+        permanent = 500 <= exc.code <= 599 and _about_the_member(stage, exc.message)
         text = redact(" ".join(exc.message.split()), 300)
         return DeliveryFailed(f"SMTP {exc.code} at {where}: {text}", permanent=permanent)
     if isinstance(exc, SMTPTimeoutError | TimeoutError):
@@ -47,8 +51,23 @@ def failure(exc: Exception, stage: Stage) -> DeliveryFailed:
         # At DATA the relay may have taken the message before the line dropped (RFC 1047):
         # it is sent again under the same Message-ID, which lets the receiver fold the two.
         return DeliveryFailed(f"relay connection lost at {where}: {describe(exc)}")
-    if isinstance(exc, ValueError):  # an address aiosmtplib will not put on the wire
-        return DeliveryFailed(f"address cannot be sent: {describe(exc)}", permanent=True)
+    if isinstance(exc, ValueError):  # UnicodeError too
+        # at RCPT or DATA: the member's address or message, which aiosmtplib will not put on
+        # the wire; before (the HELO name, the sender, the TLS server name): the setup
+        permanent = stage in (Stage.RCPT, Stage.DATA)
+        return DeliveryFailed(f"cannot be sent at {where}: {describe(exc)}", permanent=permanent)
     if isinstance(exc, SMTPException):
         return DeliveryFailed(f"relay error at {where}: {describe(exc)}")
     return DeliveryFailed(f"SMTP call failed at {where}: {describe(exc)}")
+
+
+# An enhanced status code at the start of a reply's text: class.subject.detail (RFC 3463).
+_ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def _about_the_member(stage: Stage, text: str) -> bool:
+    """Whether a 5xx at `stage` refuses the member's mailbox or message, not Telebill."""
+    if stage is Stage.RCPT:
+        code = _ENHANCED.match(text)
+        return code is None or code.group(2) != "7"  # 5.7.x: relaying denied, policy
+    return stage is Stage.DATA

@@ -1,11 +1,13 @@
 """The e-mail channel's provider when it is a real relay (TELEBILL_EMAIL_PROVIDER=smtp): each
 message built (telebill/channels/smtp_message.py), sent in one SMTP transaction over a pooled
 connection (smtp_pool.py), the relay's answer turned into the chain's terms (smtp_replies.py),
-and its delivery key kept once the relay took it (smtp_keys.py).
+and its delivery key claimed before it goes out and kept once the relay took it (smtp_keys.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.errors
 import logging
 import ssl
@@ -16,7 +18,7 @@ from datetime import datetime
 from aiosmtplib import SMTP, SMTPResponseException, SMTPServerDisconnected
 
 from telebill.channels.base import DeliveryFailed, RenderedMessage
-from telebill.channels.smtp_keys import RelayKeys
+from telebill.channels.smtp_keys import Claim, RelayKeys
 from telebill.channels.smtp_message import (
     DkimKey,
     MailFrom,
@@ -34,6 +36,20 @@ from telebill.settings.mail import MailSettings
 log = logging.getLogger(__name__)
 
 
+def deadline_s(settings: MailSettings) -> float:
+    """The longest one message may take, from waiting for a pool slot to the relay's answer:
+    one timeout for the wait, two for the transaction (each command has its own timeout, but
+    a relay answering every command just in time would otherwise hold the message for
+    minutes)."""
+    return 3 * settings.smtp_timeout_s
+
+
+def abandoned_after_s(settings: MailSettings) -> float:
+    """How old a claim on a delivery key is before it counts as abandoned (its process died
+    mid-send): well beyond `deadline_s`, so a send still under way is never taken over."""
+    return 10 * settings.smtp_timeout_s
+
+
 class SmtpSender:
     def __init__(
         self,
@@ -49,6 +65,8 @@ class SmtpSender:
         self.dkim = _dkim_key(settings, self.mail_from)
         self.tls = None if settings.smtp_tls == "none" else _tls_context(settings)
         self.pool = SmtpPool(self._connect, connections, settings.smtp_idle_s)
+        self.deadline_s = deadline_s(settings)
+        self.redialled = 0  # idle connections found closed at MAIL and replaced (tests read it)
         log.info(
             "e-mail over SMTP: %s:%d, TLS %s, %s, up to %d connections, %s",
             settings.smtp_host,
@@ -64,38 +82,89 @@ class SmtpSender:
     ) -> bool:
         """True: the relay accepted it now; False: it accepted it before under this key.
         Raises DeliveryFailed (permanent or not) when it did not."""
-        key = idempotency_key
-        if self.keys is not None and key is not None and await self.keys.accepted_before(key):
-            return False
         try:
             to = ascii_address(address)
-            data = to_bytes(build(message, to, self.mail_from, key, self.now()), self.dkim)
-        except (ValueError, TypeError, email.errors.MessageError) as exc:
+        except ValueError as exc:
             raise DeliveryFailed(f"message cannot be written: {describe(exc)}", True) from exc
-        await self._transact(to, data)
+        key = idempotency_key if self.keys is not None else None
         if self.keys is not None and key is not None:
-            await self.keys.accepted(key)
+            claim = await self.keys.claim(key)
+            if claim is Claim.ACCEPTED_BEFORE:
+                return False
+            if claim is Claim.BEING_SENT:
+                # Not delivered yet, maybe never (the other may be refused): retried later,
+                # when the other's outcome is known.
+                raise DeliveryFailed("being sent by another consumer")
+        taken = False
+        try:
+            await self._send_in_time(to, message, key)
+            taken = True
+        finally:  # a refusal, an unknown outcome or a cancellation: a retry may send it
+            if self.keys is not None and key is not None:
+                await (self.keys.accepted(key) if taken else self.keys.release(key))
         return True
 
-    async def _transact(self, address: str, data: bytes) -> None:
-        for fresh in (False, True):
-            at = _Progress()
-            try:
-                async with self.pool.lease(fresh=fresh) as lease:
-                    at.reused = lease.reused
-                    await self._transaction(lease, address, data, at)
-                return
-            except Exception as exc:
-                if at.reused and at.stage is Stage.MAIL and _dropped(exc):
-                    continue  # the relay had closed the idle connection: nothing was said yet
-                raise failure(exc, at.stage) from exc
+    async def _send_in_time(self, to: str, message: RenderedMessage, key: str | None) -> None:
+        at = _Progress()
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                await self._transact(to, message, key, at)
+        except TimeoutError as exc:  # the deadline's own; the commands' are DeliveryFailed
+            raise DeliveryFailed(
+                f"relay timed out at {at.stage.value} ({self.deadline_s:g} s per message)"
+            ) from exc
+
+    async def _transact(
+        self, to: str, message: RenderedMessage, key: str | None, at: _Progress
+    ) -> None:
+        async with self.pool.slot():
+            date = self.now()
+            data: bytes | None = None
+            for fresh in (False, True):
+                at.stage, at.reused = Stage.CONNECT, False
+                try:
+                    async with self.pool.lease(fresh=fresh) as lease:
+                        at.reused = lease.reused
+                        if data is None:
+                            data = await self._write(message, to, key, date, lease)
+                        await self._transaction(lease, to, data, at)
+                    return
+                except DeliveryFailed:
+                    raise
+                except Exception as exc:
+                    if at.reused and at.stage is Stage.MAIL and _dropped(exc):
+                        self.redialled += 1
+                        continue  # the relay had closed the idle connection: nothing was said yet
+                    raise failure(exc, at.stage) from exc
+
+    async def _write(
+        self, message: RenderedMessage, to: str, key: str | None, date: datetime, lease: Lease
+    ) -> bytes:
+        """The message's bytes, signed. Built once a slot and its connection are held, not
+        for the whole batch up front: at most one message per connection is being built; and
+        in a worker thread, since MIME and above all DKIM take milliseconds of CPU each,
+        which would stall every other send on the event loop."""
+        try:
+            return await asyncio.to_thread(self._bytes, message, to, key, date)
+        except (ValueError, TypeError, email.errors.MessageError) as exc:
+            lease.keep = True  # nothing was said on the connection: it is as good as before
+            raise DeliveryFailed(f"message cannot be written: {describe(exc)}", True) from exc
+
+    def _bytes(self, message: RenderedMessage, to: str, key: str | None, date: datetime) -> bytes:
+        """(In a worker thread: pure, the DKIM key read at start.)"""
+        return to_bytes(build(message, to, self.mail_from, key, date), self.dkim)
 
     async def _transaction(self, lease: Lease, address: str, data: bytes, at: _Progress) -> None:
         smtp = lease.smtp
-        at.stage = Stage.MAIL
-        await smtp.mail(self.mail_from.address)
-        at.stage = Stage.RCPT
-        await smtp.rcpt(address)
+        try:
+            at.stage = Stage.MAIL
+            await smtp.mail(self.mail_from.address)
+            at.stage = Stage.RCPT
+            await smtp.rcpt(address)
+        except SMTPResponseException as exc:
+            if exc.code != 421:  # 421: the relay is closing the connection anyway
+                await _reset(lease)
+            raise
         at.stage = Stage.DATA
         await smtp.data(data)
         lease.keep = True
@@ -128,8 +197,17 @@ class SmtpSender:
 
 @dataclass
 class _Progress:
-    stage: Stage = Stage.CONNECT
+    stage: Stage = Stage.QUEUED
     reused: bool = False
+
+
+async def _reset(lease: Lease) -> None:
+    """RSET after a refused MAIL or RCPT: the connection is clean again and is kept for the
+    next message (a refusal is about this message, not the connection). A failing RSET
+    leaves it to be closed."""
+    with contextlib.suppress(Exception):
+        await lease.smtp.rset()
+        lease.keep = True
 
 
 def _dropped(exc: Exception) -> bool:

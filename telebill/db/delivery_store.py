@@ -285,11 +285,66 @@ async def claim_provider_keys(conn: DbConn, channel: str, keys: Sequence[str]) -
     return {r["idempotency_key"] for r in rows}
 
 
-async def provider_keys_seen(conn: DbConn, channel: str, keys: Sequence[str]) -> set[str]:
-    """The keys of `keys` the channel's provider accepted before (one statement)."""
+async def claim_sending_keys(
+    conn: DbConn, channel: str, keys: Sequence[str], abandoned_after_s: float
+) -> dict[str, str]:
+    """Claims the keys of `keys` for a send that starts now (one statement for the burst):
+    each key of the answer is `claimed` (never seen, or claimed longer than
+    `abandoned_after_s` ago: its sender died mid-send) or `accepted` (the relay took it
+    before: one more refusal counted). A key not in the answer is being sent by another
+    sender, including one that claimed it while this statement ran (its row, inserted after
+    this statement's snapshot, is neither inserted again nor seen by the updates)."""
     rows = await conn.fetch(
-        "SELECT idempotency_key FROM provider_message "
-        "WHERE channel = $1 AND idempotency_key = ANY($2::text[])",
+        """
+        WITH k AS (SELECT DISTINCT unnest($2::text[]) AS key),
+        new AS (
+            INSERT INTO provider_message (channel, idempotency_key, sending_since)
+            SELECT $1, key, now() FROM k ON CONFLICT DO NOTHING RETURNING idempotency_key
+        ),
+        abandoned AS (
+            -- a concurrent claim of the same row is re-checked after its commit: one wins
+            UPDATE provider_message p SET sending_since = now(), accepted_at = now() FROM k
+            WHERE p.channel = $1 AND p.idempotency_key = k.key
+              AND p.sending_since < now() - make_interval(secs => $3)
+            RETURNING p.idempotency_key
+        ),
+        seen AS (
+            UPDATE provider_message p SET refusals = p.refusals + 1 FROM k
+            WHERE p.channel = $1 AND p.idempotency_key = k.key AND p.sending_since IS NULL
+            RETURNING p.idempotency_key
+        )
+        SELECT idempotency_key, 'claimed' AS state FROM new
+        UNION ALL SELECT idempotency_key, 'claimed' FROM abandoned
+        UNION ALL SELECT idempotency_key, 'accepted' FROM seen
+        """,
+        channel,
+        list(keys),
+        abandoned_after_s,
+    )
+    return {r["idempotency_key"]: r["state"] for r in rows}
+
+
+async def accept_sending_keys(conn: DbConn, channel: str, keys: Sequence[str]) -> set[str]:
+    """The relay took the messages of `keys`: their claims become accepted keys (one
+    statement). The keys so marked."""
+    rows = await conn.fetch(
+        "UPDATE provider_message SET sending_since = NULL, accepted_at = now() "
+        "WHERE channel = $1 AND idempotency_key = ANY($2::text[]) AND sending_since IS NOT NULL "
+        "RETURNING idempotency_key",
+        channel,
+        list(keys),
+    )
+    return {r["idempotency_key"] for r in rows}
+
+
+async def release_sending_keys(conn: DbConn, channel: str, keys: Sequence[str]) -> set[str]:
+    """The messages of `keys` were not taken (or may not have been): their claims are dropped
+    so that a retry may send (one statement; an accepted key is never dropped). The keys
+    released."""
+    rows = await conn.fetch(
+        "DELETE FROM provider_message "
+        "WHERE channel = $1 AND idempotency_key = ANY($2::text[]) AND sending_since IS NOT NULL "
+        "RETURNING idempotency_key",
         channel,
         list(keys),
     )

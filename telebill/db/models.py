@@ -380,7 +380,8 @@ class BlackoutWindow(Base):
 
 class ProviderMessage(Base):
     """The simulated providers' side: each idempotency key accepted (a real provider keeps
-    these itself), and how often it was refused as a duplicate since."""
+    these itself), and how often it was refused as a duplicate since; and the SMTP relay's
+    keys, claimed before the message goes out (telebill/channels/smtp_keys.py)."""
 
     __tablename__ = "provider_message"
     channel: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -389,6 +390,8 @@ class ProviderMessage(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     refusals: Mapped[int] = mapped_column(Integer, server_default="0")
+    # NULL: accepted. Set: claimed at that time by a sender whose message is going out now.
+    sending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ReservedSend(Base):

@@ -63,7 +63,7 @@ GRANTS: Mapping[DbRole, Mapping[str, str]] = {
         "delivery_attempt": SI,
         "dead_letter": SI,
         "deferred_event": SIUD,
-        "provider_message": SIU,
+        "provider_message": SIUD,  # the SMTP sender deletes a claim the relay refused
     },
     # The admin API and console: reads for the pages, the operator's changes (preferences,
     # templates, blackouts, reservations, replays), sessions and the audit.

@@ -15,7 +15,7 @@ from telebill.channels.base import Sender
 from telebill.channels.kakao_simulated import KakaoRules
 from telebill.channels.simulated import IdempotencyLedger, SimulatedSender
 from telebill.channels.smtp_keys import RelayKeys
-from telebill.channels.smtp_sender import SmtpSender
+from telebill.channels.smtp_sender import SmtpSender, abandoned_after_s
 from telebill.config import Settings
 from telebill.delivery.batch import Record
 from telebill.domain.retry import RetryPolicy
@@ -43,7 +43,8 @@ def sender_for(channel: str, settings: Settings, pool: asyncpg.Pool) -> Sender:
     if channel == "email" and settings.email_provider == "smtp":
         # no more connections than messages the consumer ever has in flight at once
         connections = min(settings.smtp_connections, settings.consumer_max_in_flight)
-        return SmtpSender(settings, connections, lambda: clock.now(settings), RelayKeys(pool))
+        keys = RelayKeys(pool, abandoned_after_s(settings))
+        return SmtpSender(settings, connections, lambda: clock.now(settings), keys)
     failing = frozenset(a.strip() for a in settings.fail_addresses.split(",") if a.strip())
     ledger = IdempotencyLedger(pool, channel)
     latency = {"email": settings.email_latency_s, "sms": settings.sms_latency_s}

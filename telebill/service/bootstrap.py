@@ -144,7 +144,7 @@ async def web_process(settings: Settings) -> AsyncIterator[Deps]:
     page only reads a bill, its items and its member's name; a role of its own that can read
     no more is the next step, telebill/db/roles.py), and no Temporal, no renderer processes."""
     async with process_pool(settings, DbRole.API, wait=False, read_only=True) as pool:
-        yield Deps(settings, pool)
+        yield Deps(settings, pool, acquire_timeout=settings.web_db_acquire_timeout_s)
 
 
 def cli_deps(settings: Settings | None = None) -> Deps:

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 class Deps:
     settings: Settings
     pool: asyncpg.Pool | None = None  # None: a connection per call (the CLI)
+    # How long a call waits for one of the pool's connections before `Unavailable` (the bill
+    # page's, TELEBILL_WEB_DB_ACQUIRE_TIMEOUT_S: a public page answers 503 rather than
+    # holding every request of a flood in the queue); None: as long as it takes.
+    acquire_timeout: float | None = None
     # the stores the services call (telebill/service/ports.py); fakes in the fast tests
     stores: Stores = field(default_factory=Stores)
     _client: Client | None = field(default=None, repr=False)
@@ -36,8 +40,16 @@ class Deps:
         """A connection at the latest schema: borrowed from the pool, or opened (and migrated
         first if behind) for this call."""
         if self.pool is not None:
-            async with self.pool.acquire() as conn:
+            try:
+                conn = await self.pool.acquire(timeout=self.acquire_timeout)
+            except TimeoutError:  # only the wait for a connection: not the caller's own work
+                raise Unavailable(
+                    f"no database connection free within {self.acquire_timeout} s"
+                ) from None
+            try:
                 yield conn
+            finally:
+                await self.pool.release(conn)
             return
         # lazy: Alembic and SQLAlchemy, ~0.4 s of a command's start
         from telebill.db.migrate import connect_ready

@@ -8,6 +8,7 @@ prints the path, is off (telebill/web/serve.py).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -31,6 +32,22 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
+
+
+def client_bucket(address: str) -> str:
+    """Whose bucket a request takes from: an IPv4 address's own; an IPv6 address's /64, which
+    is one subscriber's (a home or a phone gets a /64 or more and may use any address in it,
+    so a bucket per address would let one client rotate past the limit); an IPv4 address
+    mapped into IPv6 (a dual-stack socket) as the IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # not an address ("-", a Unix socket's peer): its own bucket
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def security_headers() -> dict[str, str]:
@@ -63,7 +80,8 @@ class Guard:
 
         # the peer, or the trusted proxy's X-Forwarded-For (uvicorn's proxy headers)
         address = scope["client"][0] if scope.get("client") else "-"
-        wait = 0.0 if scope.get("path") in UNLIMITED else self.limiter.take(address)
+        limited = scope.get("path") not in UNLIMITED
+        wait = self.limiter.take(client_bucket(address)) if limited else 0.0
         try:
             if wait:
                 await self._too_many(secured, wait)

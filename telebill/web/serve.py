@@ -24,8 +24,8 @@ class _Server(uvicorn.Server):
             self.should_exit = True  # not re-raised after the stop: exit status 0
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    config = uvicorn.Config(
+def server_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -35,7 +35,16 @@ def serve(settings: Settings, host: str, port: int) -> None:
         server_header=False,
         log_level="warning",
         timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout_s / 2)),
+        # Beyond this many connections and requests at once, uvicorn answers 503 at once: a
+        # flood of a public page is refused rather than queued without end (the requests
+        # inside wait for a database connection at most TELEBILL_WEB_DB_ACQUIRE_TIMEOUT_S).
+        limit_concurrency=settings.web_limit_concurrency,
     )
-    server = _Server(config, Deadline("web", settings.shutdown_timeout_s))
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    server = _Server(
+        server_config(settings, host, port), Deadline("web", settings.shutdown_timeout_s)
+    )
     server.run()
     server.deadline.cancel()

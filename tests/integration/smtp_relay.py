@@ -4,7 +4,8 @@ Each RCPT of an address takes the next reply of the address's script (its last r
 an address with none is accepted): an SMTP reply line ("451 4.3.0 busy"), `DROP` (the
 connection closed instead of an answer) or `DROP_AT_DATA` (the recipient taken, the connection
 closed once the message has arrived, before the 250: the relay never took it). What the relay
-took (a 250 after DATA) is kept, parsed, in `accepted`. And a sender pointed at it.
+took (a 250 after DATA) is kept, parsed, in `accepted`; `data_delay` holds each message that
+long before its answer (a send in progress). And a sender pointed at it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ScriptedRelay:
     rcpts: Counter[str] = field(default_factory=Counter)  # RCPTs seen per address
     accepted: list[EmailMessage] = field(default_factory=list)
     sessions: list[SMTP] = field(default_factory=list)  # one per connection made
+    data_delay: float = 0.0  # seconds between a message's arrival and the relay's answer
 
     def script(self, address: str, *replies: str) -> None:
         self.scripts[address] = list(replies)
@@ -73,6 +75,7 @@ class ScriptedRelay:
             assert server.transport is not None
             server.transport.close()
             return "421 never sent: the connection is closed"
+        await asyncio.sleep(self.data_delay)
         assert isinstance(envelope.content, bytes)
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)

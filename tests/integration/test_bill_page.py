@@ -114,16 +114,20 @@ async def test_every_other_link_gets_the_same_404_in_about_the_same_time(
             answer = await get(client, PAGE_PATH + changed(token, at))
             assert (answer.status_code, answer.content) == (404, refusal.content), at
 
-        # No timing difference worth measuring: the kinds of refusal, interleaved so that the
-        # machine's load falls on all alike, take the same time within a few milliseconds.
+        # Whether a refusal's time tells its kind: asserted without a clock, in
+        # tests/service/test_bill_page.py (every kind runs the same queries, in the same
+        # order, those of a token that does not hold with the very same arguments), and
+        # above (the same bytes back). A bound on measured times here would be a timed
+        # assertion, which flakes on a loaded CI machine whatever its margin (our rule: none
+        # in tests); the interleaved medians are printed as a figure for a reader (-s).
         took: dict[str, list[float]] = {why: [] for why in bad}
         for _ in range(15):
             for why, path in bad.items():
                 began = time.perf_counter()
                 await get(client, path)
                 took[why].append(time.perf_counter() - began)
-        medians = {why: statistics.median(t) * 1000 for why, t in took.items()}
-        assert max(medians.values()) - min(medians.values()) < 15, medians
+        medians = {why: round(statistics.median(t) * 1000, 1) for why, t in took.items()}
+        print(f"refusals' median ms, by kind: {medians}")
 
         database = await b.conn.fetchval("SELECT current_database()")
         users = await b.conn.fetchval(

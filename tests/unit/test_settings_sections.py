@@ -140,6 +140,7 @@ BEFORE: dict[str, Any] = {
     "smtp_host": "127.0.0.1",
     "smtp_port": 25,
     "smtp_tls": "none",
+    "smtp_allow_plain": False,
     "smtp_ca_file": None,
     "smtp_username": None,
     "smtp_password": None,
@@ -161,6 +162,8 @@ BEFORE: dict[str, Any] = {
     "web_rate_per_minute": 60.0,
     "web_rate_burst": 20,
     "web_trusted_proxies": "127.0.0.1",
+    "web_limit_concurrency": 100,
+    "web_db_acquire_timeout_s": 5.0,
 }
 
 
@@ -254,6 +257,24 @@ def test_checks_still_apply(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="password in clear"):
         MailSettings(smtp_host="relay.example.net", smtp_username="u", smtp_password="p")
     MailSettings(smtp_host="::1", smtp_username="u", smtp_password="p")  # loopback: allowed
+    smtp: dict[str, Any] = {"email_provider": "smtp"}
+    # the bills in clear to another host: only when said to be meant
+    with pytest.raises(ValidationError, match=r"bills in clear.*TELEBILL_SMTP_ALLOW_PLAIN"):
+        MailSettings(**smtp, smtp_host="relay.example.net")
+    MailSettings(**smtp, smtp_host="relay.example.net", smtp_allow_plain=True)
+    MailSettings(**smtp, smtp_host="relay.example.net", smtp_tls="starttls")
+    MailSettings(smtp_host="relay.example.net")  # the simulated provider sends nothing there
+    # names SMTP cannot carry fail at start, not at every message
+    wrong: list[tuple[dict[str, Any], str]] = [
+        ({"email_from": "bill@텔레빌.kr"}, r"TELEBILL_EMAIL_FROM.*xn--"),
+        ({"email_from": "빌@telebill.kr"}, "TELEBILL_EMAIL_FROM: the mailbox name"),
+        ({"dkim_domain": "telebill .kr"}, "TELEBILL_DKIM_DOMAIN"),
+        ({"smtp_helo_name": "-mx.telebill.kr"}, "TELEBILL_SMTP_HELO_NAME"),
+    ]
+    for bad, named in wrong:
+        with pytest.raises(ValidationError, match=named):
+            MailSettings(**smtp, **bad)
+    MailSettings(**smtp, email_from="bill@xn--om2bq8it0r.kr", smtp_helo_name="mx1.telebill.kr")
     clean_env.setenv("TELEBILL_SETTLE_SCHEDULE_TIME", "25:00")
     with pytest.raises(ValidationError, match="settle_schedule_time"):
         Settings()

@@ -6,6 +6,7 @@ the log names nobody."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -13,8 +14,10 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from typing import cast
 from urllib.parse import quote
 
+import asyncpg
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
 from hypothesis import given
@@ -26,8 +29,11 @@ from telebill.channels.links import PAGE_PATH, BillLinks
 from telebill.clock import offset_to
 from telebill.config import Settings
 from telebill.domain.bill_link import LinkClaims, sign
+from telebill.service.deps import Deps
 from telebill.web.app import create_app
+from telebill.web.guard import client_bucket
 from telebill.web.pages import LETTER_POLICY, NOT_FOUND, PAGE_POLICY, STYLE
+from telebill.web.serve import server_config
 from tests.fakes.bill_reads import Bill, BillDeps, BillReads
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -157,6 +163,86 @@ async def test_the_limit_is_per_address() -> None:
         assert (await one.get("/healthz")).status_code == 200  # the proxy's checks: free
     async with client_for(app, "203.0.113.6") as another:
         assert (await another.get(PATH)).status_code == 200
+
+
+async def test_an_ipv6_client_is_limited_by_its_64() -> None:
+    """A subscriber may use any address of its /64: rotating through them gets no more."""
+    app = app_for(BillReads([Bill(7, 3, NAME)]), settings(burst=3, per_minute=1.0))
+    rotated = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:2::4"]
+    codes = []
+    for address in rotated:
+        async with client_for(app, address) as c:
+            codes.append((await c.get(PATH)).status_code)
+    assert codes == [200, 200, 200, 429]
+    async with client_for(app, "2001:db8:1:3::1") as next_64:  # another subscriber's
+        assert (await next_64.get(PATH)).status_code == 200
+    # an IPv4 client seen through a dual-stack socket is the IPv4 address's bucket
+    for address, expected in [
+        ("203.0.113.9", 200),
+        ("203.0.113.9", 200),
+        ("::ffff:203.0.113.9", 200),
+        ("::ffff:203.0.113.9", 429),
+    ]:
+        async with client_for(app, address) as c:
+            assert (await c.get(PATH)).status_code == expected, address
+
+
+@pytest.mark.parametrize(
+    ("address", "bucket"),
+    [
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("192.0.2.1", "192.0.2.1"),
+        ("-", "-"),
+    ],
+)
+def test_the_bucket_of_an_address(address: str, bucket: str) -> None:
+    assert client_bucket(address) == bucket
+
+
+class Pool:
+    """Stands for the page's asyncpg pool: hands out `conn`, or none at all when `stuck`."""
+
+    def __init__(self, conn: BillReads, stuck: bool = False) -> None:
+        self.conn, self.stuck, self.lent = conn, stuck, 0
+
+    # asyncpg's own signature (Pool.acquire(timeout=...)), which telebill.service.deps calls
+    async def acquire(self, timeout: float | None = None) -> BillReads:  # noqa: ASYNC109
+        if self.stuck:  # every connection busy: asyncpg waits up to `timeout`, then raises
+            await asyncio.wait_for(asyncio.Event().wait(), timeout)
+        self.lent += 1
+        return self.conn
+
+    async def release(self, conn: BillReads) -> None:
+        self.lent -= 1
+
+
+async def test_no_connection_in_time_is_503_with_retry_after() -> None:
+    """Requests do not wait without end for a pooled connection: past
+    TELEBILL_WEB_DB_ACQUIRE_TIMEOUT_S the page says "later" (the process's deps carry it,
+    telebill/service/bootstrap.py's web_process)."""
+    reads = BillReads([Bill(7, 3, NAME)])
+    free = Pool(reads)
+    app = create_app(S, Deps(S, cast(asyncpg.Pool, free), acquire_timeout=0.05))
+    async with client_for(app) as c:
+        assert (await c.get(PATH)).status_code == 200
+    assert free.lent == 0  # given back
+    stuck = Pool(reads, stuck=True)
+    app = create_app(S, Deps(S, cast(asyncpg.Pool, stuck), acquire_timeout=0.05))
+    async with client_for(app) as c:
+        # bounded only so that a page that waits for ever fails here rather than hangs
+        answer = await asyncio.wait_for(c.get(PATH), 30)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+    assert answer.headers["content-security-policy"] == PAGE_POLICY
+    assert stuck.lent == 0
+
+
+def test_the_server_bounds_what_it_holds_at_once() -> None:
+    s = settings().model_copy(update={"web_limit_concurrency": 7})
+    config = server_config(s, "127.0.0.1", 58081)
+    assert config.limit_concurrency == 7 and config.access_log is False
+    assert Settings().web_limit_concurrency == 100 and Settings().web_db_acquire_timeout_s == 5.0
 
 
 async def test_the_database_away_is_503_and_a_bug_500_both_naming_nobody(
