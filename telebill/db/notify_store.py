@@ -46,7 +46,8 @@ async def load_bill_preferences(conn: DbConn, bill_id: int, purpose: str) -> Bil
         "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
         "m.quiet_start, m.quiet_end, m.timezone, n.status, m.bill_channel "
         "FROM bill b JOIN member m ON m.id = b.member_id "
-        "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2 WHERE b.id = $1",
+        "LEFT JOIN notification n ON n.bill_id = b.id AND n.billing_month = b.billing_month"
+        " AND n.purpose = $2 WHERE b.id = $1",
         bill_id,
         purpose,
     )
@@ -63,7 +64,8 @@ async def load_preferences_of(
         "SELECT b.id, b.member_id, b.billing_month, b.created_at, m.preferred_day, "
         "m.quiet_start, m.quiet_end, m.timezone, n.status, m.bill_channel "
         "FROM bill b JOIN member m ON m.id = b.member_id "
-        "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $2 "
+        "LEFT JOIN notification n ON n.bill_id = b.id AND n.billing_month = b.billing_month"
+        " AND n.purpose = $2 "
         "WHERE b.id = ANY($1::bigint[]) ORDER BY b.member_id",
         list(bill_ids),
         purpose,
@@ -165,7 +167,8 @@ async def bills_to_notify(
     rows = await conn.fetch(
         f"""
         SELECT b.id, b.member_id, n.workflow_id IS NOT NULL AS started FROM bill b
-        LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = $1
+        LEFT JOIN notification n ON n.bill_id = b.id AND n.billing_month = b.billing_month
+            AND n.purpose = $1
         WHERE b.billing_month = $2 AND b.member_id > $3 AND b.member_id <= $4
           AND ($5::bigint[] IS NULL OR b.member_id = ANY($5::bigint[]))
           AND (n.id IS NULL OR (n.status = '{NotificationStatus.PENDING}'
@@ -201,8 +204,8 @@ async def last_errors(conn: DbConn, month: date, member_ids: Sequence[int]) -> d
     rows = await conn.fetch(
         """
         SELECT DISTINCT ON (b.member_id) b.member_id, d.error, d.channel, d.at
-        FROM bill b JOIN notification n ON n.bill_id = b.id
-        JOIN delivery_attempt d ON d.notification_id = n.id
+        FROM bill b JOIN notification n ON n.bill_id = b.id AND n.billing_month = b.billing_month
+        JOIN delivery_attempt d ON d.notification_id = n.id AND d.billing_month = n.billing_month
         WHERE b.billing_month = $1 AND b.member_id = ANY($2::bigint[]) AND d.error IS NOT NULL
         ORDER BY b.member_id, d.id DESC
         """,
@@ -258,7 +261,7 @@ async def waiting_workflows(
     reservation re-plans."""
     rows = await conn.fetch(
         "SELECT n.workflow_id, b.id, b.member_id, to_char(b.billing_month, 'YYYY-MM'), n.purpose "
-        "FROM notification n JOIN bill b ON b.id = n.bill_id "
+        "FROM notification n JOIN bill b ON b.id = n.bill_id AND b.billing_month = n.billing_month "
         "WHERE ($1::date IS NULL OR b.billing_month = $1) "
         "AND ($2::bigint[] IS NULL OR b.member_id = ANY($2::bigint[])) "
         f"AND n.status = '{NotificationStatus.PENDING}' AND n.published_at IS NULL "
@@ -292,7 +295,9 @@ async def member_bills(conn: DbConn, member_id: int, limit: int = 24) -> list[Bi
         "SELECT b.id, to_char(b.billing_month, 'YYYY-MM'), b.amount_due, n.purpose, n.status, "
         "n.channel, n.send_at, n.delivered_at, n.workflow_id "
         "FROM (SELECT * FROM bill WHERE member_id = $1 ORDER BY billing_month DESC LIMIT $2) b "
-        "LEFT JOIN notification n ON n.bill_id = b.id "
+        # the bill's month named: each bill reads its own month's notifications, not every
+        # month's (a member's page would otherwise cost months × bills probes)
+        "LEFT JOIN notification n ON n.bill_id = b.id AND n.billing_month = b.billing_month "
         "ORDER BY b.billing_month DESC, n.id",
         member_id,
         limit,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from telebill.db.month_views import month_status, recount_month_status
+from telebill.db.notify_store import member_bills
 from telebill.month_report.queries import read_delivery, read_settlement, scheduled_by_day
 from tests.integration.test_archive import complete_the_settlement
 from tests.integration.test_month_partitions import DEC, NOV, settle_and_deliver
@@ -44,3 +45,23 @@ async def test_a_months_figures_touch_no_other_months_partitions(db: asyncpg.Con
     await scheduled_by_day(db, NOV)
     assert settlement.record is not None and delivery.funnel.channels  # November was read
     assert await scans(db, "2026_12") == before
+
+
+async def test_a_members_bills_read_each_bills_month_once(db: asyncpg.Connection) -> None:
+    """The console's member page: each of the member's bills is looked up in its own month's
+    notifications only (one probe per bill, not one per bill and month)."""
+    for month in (NOV, DEC):
+        await settle_and_deliver(db, month)
+    # the plan a large installation gets (an index probe per bill), not a tiny table's hash join
+    for setting in ("enable_hashjoin", "enable_mergejoin", "enable_seqscan"):
+        await db.execute(f"SET {setting} = off")
+    member = await db.fetchval("SELECT member_id FROM bill WHERE billing_month = $1 LIMIT 1", DEC)
+    before = {m: await notification_probes(db, m) for m in ("2026_11", "2026_12")}
+    bills = await member_bills(db, member)
+    assert {b.month for b in bills} == {"2026-11", "2026-12"}
+    after = {m: await notification_probes(db, m) for m in ("2026_11", "2026_12")}
+    assert {m: after[m] - before[m] for m in after} == {"2026_11": 1, "2026_12": 1}
+
+
+async def notification_probes(db: asyncpg.Connection, suffix: str) -> int:
+    return (await scans(db, suffix))[f"notification_{suffix}"]
