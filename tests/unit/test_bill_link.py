@@ -138,7 +138,7 @@ def test_settings_give_the_key_and_the_base_and_pass_them_to_children(tmp_path: 
     assert env["TELEBILL_WEB_LINK_KEY"] == given_key
     assert env["TELEBILL_WEB_BASE_URL"] == "https://bills.example.com"
     assert not link_key_file(tmp_path).exists()  # a key given: none generated
-    local = Settings(stack_dir=tmp_path)
+    local = Settings(stack_dir=tmp_path, web_port=58081)  # not a second stack's port from the env
     assert local.web_url == "http://127.0.0.1:58081"
     assert "TELEBILL_WEB_LINK_KEY" not in local.process_env()
 
@@ -284,7 +284,7 @@ def test_the_local_stack_still_generates_its_key(tmp_path: Path, database_url: s
     ],
 )
 def test_the_local_stacks_default_links(host: str, url: str) -> None:
-    assert Settings(web_host=host).web_url == url
+    assert Settings(web_host=host, web_port=58081).web_url == url
 
 
 @pytest.mark.parametrize("host", ["192.0.2.10", "2001:db8::10", "bills.example.com"])
