@@ -65,7 +65,14 @@ def client_for(
     return AsyncClient(transport=transport, base_url="http://bills.test")
 
 
+def at_now(s: Settings) -> Settings:
+    """`s` with its clock at NOW from this moment: the offset is taken when the app is made,
+    not when this module was imported (a dated run moves the test's clock after that)."""
+    return s.model_copy(update={"clock_offset_s": offset_to(NOW)})
+
+
 def app_for(reads: BillReads, s: Settings = S) -> Starlette:
+    s = at_now(s)
     return create_app(s, BillDeps(s, reads))
 
 
@@ -224,12 +231,13 @@ async def test_no_connection_in_time_is_503_with_retry_after() -> None:
     telebill/service/bootstrap.py's web_process)."""
     reads = BillReads([Bill(7, 3, NAME)])
     free = Pool(reads)
-    app = create_app(S, Deps(S, cast(asyncpg.Pool, free), acquire_timeout=0.05))
+    s = at_now(S)
+    app = create_app(s, Deps(s, cast(asyncpg.Pool, free), acquire_timeout=0.05))
     async with client_for(app) as c:
         assert (await c.get(PATH)).status_code == 200
     assert free.lent == 0  # given back
     stuck = Pool(reads, stuck=True)
-    app = create_app(S, Deps(S, cast(asyncpg.Pool, stuck), acquire_timeout=0.05))
+    app = create_app(s, Deps(s, cast(asyncpg.Pool, stuck), acquire_timeout=0.05))
     async with client_for(app) as c:
         # bounded only so that a page that waits for ever fails here rather than hangs
         answer = await asyncio.wait_for(c.get(PATH), 30)
