@@ -92,6 +92,8 @@ _MESSAGE = _ENV.from_string(
 
 
 def _document(title: str, content: str) -> str:
+    # Not escaped again on purpose: `content` is _PAGE's or _MESSAGE's output, rendered by this
+    # autoescaping environment (every value in it already escaped), and STYLE is a constant.
     return _LAYOUT.render(title=title, style=Markup(STYLE), content=Markup(content))
 
 
