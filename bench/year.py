@@ -105,7 +105,7 @@ async def one_month(
     _, deliver_s = await probe.deliver(conn, day)
     await conn.execute("ANALYZE")  # as autovacuum would have by the next month
     db_bytes, index_bytes = await probe.sizes(conn)
-    member = probe.percentiles(await probe.member_lookups(conn, members, day.toordinal()))
+    member = probe.percentiles(await probe.member_lookups(conn, members, day, day.toordinal()))
     status = probe.percentiles(await probe.status_reads(conn, day))
     report_s = await probe.report_seconds(s, day)
     return MonthFigures(

@@ -21,8 +21,10 @@ from telebill.db.month_views import month_status
 from telebill.db.notify_store import PlannedSend, member_bills, record_plans
 from telebill.db.partition_store import open_month
 from telebill.db.tally_store import fold
+from telebill.domain.month import shift_month
 from telebill.month_report.build import month_view
 from telebill.month_report.page import render_page
+from telebill.service.members import MEMBER_PAGE_MONTHS
 
 P = "MONTHLY_BILL"
 PAGE = 5_000  # bills per batch, as the consumers write theirs
@@ -143,11 +145,16 @@ async def timed(calls: int, call: Callable[[int], Awaitable[object]]) -> list[fl
     return samples
 
 
-async def member_lookups(conn: asyncpg.Connection, members: int, seed: int) -> list[float]:
-    """A member's bills, as the console's member page reads them, for members drawn at random."""
+async def member_lookups(
+    conn: asyncpg.Connection, members: int, month: date, seed: int
+) -> list[float]:
+    """A member's bills, as the console's member page reads them in `month` (its twelve months
+    up to that one), for members drawn at random."""
     rng = random.Random(seed)
     chosen = [rng.randint(1, members) for _ in range(200)]
-    return await timed(len(chosen), lambda k: member_bills(conn, chosen[k]))
+    before = shift_month(month, 1)
+    since = shift_month(before, -MEMBER_PAGE_MONTHS)
+    return await timed(len(chosen), lambda k: member_bills(conn, chosen[k], since, before))
 
 
 async def status_reads(conn: asyncpg.Connection, month: date) -> list[float]:

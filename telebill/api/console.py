@@ -209,19 +209,22 @@ async def stuck_page(
 
 @router.get("/bills", response_class=HTMLResponse)
 async def bills_page(
-    request: Request, c: SignedIn, member: Annotated[int, Query(ge=1, le=INT64_MAX)] | None = None
+    request: Request,
+    c: SignedIn,
+    member: Annotated[int, Query(ge=1, le=INT64_MAX)] | None = None,
+    before: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
-    found, bills, problem = None, [], None
+    found, page, problem = None, None, None
     if member is not None:
         try:
             found = await members.member(c.deps, member)
-            bills = await members.bills(c.deps, member)
+            page = await members.bills(c.deps, member, before)
         except TelebillError as exc:
             problem = str(exc)
         if found is not None and not await personal_data(request, c, member, "console"):
             found = members.masked(found)
     return _page(
-        request, c, "bills.html.j2", member_id=member, member=found, bills=bills, problem=problem
+        request, c, "bills.html.j2", member_id=member, member=found, page=page, problem=problem
     )
 
 

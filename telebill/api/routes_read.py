@@ -63,8 +63,17 @@ async def member(
 
 
 @router.get("/members/{member_id}/bills")
-async def member_bills(c: AsViewer, member_id: bodies.PathId) -> list[Any]:
-    return list(await members.bills(c.deps, member_id))
+async def member_bills(
+    c: AsViewer,
+    member_id: bodies.PathId,
+    before: Annotated[
+        str | None,
+        Query(max_length=7, description="YYYY-MM: the page of the 12 months before it"),
+    ] = None,
+) -> dict[str, Any]:
+    """The member's bills of twelve months, newest first, with their notifications; `older`
+    is the `before` of the next page (null: no older month online)."""
+    return asdict(await members.bills(c.deps, member_id, before))
 
 
 @router.get("/members/{member_id}/plan")

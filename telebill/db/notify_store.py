@@ -289,17 +289,24 @@ class BillNotice:
     workflow_id: str | None
 
 
-async def member_bills(conn: DbConn, member_id: int, limit: int = 24) -> list[BillNotice]:
-    """The member's latest bills, newest first, each with its notifications."""
+async def member_bills(conn: DbConn, member_id: int, since: date, before: date) -> list[BillNotice]:
+    """The member's bills of the months from `since` up to `before` (excluded), newest first,
+    each with its notifications.
+
+    The months are named, not a count of bills: PostgreSQL has no index across partitions, so
+    "the latest N bills" probes every month online (60 probes at five years), while a range of
+    months probes those months' partitions only, whatever the history holds."""
     rows = await conn.fetch(
         "SELECT b.id, to_char(b.billing_month, 'YYYY-MM'), b.amount_due, n.purpose, n.status, "
         "n.channel, n.send_at, n.delivered_at, n.workflow_id "
-        "FROM (SELECT * FROM bill WHERE member_id = $1 ORDER BY billing_month DESC LIMIT $2) b "
+        "FROM bill b "
         # the bill's month named: each bill reads its own month's notifications, not every
         # month's (a member's page would otherwise cost months × bills probes)
         "LEFT JOIN notification n ON n.bill_id = b.id AND n.billing_month = b.billing_month "
+        "WHERE b.member_id = $1 AND b.billing_month >= $2 AND b.billing_month < $3 "
         "ORDER BY b.billing_month DESC, n.id",
         member_id,
-        limit,
+        since,
+        before,
     )
     return [BillNotice(*r.values()) for r in rows]

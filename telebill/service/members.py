@@ -1,17 +1,20 @@
-"""A member's delivery preferences and micro-payment limit."""
+"""A member: delivery preferences, micro-payment limit, and bills page by page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from telebill import clock
 from telebill.contracts.notification import PREFERENCES_CHANGED
+from telebill.db.archive_store import online_months
 from telebill.db.member_store import get_member, parse_quiet, set_micro_limit
 from telebill.db.notify_store import member_bills
 from telebill.domain.chain import parse_chains
 from telebill.domain.masking import mask_email, mask_name, mask_phone
+from telebill.domain.month import format_month, month_of, next_month, parse_month, shift_month
 from telebill.errors import TelebillError, Unavailable
-from telebill.service.notify import plan_again, tell
+from telebill.service.notify import checked_month, plan_again, tell
 
 if TYPE_CHECKING:
     from telebill.db.member_store import MemberPrefs
@@ -97,8 +100,30 @@ async def update_preferences(
     return PreferencesSaved(saved, told)
 
 
-async def bills(deps: Deps, member_id: int) -> list[BillNotice]:
-    """The member's latest bills with their notifications (NotFound for an unknown member)."""
+MEMBER_PAGE_MONTHS = 12  # a member's bills page: a year of months, older ones a page further
+
+
+@dataclass(frozen=True)
+class MemberBills:
+    """One page of a member's bills: the months from `since` up to `before` (excluded)."""
+
+    bills: list[BillNotice]
+    since: str
+    before: str
+    older: str | None  # the `before` of the next, older page; None: no older month online
+
+
+async def bills(deps: Deps, member_id: int, before: str | None = None) -> MemberBills:
+    """The member's bills of the twelve months before `before` (default: up to this month),
+    with their notifications (NotFound for an unknown member)."""
+    if before is None:
+        end = next_month(month_of(clock.now(deps.settings), deps.settings.system_time_zone))
+    else:
+        end = parse_month(checked_month(before))
+    since = shift_month(end, -MEMBER_PAGE_MONTHS)
     async with deps.db() as conn:
         await get_member(conn, member_id)
-        return await member_bills(conn, member_id)
+        found = await member_bills(conn, member_id, since, end)
+        months = await online_months(conn)
+    older = format_month(since) if months and months[0] < since else None
+    return MemberBills(found, format_month(since), format_month(end), older)

@@ -12,6 +12,7 @@ import asyncpg
 
 from telebill.db.month_views import month_status, recount_month_status
 from telebill.db.notify_store import member_bills
+from telebill.domain.month import shift_month
 from telebill.month_report.queries import read_delivery, read_settlement, scheduled_by_day
 from tests.integration.test_archive import complete_the_settlement
 from tests.integration.test_month_partitions import DEC, NOV, settle_and_deliver
@@ -57,7 +58,7 @@ async def test_a_members_bills_read_each_bills_month_once(db: asyncpg.Connection
         await db.execute(f"SET {setting} = off")
     member = await db.fetchval("SELECT member_id FROM bill WHERE billing_month = $1 LIMIT 1", DEC)
     before = {m: await notification_probes(db, m) for m in ("2026_11", "2026_12")}
-    bills = await member_bills(db, member)
+    bills = await member_bills(db, member, NOV, shift_month(DEC, 1))
     assert {b.month for b in bills} == {"2026-11", "2026-12"}
     after = {m: await notification_probes(db, m) for m in ("2026_11", "2026_12")}
     assert {m: after[m] - before[m] for m in after} == {"2026_11": 1, "2026_12": 1}

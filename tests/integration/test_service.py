@@ -143,3 +143,31 @@ async def test_a_member_chooses_a_bill_channel_the_installation_has_a_chain_for(
     assert (await members.update_preferences(four, 2, channel="sms")).member.bill_channel == "sms"
     seeded = {(await members.member(plain, m)).bill_channel for m in range(3, 9)}
     assert seeded <= {"alimtalk", "email", "push", "sms"}
+
+
+async def test_a_members_bills_come_twelve_months_a_page(
+    databases: Databases, settings: Settings
+) -> None:
+    """The member page asks for a range of months, so its cost does not grow with the history
+    online; the months before it are a page further, offered only when one is online."""
+    stack = await settled(databases, settings)
+
+    def at(instant: datetime) -> Deps:
+        return Deps(stack.settings.model_copy(update={"clock_offset_s": offset_to(instant)}))
+
+    member = await stack.conn.fetchval("SELECT min(member_id) FROM bill")
+    this_year = await members.bills(at(datetime(2026, 12, 10, tzinfo=SEOUL)), member)
+    assert (this_year.since, this_year.before, this_year.older) == ("2026-01", "2027-01", None)
+    assert {b.month for b in this_year.bills} == {MONTH}
+
+    next_year = at(datetime(2027, 12, 10, tzinfo=SEOUL))
+    latest = await members.bills(next_year, member)
+    assert (latest.since, latest.bills, latest.older) == ("2027-01", [], "2027-01")
+    older = await members.bills(next_year, member, latest.older)
+    assert {b.month for b in older.bills} == {MONTH} and older.older is None
+    # a page that ends where the bills begin: empty, and nothing older to offer
+    assert await members.bills(next_year, member, MONTH) == members.MemberBills(
+        [], "2025-11", MONTH, None
+    )
+    with pytest.raises(TelebillError, match="YYYY-MM"):
+        await members.bills(next_year, member, "2026-13")
