@@ -202,13 +202,43 @@ def goals(done: list[MonthFigures], members: int) -> None:
     record(Figure("year", "the month status, worst p95", status_p95, "ms", goal=Goal(high=200)))
 
 
+async def probe_again(url: str, members: int, month: str) -> None:
+    """A member's page by its number of months, and the month status, measured again on a kept
+    database as of its last month (nothing settled)."""
+    conn = await connect(url)
+    try:
+        day = parse_month(month)
+        seed = time.time_ns()  # other members than the last probe's: their pages not yet read
+        print(f"{month}, {members:,} members: p50 / p95 ms of 200 members drawn at random")
+        for page in (1, 3, 6, 12):
+            lookups = await probe.member_lookups(conn, members, day, seed + page, page)
+            p50, p95 = probe.percentiles(lookups)
+            print(f"a member's bills, a page of {page:2} months: {p50:6.2f} / {p95:6.2f}")
+        p50, p95 = probe.percentiles(await probe.status_reads(conn, day))
+        print(f"the month status:                     {p50:6.2f} / {p95:6.2f}")
+    finally:
+        await conn.close()
+
+
 async def main(
-    members: int, month: str, keep: bool, months: int, fresh: bool, database: str
+    members: int,
+    month: str,
+    keep: bool,
+    months: int,
+    fresh: bool,
+    database: str,
+    probe_only: bool,
 ) -> None:
     s = get_settings()
     name = "year" if database == BENCH_DB else database
     state = s.stack_dir / "bench" / f"{name}-{members}.json"
     done = [MonthFigures(**m) for m in json.loads(state.read_text())] if state.exists() else []
+    if probe_only:
+        if not done:
+            raise SystemExit(f"no kept run of {members:,} members to probe ({state} is missing)")
+        url = make_url(s.db_url).set(database=database).render_as_string(hide_password=False)
+        await probe_again(url, members, done[-1].month)
+        return
     if fresh or not done:
         url = await fresh_database(s, database)
         done = []
@@ -259,6 +289,12 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--months", type=int, default=12, help="months to settle and deliver")
     parser.add_argument("--fresh", action="store_true", help="start over (drop the database)")
     parser.add_argument("--database", default=BENCH_DB, help="its database (two runs at once)")
+    parser.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="measure a member's page (by months) and the month status again on the kept "
+        "database, as of its last month, and stop",
+    )
 
 
 if __name__ == "__main__":

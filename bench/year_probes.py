@@ -146,14 +146,18 @@ async def timed(calls: int, call: Callable[[int], Awaitable[object]]) -> list[fl
 
 
 async def member_lookups(
-    conn: asyncpg.Connection, members: int, month: date, seed: int
+    conn: asyncpg.Connection,
+    members: int,
+    month: date,
+    seed: int,
+    page_months: int = MEMBER_PAGE_MONTHS,
 ) -> list[float]:
-    """A member's bills, as the console's member page reads them in `month` (its twelve months
-    up to that one), for members drawn at random."""
+    """A member's bills, as the console's member page reads them in `month` (its page of
+    months up to that one), for members drawn at random."""
     rng = random.Random(seed)
     chosen = [rng.randint(1, members) for _ in range(200)]
     before = shift_month(month, 1)
-    since = shift_month(before, -MEMBER_PAGE_MONTHS)
+    since = shift_month(before, -page_months)
     return await timed(len(chosen), lambda k: member_bills(conn, chosen[k], since, before))
 
 

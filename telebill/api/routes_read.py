@@ -68,10 +68,10 @@ async def member_bills(
     member_id: bodies.PathId,
     before: Annotated[
         str | None,
-        Query(max_length=7, description="YYYY-MM: the page of the 12 months before it"),
+        Query(max_length=7, description="YYYY-MM: the page of the 6 months before it"),
     ] = None,
 ) -> dict[str, Any]:
-    """The member's bills of twelve months, newest first, with their notifications; `older`
+    """The member's bills of six months, newest first, with their notifications; `older`
     is the `before` of the next page (null: no older month online)."""
     return asdict(await members.bills(c.deps, member_id, before))
 

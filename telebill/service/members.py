@@ -100,7 +100,10 @@ async def update_preferences(
     return PreferencesSaved(saved, told)
 
 
-MEMBER_PAGE_MONTHS = 12  # a member's bills page: a year of months, older ones a page further
+# A member's bills page: half a year (as carriers' own apps show), older months a page further.
+# Its cost is a probe of each month's partitions: bench.year measured about 0.7 ms a month at
+# 1M members with cold caches (12 months: 12 ms p95).
+MEMBER_PAGE_MONTHS = 6
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class MemberBills:
 
 
 async def bills(deps: Deps, member_id: int, before: str | None = None) -> MemberBills:
-    """The member's bills of the twelve months before `before` (default: up to this month),
+    """The member's bills of the six months before `before` (default: up to this month),
     with their notifications (NotFound for an unknown member)."""
     if before is None:
         end = next_month(month_of(clock.now(deps.settings), deps.settings.system_time_zone))

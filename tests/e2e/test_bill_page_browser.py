@@ -7,21 +7,16 @@ under test-output/bill-page/."""
 
 from __future__ import annotations
 
-import re
-import shutil
-
-import pytest
-from playwright.async_api import Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 
 from telebill.channels.links import PAGE_PATH
-from telebill.config import PROJECT_ROOT, Settings
+from telebill.config import Settings
 from telebill.domain.bill_link import LinkClaims, sign
 from telebill.rendering.render import date_ko, won
+from tests.integration.bill_page_phone import OUTPUT, PHONE, chromium, view_in_browser
 from tests.integration.conftest import Databases
 from tests.integration.web_server import KEY, PRETEND, billed, web_server
 
-OUTPUT = PROJECT_ROOT / "test-output" / "bill-page"
-PHONE = ViewportSize(width=390, height=844)  # a common phone's CSS pixels
 HOSTILE = '<img src=x onerror="window.pwned = 1"><script>window.pwned = 2</script>김민수'
 
 
@@ -34,21 +29,16 @@ async def fits(page: Page) -> bool:
 async def test_a_member_opens_their_bill_on_a_phone(
     databases: Databases, settings: Settings
 ) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium missing: `make test` installs it (scripts/system-deps.sh)")
     OUTPUT.mkdir(parents=True, exist_ok=True)
     b = await billed(databases, settings, 3)
     bill_id, context = next(iter(b.contexts.items()))
     await b.conn.execute("UPDATE member SET name = $1 WHERE id = $2", HOSTILE, context.member.id)
     email = await b.message("email", bill_id)
-    found = re.search(r'href="([^"]+)" style="[^"]*" id="view-in-browser"', email.body)
-    assert found is not None, "the e-mail has no 'view in browser' link"
-    link = found.group(1)
+    link = view_in_browser(email.body)
     assert link == (await b.message("alimtalk", bill_id)).link  # AlimTalk's button, the same
 
     async with web_server(b, "browser"), async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = await p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         phone = await browser.new_context(
             viewport=PHONE,
             device_scale_factor=3,

@@ -5,6 +5,8 @@ reads it: it parses, both parts are there, its HTML is the template's preview of
 (the admin API's preview), the Korean subject and sender's name decode, its DKIM signature
 verifies; one file per bill sent by e-mail, no Message-ID twice. A few members' addresses are
 unknown to the relay: its 550 sends those bills to SMS, and nothing of them is delivered.
+Then `telebill web serve` serves each delivered message's "view in browser" link: every one
+opens its own bill, and a few are opened in headless Chromium at a phone's size.
 """
 
 from __future__ import annotations
@@ -21,16 +23,24 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import dkim
+import httpx
 import pytest
+from pydantic import SecretStr
 
+from telebill.channels.links import PAGE_PATH
 from telebill.channels.smtp_message import message_id
+from telebill.clock import offset_to
 from telebill.config import Settings
+from telebill.rendering.render import won
 from telebill.service.deps import Deps
 from telebill.service.templates import preview
+from tests.helpers import free_low_ports
+from tests.integration.bill_page_phone import opened_on_a_phone, view_in_browser
 from tests.integration.conftest import Databases
 from tests.integration.consumer_processes import Output, caught_up, eventually, spawn
 from tests.integration.delivery_platform import Platform, event, platform_of
 from tests.integration.postfix_relay import PostfixRelay, postfix_running, unavailable
+from tests.integration.web_server import KEY, PRETEND, Billed, web_server
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
@@ -42,6 +52,13 @@ SELECTOR = "s2026"
 @pytest.fixture
 async def month(databases: Databases, settings: Settings) -> AsyncIterator[Platform]:
     async with platform_of(databases, settings, MEMBERS) as made:
+        # the messages' links point at a bill page of this test's own
+        made.settings = made.settings.model_copy(
+            update={
+                "web_base_url": f"http://127.0.0.1:{free_low_ports(1)}",
+                "web_link_key": SecretStr(KEY),
+            }
+        )
         yield made
 
 
@@ -163,6 +180,30 @@ async def test_a_month_into_postfix_arrives_as_previewed_and_signed(
             assert dkim.verify(files[path], dnsfunc=dns), f"DKIM fails on {path.name}"
     finally:
         deps.close()
+    await the_links_open_their_bills(
+        month, {bill_by_id[str(m["Message-ID"])]: m for m in parsed.values()}
+    )
+
+
+async def the_links_open_their_bills(month: Platform, delivered: dict[int, EmailMessage]) -> None:
+    """Each delivered message's "view in browser" link, served by `telebill web serve`, opens
+    that message's bill; a few are opened in Chromium at a phone's size."""
+    due = {
+        r["id"]: r["amount_due"] for r in await month.conn.fetch("SELECT id, amount_due FROM bill")
+    }
+    links = {bill: view_in_browser(body_parts(msg)[1]) for bill, msg in delivered.items()}
+    # the page's clock where every bill is due and no link has expired yet, whatever the date
+    s = month.settings.model_copy(
+        update={"clock_offset_s": offset_to(PRETEND), "web_rate_burst": 2 * len(links)}
+    )
+    served = Billed(s, month.conn, str(s.web_base_url), {})
+    async with web_server(served, "postfix-links"), httpx.AsyncClient() as client:
+        for bill, link in links.items():
+            assert link.startswith(served.url + PAGE_PATH)
+            page = await client.get(link)
+            assert page.status_code == 200, (bill, page.status_code)
+            assert f'id="amount-due">{won(due[bill])}<' in page.text, bill
+        await opened_on_a_phone([(links[b], won(due[b])) for b in sorted(links)[:3]])
 
 
 def parse(raw: bytes) -> EmailMessage:

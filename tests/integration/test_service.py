@@ -145,7 +145,7 @@ async def test_a_member_chooses_a_bill_channel_the_installation_has_a_chain_for(
     assert seeded <= {"alimtalk", "email", "push", "sms"}
 
 
-async def test_a_members_bills_come_twelve_months_a_page(
+async def test_a_members_bills_come_six_months_a_page(
     databases: Databases, settings: Settings
 ) -> None:
     """The member page asks for a range of months, so its cost does not grow with the history
@@ -156,18 +156,23 @@ async def test_a_members_bills_come_twelve_months_a_page(
         return Deps(stack.settings.model_copy(update={"clock_offset_s": offset_to(instant)}))
 
     member = await stack.conn.fetchval("SELECT min(member_id) FROM bill")
-    this_year = await members.bills(at(datetime(2026, 12, 10, tzinfo=SEOUL)), member)
-    assert (this_year.since, this_year.before, this_year.older) == ("2026-01", "2027-01", None)
-    assert {b.month for b in this_year.bills} == {MONTH}
+    now = await members.bills(at(datetime(2026, 12, 10, tzinfo=SEOUL)), member)
+    assert (now.since, now.before, now.older) == ("2026-07", "2027-01", None)
+    assert {b.month for b in now.bills} == {MONTH}
 
-    next_year = at(datetime(2027, 12, 10, tzinfo=SEOUL))
-    latest = await members.bills(next_year, member)
-    assert (latest.since, latest.bills, latest.older) == ("2027-01", [], "2027-01")
-    older = await members.bills(next_year, member, latest.older)
+    later = at(datetime(2027, 5, 10, tzinfo=SEOUL))
+    latest = await members.bills(later, member)
+    assert (latest.since, latest.before, latest.bills, latest.older) == (
+        "2026-12",
+        "2027-06",
+        [],
+        "2026-12",  # November is online: a page further
+    )
+    older = await members.bills(later, member, latest.older)
     assert {b.month for b in older.bills} == {MONTH} and older.older is None
     # a page that ends where the bills begin: empty, and nothing older to offer
-    assert await members.bills(next_year, member, MONTH) == members.MemberBills(
-        [], "2025-11", MONTH, None
+    assert await members.bills(later, member, MONTH) == members.MemberBills(
+        [], "2026-05", MONTH, None
     )
     with pytest.raises(TelebillError, match="YYYY-MM"):
-        await members.bills(next_year, member, "2026-13")
+        await members.bills(later, member, "2026-13")
