@@ -139,10 +139,19 @@ async def restore_month(conn: DbConn, month: date, root: Path) -> dict[str, int]
         return await _restore_month(conn, month, root)
 
 
+def archive_folder(recorded: str | None, root: Path, month: date) -> Path:
+    """Where a month's files are: where they were written (the record's location), else under
+    today's archive folder (moved there since, or brought from another installation). The
+    manifest's digest, checked against the record, says whether they are the ones archived."""
+    if recorded is not None and Path(recorded).is_dir():
+        return Path(recorded)
+    return month_dir(root, month)
+
+
 async def _restore_month(conn: DbConn, month: date, root: Path) -> dict[str, int]:
-    folder = month_dir(root, month)
-    manifest, digest = read_manifest(folder)
     recorded = await store.archives(conn, month)
+    folder = archive_folder(recorded[0].location if recorded else None, root, month)
+    manifest, digest = read_manifest(folder)
     if recorded and recorded[0].manifest_sha256 != digest:
         raise ArchiveDamaged(f"{folder}'s manifest is not the one archived (its SHA-256 differs)")
     if manifest.month != f"{month:%Y-%m}":
@@ -188,7 +197,8 @@ async def expire_archives(conn: DbConn, root: Path, current: date, keep_years: i
     gone = []
     for record in await store.archives(conn):
         if record.billing_month < limit and record.restored_at is None:
-            shutil.rmtree(month_dir(root, record.billing_month), ignore_errors=True)
+            folder = archive_folder(record.location, root, record.billing_month)
+            shutil.rmtree(folder, ignore_errors=True)
             await store.forget_archive(conn, record.billing_month)
             gone.append(f"{record.billing_month:%Y-%m}")
     return gone

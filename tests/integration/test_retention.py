@@ -61,8 +61,8 @@ async def test_retention_counts_months_in_its_zone_and_expires_old_archives(
     try:
         await a_whole_month(conn, OCT)
         await a_whole_month(conn, NOV)
-        old = tmp_path / "2021-10"
-        old.mkdir()
+        old = tmp_path / "an-earlier-archive-folder" / "2021-10"  # where it was written
+        old.mkdir(parents=True)
         await archive_store.record_archive(conn, date(2021, 10, 1), str(old), "x", {}, 0)
         await archive_store.record_archive(conn, date(2021, 11, 1), str(old), "x", {}, 0)
         # 2026-12-31 16:00 UTC is already January in Seoul: two months online means November
