@@ -10,6 +10,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telebill.asgi_answers import log_request, send_whole
+
 log = logging.getLogger("telebill.api")
 
 SECURITY_HEADERS = [
@@ -51,13 +53,13 @@ class Guard:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await self._refuse(send, status)
-            self._log(scope, status["code"], began)
+            log_request(log, scope, status["code"], began)
             return
         if "\x00" in str(scope.get("path", "")) or b"%00" in scope.get("query_string", b""):
             # PostgreSQL's text cannot hold a NUL: refused here once, for every parameter of
             # every route, rather than met as an error of the driver (a 500) deep in one.
             await self._refuse(send, status, 400, "a NUL character in the path or query")
-            self._log(scope, status["code"], began)
+            log_request(log, scope, status["code"], began)
             return
         seen = 0
         overflow = {"hit": False, "answered": False}
@@ -98,7 +100,7 @@ class Guard:
             if not overflow["answered"]:
                 overflow["answered"] = True
                 await self._refuse(send, status)
-        self._log(scope, status["code"], began)
+        log_request(log, scope, status["code"], began)
 
     async def _refuse(
         self,
@@ -107,29 +109,6 @@ class Guard:
         code: int = 413,
         why: str = "request body too large",
     ) -> None:
-        body = json.dumps({"detail": why}).encode()
         status["code"] = code
-        await send(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *SECURITY_HEADERS,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    def _log(scope: Scope, status: int, began: float) -> None:
-        route = scope.get("route")
-        pattern = getattr(route, "path", None) or "(unrouted)"
-        log.info(
-            "%s %s %d %.0f ms",
-            scope.get("method"),
-            pattern,
-            status,
-            (time.perf_counter() - began) * 1000,
-        )
+        body = json.dumps({"detail": why}).encode()
+        await send_whole(send, code, b"application/json", body, SECURITY_HEADERS)

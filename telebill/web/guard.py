@@ -14,6 +14,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telebill.asgi_answers import log_request, send_whole
 from telebill.web.limiter import TokenBuckets, retry_after
 from telebill.web.pages import PAGE_POLICY, TOO_MANY
 
@@ -88,32 +89,9 @@ class Guard:
             else:
                 await self.app(scope, receive, secured)
         finally:
-            self._log(scope, status["code"] or 500, began)
+            log_request(log, scope, status["code"] or 500, began)
 
     @staticmethod
     async def _too_many(send: Send, wait: float) -> None:
-        body = TOO_MANY.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"text/html; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", retry_after(wait).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    def _log(scope: Scope, status: int, began: float) -> None:
-        route = scope.get("route")
-        pattern = getattr(route, "path", None) or "(no route)"
-        log.info(
-            "%s %s %d %.0f ms",
-            scope.get("method"),
-            pattern,
-            status,
-            (time.perf_counter() - began) * 1000,
-        )
+        later = [(b"retry-after", retry_after(wait).encode())]
+        await send_whole(send, 429, b"text/html; charset=utf-8", TOO_MANY.encode(), later)
