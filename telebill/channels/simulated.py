@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from telebill.channels.base import DeliveryFailed, RenderedMessage
+from telebill.channels.key_burst import KeyBurst
 from telebill.db.delivery_store import claim_provider_keys
 from telebill.resilience import describe
 
@@ -32,39 +33,24 @@ class IdempotencyLedger:
         self.pool = pool
         self.channel = channel
         self.refused = 0  # claims refused as duplicates by this process
-        self._pending: list[tuple[str, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._burst: KeyBurst[bool] = KeyBurst(self._answer)
 
     async def accept(self, key: str) -> bool:
         """True when the key is new (the message goes out), False when it was accepted before."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await self._burst.ask(key)
 
-    async def _flush(self) -> None:
-        await asyncio.sleep(0.002)  # the rest of the burst queues its keys meanwhile
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                new = await self._claim(sorted({k for k, _ in batch}))
-            except Exception as exc:  # the provider is unreachable: nothing was accepted
-                failure = DeliveryFailed(f"provider unavailable ({describe(exc)})")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(failure)
-                continue
-            for key, future in batch:
-                first = key in new
-                new.discard(key)  # the same key twice in a burst: the second is a duplicate
-                self.refused += not first
-                if not future.done():
-                    future.set_result(first)
-
-    async def _claim(self, keys: list[str]) -> set[str]:
-        async with self.pool.acquire() as conn:
-            return await claim_provider_keys(conn, self.channel, keys)
+    async def _answer(self, batch: list[tuple[str, asyncio.Future[bool]]]) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                new = await claim_provider_keys(conn, self.channel, sorted({k for k, _ in batch}))
+        except Exception as exc:  # the provider is unreachable: nothing was accepted
+            raise DeliveryFailed(f"provider unavailable ({describe(exc)})") from exc
+        for key, future in batch:
+            first = key in new
+            new.discard(key)  # the same key twice in a burst: the second is a duplicate
+            self.refused += not first
+            if not future.done():
+                future.set_result(first)
 
 
 # A provider's own rules (e.g. KakaoTalk's): why it refuses this message for good, or None.

@@ -24,6 +24,7 @@ from enum import Enum
 import asyncpg
 
 from telebill.channels.base import DeliveryFailed
+from telebill.channels.key_burst import KeyBurst
 from telebill.db.connect import DbConn
 from telebill.db.delivery_store import (
     accept_sending_keys,
@@ -43,39 +44,19 @@ class Claim(Enum):
     BEING_SENT = "being sent"  # another sender holds it at this moment
 
 
-class _Burst:
-    """Keys asked about at about the same moment, answered by one query: a key's answer is
-    its value in the query's mapping (or "" when the query answers with a set), None when
-    absent."""
+def _burst(pool: asyncpg.Pool, query: Query) -> KeyBurst[str | None]:
+    """A key's answer is its value in the query's mapping (or "" when the query answers with
+    a set), None when absent."""
 
-    def __init__(self, pool: asyncpg.Pool, query: Query) -> None:
-        self.pool, self.query = pool, query
-        self._pending: list[tuple[str, asyncio.Future[str | None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+    async def answer(batch: list[tuple[str, asyncio.Future[str | None]]]) -> None:
+        async with pool.acquire() as conn:
+            found = await query(conn, sorted({k for k, _ in batch}))
+        answers = found if isinstance(found, Mapping) else dict.fromkeys(found, "")
+        for key, future in batch:
+            if not future.done():
+                future.set_result(answers.get(key))
 
-    async def ask(self, key: str) -> str | None:
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0.002)  # the rest of the burst queues its keys meanwhile
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self.pool.acquire() as conn:
-                    found = await self.query(conn, sorted({k for k, _ in batch}))
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            answers = found if isinstance(found, Mapping) else dict.fromkeys(found, "")
-            for key, future in batch:
-                if not future.done():
-                    future.set_result(answers.get(key))
+    return KeyBurst(answer)
 
 
 class RelayKeys:
@@ -94,9 +75,9 @@ class RelayKeys:
         async def release(conn: DbConn, keys: Sequence[str]) -> set[str]:
             return await release_sending_keys(conn, channel, keys)
 
-        self._claims = _Burst(pool, claim)
-        self._accepts = _Burst(pool, accept)
-        self._releases = _Burst(pool, release)
+        self._claims = _burst(pool, claim)
+        self._accepts = _burst(pool, accept)
+        self._releases = _burst(pool, release)
 
     async def claim(self, key: str) -> Claim:
         try:
