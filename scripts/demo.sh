@@ -65,29 +65,29 @@ $BIN/telebill report --month "$MONTH" --html "$LOGS/report-$MONTH.html"
 # The admin console over the same installation, left running after the demo (reads need nothing
 # else; its send buttons need `telebill worker` and the consumers, as above). A demo admin is
 # (re)created with a fresh token each run.
-if [ -f "$LOGS/api.pid" ]; then kill "$(cat "$LOGS/api.pid")" 2>/dev/null || true; sleep 1; fi
+# serve NAME URL-OF-ITS-HEALTH: (re)start `telebill NAME serve` in the background, left
+# running after the demo, and wait until it answers.
+serve() {
+  if [ -f "$LOGS/$1.pid" ]; then kill "$(cat "$LOGS/$1.pid")" 2>/dev/null || true; sleep 1; fi
+  setsid nohup $BIN/telebill "$1" serve >"$LOGS/$1.log" 2>&1 </dev/null &
+  echo $! >"$LOGS/$1.pid"
+  for _ in $(seq 100); do
+    $BIN/python -c "import httpx; httpx.get('$2').raise_for_status()" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "telebill $1 serve did not answer at $2: see $LOGS/$1.log" >&2
+}
 $BIN/telebill api user remove --name demo-admin >/dev/null 2>&1 || true
 TOKEN=$($BIN/telebill api user add --name demo-admin --role admin | sed -n 's/.*(shown once): //p')
-setsid nohup $BIN/telebill api serve >"$LOGS/api.log" 2>&1 </dev/null &
-echo $! >"$LOGS/api.pid"
 API=$($BIN/python -c 'from telebill.config import get_settings as g; s = g(); print(f"http://{s.api_host}:{s.api_port}")')
-for _ in $(seq 100); do
-  $BIN/python -c "import httpx, sys; httpx.get('$API/api/health').raise_for_status()" 2>/dev/null && break
-  sleep 0.2
-done
+serve api "$API/api/health"
 echo "admin console: $API/console (sign in with the token $TOKEN); API: $API/docs"
 echo "  stop it: kill \$(cat $LOGS/api.pid)"
 
 # The members' bill page over the same installation, left running too: the link each message
 # carries (AlimTalk's button, a push's web fallback, the e-mail's "view in browser") opens its
 # bill there.
-if [ -f "$LOGS/web.pid" ]; then kill "$(cat "$LOGS/web.pid")" 2>/dev/null || true; sleep 1; fi
-setsid nohup $BIN/telebill web serve >"$LOGS/web.log" 2>&1 </dev/null &
-echo $! >"$LOGS/web.pid"
 WEB=$($BIN/python -c 'from telebill.config import get_settings as g; print(g().web_url)')
-for _ in $(seq 100); do
-  $BIN/python -c "import httpx; httpx.get('$WEB/healthz').raise_for_status()" 2>/dev/null && break
-  sleep 0.2
-done
+serve web "$WEB/healthz"
 echo "bill page: $WEB (a bill's link: telebill templates preview --channel alimtalk --bill <id>)"
 echo "  stop it: kill \$(cat $LOGS/web.pid)"

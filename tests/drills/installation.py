@@ -152,7 +152,7 @@ async def prepare(
             *(time.fromisoformat(t) for t in SLEEPERS_QUIET),
         )
     pretend = WAKE - timedelta(seconds=sleep_s or 0)
-    name = f"d{uuid.uuid4().hex[:8]}"
+    name = f"drill{uuid.uuid4().hex[:8]}"  # its topics: drill<tag>. (the tests leave them)
     settings = base.beside(
         name,
         url,
