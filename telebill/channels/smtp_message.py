@@ -12,9 +12,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.charset import BASE64, Charset
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, make_msgid
+from typing import cast
 
 from telebill.channels.base import RenderedMessage
 
@@ -47,23 +52,51 @@ def message_id(key: str | None, domain: str) -> str:
     return f"<{digest}.bill@{domain}>"
 
 
+# Bodies in base64: a Korean bill is mostly non-ASCII, where base64 is the shorter encoding,
+# and naming it spares the `email` package trying each encoding on every message.
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = BASE64
+WIRE = policy.compat32.clone(linesep="\r\n")
+
+
 def build(
     message: RenderedMessage, to: str, sender: MailFrom, key: str | None, date: datetime
-) -> EmailMessage:
+) -> Message:
     """The MIME message; raises ValueError for an address or header that cannot be written,
-    which no retry mends."""
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["From"] = Address(display_name=sender.name, addr_spec=sender.address)
-    msg["To"] = Address(addr_spec=ascii_address(to))
-    msg["Subject"] = message.subject or ""
+    which no retry mends.
+
+    Built with the `email` package's MIME classes and written by its compat32 generator
+    rather than by `EmailMessage` and its header registry: the same message (RFC 2047
+    headers, base64 parts) in under a millisecond instead of four, which was most of a
+    consumer's CPU per e-mail into a local relay (bench/smtp.py). That generator does not
+    check what it writes, so every header value is checked or encoded here: the addresses
+    parse as one address each (no CR or LF can add a header), the subject and the sender's
+    name go as encoded words."""
+    recipient = Address(addr_spec=ascii_address(to)).addr_spec  # ValueError: not one address
+    sender_address = Address(addr_spec=sender.address).addr_spec
+    if not sender.name.isprintable():  # a line break would end the From header early
+        raise ValueError("the sender's name has a control character (TELEBILL_EMAIL_FROM_NAME)")
+    if message.text is None:  # a channel with no text alternative: the HTML alone
+        msg: Message = _text(message.body, "html")
+    else:
+        msg = MIMEMultipart("alternative")
+        msg.attach(_text(message.text, "plain"))
+        msg.attach(_text(message.body, "html"))
+    msg["From"] = formataddr((sender.name, sender_address), charset=UTF8)
+    msg["To"] = recipient
+    # a Header, folded by the generator (typeshed says str; compat32 takes both)
+    msg["Subject"] = cast(str, Header(message.subject or "", UTF8, header_name="Subject"))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id(key, sender.domain)
-    if message.text is None:  # a channel with no text alternative: the HTML alone
-        msg.set_content(message.body, subtype="html", charset="utf-8")
-    else:
-        msg.set_content(message.text, charset="utf-8")
-        msg.add_alternative(message.body, subtype="html", charset="utf-8")
     return msg
+
+
+def _text(content: str, subtype: str) -> MIMEText:
+    # in CRLF lines before encoding: text in base64 is in its canonical form (RFC 2046 4.1.1)
+    lines = content.replace("\r\n", "\n").replace("\n", "\r\n")
+    part = MIMEText(lines, subtype, cast(str, UTF8))  # a Charset: base64 (typeshed says str)
+    del part["MIME-Version"]  # once, on the message: not repeated on each part
+    return part
 
 
 def ascii_address(address: str) -> str:
@@ -78,9 +111,9 @@ def ascii_address(address: str) -> str:
     return f"{local}{at}{domain}"
 
 
-def to_bytes(msg: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
+def to_bytes(msg: Message, dkim_key: DkimKey | None = None) -> bytes:
     """The message as it goes on the wire (CRLF line ends), signed when a key is given."""
-    data = msg.as_bytes()
+    data = msg.as_bytes(policy=WIRE)
     return data if dkim_key is None else sign(data, dkim_key)
 
 

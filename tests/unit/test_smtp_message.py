@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import dkim
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telebill.channels import channel
 from telebill.channels.base import RenderedMessage
@@ -79,6 +82,20 @@ def test_message_id_follows_the_delivery_key(rendered: RenderedMessage) -> None:
 def test_an_address_that_would_add_a_header_is_refused(rendered: RenderedMessage) -> None:
     with pytest.raises(ValueError):
         build(rendered, "a@example.com\r\nBcc: all@example.com", SENDER, "k", AT)
+    with pytest.raises(ValueError):
+        build(rendered, "a@example.com", MailFrom("b@x.example\nBcc: c@x.example", "n"), "k", AT)
+
+
+def test_a_subject_or_name_with_line_breaks_adds_no_header(rendered: RenderedMessage) -> None:
+    """The generator writes what it is given: line breaks in the subject or the sender's name
+    must travel inside encoded words, never as the start of a header of their own."""
+    hostile = replace(rendered, subject="청구서\r\nBcc: all@example.com\nX-Evil: 1")
+    parsed = parse(to_bytes(build(hostile, "a@example.com", SENDER, "k", AT)))
+    assert parsed["Bcc"] is None and parsed["X-Evil"] is None
+    assert parsed["Subject"].startswith("청구서") and "Bcc" in parsed["Subject"]
+    for name in ("텔레빌\r\nBcc: all@example.com", "Bill\nX-Evil: 1", "Bill\rX: 1"):
+        with pytest.raises(ValueError, match="control character"):
+            build(rendered, "a@example.com", MailFrom("bill@telebill.example", name), "k", AT)
 
 
 def test_unicode_domains_go_as_idna_unicode_mailboxes_are_refused() -> None:
@@ -122,3 +139,30 @@ def test_dkim_signature_verifies(
     assert dkim.verify(data, dnsfunc=dns)
     assert not dkim.verify(data.replace(b"Subject: ", b"Subject: Re: ", 1), dnsfunc=dns)
     assert not dkim.verify(data + b"P.S. pay twice\r\n", dnsfunc=dns)
+
+
+@given(
+    subject=st.text(max_size=300),
+    body=st.text(max_size=2_000),
+    text=st.text(max_size=2_000),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_subject_and_parts_read_back_as_written(
+    rendered: RenderedMessage, subject: str, body: str, text: str
+) -> None:
+    """Whatever a template renders (any text in its parts, line breaks and control characters
+    too; the subject on one line, as the e-mail channel makes it), the message carries exactly
+    it, in ASCII headers folded to 78 characters, and no header but its own."""
+    subject, body, text = (t.encode("utf-8", "replace").decode() for t in (subject, body, text))
+    subject = " ".join(subject.split())  # as the e-mail channel renders every subject
+    message = replace(rendered, subject=subject, body=body, text=text)
+    data = to_bytes(build(message, "a@example.com", SENDER, "k", AT))
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.isascii() and max(len(line) for line in head.split(b"\r\n")) <= 78
+    parsed = parse(data)
+    names = {k.lower() for k in parsed.keys()}  # noqa: SIM118  (Message: no __iter__ of names)
+    assert names == {"content-type", "mime-version", "from", "to", "subject", "date", "message-id"}
+    assert parsed["Subject"] == subject
+    canonical = [t.replace("\r\n", "\n") for t in (text, body)]
+    read = [p.get_content().replace("\r\n", "\n") for p in parsed.iter_parts()]
+    assert read == canonical
