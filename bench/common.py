@@ -126,6 +126,30 @@ def status_kib(pid: int, name: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """The CPU time (user and system) a process has used so far, and with `reaped` that of its
+    children that exited and were waited for; 0 once it has exited itself."""
+    try:
+        # after the command's name, which may hold spaces: state is field 3, utime 14, stime
+        # 15, the reaped children's 16 and 17
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(f) for f in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """A server and its worker processes (Postfix's master and its daemons, which come and
+    go): theirs so far, the exited ones' included once the server has reaped them."""
+    live = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        kids = [int(c) for c in live.read_text().split()]
+    except OSError:
+        kids = []
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(k, reaped=True) for k in kids)
+
+
 async def drop_topics(settings: Settings) -> None:
     """Delete the topics of the run's prefix (see telebill.stack.kafka_topics.delete_topics)."""
     names = await topic_names(settings.kafka_servers)

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import status_kib
+from bench.common import cpu_seconds, status_kib
 from telebill.config import Settings
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
@@ -87,6 +87,7 @@ class Run:
     steady_s: float = 0.0  # from the first counted event
     peak_kib: int = 0  # the largest process's peak RSS
     rss_kib: list[int] = field(default_factory=list)  # the largest process's RSS, each reading
+    cpu_s: float = 0.0  # CPU time the processes (and their children) used until the count
 
     def second_half_mib(self) -> tuple[float, float]:
         half = self.rss_kib[len(self.rss_kib) // 2 :] or [0]
@@ -103,6 +104,11 @@ async def run_until(
     a scaling supervisor's consumers) every 0.2 s; then stop them with SIGTERM."""
     run = Run()
     started = time.perf_counter()
+
+    def cpu() -> float:
+        return sum(cpu_seconds(q) for p in processes for q in (p.pid, *children(p.pid)))
+
+    cpu_before = cpu()
     first_at: float | None = None
     last, moved_at = -1, started
     try:
@@ -120,6 +126,7 @@ async def run_until(
             run.peak_kib = max([run.peak_kib, *(status_kib(q, "VmHWM") for q in pids)])
             await asyncio.sleep(0.2)
         run.total_s = time.perf_counter() - started
+        run.cpu_s = cpu() - cpu_before
         run.steady_s = time.perf_counter() - (first_at or started)
     finally:
         await stop(processes)

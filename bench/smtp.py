@@ -55,6 +55,7 @@ class Result:
     run: Run
     sent: int
     after: str = ""  # what the relay did with it afterwards
+    relay_cpu_s: float = 0.0  # the relay's CPU from the first event until it was done
 
 
 async def main(members: int, month_text: str, keep: bool, processes: int, providers: str) -> None:
@@ -113,7 +114,7 @@ async def measure(
             # All of them in the group before the first event: otherwise the first to join
             # sends a small run alone while the others are still starting.
             await group_of(s, processes, consumers)
-            started = time.perf_counter()
+            started, relay_cpu = time.perf_counter(), relay.cpu_s()
             await publish(s, "email", month_text, bills)
             published = time.perf_counter()
             count = "SELECT count(DISTINCT notification_id) FROM delivery_attempt"
@@ -127,7 +128,8 @@ async def measure(
         sent = await conn.fetchval(
             "SELECT count(DISTINCT notification_id) FROM delivery_attempt WHERE outcome = 'SENT'"
         )
-        return Result(provider, run, sent, await relay.settled(sent, started))
+        after = await relay.settled(sent, started)
+        return Result(provider, run, sent, after, relay.cpu_s() - relay_cpu)
 
 
 async def group_of(s: Settings, size: int, consumers: Sequence[asyncio.subprocess.Process]) -> None:
@@ -169,6 +171,14 @@ def show(results: Sequence[Result], n: int, processes: int) -> None:
             f"from publishing ({r.sent:,} sent; {n / r.run.steady_s:,.0f}/s from the first "
             "recorded send)"
         )
+        per_mail_ms = r.run.cpu_s / max(r.sent, 1) * 1000
+        print(
+            f"    the consumers' CPU: {r.run.cpu_s:.1f} s, {per_mail_ms:.2f} ms an e-mail sent "
+            f"(one core: {1000 / per_mail_ms if per_mail_ms else 0:,.0f} e-mails/s)"
+        )
+        if r.relay_cpu_s:
+            relay_ms = r.relay_cpu_s / max(r.sent, 1) * 1000
+            print(f"    the relay's CPU: {r.relay_cpu_s:.1f} s, {relay_ms:.2f} ms an e-mail")
         if r.after:
             print(f"    {r.after}")
         relay = r.provider != "simulated"
@@ -181,8 +191,8 @@ def show(results: Sequence[Result], n: int, processes: int) -> None:
                 baseline if relay else None,
                 PROVIDERS["simulated"] + ", same run" if relay and baseline else None,
                 GOAL if relay and processes == 2 else None,
-                f"{r.sent:,} sent; peak RSS {r.run.peak_kib / 1024:,.0f} MiB"
-                + (f"; {r.after}" if r.after else ""),
+                f"{r.sent:,} sent; consumers' CPU {per_mail_ms:.2f} ms an e-mail; "
+                f"peak RSS {r.run.peak_kib / 1024:,.0f} MiB" + (f"; {r.after}" if r.after else ""),
             )
         )
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import tree_cpu_seconds
 from tests.integration.postfix_relay import PostfixRelay, postfix_running
 
 STALL_S = 120.0  # a Postfix queue that does not shrink this long: it is stuck
@@ -22,6 +23,11 @@ STALL_S = 120.0  # a Postfix queue that does not shrink this long: it is stuck
 class Relay:
     env: dict[str, str] = field(default_factory=dict)  # the consumers' settings
     postfix: PostfixRelay | None = None
+    pid: int | None = None  # the relay's server process (Postfix's master), for its CPU
+
+    def cpu_s(self) -> float:
+        """The CPU the relay has used so far (0: no relay)."""
+        return tree_cpu_seconds(self.pid) if self.pid is not None else 0.0
 
     async def settled(self, sent: int, started: float) -> str:
         """What became of the messages once the consumers were done: for Postfix, how long
@@ -59,16 +65,18 @@ async def relay_for(provider: str, domains: Sequence[str], logs: Path) -> AsyncI
     if provider == "simulated":
         yield Relay()
     elif provider == "aiosmtpd":
-        async with sink_running(logs / "aiosmtpd.log") as port:
-            yield Relay(smtp_env(port))
+        async with sink_running(logs / "aiosmtpd.log") as (port, pid):
+            yield Relay(smtp_env(port), pid=pid)
     else:
         async with postfix_running(catch_all=domains) as postfix:
-            yield Relay(smtp_env(postfix.port), postfix)
+            master = postfix.root / "queue" / "pid" / "master.pid"
+            yield Relay(smtp_env(postfix.port), postfix, int(master.read_text().split()[0]))
 
 
 @contextlib.asynccontextmanager
-async def sink_running(log: Path) -> AsyncIterator[int]:
-    """`python -m aiosmtpd` with its Sink handler on a free loopback port (yielded)."""
+async def sink_running(log: Path) -> AsyncIterator[tuple[int, int]]:
+    """`python -m aiosmtpd` with its Sink handler on a free loopback port (yielded, with the
+    process's id)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -86,7 +94,7 @@ async def sink_running(log: Path) -> AsyncIterator[int]:
                 if sink.returncode is not None or time.perf_counter() > deadline:
                     raise SystemExit(f"aiosmtpd did not start (see {log})") from None
                 await asyncio.sleep(0.05)
-        yield port
+        yield port, sink.pid
     finally:
         if sink.returncode is None:
             sink.terminate()
