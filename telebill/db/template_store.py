@@ -128,10 +128,10 @@ async def version_with_text(
     return found
 
 
-async def has_active(conn: DbConn, channel: str, code: str) -> bool:
-    n: int = await conn.fetchval(
-        "SELECT count(*) FROM message_template WHERE channel = $1 AND code = $2 AND active",
+async def active_version(conn: DbConn, channel: str, code: str) -> int | None:
+    found: int | None = await conn.fetchval(
+        "SELECT version FROM message_template WHERE channel = $1 AND code = $2 AND active",
         channel,
         code,
     )
-    return n > 0
+    return found

@@ -92,20 +92,28 @@ async def activate(conn: DbConn, channel_name: str, code: str, version: int) -> 
 
 
 async def install_defaults(conn: DbConn) -> list[str]:
-    """Store each channel's shipped template unless that exact text is already a version."""
+    """Store each channel's shipped template unless that exact text is already a version.
+    A shipped template never replaces the active version (an operator's, or an earlier
+    release's): it is stored beside it, and the line says how to switch to it."""
     said = []
     for name, ch in sorted(channels().items()):
         default = ch.default_template()
+        active = await template_store.active_version(conn, name, default.code)
         same = await template_store.version_with_text(
             conn, name, default.code, default.subject, default.body
         )
-        if same is not None:
-            said.append(f"{name}/{default.code}: default already stored as version {same}")
-            continue
-        has_active = await template_store.has_active(conn, name, default.code)
-        version = await add_template(
-            conn, name, default.code, default.subject, default.body, activate=not has_active
-        )
-        state = "active" if not has_active else "not active (another version is)"
-        said.append(f"{name}/{default.code}: default stored as version {version}, {state}")
+        if same is None:
+            same = await add_template(
+                conn, name, default.code, default.subject, default.body, activate=active is None
+            )
+            line = f"{name}/{default.code}: default stored as version {same}"
+        else:
+            line = f"{name}/{default.code}: default already stored as version {same}"
+        if active is None or active == same:
+            said.append(f"{line}, active")
+        else:
+            said.append(
+                f"{line}, not active (version {active} is; to send it: telebill templates "
+                f"activate --channel {name} --code {default.code} --version {same})"
+            )
     return said

@@ -37,6 +37,13 @@ async def test_versions_one_active_switching_and_old_ones_kept(db: asyncpg.Conne
     assert await active_versions(db, "sms") == [1]  # a new version is not active by itself
     await activate(db, "sms", "monthly_bill", 2)
     assert await active_versions(db, "sms") == [2]
+    # the shipped default is stored, not switched to, and the line says how to switch
+    sms = next(s for s in await install_defaults(db) if s.startswith("sms/"))
+    assert sms == (
+        "sms/monthly_bill: default already stored as version 1, not active (version 2 is; "
+        "to send it: telebill templates activate --channel sms --code monthly_bill --version 1)"
+    )
+    assert await active_versions(db, "sms") == [2]
     assert (await get_template(db, "sms")).body == SMS_V2
     old = await get_template(db, "sms", version=1)  # still readable
     assert old.body == channel("sms").default_template().body
