@@ -101,8 +101,8 @@ async def update_preferences(
 
 
 # A member's bills page: half a year (as carriers' own apps show), older months a page further.
-# Its cost is a probe of each month's partitions: bench.year measured about 0.7 ms a month at
-# 1M members with cold caches (12 months: 12 ms p95).
+# Its cost is a probe of each month's partitions: about 0.6 ms a month at 1M members with cold
+# caches (bench.year --probe-only: six months 5.0 ms p95, twelve 11–24 ms).
 MEMBER_PAGE_MONTHS = 6
 
 

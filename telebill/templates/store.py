@@ -107,13 +107,15 @@ async def install_defaults(conn: DbConn) -> list[str]:
                 conn, name, default.code, default.subject, default.body, activate=active is None
             )
             line = f"{name}/{default.code}: default stored as version {same}"
+            active = active or same
         else:
             line = f"{name}/{default.code}: default already stored as version {same}"
-        if active is None or active == same:
+        if active == same:
             said.append(f"{line}, active")
         else:
+            now = f"version {active} is" if active else "no version is"
             said.append(
-                f"{line}, not active (version {active} is; to send it: telebill templates "
-                f"activate --channel {name} --code {default.code} --version {same})"
+                f"{line}, not active ({now}; to send it: telebill templates activate "
+                f"--channel {name} --code {default.code} --version {same})"
             )
     return said
