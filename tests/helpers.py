@@ -50,3 +50,14 @@ async def all_by_email(conn: Any) -> None:
     """The seeded members choose channels in a realistic mix; tests of the e-mail → SMS chain
     give everyone e-mail (the chains of the other channels have their own tests)."""
     await conn.execute("UPDATE member SET bill_channel = 'email'")
+
+
+async def other_clients(conn: Any) -> set[str]:
+    """The database users of the other sessions on `conn`'s database. Background workers
+    (an autovacuum worker among them) have no user and are left out; by `usename`, since a
+    role that may not read all statistics sees other roles' `backend_type` as null."""
+    users = await conn.fetchval(
+        "SELECT array_agg(DISTINCT usename::text) FROM pg_stat_activity WHERE datname ="
+        " current_database() AND pid <> pg_backend_pid() AND usename IS NOT NULL"
+    )
+    return set(users or [])

@@ -23,7 +23,7 @@ from telebill.domain.bill_link import LinkClaims, sign
 from telebill.domain.db_roles import DbRole
 from telebill.rendering.render import date_ko, won
 from telebill.service.bootstrap import web_process
-from tests.helpers import run_cli
+from tests.helpers import other_clients, run_cli
 from tests.integration.conftest import Databases
 from tests.integration.web_server import KEY, PRETEND, Billed, billed, web_server
 
@@ -129,13 +129,7 @@ async def test_every_other_link_gets_the_same_404_in_about_the_same_time(
         medians = {why: round(statistics.median(t) * 1000, 1) for why, t in took.items()}
         print(f"refusals' median ms, by kind: {medians}")
 
-        database = await b.conn.fetchval("SELECT current_database()")
-        users = await b.conn.fetchval(
-            "SELECT array_agg(DISTINCT usename::text) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            database,
-        )
-        assert set(users) == {DbRole.API.login}
+        assert await other_clients(b.conn) == {DbRole.API.login}
     text = log.read_text()
     assert "GET /b/{token} 404" in text and "GET /b/{token} 200" in text
     assert token[:16] not in text and "198.51.100" not in text

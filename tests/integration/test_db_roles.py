@@ -17,6 +17,7 @@ from telebill.db.roles import GRANTS, HIDDEN_COLUMNS, OWNER_ONLY, PROCESS_ROLES
 from telebill.domain.db_roles import DbRole
 from telebill.errors import SchemaBehind
 from telebill.stack.postgres import LEGACY_PASSWORD, SUPERUSER
+from tests.helpers import other_clients
 from tests.integration.api_server import api_server
 from tests.integration.conftest import Databases
 from tests.integration.notify_stack import prepare
@@ -149,12 +150,6 @@ async def test_the_api_process_connects_as_its_role(
     databases: Databases, settings: Settings
 ) -> None:
     stack = await prepare(databases, settings, 3)
-    database = await stack.conn.fetchval("SELECT current_database()")
     async with api_server(stack, "roles") as api, api.client() as anon:
         assert (await anon.get("/api/health")).status_code == 200
-        users = await stack.conn.fetchval(
-            "SELECT array_agg(DISTINCT usename::text) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            database,
-        )
-    assert set(users) == {DbRole.API.login}
+        assert await other_clients(stack.conn) == {DbRole.API.login}
