@@ -142,12 +142,16 @@ def cpu_seconds(pid: int, reaped: bool = False) -> float:
 def tree_cpu_seconds(pid: int) -> float:
     """A server and its worker processes (Postfix's master and its daemons, which come and
     go): theirs so far, the exited ones' included once the server has reaped them."""
-    live = Path(f"/proc/{pid}/task/{pid}/children")
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(k, reaped=True) for k in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """A process's live children (none once it has exited)."""
     try:
-        kids = [int(c) for c in live.read_text().split()]
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
-        kids = []
-    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(k, reaped=True) for k in kids)
+        return []
+    return [int(c) for c in text.split()]
 
 
 async def drop_topics(settings: Settings) -> None:

@@ -9,12 +9,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import cpu_seconds, status_kib
+from bench.common import children, cpu_seconds, status_kib
 from telebill.config import Settings
 from telebill.messaging.events import NotificationEvent
 from telebill.messaging.topics import Topics
@@ -139,11 +138,3 @@ async def stop(processes: Sequence[asyncio.subprocess.Process]) -> None:
         if p.returncode is None:
             p.send_signal(signal.SIGTERM)
     await asyncio.gather(*(asyncio.wait_for(p.wait(), 120) for p in processes))
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(c) for c in text.split()]
