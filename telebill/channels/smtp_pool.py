@@ -13,21 +13,23 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from aiosmtplib import SMTP
+from telebill.channels.smtp_client import SmtpConnection
 
 
 @dataclass
 class Lease:
-    smtp: SMTP
+    smtp: SmtpConnection
     reused: bool  # opened for an earlier message: the relay may have closed it meanwhile
     keep: bool = False  # set once the message went through: the connection is good
 
 
 class SmtpPool:
-    def __init__(self, open_one: Callable[[], Awaitable[SMTP]], size: int, idle_s: float) -> None:
+    def __init__(
+        self, open_one: Callable[[], Awaitable[SmtpConnection]], size: int, idle_s: float
+    ) -> None:
         self._open = open_one
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[tuple[SMTP, float]] = []  # the most recently used last
+        self._idle: list[tuple[SmtpConnection, float]] = []  # the most recently used last
         self.idle_s = idle_s
         self.opened = 0  # connections opened so far (tests and logs read it)
 
@@ -56,7 +58,7 @@ class SmtpPool:
         """Idle connections not known to be closed (tests wait on it)."""
         return sum(smtp.is_connected for smtp, _ in self._idle)
 
-    def _take_idle(self) -> SMTP | None:
+    def _take_idle(self) -> SmtpConnection | None:
         # Most recently used first: the connections a quiet spell leaves idle age out and
         # are closed here rather than kept alive by being picked in turn.
         while self._idle:
@@ -66,18 +68,12 @@ class SmtpPool:
             smtp.close()
         return None
 
-    async def _open_counted(self) -> SMTP:
+    async def _open_counted(self) -> SmtpConnection:
         smtp = await self._open()
         self.opened += 1
         return smtp
 
-    async def aclose(self, timeout_s: float) -> None:
+    async def aclose(self) -> None:
         """QUIT on every idle connection (a relay logs an abrupt close as an error)."""
         idle, self._idle = self._idle, []
-
-        async def quit_one(smtp: SMTP) -> None:
-            with contextlib.suppress(Exception):
-                await smtp.quit(timeout=timeout_s)
-            smtp.close()
-
-        await asyncio.gather(*(quit_one(smtp) for smtp, _ in idle))
+        await asyncio.gather(*(smtp.quit() for smtp, _ in idle))

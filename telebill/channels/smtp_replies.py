@@ -18,14 +18,8 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from aiosmtplib import (
-    SMTPException,
-    SMTPResponseException,
-    SMTPServerDisconnected,
-    SMTPTimeoutError,
-)
-
 from telebill.channels.base import DeliveryFailed
+from telebill.channels.smtp_client import Command, SmtpError, SmtpReply
 from telebill.domain.redact import redact
 from telebill.resilience import describe
 
@@ -38,25 +32,36 @@ class Stage(Enum):
     DATA = "DATA"
 
 
+def stage_of(command: Command) -> Stage:
+    """The stage a connection waiting for `command`'s reply is at."""
+    return {
+        Command.CONNECT: Stage.CONNECT,
+        Command.MAIL: Stage.MAIL,
+        Command.RCPT: Stage.RCPT,
+        Command.DATA: Stage.DATA,
+        Command.OTHER: Stage.MAIL,  # RSET, between a refusal and the next MAIL
+    }[command]
+
+
 def failure(exc: Exception, stage: Stage) -> DeliveryFailed:
     """The DeliveryFailed that `exc`, raised at `stage` of one message, stands for."""
     where = stage.value
-    if isinstance(exc, SMTPResponseException):
-        permanent = 500 <= exc.code <= 599 and _about_the_member(stage, exc.message)
-        text = redact(" ".join(exc.message.split()), 300)
+    if isinstance(exc, SmtpReply):
+        permanent = 500 <= exc.code <= 599 and _about_the_member(stage, exc.text)
+        text = redact(" ".join(exc.text.split()), 300)
         return DeliveryFailed(f"SMTP {exc.code} at {where}: {text}", permanent=permanent)
-    if isinstance(exc, SMTPTimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return DeliveryFailed(f"relay timed out at {where}")
-    if isinstance(exc, SMTPServerDisconnected | ConnectionError | OSError):
+    if isinstance(exc, ConnectionError | OSError):  # SmtpClosed is a ConnectionError
         # At DATA the relay may have taken the message before the line dropped (RFC 1047):
         # it is sent again under the same Message-ID, which lets the receiver fold the two.
         return DeliveryFailed(f"relay connection lost at {where}: {describe(exc)}")
     if isinstance(exc, ValueError):  # UnicodeError too
-        # at RCPT or DATA: the member's address or message, which aiosmtplib will not put on
-        # the wire; before (the HELO name, the sender, the TLS server name): the setup
+        # at RCPT or DATA: the member's address or message, which SMTP cannot carry;
+        # before (the HELO name, the sender, the TLS server name): the setup
         permanent = stage in (Stage.RCPT, Stage.DATA)
         return DeliveryFailed(f"cannot be sent at {where}: {describe(exc)}", permanent=permanent)
-    if isinstance(exc, SMTPException):
+    if isinstance(exc, SmtpError):
         return DeliveryFailed(f"relay error at {where}: {describe(exc)}")
     return DeliveryFailed(f"SMTP call failed at {where}: {describe(exc)}")
 

@@ -15,9 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiosmtplib import SMTP, SMTPResponseException, SMTPServerDisconnected
-
 from telebill.channels.base import DeliveryFailed, RenderedMessage
+from telebill.channels.smtp_client import (
+    Command,
+    Login,
+    SmtpClosed,
+    SmtpConnection,
+    SmtpReply,
+    connect,
+)
 from telebill.channels.smtp_keys import Claim, RelayKeys
 from telebill.channels.smtp_message import (
     DkimKey,
@@ -28,7 +34,7 @@ from telebill.channels.smtp_message import (
     to_bytes,
 )
 from telebill.channels.smtp_pool import Lease, SmtpPool
-from telebill.channels.smtp_replies import Stage, failure
+from telebill.channels.smtp_replies import Stage, failure, stage_of
 from telebill.errors import TelebillError
 from telebill.resilience import describe
 from telebill.settings.mail import MailSettings
@@ -121,21 +127,24 @@ class SmtpSender:
             date = self.now()
             data: bytes | None = None
             for fresh in (False, True):
-                at.stage, at.reused = Stage.CONNECT, False
+                at.stage, at.reused, at.connection = Stage.CONNECT, False, None
                 try:
                     async with self.pool.lease(fresh=fresh) as lease:
                         at.reused = lease.reused
                         if data is None:
                             data = await self._write(message, to, key, date, lease)
-                        await self._transaction(lease, to, data, at)
+                        at.connection = lease.smtp
+                        await self._transaction(lease, to, data)
                     return
                 except DeliveryFailed:
                     raise
                 except Exception as exc:
-                    if at.reused and at.stage is Stage.MAIL and _dropped(exc):
+                    # a refusal names its command: the RSET after it has moved the connection on
+                    stage = stage_of(exc.command) if isinstance(exc, SmtpReply) else at.stage
+                    if at.reused and stage is Stage.MAIL and _dropped(exc):
                         self.redialled += 1
                         continue  # the relay had closed the idle connection: nothing was said yet
-                    raise failure(exc, at.stage) from exc
+                    raise failure(exc, stage) from exc
 
     async def _write(
         self, message: RenderedMessage, to: str, key: str | None, date: datetime, lease: Lease
@@ -157,41 +166,32 @@ class SmtpSender:
         """(Pure, so it may run in a worker thread: the DKIM key was read at start.)"""
         return to_bytes(build(message, to, self.mail_from, key, date), self.dkim)
 
-    async def _transaction(self, lease: Lease, address: str, data: bytes, at: _Progress) -> None:
-        smtp = lease.smtp
+    async def _transaction(self, lease: Lease, address: str, data: bytes) -> None:
         try:
-            at.stage = Stage.MAIL
-            await smtp.mail(self.mail_from.address)
-            at.stage = Stage.RCPT
-            await smtp.rcpt(address)
-        except SMTPResponseException as exc:
-            if exc.code != 421:  # 421: the relay is closing the connection anyway
+            await lease.smtp.transaction(self.mail_from.address, address, data)
+        except SmtpReply as exc:
+            # 421: the relay is closing the connection anyway
+            if exc.command in (Command.MAIL, Command.RCPT) and exc.code != 421:
                 await _reset(lease)
             raise
-        at.stage = Stage.DATA
-        await smtp.data(data)
         lease.keep = True
 
     async def aclose(self) -> None:
-        await self.pool.aclose(self.settings.smtp_timeout_s)
+        await self.pool.aclose()
 
-    async def _connect(self) -> SMTP:
+    async def _connect(self) -> SmtpConnection:
         s = self.settings
-        smtp = SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_username,
-            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            local_hostname=s.smtp_helo_name or self.mail_from.domain,
-            timeout=s.smtp_timeout_s,
-            use_tls=s.smtp_tls == "implicit",
-            start_tls=s.smtp_tls == "starttls",  # required: never on in clear instead
-            tls_context=self.tls,
+        implicit = s.smtp_tls == "implicit"
+        smtp = await connect(
+            s.smtp_host, s.smtp_port, s.smtp_timeout_s, self.tls if implicit else None
         )
-        await smtp.connect()
         try:
-            if smtp.is_ehlo_or_helo_needed:
-                await smtp.ehlo()
+            await smtp.greet(
+                s.smtp_helo_name or self.mail_from.domain,
+                # required when set: never on in clear instead
+                (self.tls, s.smtp_host) if self.tls and s.smtp_tls == "starttls" else None,
+                _login(s),
+            )
         except BaseException:
             smtp.close()
             raise
@@ -200,8 +200,27 @@ class SmtpSender:
 
 @dataclass
 class _Progress:
-    stage: Stage = Stage.QUEUED
+    """Where one message is: the stage before its connection is held, then the command
+    whose reply its connection waits for."""
+
+    _stage: Stage = Stage.QUEUED
     reused: bool = False
+    connection: SmtpConnection | None = None
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage if self.connection is None else stage_of(self.connection.awaiting)
+
+    @stage.setter
+    def stage(self, stage: Stage) -> None:
+        self._stage = stage
+
+
+def _login(s: MailSettings) -> Login | None:
+    if not s.smtp_username:
+        return None
+    password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+    return Login(s.smtp_username, password)
 
 
 async def _reset(lease: Lease) -> None:
@@ -215,9 +234,9 @@ async def _reset(lease: Lease) -> None:
 
 def _dropped(exc: Exception) -> bool:
     """The connection was gone (closed, or 421: the relay closing it) before the message."""
-    if isinstance(exc, SMTPResponseException):
+    if isinstance(exc, SmtpReply):
         return exc.code == 421
-    return isinstance(exc, SMTPServerDisconnected | ConnectionError)
+    return isinstance(exc, SmtpClosed | ConnectionError)
 
 
 def _tls_context(s: MailSettings) -> ssl.SSLContext:

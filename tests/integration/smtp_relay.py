@@ -42,6 +42,7 @@ class ScriptedRelay:
     accepted: list[EmailMessage] = field(default_factory=list)
     sessions: list[SMTP] = field(default_factory=list)  # one per connection made
     data_delay: float = 0.0  # seconds between a message's arrival and the relay's answer
+    pipelining: bool = True  # offered in EHLO (RFC 2920), as Postfix does
 
     def script(self, address: str, *replies: str) -> None:
         self.scripts[address] = list(replies)
@@ -55,6 +56,12 @@ class ScriptedRelay:
             if session.transport is not None:
                 session.transport.close()
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, lines: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*lines[:1], "250-PIPELINING", *lines[1:]] if self.pipelining else lines
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, _: list[str]
     ) -> str:
@@ -65,7 +72,8 @@ class ScriptedRelay:
             assert server.transport is not None
             server.transport.close()
             return "421 never sent: the connection is closed"
-        envelope.rcpt_tos.append(address)
+        if reply == DROP_AT_DATA or reply.startswith("2"):
+            envelope.rcpt_tos.append(address)  # a refused recipient is not one
         return "250 OK" if reply == DROP_AT_DATA else reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:

@@ -3,7 +3,8 @@
 Maildirs (tests/integration/postfix_relay.py). Each delivered file is read as a mail client
 reads it: it parses, both parts are there, its HTML is the template's preview of that bill
 (the admin API's preview), the Korean subject and sender's name decode, its DKIM signature
-verifies; one file per bill sent by e-mail, no Message-ID twice. A few members' addresses are
+verifies; one file per bill sent by e-mail, no Message-ID twice, and Postfix saw the
+commands pipelined (RFC 2920) without complaint. A few members' addresses are
 unknown to the relay: its 550 sends those bills to SMS, and nothing of them is delivered.
 Then `telebill web serve` serves each delivered message's "view in browser" link: every one
 opens its own bill, and a few are opened in headless Chromium at a phone's size.
@@ -28,6 +29,7 @@ import pytest
 from pydantic import SecretStr
 
 from telebill.channels.links import PAGE_PATH
+from telebill.channels.smtp_client import connect
 from telebill.channels.smtp_message import message_id
 from telebill.clock import offset_to
 from telebill.config import Settings
@@ -120,6 +122,13 @@ async def deliver_the_month(month: Platform, relay: PostfixRelay, key: Path) -> 
     return e_mailed
 
 
+async def offers_pipelining(relay: PostfixRelay) -> bool:
+    smtp = await connect("127.0.0.1", relay.port, timeout_s=10)
+    await smtp.greet("telebill.test", None, None)
+    await smtp.quit()
+    return smtp.pipelining
+
+
 def stopped(process: subprocess.Popen[str]) -> int | None:
     try:
         return process.wait(60)
@@ -137,9 +146,12 @@ async def test_a_month_into_postfix_arrives_as_previewed_and_signed(
     bill_of = {r["member_id"]: r["id"] for r in await c.fetch("SELECT id, member_id FROM bill")}
     known = {a for m, a in email_of.items() if m > UNKNOWN}
     async with postfix_running(known) as relay:
+        assert await offers_pipelining(relay)  # so the consumers pipelined (RFC 2920)
         e_mailed = await deliver_the_month(month, relay, key)
         files = {path: path.read_bytes() for path in relay.delivered()}
         box_of = {box.name: address for address, box in relay.boxes.items()}
+        log = (relay.root / "maillog").read_text(errors="replace")
+        assert "improper command pipelining" not in log, log
 
     status = {r[0]: r[1] for r in await c.fetch("SELECT bill_id, status FROM notification")}
     refused = {bill_of[m] for m in range(1, UNKNOWN + 1)}

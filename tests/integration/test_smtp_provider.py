@@ -45,9 +45,9 @@ def message() -> RenderedMessage:
     return sample_email()
 
 
-@pytest.fixture
-async def relay() -> AsyncIterator[tuple[ScriptedRelay, int]]:
-    made = ScriptedRelay()
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+async def relay(request: pytest.FixtureRequest) -> AsyncIterator[tuple[ScriptedRelay, int]]:
+    made = ScriptedRelay(pipelining=request.param)
     async with relay_running(made) as port:
         yield made, port
 
