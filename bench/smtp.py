@@ -2,15 +2,17 @@
 simulated provider in the same run (issue 35's goal: ≥ 1,000 e-mails/s into a local relay with
 two consumer processes).
 
-    python -m bench.smtp --members 20000 [--processes 2] [--providers simulated,aiosmtpd,postfix]
+    python -m bench.smtp --members 20000 [--processes 2] [--providers simulated,aiosmtpd,...]
 
 1. seeds and settles N members in its own database (telebill_bench_smtp; not timed);
 2. for each provider: `--processes` processes of one group on fresh topics, all of them in the
    group before one event per bill is published, until every event had its first attempt
    (retries are left out):
    - simulated: the default provider (1 s latency, 1% failures), as `make demo` sends;
-   - aiosmtpd: TELEBILL_EMAIL_PROVIDER=smtp into `python -m aiosmtpd` with its Sink handler
-     (takes every message, keeps none), a process of its own;
+   - aiosmtpd: TELEBILL_EMAIL_PROVIDER=smtp into `python -m aiosmtpd` with a handler that
+     takes every message, keeps none and offers PIPELINING (bench/smtp_sink.py), a process of
+     its own;
+   - aiosmtpd-serial: the same without PIPELINING: one command at a time, to compare;
    - postfix: the same into a private Debian Postfix (tests/integration/postfix_relay.py) that
      delivers every member's mail into one Maildir; then until it delivered what it took;
 3. prints each figure beside the simulated provider's, and records it for `make bench`.
@@ -43,6 +45,7 @@ BENCH_DB = "telebill_bench_smtp"
 PROVIDERS = {
     "simulated": "the simulated provider (1 s latency, 1% failures)",
     "aiosmtpd": "aiosmtpd taking everything",
+    "aiosmtpd-serial": "the same, PIPELINING not offered",
     "postfix": "Postfix into a Maildir",
 }
 GOAL = Goal(low=1_000)  # issue 35: into a local relay, two consumer processes

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.common import tree_cpu_seconds
 from tests.integration.postfix_relay import PostfixRelay, postfix_running
 
+ROOT = Path(__file__).resolve().parent.parent  # where `bench` is imported from
 STALL_S = 120.0  # a Postfix queue that does not shrink this long: it is stuck
 
 
@@ -64,8 +65,9 @@ async def relay_for(provider: str, domains: Sequence[str], logs: Path) -> AsyncI
     """The relay of `provider` running until the block ends; `domains`: the members'."""
     if provider == "simulated":
         yield Relay()
-    elif provider == "aiosmtpd":
-        async with sink_running(logs / "aiosmtpd.log") as (port, pid):
+    elif provider.startswith("aiosmtpd"):
+        handler = "SerialSink" if provider == "aiosmtpd-serial" else "Sink"
+        async with sink_running(logs / f"{provider}.log", handler) as (port, pid):
             yield Relay(smtp_env(port), pid=pid)
     else:
         async with postfix_running(catch_all=domains) as postfix:
@@ -74,15 +76,17 @@ async def relay_for(provider: str, domains: Sequence[str], logs: Path) -> AsyncI
 
 
 @contextlib.asynccontextmanager
-async def sink_running(log: Path) -> AsyncIterator[tuple[int, int]]:
-    """`python -m aiosmtpd` with its Sink handler on a free loopback port (yielded, with the
-    process's id)."""
+async def sink_running(log: Path, handler: str) -> AsyncIterator[tuple[int, int]]:
+    """`python -m aiosmtpd` with `handler` of bench/smtp_sink.py on a free loopback port
+    (yielded, with the process's id)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
-    args = ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
+    args = ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", f"bench.smtp_sink.{handler}"]
     with log.open("ab") as out:  # the child keeps its own descriptor
-        sink = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=out, stderr=out)
+        sink = await asyncio.create_subprocess_exec(
+            sys.executable, *args, stdout=out, stderr=out, cwd=ROOT
+        )
     try:
         deadline = time.perf_counter() + 30
         while True:

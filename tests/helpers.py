@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,21 @@ async def other_clients(conn: Any) -> set[str]:
         " current_database() AND pid <> pg_backend_pid() AND usename IS NOT NULL"
     )
     return set(users or [])
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    what: str,
+    within: float = 60,
+    alive: Sequence[subprocess.Popen[str]] = (),
+    every: float = 0.2,
+) -> None:
+    """Wait until `check()` is true (`what` says what it waits for). Fails after `within`
+    seconds, or at once when one of the `alive` processes has exited meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        for p in alive:
+            assert p.poll() is None, f"waiting for {what}: process {p.pid} exited ({p.returncode})"
+        assert loop.time() < deadline, f"waited {within:g} s for {what}, in vain"
+        await asyncio.sleep(every)

@@ -18,7 +18,7 @@ import base64
 import contextlib
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 MAX_LINE = 2048  # RFC 5321 4.5.3.1.5 asks for 512; relays quote longer texts
@@ -31,7 +31,8 @@ class Command(Enum):
     CONNECT = "connect"  # greeting, EHLO, STARTTLS, AUTH
     MAIL = "MAIL"
     RCPT = "RCPT"
-    DATA = "DATA"  # the DATA command, the message and its final reply
+    DATA = "DATA"  # the DATA command itself (354: go on)
+    MESSAGE = "message"  # the message and the relay's answer to it
     OTHER = "RSET or QUIT"
 
 
@@ -60,7 +61,7 @@ class Reply:
 @dataclass(frozen=True)
 class Login:
     username: str
-    password: str
+    password: str = field(repr=False)
 
 
 class SmtpConnection:
@@ -74,7 +75,9 @@ class SmtpConnection:
 
     @property
     def is_connected(self) -> bool:
-        return not self._writer.is_closing() and not self._reader.at_eof()
+        """Open, and between commands: bytes waiting unread (a reply nothing asked for) would
+        be taken for the next command's reply, so a connection holding some is not usable."""
+        return not (self._writer.is_closing() or self._reader.at_eof() or _buffered(self._reader))
 
     @property
     def pipelining(self) -> bool:
@@ -86,9 +89,9 @@ class SmtpConnection:
         connection is between transactions again (an RSET makes sure of it); after any other
         failure it cannot be used again. ValueError: an argument SMTP cannot carry."""
         self.awaiting = Command.MAIL  # an argument that cannot be written: the stage's fault
-        mail = _line(b"MAIL FROM:<", sender, b">")
+        mail = _address_line(b"MAIL FROM:", sender)
         self.awaiting = Command.RCPT
-        rcpt = _line(b"RCPT TO:<", recipient, b">")
+        rcpt = _address_line(b"RCPT TO:", recipient)
         self.awaiting = Command.MAIL
         commands = [(Command.MAIL, mail), (Command.RCPT, rcpt), (Command.DATA, b"DATA\r\n")]
         if self.pipelining:
@@ -99,7 +102,7 @@ class SmtpConnection:
                 await self._write(line)
                 self._check(await self._read(command), command)
         await self._write(dot_stuffed(message))
-        return self._check(await self._read(Command.DATA), Command.DATA, 250)
+        return self._check(await self._read(Command.MESSAGE), Command.MESSAGE)
 
     async def _pipelined_replies(self, commands: list[Command]) -> None:
         """Every reply of the group is read, even after a refusal (RFC 2920, 3.1): the
@@ -114,8 +117,12 @@ class SmtpConnection:
                 raise refused from None  # e.g. 421: the relay closes after saying so
             if refused is not None and command is Command.DATA and reply.code == 354:
                 # DATA accepted though an earlier command was refused: end it empty
-                await self._write(b".\r\n")
-                await self._read(Command.DATA)
+                try:
+                    await self._write(b".\r\n")
+                    await self._read(Command.MESSAGE)
+                except (SmtpError, TimeoutError, OSError):
+                    self.close()
+                    raise refused from None
             try:
                 self._check(reply, command)
             except SmtpReply as exc:
@@ -153,6 +160,11 @@ class SmtpConnection:
             if "STARTTLS" not in self.extensions:
                 raise SmtpError("the relay does not offer STARTTLS")
             await self._command(b"STARTTLS\r\n", 220)
+            if _buffered(self._reader):
+                # RFC 3207, 6: what came in clear after the 220 would be read as if it came
+                # over TLS (a man in the middle's replies); a relay never sends any
+                self.close()
+                raise SmtpError("the relay sent more after its STARTTLS reply, before TLS")
             context, server_name = starttls
             async with asyncio.timeout(self.timeout_s):
                 await self._writer.start_tls(context, server_hostname=server_name)
@@ -161,9 +173,9 @@ class SmtpConnection:
             await self._login(login)
 
     async def _ehlo(self, helo: str) -> None:
-        reply = await self._send(_line(b"EHLO ", helo, b""))
+        reply = await self._send(_line(b"EHLO ", helo))
         if reply.code in (500, 502):  # an old relay: HELO, no extensions
-            await self._command(_line(b"HELO ", helo, b""), 250)
+            await self._command(_line(b"HELO ", helo), 250)
             self.extensions = {}
             return
         self._check(reply, Command.CONNECT)
@@ -202,30 +214,33 @@ class SmtpConnection:
             await self._writer.drain()
 
     async def _read(self, command: Command) -> Reply:
+        """The next reply. Any failure to read one closes the connection: a reply late or cut
+        short would otherwise be taken for the next command's."""
         self.awaiting = command
+        try:
+            return await self._next_reply()
+        except BaseException:
+            self.close()
+            raise
+
+    async def _next_reply(self) -> Reply:
         code, lines = "", []
         async with asyncio.timeout(self.timeout_s):
             while True:
                 try:
                     raw = await self._reader.readuntil(b"\n")
                 except asyncio.IncompleteReadError as exc:
-                    self.close()
                     raise SmtpClosed("the relay closed the connection") from exc
                 except asyncio.LimitOverrunError as exc:
-                    self.close()
                     raise SmtpError(f"a reply line longer than {MAX_LINE} bytes") from exc
                 line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
-                if not re.fullmatch(r"[2-5]\d\d([ -].*)?", line, re.DOTALL) or (
-                    code and line[:3] != code
-                ):
-                    self.close()  # out of step with the relay: nothing after it can be trusted
+                if not _REPLY_LINE.fullmatch(line) or (code and line[:3] != code):
                     raise SmtpError(f"not an SMTP reply: {line[:80]!r}")
                 code = line[:3]
                 lines.append(line[4:])
                 if line[3:4] != "-":
                     return Reply(int(code), "\n".join(lines))
                 if len(lines) >= MAX_LINES:
-                    self.close()
                     raise SmtpError(f"a reply of more than {MAX_LINES} lines")
 
     def _check(self, reply: Reply, command: Command, *expected: int) -> Reply:
@@ -256,15 +271,32 @@ _ACCEPTED = {
     Command.CONNECT: (250,),
     Command.MAIL: (250,),
     Command.RCPT: (250, 251),
-    Command.DATA: (354,),  # to the DATA command; the message itself gets 250
+    Command.DATA: (354,),
+    Command.MESSAGE: (250,),
     Command.OTHER: (250,),
 }
+_REPLY_LINE = re.compile(r"[2-5][0-9][0-9]([ -].*)?", re.DOTALL)
+# what an address may not hold on a MAIL or RCPT line: `>` or a space would end it and let
+# the rest pass as ESMTP parameters (a quoted local part with a space is refused too)
+_NOT_IN_ADDRESS = re.compile(r"[<>\s\x00-\x1f\x7f]")
 
 
-def _line(verb: bytes, arg: str, end: bytes) -> bytes:
+def _buffered(reader: asyncio.StreamReader) -> int:
+    """Bytes received and not read yet. asyncio has no public way to ask; the attribute has
+    been there since 3.4 (CPython's streams.py)."""
+    return len(getattr(reader, "_buffer", b""))
+
+
+def _line(verb: bytes, arg: str) -> bytes:
     if "\r" in arg or "\n" in arg:
         raise ValueError("a line break in an SMTP command's argument")
-    return verb + arg.encode("ascii") + end + b"\r\n"  # UnicodeEncodeError is a ValueError
+    return verb + arg.encode("ascii") + b"\r\n"  # UnicodeEncodeError is a ValueError
+
+
+def _address_line(verb: bytes, address: str) -> bytes:
+    if _NOT_IN_ADDRESS.search(address):
+        raise ValueError("a space, bracket or control character in an e-mail address")
+    return _line(verb + b"<", address + ">")
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")

@@ -32,6 +32,7 @@ class SmtpPool:
         self._idle: list[tuple[SmtpConnection, float]] = []  # the most recently used last
         self.idle_s = idle_s
         self.opened = 0  # connections opened so far (tests and logs read it)
+        self._closing = False  # after aclose: a connection coming back is closed, not kept
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -49,8 +50,10 @@ class SmtpPool:
         try:
             yield lease
         finally:
-            if lease.keep and lease.smtp.is_connected:
+            if lease.keep and lease.smtp.is_connected and not self._closing:
                 self._idle.append((lease.smtp, time.monotonic()))
+            elif lease.keep and lease.smtp.is_connected:
+                await lease.smtp.quit()
             else:
                 lease.smtp.close()
 
@@ -75,5 +78,6 @@ class SmtpPool:
 
     async def aclose(self) -> None:
         """QUIT on every idle connection (a relay logs an abrupt close as an error)."""
+        self._closing = True
         idle, self._idle = self._idle, []
         await asyncio.gather(*(smtp.quit() for smtp, _ in idle))

@@ -2,12 +2,13 @@
 status codes of RFC 3463).
 
 A 4xx reply and a connection that failed, closed or timed out are transient: the channel
-retries with its backoff. A 5xx reply about the member's mailbox or this message (RCPT, DATA)
-is permanent: the next channel is tried at once. A 5xx about Telebill's own setup is retried
-like any outage, so the chain does not send the whole month to SMS because of a wrong
-password or sender: while connecting (greeting, EHLO, STARTTLS, login), at MAIL FROM (530
-authentication required, 553 sender not allowed), and at RCPT with an enhanced code 5.7.x
-(relaying denied, policy: the relay refuses this client, not this recipient). The error is the
+retries with its backoff. A 5xx reply about the member's mailbox or this message (RCPT, the
+message's answer) is permanent: the next channel is tried at once. A 5xx about Telebill's own
+setup is retried like any outage, so the chain does not send the whole month to SMS because
+of a wrong password, sender or signing key: while connecting (greeting, EHLO, STARTTLS,
+login), at MAIL FROM (530 authentication required, 553 sender not allowed), to the DATA
+command itself, and at RCPT or to the message with an enhanced code 5.7.x (relaying denied,
+DMARC, policy: the relay refuses this client or sender, not this recipient). The error is the
 reply's code and text with addresses and phone numbers masked (relays quote the recipient).
 
 Pure: no I/O.
@@ -39,6 +40,7 @@ def stage_of(command: Command) -> Stage:
         Command.MAIL: Stage.MAIL,
         Command.RCPT: Stage.RCPT,
         Command.DATA: Stage.DATA,
+        Command.MESSAGE: Stage.DATA,
         Command.OTHER: Stage.MAIL,  # RSET, between a refusal and the next MAIL
     }[command]
 
@@ -47,7 +49,7 @@ def failure(exc: Exception, stage: Stage) -> DeliveryFailed:
     """The DeliveryFailed that `exc`, raised at `stage` of one message, stands for."""
     where = stage.value
     if isinstance(exc, SmtpReply):
-        permanent = 500 <= exc.code <= 599 and _about_the_member(stage, exc.text)
+        permanent = 500 <= exc.code <= 599 and _about_the_member(exc.command, exc.text)
         text = redact(" ".join(exc.text.split()), 300)
         return DeliveryFailed(f"SMTP {exc.code} at {where}: {text}", permanent=permanent)
     if isinstance(exc, TimeoutError):
@@ -70,9 +72,12 @@ def failure(exc: Exception, stage: Stage) -> DeliveryFailed:
 _ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
-def _about_the_member(stage: Stage, text: str) -> bool:
-    """Whether a 5xx at `stage` refuses the member's mailbox or message, not Telebill."""
-    if stage is Stage.RCPT:
-        code = _ENHANCED.match(text)
-        return code is None or code.group(2) != "7"  # 5.7.x: relaying denied, policy
-    return stage is Stage.DATA
+def _about_the_member(command: Command, text: str) -> bool:
+    """Whether a 5xx to `command` refuses the member's mailbox or message, not Telebill:
+    at RCPT or to the message, unless its enhanced code is 5.7.x (relaying denied, policy:
+    DMARC, an unauthenticated or unknown sender, a signature that does not verify, which
+    would refuse every member's message alike)."""
+    if command not in (Command.RCPT, Command.MESSAGE):
+        return False  # connecting, MAIL FROM, or the DATA command itself (no recipient left)
+    code = _ENHANCED.match(text)
+    return code is None or code.group(2) != "7"

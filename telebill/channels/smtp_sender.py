@@ -236,7 +236,8 @@ def _dropped(exc: Exception) -> bool:
     """The connection was gone (closed, or 421: the relay closing it) before the message."""
     if isinstance(exc, SmtpReply):
         return exc.code == 421
-    return isinstance(exc, SmtpClosed | ConnectionError)
+    # ssl.SSLError: a TLS connection the relay closed while idle may end in a TLS alert
+    return isinstance(exc, SmtpClosed | ConnectionError | ssl.SSLError)
 
 
 def _tls_context(s: MailSettings) -> ssl.SSLContext:

@@ -8,13 +8,14 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
 from telebill.config import Settings
 from telebill.messaging.lag import GROUP_MARK, consumer_lag
+from tests.helpers import eventually
 from tests.integration.delivery_platform import Platform
 
 TELEBILL = str(Path(sys.executable).parent / "telebill")
@@ -46,24 +47,6 @@ def spawn(
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]],
-    what: str,
-    within: float = 60,
-    alive: Sequence[subprocess.Popen[str]] = (),
-    every: float = 0.2,
-) -> None:
-    """Wait until `check()` is true (`what` says what it waits for). Fails after `within`
-    seconds, or at once when one of the `alive` processes has exited meanwhile."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        for p in alive:
-            assert p.poll() is None, f"waiting for {what}: process {p.pid} exited ({p.returncode})"
-        assert loop.time() < deadline, f"waited {within:g} s for {what}, in vain"
-        await asyncio.sleep(every)
 
 
 async def group_sizes(settings: Settings) -> dict[str, int]:

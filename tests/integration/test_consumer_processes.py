@@ -14,13 +14,8 @@ from telebill.db.connect import DbConn, connect
 from telebill.stack.kafka import Kafka
 from telebill.stack.postgres import Postgres
 from telebill.stack.process import stop_pid
-from tests.integration.consumer_processes import (
-    Output,
-    caught_up,
-    eventually,
-    members_in_group,
-    spawn,
-)
+from tests.helpers import eventually
+from tests.integration.consumer_processes import Output, caught_up, members_in_group, spawn
 from tests.integration.delivery_platform import MEMBERS, Platform, event
 
 ACCEPTED = "SELECT count(*) FROM provider_message WHERE channel = 'email'"

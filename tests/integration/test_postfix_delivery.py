@@ -36,10 +36,10 @@ from telebill.config import Settings
 from telebill.rendering.render import won
 from telebill.service.deps import Deps
 from telebill.service.templates import preview
-from tests.helpers import free_low_ports
+from tests.helpers import eventually, free_low_ports
 from tests.integration.bill_page_phone import opened_on_a_phone, view_in_browser
 from tests.integration.conftest import Databases
-from tests.integration.consumer_processes import Output, caught_up, eventually, spawn
+from tests.integration.consumer_processes import Output, caught_up, spawn
 from tests.integration.delivery_platform import Platform, event, platform_of
 from tests.integration.postfix_relay import PostfixRelay, postfix_running, unavailable
 from tests.integration.web_server import KEY, PRETEND, Billed, web_server

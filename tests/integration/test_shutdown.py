@@ -23,10 +23,10 @@ from telebill.clock import offset_to
 from telebill.config import Settings
 from telebill.domain.roles import Role
 from telebill.stack.kafka_topics import ensure_topics
-from tests.helpers import run_cli
+from tests.helpers import eventually, run_cli
 from tests.integration.api_server import api_server
 from tests.integration.conftest import Databases
-from tests.integration.consumer_processes import Output, eventually, members_in_group, spawn
+from tests.integration.consumer_processes import Output, members_in_group, spawn
 from tests.integration.delivery_platform import Platform
 from tests.integration.notify_stack import prepare
 from tests.integration.test_consumer_processes import finish_in_process, publish_all

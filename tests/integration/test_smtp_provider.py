@@ -26,8 +26,8 @@ from telebill.config import Settings
 from telebill.db_pool import create_pool
 from telebill.domain.db_roles import DbRole
 from telebill.settings.mail import MailSettings
+from tests.helpers import eventually
 from tests.integration.conftest import Databases
-from tests.integration.consumer_processes import eventually
 from tests.integration.smtp_relay import (
     DROP,
     DROP_AT_DATA,

@@ -1,14 +1,16 @@
 """The SMTP client (telebill/channels/smtp_client.py) against relays written byte by byte on a
 loopback socket: pipelined commands go out in one write and their replies, however they are
 cut into packets, come back in order; a refusal inside a pipelined group leaves the connection
-ready for the next message; dot-stuffing survives any message; and whatever bytes a relay
-answers, the client returns a reply or raises an SmtpError in bounded time, never hangs."""
+ready for the next message; dot-stuffing survives any message; whatever bytes a relay answers,
+the client returns a reply or raises an SmtpError in bounded time, never hangs; and no reply
+is ever taken for another's (sent in clear before TLS, unasked for, or too late)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 from telebill.channels.smtp_client import (
     MAX_LINE,
     Command,
+    Login,
     SmtpClosed,
     SmtpConnection,
     SmtpError,
@@ -25,6 +28,7 @@ from telebill.channels.smtp_client import (
     connect,
     dot_stuffed,
 )
+from tests.helpers import eventually
 
 Relay = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 EHLO = b"250-relay.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
@@ -188,7 +192,7 @@ def test_dot_stuffing_round_trips(message: bytes) -> None:
 
 REPLY_LINE = st.builds(
     lambda code, more, text: code + (b"-" if more else b" ") + text + b"\r\n",
-    st.sampled_from([b"250", b"354", b"421", b"550", b"25", b"2500", b"abc", b""]),
+    st.sampled_from([b"250", b"354", b"421", b"550", b"25", b"2500", b"abc", b"", "٢٥٠".encode()]),
     st.booleans(),
     st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),
 )
@@ -241,3 +245,124 @@ def test_closed_at_greeting_is_smtp_closed() -> None:
                 await greeted(port)
 
     run(main())
+
+
+def test_what_follows_the_starttls_reply_in_clear_is_refused() -> None:
+    """RFC 3207, 6: replies slipped in after the 220 (a man in the middle's) would be read as
+    the relay's over TLS; the client closes instead of upgrading."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test\r\n")
+        await reader.readuntil(b"\r\n")
+        writer.write(b"250-relay.test\r\n250 STARTTLS\r\n")
+        await reader.readuntil(b"\r\n")
+        writer.write(b"220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n235 ok\r\n")
+        await reader.read()
+
+    async def main() -> None:
+        async with relay(script) as port:
+            smtp = await connect("127.0.0.1", port, timeout_s=2)
+            with pytest.raises(SmtpError, match="after its STARTTLS reply"):
+                await smtp.greet("telebill.test", (ssl.create_default_context(), "x"), None)
+            assert not smtp.is_connected
+
+    run(main())
+
+
+@pytest.mark.parametrize("then", [b"close", b"silence"])
+def test_a_refusal_in_a_group_survives_the_lone_dot_failing(then: bytes) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test\r\n")
+        await reader.readuntil(b"\r\n")
+        writer.write(EHLO)
+        await lines(reader, 3)
+        writer.write(b"250 ok\r\n550 5.1.1 unknown\r\n354 go on\r\n")
+        await reader.readuntil(b"\r\n")  # the lone dot
+        if then == b"close":
+            writer.close()
+        else:
+            await reader.read()
+
+    async def main() -> None:
+        async with relay(script) as port:
+            smtp = await greeted(port)
+            smtp.timeout_s = 0.5
+            with pytest.raises(SmtpReply) as refused:
+                await smtp.transaction("bill@t.test", "kim@example.kr", b"x")
+            assert (refused.value.code, refused.value.command) == (550, Command.RCPT)
+            assert not smtp.is_connected
+
+    run(main())
+
+
+def test_a_reply_nobody_asked_for_makes_the_connection_unusable() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test\r\n")
+        await reader.readuntil(b"\r\n")
+        writer.write(EHLO)
+        await lines(reader, 3)
+        writer.write(b"250 ok\r\n250 ok\r\n354 go on\r\n")
+        await read_data(reader)
+        writer.write(b"250 queued\r\n250 one reply too many\r\n")
+        await reader.read()
+
+    async def main() -> None:
+        async with relay(script) as port:
+            smtp = await greeted(port)
+            await smtp.transaction("bill@t.test", "kim@example.kr", b"x")
+
+            async def unusable() -> bool:  # once the extra reply has arrived
+                return not smtp.is_connected
+
+            await eventually(unusable, "the connection to be unusable", within=5, every=0.01)
+            smtp.close()
+
+    run(main())
+
+
+def test_a_reply_too_late_closes_the_connection() -> None:
+    """A timed-out read closes: its reply, arriving later, cannot be taken for an RSET's."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test\r\n")
+        await reader.readuntil(b"\r\n")
+        writer.write(EHLO)
+        await reader.read()  # never answers the group
+
+    async def main() -> None:
+        async with relay(script) as port:
+            smtp = await greeted(port)
+            smtp.timeout_s = 0.2
+            with pytest.raises(TimeoutError):
+                await smtp.transaction("bill@t.test", "kim@example.kr", b"x")
+            assert smtp.awaiting is Command.MAIL and not smtp.is_connected
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "address", ["kim@example.kr> SIZE=1", "kim doe@example.kr", "kim@exa\x00mple.kr", "<kim@x.kr"]
+)
+def test_an_address_that_would_end_its_command_early_is_refused(address: str) -> None:
+    sent: list[bytes] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test\r\n")
+        await reader.readuntil(b"\r\n")
+        writer.write(EHLO)
+        sent.append(await reader.read())
+
+    async def main() -> None:
+        async with relay(script) as port:
+            smtp = await greeted(port)
+            with pytest.raises(ValueError, match="e-mail address"):
+                await smtp.transaction("bill@t.test", address, b"x")
+            assert smtp.awaiting is Command.RCPT
+            smtp.close()
+
+    run(main())
+    assert sent == [b""]  # nothing was written
+
+
+def test_the_password_is_not_in_the_logins_repr() -> None:
+    assert "s3cret" not in repr(Login("telebill", "s3cret"))

@@ -18,6 +18,7 @@ def reply(code: int, text: str, command: Command) -> SmtpReply:
 
 
 M, R, D, C = Command.MAIL, Command.RCPT, Command.DATA, Command.CONNECT
+MSG = Command.MESSAGE  # the relay's answer to the message
 CASES = [
     (reply(451, "4.3.0 try later", R), Stage.RCPT, False),
     (reply(421, "4.3.2 closing", R), Stage.RCPT, False),
@@ -29,9 +30,19 @@ CASES = [
     # MAIL FROM refused: Telebill's sender or login, not the member's
     (reply(553, "5.7.1 sender not allowed", M), Stage.MAIL, False),
     (reply(530, "5.7.0 authentication required", M), Stage.MAIL, False),
-    (reply(554, "5.7.1 message refused by policy", D), Stage.DATA, True),
-    (reply(552, "5.3.4 message too big", D), Stage.DATA, True),
-    (reply(451, "4.3.0 queue full", D), Stage.DATA, False),
+    (reply(552, "5.3.4 message too big", MSG), Stage.DATA, True),
+    (reply(550, "5.6.0 content refused", MSG), Stage.DATA, True),
+    (reply(554, "no enhanced code", MSG), Stage.DATA, True),
+    (reply(451, "4.3.0 queue full", MSG), Stage.DATA, False),
+    # Telebill's sender or signature refused: every member's message would be
+    (
+        reply(550, "5.7.26 unauthenticated email from telebill.example (DMARC)", MSG),
+        Stage.DATA,
+        False,
+    ),
+    (reply(554, "5.7.1 message refused by policy", MSG), Stage.DATA, False),
+    # the DATA command itself refused: its recipient was taken, so not the member's doing
+    (reply(554, "5.5.1 no valid recipients", D), Stage.DATA, False),
     (reply(421, "4.3.2 too many connections", C), Stage.CONNECT, False),
     (reply(554, "5.7.1 no service for you", C), Stage.CONNECT, False),
     (reply(535, "5.7.8 bad credentials", C), Stage.CONNECT, False),
