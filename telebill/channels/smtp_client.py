@@ -305,8 +305,14 @@ _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 def dot_stuffed(message: bytes) -> bytes:
     """`message` as DATA carries it (RFC 5321, 4.5.2): CRLF line ends, a leading dot doubled,
-    and the lone dot that ends it."""
-    data = _LEADING_DOT.sub(b"..", _LINE_END.sub(b"\r\n", message))
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    and the lone dot that ends it. A message in CRLF lines with no line starting with a dot
+    (the MIME this project writes: base64 has no dot) is passed through: the substitutions
+    were a twentieth of a consumer's CPU."""
+    crlf = message.count(b"\r\n")
+    if message.count(b"\r") != crlf or message.count(b"\n") != crlf:
+        message = _LINE_END.sub(b"\r\n", message)
+    if message.startswith(b".") or b"\n." in message:
+        message = _LEADING_DOT.sub(b"..", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    return message + b".\r\n"

@@ -178,8 +178,13 @@ def test_421_then_closed_in_a_group_is_the_421() -> None:
     run(main())
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300))
+CRLF_LINES = st.lists(
+    st.binary(max_size=20).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")), max_size=12
+).map(b"\r\n".join)  # a message in CRLF lines already, leading dots or not
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | CRLF_LINES | CRLF_LINES.map(lambda b: b + b"\r\n"))
 def test_dot_stuffing_round_trips(message: bytes) -> None:
     stuffed = dot_stuffed(message)
     assert stuffed.endswith(b"\r\n.\r\n")

@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from hypothesis import strategies as st
 from telebill.channels import channel
 from telebill.channels.base import RenderedMessage
 from telebill.channels.smtp_message import (
+    PLAIN_ADDRESS,
+    WIRE,
     DkimKey,
     MailFrom,
+    addr_spec,
     ascii_address,
     build,
     message_id,
@@ -166,3 +170,35 @@ def test_any_subject_and_parts_read_back_as_written(
     canonical = [t.replace("\r\n", "\n") for t in (text, body)]
     read = [p.get_content().replace("\r\n", "\n") for p in parsed.iter_parts()]
     assert read == canonical
+
+
+HEADER_NAMES = st.sampled_from(["To", "Date", "Message-ID", "Content-Type", "X-Long-Header-Name"])
+
+
+@given(HEADER_NAMES, st.text(max_size=90) | st.text(alphabet=" =?abcQ\t-_.@<>\"'", max_size=90))
+@settings(max_examples=400, deadline=None)
+def test_a_header_passed_through_is_what_compat32_folds(name: str, value: str) -> None:
+    """The wire policy's short cut for short plain headers writes what compat32 would."""
+    compat32 = policy.compat32.clone(linesep="\r\n")
+    assert WIRE.fold_binary(name, value) == compat32.fold_binary(name, value)
+    assert WIRE.fold(name, value) == compat32.fold(name, value)
+
+
+def test_the_multipart_boundary_is_in_no_part(rendered: RenderedMessage) -> None:
+    msg = build(rendered, "kim@example.kr", SENDER, "7:MONTHLY_BILL", AT)
+    boundary = msg.get_boundary()
+    assert boundary is not None and boundary.startswith("=_")
+    body = to_bytes(msg).split(b"\r\n\r\n", 1)[1]
+    # the boundary's lines only: between, before each part and at the end
+    assert body.count(boundary.encode()) == 3
+    assert build(rendered, "kim@example.kr", SENDER, "7:MONTHLY_BILL", AT).get_boundary() != (
+        boundary
+    )
+
+
+@given(st.emails() | st.from_regex(r"[a-z.]{1,8}@[a-z0-9.-]{1,12}", fullmatch=True))
+@settings(max_examples=300, deadline=None)
+def test_a_plain_address_is_what_the_header_parser_makes_of_it(address: str) -> None:
+    """addr_spec's short cut takes only what `Address` would take, unchanged."""
+    if PLAIN_ADDRESS.fullmatch(address):
+        assert Address(addr_spec=address).addr_spec == address == addr_spec(address)
