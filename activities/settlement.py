@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from temporalio import activity
 
+from activities.settlement_pool import PricingPool
 from telebill.contracts.settlement import (
     CloseInput,
     SettlementScope,
@@ -40,10 +41,12 @@ def _resumed(done: dict[str, Any]) -> ChunkOutcome:
 
 
 class SettlementActivities:
-    """The settlement's I/O; one instance per worker, sharing the worker's connection pool."""
+    """The settlement's I/O; one instance per worker, sharing the worker's connection pool and
+    its pool of pricing processes."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, pricing: PricingPool) -> None:
         self.pool = pool
+        self.pricing = pricing
 
     @activity.defn(name="settlement.open")
     async def open_settlement(self, settlement_id: str, month: str) -> SettlementScope:
@@ -75,7 +78,9 @@ class SettlementActivities:
             products = await load_products(conn, month)
             while start <= inp.last_member_id:
                 end = min(start + inp.chunk_size - 1, inp.last_member_id)
-                outcome = await settle_chunk(conn, month, inp.settlement_id, start, end, products)
+                outcome = await settle_chunk(
+                    conn, month, inp.settlement_id, start, end, products, self.pricing.price
+                )
                 done.add(outcome)
                 SETTLED_MEMBERS.inc(outcome.members)
                 SETTLED_BILLS.inc(outcome.bills)

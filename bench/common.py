@@ -145,6 +145,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(k, reaped=True) for k in children(pid))
 
 
+def descendants(pid: int) -> list[int]:
+    """A process's live children, theirs, and so on (a worker's pricing processes are the
+    children of its forkserver)."""
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
 def children(pid: int) -> list[int]:
     """A process's live children (none once it has exited)."""
     try:

@@ -1,16 +1,18 @@
 """Settlement wall time against the raw COPY time of the very same output rows, in one run.
 
-    python -m bench.settle --members 1000000 [--month 2026-11] [--keep]
+    python -m bench.settle --members 1000000 [--month 2026-11] [--keep] [--workers 1]
 
 1. seeds N members in its own database (telebill_bench_settle; not timed);
-2. starts a `telebill worker` process and times the month's settlement through Temporal;
+2. starts `--workers` `telebill worker` processes on one task queue and times the month's
+   settlement through Temporal, with the CPU the workers and PostgreSQL took meanwhile;
 3. dumps the bills and items it wrote, empties the tables, and times a raw COPY of those rows
    back in (the floor: the database's own ingest time for this output);
-4. prints both times, their ratio, and the worker's peak memory (VmHWM).
+4. prints both times, their ratio, the CPU, and each worker's peak memory (VmHWM).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -21,18 +23,33 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.common import drop_database, fresh_database, run_bench, status_kib
+from bench.common import (
+    cpu_seconds,
+    descendants,
+    drop_database,
+    fresh_database,
+    run_bench,
+    status_kib,
+    tree_cpu_seconds,
+)
 from bench.figures import Figure, Goal, record
 from telebill.config import get_settings
 from telebill.db.connect import connect
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
+from telebill.stack.postgres import Postgres
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_settle"
 
 
-async def main(members: int, month: str, keep: bool) -> None:
+def family_cpu(pid: int) -> float:
+    """A process's CPU and that of every process under it now (its pricing processes live as
+    long as it does, so none has exited and been reaped meanwhile)."""
+    return cpu_seconds(pid) + sum(cpu_seconds(p) for p in descendants(pid))
+
+
+async def main(members: int, month: str, keep: bool, workers: int) -> None:
     settings = get_settings()
     url = await fresh_database(settings, BENCH_DB)
     conn = await connect(url)
@@ -40,19 +57,26 @@ async def main(members: int, month: str, keep: bool) -> None:
     await seed_population(conn, members, parse_month(month), None)
     await conn.execute("VACUUM ANALYZE")
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starters.cli",
-        "worker",
-        "--task-queue",
-        task_queue,
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=asyncio.subprocess.DEVNULL,
-    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "starters.cli",
+            "worker",
+            "--task-queue",
+            task_queue,
+            env={**os.environ, "DATABASE_URL": url},
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    postgres = Postgres(settings)
+    postmaster = None if postgres.external else postgres.pid()  # its CPU: ours to read
     try:
         client = await Client.connect(settings.temporal_target)
         print("settling…", flush=True)
+        cpu_before = sum(family_cpu(w.pid) for w in processes)
+        pg_before = tree_cpu_seconds(postmaster) if postmaster else 0.0
         started = time.perf_counter()
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
@@ -67,10 +91,20 @@ async def main(members: int, month: str, keep: bool) -> None:
             task_queue=task_queue,
         )
         settle_s = time.perf_counter() - started
-        worker_mib = status_kib(worker.pid, "VmHWM") / 1024
+        # the workers' own and their pricing processes' (activities/settlement_pool.py)
+        worker_cpu = sum(family_cpu(w.pid) for w in processes) - cpu_before
+        pool_cpu = sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in processes)
+        pool_mib = (
+            max((status_kib(p, "VmHWM") for w in processes for p in descendants(w.pid)), default=0)
+            / 1024
+        )
+        pg_cpu = tree_cpu_seconds(postmaster) - pg_before if postmaster else None
+        worker_mib = max(status_kib(w.pid, "VmHWM") for w in processes) / 1024
     finally:
-        worker.terminate()
-        await worker.wait()
+        for w in processes:
+            w.terminate()
+        for w in processes:
+            await w.wait()
 
     print("raw COPY of the same bills and items…", flush=True)
     with tempfile.TemporaryDirectory(prefix="telebill-bench-") as tmp:
@@ -97,7 +131,16 @@ async def main(members: int, month: str, keep: bool) -> None:
     print(f"raw COPY of bills + items (baseline): {raw_s:7.1f} s")
     print(f"telebill settlement (Temporal):       {settle_s:7.1f} s")
     print(f"settlement / raw COPY: {settle_s / raw_s:.2f}×  (goal ≤ 3×)")
-    print(f"worker peak RSS: {worker_mib:,.0f} MiB")
+    print(
+        f"CPU during the settlement: the worker{'s' if workers > 1 else ''} {worker_cpu:.1f} s "
+        f"({worker_cpu / settle_s:.0%} of one core; its pricing processes {pool_cpu:.1f} s)"
+        + (f", PostgreSQL {pg_cpu:.1f} s ({pg_cpu / settle_s:.0%})" if pg_cpu is not None else "")
+    )
+    print(
+        f"worker peak RSS: {worker_mib:,.0f} MiB"
+        + (" (the largest)" if workers > 1 else "")
+        + (f", a pricing process's {pool_mib:,.0f} MiB at most" if pool_mib else "")
+    )
     record(
         Figure(
             "settle",
@@ -107,11 +150,19 @@ async def main(members: int, month: str, keep: bool) -> None:
             raw_s,
             "raw COPY of the bills and items it wrote",
             Goal(high=3.0, of="ratio"),
-            f"{summary.bills:,} bills, {summary.items:,} items; worker peak RSS "
-            f"{worker_mib:,.0f} MiB",
+            f"{summary.bills:,} bills, {summary.items:,} items; {workers} worker(s), peak RSS "
+            f"{worker_mib:,.0f} MiB (a pricing process {pool_mib:,.0f} MiB); "
+            f"CPU: workers {worker_cpu:.0f} s (pricing processes {pool_cpu:.0f} s)"
+            + (f", PostgreSQL {pg_cpu:.0f} s" if pg_cpu is not None else ""),
         )
     )
 
 
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=int, default=1, help="`telebill worker` processes on the task queue"
+    )
+
+
 if __name__ == "__main__":
-    run_bench(main, __doc__)
+    run_bench(main, __doc__, options=options)

@@ -25,6 +25,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from activities.notification import NotificationActivities
 from activities.retention import RetentionActivities
 from activities.settlement import SettlementActivities
+from activities.settlement_pool import PricingPool
 from telebill import clock
 from telebill.config import Settings
 from telebill.db.overdue_store import overdue_notifications
@@ -101,7 +102,8 @@ async def build_worker(
     split must still find a worker after an upgrade."""
     if task_queue is not None:
         settings = settings.model_copy(update={"task_queue": task_queue})
-    settlement = SettlementActivities(pool)
+    pricing = PricingPool(settings.settle_processes)
+    settlement = SettlementActivities(pool, pricing)
     notification = NotificationActivities(pool, settings, client, settings.task_queue)
     retention = RetentionActivities(pool, settings)
     settling = [
@@ -144,8 +146,9 @@ async def build_worker(
                 await stack.enter_async_context(worker)
             yield workers
     finally:
-        await notification.close()
+        pricing.close()
         threads.shutdown(wait=False)
+        await notification.close()
 
 
 async def run_worker(

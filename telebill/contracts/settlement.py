@@ -72,7 +72,7 @@ class ShardInput:
 @dataclass(frozen=True, kw_only=True)
 class ShardResult:
     """What a shard's chunks added up to, for the member range it covered (the fields of
-    telebill.db.settlement_store.ChunkOutcome, which the activity adds up, and the range)."""
+    telebill.db.settlement_copy.ChunkOutcome, which the activity adds up, and the range)."""
 
     members: int = 0  # members of the range looked at
     already_billed: int = 0

@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
 
 # the catalogue's, read by the settlement (and imported from here by its callers)
 from telebill.db.catalogue_store import load_products as load_products
 from telebill.db.connect import DbConn
-from telebill.domain.pricing import (
-    MemberMonth,
-    PricedBill,
-    PricingError,
-    Product,
-    Subscription,
-    Usage,
-    price_member,
-)
+from telebill.db.settlement_copy import ChunkOutcome as ChunkOutcome
+from telebill.db.settlement_copy import ChunkRows, PricedChunk, price_chunk
+from telebill.domain.pricing import Product
 from telebill.domain.statuses import BillStatus, SettlementStatus
 
 BILL_COLUMNS = (
@@ -46,26 +38,12 @@ BILL_COLUMNS = (
 ITEM_COLUMNS = ("billing_month", "bill_id", "line_no", "kind", "label", "amount", "snapshot")
 CONFLICT_RETRIES = 3
 
+# Prices a chunk's rows: in this process, or in the settlement's pool of processes
+Pricer = Callable[[ChunkRows, dict[int, Product]], Awaitable[PricedChunk]]
 
-@dataclass
-class ChunkOutcome:
-    members: int = 0  # members of the range looked at
-    already_billed: int = 0
-    bills: int = 0
-    items: int = 0
-    errors: int = 0
-    amount_due: int = 0
-    totals: dict[str, int] = field(default_factory=dict)  # line kind → sum of amounts
 
-    def add(self, other: ChunkOutcome) -> None:
-        self.members += other.members
-        self.already_billed += other.already_billed
-        self.bills += other.bills
-        self.items += other.items
-        self.errors += other.errors
-        self.amount_due += other.amount_due
-        for kind, amount in other.totals.items():
-            self.totals[kind] = self.totals.get(kind, 0) + amount
+async def price_here(rows: ChunkRows, products: dict[int, Product]) -> PricedChunk:
+    return price_chunk(rows, products)
 
 
 def month_lock_key(month: date) -> int:
@@ -74,8 +52,8 @@ def month_lock_key(month: date) -> int:
 
 async def _unbilled_members(
     conn: DbConn, month: date, first: int, last: int
-) -> tuple[int, dict[int, int]]:
-    """(members in first..last, each unbilled member's micro-payment limit)."""
+) -> tuple[int, list[tuple[int, int | None]]]:
+    """(members in first..last, each unbilled member's micro-payment limit, by id)."""
     rows = await conn.fetch(
         """
         SELECT m.id, m.micro_payment_limit_krw, b.id IS NOT NULL AS billed
@@ -88,114 +66,60 @@ async def _unbilled_members(
         last,
         month,
     )
-    return len(rows), {r["id"]: r["micro_payment_limit_krw"] for r in rows if not r["billed"]}
+    return len(rows), [(r[0], r[1]) for r in rows if not r[2]]
 
 
-async def _member_months(
+async def _chunk_rows(
     conn: DbConn,
     month: date,
+    settlement_id: str,
     first: int,
     last: int,
-    members: dict[int, int],
-    products: dict[int, Product],
-) -> list[MemberMonth]:
-    subs: dict[int, list[Subscription]] = defaultdict(list)
-    for r in await conn.fetch(
+    members: list[tuple[int, int | None]],
+) -> ChunkRows:
+    """The members' subscriptions and usage as plain tuples, and a bill id for each member
+    (one refused by the pricing leaves its id unused: a sequence has gaps anyway)."""
+    bill_ids = await conn.fetch(
+        "SELECT nextval(pg_get_serial_sequence('bill', 'id')) FROM generate_series(1, $1)",
+        len(members),
+    )
+    subscriptions = await conn.fetch(
         "SELECT id, member_id, product_id, starts_on, ends_on, contract_discount, "
         "installment_months FROM subscription WHERE member_id BETWEEN $1 AND $2",
         first,
         last,
-    ):
-        subs[r["member_id"]].append(
-            Subscription(
-                r["id"],
-                products.get(r["product_id"]),
-                r["product_id"],
-                r["starts_on"],
-                r["ends_on"],
-                r["contract_discount"],
-                r["installment_months"],
-            )
-        )
-    usage: dict[int, list[Usage]] = defaultdict(list)
-    for r in await conn.fetch(
+    )
+    usage = await conn.fetch(
         "SELECT member_id, subscription_id, data_mb, voice_sec, sms_count, micro_payment_krw "
         "FROM usage_monthly WHERE billing_month = $3 AND member_id BETWEEN $1 AND $2",
         first,
         last,
         month,
-    ):
-        usage[r["member_id"]].append(
-            Usage(
-                r["subscription_id"],
-                r["data_mb"],
-                r["voice_sec"],
-                r["sms_count"],
-                r["micro_payment_krw"],
-            )
-        )
-    return [
-        MemberMonth(m, month, tuple(subs[m]), tuple(usage[m]), limit)
-        for m, limit in members.items()
-    ]
+    )
+    return ChunkRows(
+        month,
+        settlement_id,
+        members,
+        [r[0] for r in bill_ids],
+        [tuple(r) for r in subscriptions],
+        [tuple(r) for r in usage],
+    )
 
 
-def _copy_text(value: str) -> str:
-    """Escape a value for COPY's text format (our values hold no tabs or newlines of their own)."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
-def _snapshot_json(snapshot: dict[str, Any]) -> str:
-    return _copy_text(json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")))
-
-
-async def _write(
-    conn: DbConn,
-    month: date,
-    settlement_id: str,
-    bills: list[PricedBill],
-    errors: list[tuple[int, str]],
-) -> ChunkOutcome:
-    out = ChunkOutcome()
-    if bills:
-        ids = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT nextval(pg_get_serial_sequence('bill', 'id')) FROM generate_series(1, $1)",
-                len(bills),
-            )
-        ]
-        bill_rows = io.StringIO()
-        item_rows = io.StringIO()
-        for bill_id, bill in zip(ids, bills, strict=True):
-            status = BillStatus.NOTHING_DUE if bill.nothing_due else BillStatus.SETTLED
-            bill_rows.write(
-                f"{bill_id}\t{bill.member_id}\t{month}\t{bill.charges}\t{bill.discounts}\t"
-                f"{bill.vat}\t{bill.amount_due}\t{status}\t{settlement_id}\n"
-            )
-            for line_no, line in enumerate(bill.lines, start=1):
-                item_rows.write(
-                    f"{month}\t{bill_id}\t{line_no}\t{line.kind}\t{_copy_text(line.label)}\t{line.amount}\t"
-                    f"{_snapshot_json(line.snapshot)}\n"
-                )
-                out.totals[line.kind] = out.totals.get(line.kind, 0) + line.amount
-            out.items += len(bill.lines)
-            out.amount_due += bill.amount_due
+async def _write(conn: DbConn, month: date, settlement_id: str, priced: PricedChunk) -> None:
+    if priced.billed:
         # BILL first: every item refers to its bill.
+        await conn.copy_to_table("bill", source=io.BytesIO(priced.bill_rows), columns=BILL_COLUMNS)
         await conn.copy_to_table(
-            "bill", source=io.BytesIO(bill_rows.getvalue().encode()), columns=BILL_COLUMNS
+            "bill_item", source=io.BytesIO(priced.item_rows), columns=ITEM_COLUMNS
         )
-        await conn.copy_to_table(
-            "bill_item", source=io.BytesIO(item_rows.getvalue().encode()), columns=ITEM_COLUMNS
-        )
-        out.bills = len(bills)
         await conn.execute(
             "DELETE FROM settlement_error "
             "WHERE billing_month = $1 AND member_id = ANY($2::bigint[])",
             month,
-            [b.member_id for b in bills],
+            priced.billed,
         )
-    if errors:
+    if priced.errors:
         await conn.executemany(
             """
             INSERT INTO settlement_error (billing_month, member_id, settlement_id, reason)
@@ -204,10 +128,8 @@ async def _write(
             DO UPDATE SET reason = excluded.reason, settlement_id = excluded.settlement_id,
                           recorded_at = now()
             """,
-            [(month, member, settlement_id, reason) for member, reason in errors],
+            [(month, member, settlement_id, reason) for member, reason in priced.errors],
         )
-        out.errors = len(errors)
-    return out
 
 
 async def settle_chunk(
@@ -217,6 +139,7 @@ async def settle_chunk(
     first: int,
     last: int,
     products: dict[int, Product],
+    price: Pricer = price_here,
 ) -> ChunkOutcome:
     """Settle members first..last of `month`: whoever has no bill yet gets one (or an error)."""
     for attempt in range(CONFLICT_RETRIES):
@@ -226,15 +149,12 @@ async def settle_chunk(
                     "SELECT pg_advisory_xact_lock($1, $2)", month_lock_key(month), first
                 )
                 seen, todo = await _unbilled_members(conn, month, first, last)
-                bills: list[PricedBill] = []
-                errors: list[tuple[int, str]] = []
+                out = ChunkOutcome()
                 if todo:
-                    for mm in await _member_months(conn, month, first, last, todo, products):
-                        try:
-                            bills.append(price_member(mm))
-                        except PricingError as exc:
-                            errors.append((mm.member_id, str(exc)))
-                out = await _write(conn, month, settlement_id, bills, errors)
+                    rows = await _chunk_rows(conn, month, settlement_id, first, last, todo)
+                    priced = await price(rows, products)
+                    await _write(conn, month, settlement_id, priced)
+                    out = priced.outcome
             out.members = seen
             out.already_billed = seen - len(todo)
             return out

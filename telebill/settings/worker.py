@@ -36,6 +36,8 @@ class WorkerSettings(BaseSettings):
     settle_shard_size: int = Field(default=20_000, ge=1)
     settle_chunk_size: int = Field(default=5_000, ge=1)
     settle_parallel: int = Field(default=3, ge=1)
+    # Processes that price the chunks (activities/settlement_pool.py); 0: on the event loop.
+    settle_processes: int = Field(default=2, ge=0, le=64)
     settle_heartbeat_timeout_s: float = Field(default=60.0, gt=0)
 
     # The monthly Schedule: day 1 at this local time settles the previous month.

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from activities.settlement import SettlementActivities
+from activities.settlement_pool import PricingPool
 from telebill.config import PROJECT_ROOT, Settings
 from telebill.contracts.settlement import CloseInput
 from telebill.db.delivery_store import Published, mark_published
@@ -75,7 +76,7 @@ async def _settle_with_refusals(platform: Platform) -> None:
         month,
     )
     async with as_worker(platform) as pool:
-        activities = SettlementActivities(pool)
+        activities = SettlementActivities(pool, PricingPool(0))
         await activities.open_settlement(f"settlement-{MONTH}", MONTH)
         await settle_chunk(
             conn,
@@ -221,7 +222,9 @@ async def test_report_says_when_temporal_does_not_answer(
 ) -> None:
     async with platform_of(databases, settings, 20) as platform:
         async with as_worker(platform) as pool:
-            await SettlementActivities(pool).open_settlement(f"settlement-{MONTH}", MONTH)
+            await SettlementActivities(pool, PricingPool(0)).open_settlement(
+                f"settlement-{MONTH}", MONTH
+            )
         away = platform.settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
         view = await month_view(away, MONTH, datetime.now())
     assert view.open.stuck is None

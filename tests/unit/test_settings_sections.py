@@ -72,6 +72,7 @@ BEFORE: dict[str, Any] = {
     "settle_shard_size": 20000,
     "settle_chunk_size": 5000,
     "settle_parallel": 3,
+    "settle_processes": 2,
     "settle_heartbeat_timeout_s": 60.0,
     "settle_schedule_time": "02:00",
     "schedule_time_zone": "Asia/Seoul",

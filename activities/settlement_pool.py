@@ -1,0 +1,104 @@
+"""The settlement's pricing on the machine's other cores: a pool of processes, one per worker
+process, that every shard's chunks share. The worker's event loop reads a chunk, hands its rows
+to the pool, and reads or writes other shards' chunks while it is priced; one process prices in
+Python on one core, so without the pool the settlement took turns on a single core.
+
+With `processes=0` the chunk is priced on the event loop, as before the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from telebill.db.settlement_copy import ChunkRows, PricedChunk, price_chunk
+from telebill.domain.pricing import Product
+
+log = logging.getLogger(__name__)
+WATCH_S = 2.0  # how often a pricing process looks whether its worker is still there
+
+
+class PricingPool:
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self.restarts = 0  # pools started again after a process died (tests and logs read it)
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor | None:
+        if self.processes == 0:
+            return None
+        # forkserver, not fork: the worker has threads (the SDK's), which a fork would copy
+        # in whatever state they are
+        context = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=_serve, initargs=(os.getpid(),)
+        )
+
+    async def price(self, rows: ChunkRows, products: dict[int, Product]) -> PricedChunk:
+        if self._executor is None:
+            return price_chunk(rows, products)
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, price_chunk, rows, products
+            )
+        except BrokenProcessPool:
+            # A process of the pool died (killed, out of memory): the pool is unusable from
+            # then on, so a new one takes its place (once, whichever of the chunks in flight
+            # sees it first) and the chunk fails, to be retried.
+            if self._executor is executor:
+                log.warning("a pricing process died: the pool is started again")
+                self._executor = self._start()
+                self.restarts += 1
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def pids(self) -> list[int]:
+        """The pricing processes now (tests and the benchmark read them)."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return list(processes)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _serve(worker_pid: int) -> None:
+    """A pricing process's start. The worker alone decides when to stop: Ctrl-C and SIGTERM
+    reach the whole process group, and a pricing process that took them would hand the worker
+    a KeyboardInterrupt as a chunk's result, or die and make the pool start again during the
+    worker's graceful shutdown. And it does not outlive the worker: a worker killed, or gone
+    before it closed the pool, would leave it waiting for work forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def watch() -> None:
+        while _alive(worker_pid):
+            time.sleep(WATCH_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="worker-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs: not gone, and not a zombie (exited, its parent has not
+    waited for it yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: whether the pid exists at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
