@@ -24,6 +24,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from bench.common import (
+    children,
     cpu_seconds,
     descendants,
     drop_database,
@@ -41,6 +42,26 @@ from telebill.stack.postgres import Postgres
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_settle"
+
+
+def pg_cpu_by_role(postmaster: int) -> dict[str, float]:
+    """PostgreSQL's CPU so far by what its processes do: the connections' backends, the
+    checkpointer, the background and WAL writers, and those that came and went (autovacuum
+    workers, short connections), which the postmaster has reaped."""
+    roles: dict[str, float] = {"exited (autovacuum, …)": cpu_seconds(postmaster, reaped=True)}
+    roles["exited (autovacuum, …)"] -= cpu_seconds(postmaster)
+    for pid in children(postmaster):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        role = title.removeprefix("postgres: ").split(" ")[0] if ":" in title else title
+        role = role if role in PG_ROLES else "connections"
+        roles[role] = roles.get(role, 0.0) + cpu_seconds(pid)
+    return roles
+
+
+PG_ROLES = ("checkpointer", "background", "walwriter", "autovacuum", "logical")
 
 
 def family_cpu(pid: int) -> float:
@@ -77,6 +98,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         print("settling…", flush=True)
         cpu_before = sum(family_cpu(w.pid) for w in processes)
         pg_before = tree_cpu_seconds(postmaster) if postmaster else 0.0
+        roles_before = pg_cpu_by_role(postmaster) if postmaster else {}
         started = time.perf_counter()
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
@@ -99,6 +121,8 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
             / 1024
         )
         pg_cpu = tree_cpu_seconds(postmaster) - pg_before if postmaster else None
+        roles = pg_cpu_by_role(postmaster) if postmaster else {}
+        pg_roles = {k: v - roles_before.get(k, 0.0) for k, v in roles.items()}
         worker_mib = max(status_kib(w.pid, "VmHWM") for w in processes) / 1024
     finally:
         for w in processes:
@@ -136,6 +160,11 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         f"({worker_cpu / settle_s:.0%} of one core; its pricing processes {pool_cpu:.1f} s)"
         + (f", PostgreSQL {pg_cpu:.1f} s ({pg_cpu / settle_s:.0%})" if pg_cpu is not None else "")
     )
+    if pg_roles:
+        print(
+            "  PostgreSQL's by process: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(pg_roles.items()) if v >= 0.05)
+        )
     print(
         f"worker peak RSS: {worker_mib:,.0f} MiB"
         + (" (the largest)" if workers > 1 else "")
