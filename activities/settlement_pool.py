@@ -58,7 +58,7 @@ class PricingPool:
                 log.warning("a pricing process died: the pool is started again")
                 self._executor = self._start()
                 self.restarts += 1
-                executor.shutdown(wait=False, cancel_futures=True)
+                _stop(executor)
             raise
 
     def pids(self) -> list[int]:
@@ -68,17 +68,26 @@ class PricingPool:
 
     def close(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            _stop(self._executor)
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Shut down without waiting, and end its processes: a process left alive keeps the
+    executor's manager thread waiting for it, and the interpreter from exiting (the module's
+    exit hook joins that thread)."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _serve(worker_pid: int) -> None:
-    """A pricing process's start. The worker alone decides when to stop: Ctrl-C and SIGTERM
-    reach the whole process group, and a pricing process that took them would hand the worker
-    a KeyboardInterrupt as a chunk's result, or die and make the pool start again during the
-    worker's graceful shutdown. And it does not outlive the worker: a worker killed, or gone
-    before it closed the pool, would leave it waiting for work forever."""
+    """A pricing process's start. Ctrl-C reaches the whole process group, and a pricing
+    process that took it would hand the worker a KeyboardInterrupt as a chunk's result: it is
+    ignored, the worker decides. SIGTERM is not: the executor ends the processes of a broken
+    pool with it, and waits for them, for ever, if they ignore it. And a pricing process does
+    not outlive its worker: a worker killed, or gone before it closed the pool, would leave it
+    waiting for work for ever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def watch() -> None:
         while _alive(worker_pid):
