@@ -49,6 +49,13 @@ async def greeted(port: int) -> SmtpConnection:
     return smtp
 
 
+async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The relay's side of the greeting and EHLO, offering PIPELINING."""
+    writer.write(b"220 relay.test\r\n")
+    await reader.readuntil(b"\r\n")
+    writer.write(EHLO)
+
+
 async def lines(reader: asyncio.StreamReader, n: int) -> list[bytes]:
     return [await reader.readuntil(b"\r\n") for _ in range(n)]
 
@@ -69,9 +76,7 @@ def test_pipelined_group_is_one_write_and_replies_in_one_packet() -> None:
     got: list[bytes] = []
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test ready\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         for _ in range(2):
             # A client that waited for MAIL's reply before RCPT would hang here: the
             # relay answers only once all three commands have arrived, in one packet.
@@ -103,9 +108,7 @@ def test_refused_rcpt_in_a_group_reads_every_reply(data_reply: bytes) -> None:
     seen: list[bytes] = []
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         seen.extend(await lines(reader, 3))
         writer.write(b"250 ok\r\n550 5.1.1 <kim@example.kr>: unknown\r\n" + data_reply + b"\r\n")
         if data_reply.startswith(b"354"):
@@ -160,9 +163,7 @@ def test_without_pipelining_one_command_at_a_time() -> None:
 
 def test_421_then_closed_in_a_group_is_the_421() -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         await lines(reader, 3)
         writer.write(b"421 4.3.2 shutting down\r\n")
         writer.close()
@@ -217,9 +218,7 @@ def test_any_answer_is_a_reply_or_an_smtp_error(answers: bytes, cut: int) -> Non
     never waiting past its timeout."""
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         await lines(reader, 3)
         for i in range(0, len(answers), cut):
             writer.write(answers[i : i + cut])
@@ -277,9 +276,7 @@ def test_what_follows_the_starttls_reply_in_clear_is_refused() -> None:
 @pytest.mark.parametrize("then", [b"close", b"silence"])
 def test_a_refusal_in_a_group_survives_the_lone_dot_failing(then: bytes) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         await lines(reader, 3)
         writer.write(b"250 ok\r\n550 5.1.1 unknown\r\n354 go on\r\n")
         await reader.readuntil(b"\r\n")  # the lone dot
@@ -302,9 +299,7 @@ def test_a_refusal_in_a_group_survives_the_lone_dot_failing(then: bytes) -> None
 
 def test_a_reply_nobody_asked_for_makes_the_connection_unusable() -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         await lines(reader, 3)
         writer.write(b"250 ok\r\n250 ok\r\n354 go on\r\n")
         await read_data(reader)
@@ -329,9 +324,7 @@ def test_a_reply_too_late_closes_the_connection() -> None:
     """A timed-out read closes: its reply, arriving later, cannot be taken for an RSET's."""
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         await reader.read()  # never answers the group
 
     async def main() -> None:
@@ -352,9 +345,7 @@ def test_an_address_that_would_end_its_command_early_is_refused(address: str) ->
     sent: list[bytes] = []
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test\r\n")
-        await reader.readuntil(b"\r\n")
-        writer.write(EHLO)
+        await greet(reader, writer)
         sent.append(await reader.read())
 
     async def main() -> None:
