@@ -23,6 +23,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from bench import pg_statements
 from bench.common import (
     children,
     cpu_seconds,
@@ -77,6 +78,11 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
     print(f"seeding {members:,} members (not timed)…", flush=True)
     await seed_population(conn, members, parse_month(month), None)
     await conn.execute("VACUUM ANALYZE")
+    postgres = Postgres(settings)
+    # a superuser's view: the workers' statements run as their own role (started before the
+    # workers, whose sessions then count nested statements too)
+    stats = None if postgres.external else await postgres.admin(BENCH_DB)
+    counting = stats is not None and await pg_statements.start(stats)
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     processes = [
         await asyncio.create_subprocess_exec(
@@ -91,7 +97,6 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         )
         for _ in range(workers)
     ]
-    postgres = Postgres(settings)
     postmaster = None if postgres.external else postgres.pid()  # its CPU: ours to read
     try:
         client = await Client.connect(settings.temporal_target)
@@ -99,6 +104,8 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         cpu_before = sum(family_cpu(w.pid) for w in processes)
         pg_before = tree_cpu_seconds(postmaster) if postmaster else 0.0
         roles_before = pg_cpu_by_role(postmaster) if postmaster else {}
+        if stats and counting:
+            await pg_statements.reset(stats)
         started = time.perf_counter()
         summary = await client.execute_workflow(
             MonthlySettlementWorkflow.run,
@@ -124,6 +131,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         roles = pg_cpu_by_role(postmaster) if postmaster else {}
         pg_roles = {k: v - roles_before.get(k, 0.0) for k, v in roles.items()}
         worker_mib = max(status_kib(w.pid, "VmHWM") for w in processes) / 1024
+        statements = await pg_statements.top(stats) if stats and counting else None
     finally:
         for w in processes:
             w.terminate()
@@ -138,12 +146,17 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         await conn.copy_from_query("SELECT * FROM bill_item", output=items, format="binary")
         await conn.execute("TRUNCATE bill CASCADE")
         await conn.execute("VACUUM bill, bill_item")
+        if stats and counting:
+            await pg_statements.reset(stats)
         started = time.perf_counter()
         async with conn.transaction():
             await conn.copy_to_table("bill", source=bills, format="binary")
             await conn.copy_to_table("bill_item", source=items, format="binary")
         raw_s = time.perf_counter() - started
+        raw_statements = await pg_statements.top(stats) if stats and counting else None
     await conn.close()
+    if stats:
+        await stats.close()
     if not keep:
         await drop_database(settings, BENCH_DB)
 
@@ -165,6 +178,9 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
             "  PostgreSQL's by process: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(pg_roles.items()) if v >= 0.05)
         )
+    if statements is not None and raw_statements is not None:
+        print("the settlement's " + pg_statements.report(statements))
+        print("the raw COPY's " + pg_statements.report(raw_statements, shown=4))
     print(
         f"worker peak RSS: {worker_mib:,.0f} MiB"
         + (" (the largest)" if workers > 1 else "")

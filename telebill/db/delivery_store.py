@@ -20,6 +20,7 @@ import asyncpg
 
 from telebill.db.connect import DbConn
 from telebill.db.delivery_key import DELIVERY_KEY
+from telebill.db.reference_checks import one_plan_per_reference_check
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.domain.statuses import DELIVERED_PREFIX, NotificationStatus
@@ -92,6 +93,7 @@ async def record_attempts(conn: DbConn, attempts: Sequence[Attempt]) -> set[tupl
     keys = [(a.bill_id, a.purpose) for a in attempts]
     sent = [a for a in attempts if AttemptOutcome(a.outcome).delivered]
     async with conn.transaction():
+        await one_plan_per_reference_check(conn)
         await ensure_notifications(conn, keys)
         firsts: set[tuple[int, str]] = set()
         if sent:

@@ -17,6 +17,7 @@ from datetime import date, datetime, time
 from telebill.db.connect import DbConn
 from telebill.db.delivery_key import DELIVERY_KEY
 from telebill.db.month_views import MONTHLY
+from telebill.db.reference_checks import one_plan_per_reference_check
 from telebill.domain.send_window import Window, quiet_hours
 from telebill.domain.statuses import RESEND_PREFIX, NotificationStatus
 
@@ -83,6 +84,12 @@ class PlannedSend:
 async def record_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend]) -> None:
     """`record_plan` for a page of bills, in one statement. A plan without a workflow never
     replaces one whose workflow was started (that workflow keeps its own plan)."""
+    async with conn.transaction():
+        await one_plan_per_reference_check(conn)
+        await _insert_plans(conn, purpose, plans)
+
+
+async def _insert_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend]) -> None:
     await conn.execute(
         "INSERT INTO notification (billing_month, bill_id, purpose, workflow_id, send_at) "
         "SELECT bill.billing_month, b, $1, w, s "

@@ -19,6 +19,7 @@ import asyncpg
 # the catalogue's, read by the settlement (and imported from here by its callers)
 from telebill.db.catalogue_store import load_products as load_products
 from telebill.db.connect import DbConn
+from telebill.db.reference_checks import one_plan_per_reference_check
 from telebill.db.settlement_copy import ChunkOutcome as ChunkOutcome
 from telebill.db.settlement_copy import ChunkRows, PricedChunk, price_chunk
 from telebill.domain.pricing import Product
@@ -108,6 +109,7 @@ async def _chunk_rows(
 
 async def _write(conn: DbConn, month: date, settlement_id: str, priced: PricedChunk) -> None:
     if priced.billed:
+        await one_plan_per_reference_check(conn)
         # BILL first: every item refers to its bill.
         await conn.copy_to_table("bill", source=io.BytesIO(priced.bill_rows), columns=BILL_COLUMNS)
         await conn.copy_to_table(

@@ -44,7 +44,12 @@ SERVER_SETTINGS = {
     "wal_compression": "on",
     "log_min_messages": "warning",
     "log_line_prefix": "%m [%p] ",
+    # the time of each statement and of its block reads, for `bench.settle` and operators
+    "track_io_timing": "on",
 }
+# PostgreSQL's own view of where its time goes, by statement; loaded where the server has it
+# (Debian's postgresql-NN package does). Its cost is a hash lookup per statement.
+STATEMENT_STATS = "pg_stat_statements"
 
 
 def server_bin_dir() -> Path:
@@ -194,6 +199,8 @@ class Postgres(Service):
         ]
         for key, value in SERVER_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
+        if (bindir.parent / "lib" / f"{STATEMENT_STATS}.so").exists():
+            argv += ["-c", f"shared_preload_libraries={STATEMENT_STATS}"]
         self.log_file.touch()
         self._chown(self.log_file, user)
         proc = spawn(argv, log_file=self.log_file, pid_file=self.pid_file, user=user)

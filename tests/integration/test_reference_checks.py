@@ -1,0 +1,97 @@
+"""The foreign keys into month-partitioned tables are checked with one plan, not one per row
+(telebill/db/reference_checks.py): PostgreSQL's own statement statistics count how often the
+checks were planned while a settlement, a page of plans and a page of attempts are written."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from telebill.config import Settings
+from telebill.db.delivery_store import Attempt, record_attempts
+from telebill.db.notify_store import PlannedSend, record_plans
+from telebill.db.partition_store import open_months_from
+from telebill.db.settlement_store import load_products, settle_chunk
+from telebill.domain.attempt import AttemptOutcome
+from telebill.seed.load import seed_population
+from telebill.stack.postgres import Postgres
+from tests.integration.conftest import Databases
+
+NOV = date(2026, 11, 1)
+MEMBERS = 60
+P = "MONTHLY_BILL"
+# the queries PostgreSQL runs for a foreign key (ri_triggers.c), and how often each was planned
+CHECKS = """
+SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(plans), 0) AS plans
+FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND query LIKE '%FOR KEY SHARE OF%'
+"""
+
+
+async def counting(conn: asyncpg.Connection) -> None:
+    """Count this connection's nested statements too (the checks run inside the triggers)."""
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+    except asyncpg.ObjectNotInPrerequisiteStateError:
+        pytest.fail(
+            "the stack's PostgreSQL does not preload pg_stat_statements (a stack started "
+            "before it did): `telebill stack down`, then `telebill stack up`",
+            pytrace=False,
+        )
+    await conn.execute("SET pg_stat_statements.track = 'all'")
+    await conn.execute("SET pg_stat_statements.track_planning = on")
+
+
+async def checked(conn: asyncpg.Connection) -> tuple[int, int]:
+    row = await conn.fetchrow(CHECKS)
+    assert row is not None
+    await conn.execute("SELECT pg_stat_statements_reset()")
+    return int(row["calls"]), int(row["plans"])
+
+
+async def test_each_reference_check_is_planned_once_not_per_row(
+    settings: Settings, databases: Databases
+) -> None:
+    url = await databases.create()
+    name = make_url(url).database
+    assert name is not None
+    # a superuser's connection: it alone may count nested statements
+    conn = await Postgres(settings).admin(name)
+    try:
+        await seed_population(conn, MEMBERS, NOV, None, workers=1)
+        products = await load_products(conn, NOV)
+        # the next month opened, as the settlement opens it: its partitions, never vacuumed,
+        # are costed as if they held rows, so a plan over every month looks dearer than
+        # planning each row's check for its own month
+        await open_months_from(conn, NOV, ahead=1)
+        await settle_chunk(conn, NOV, "s", 1, MEMBERS // 2, products)
+        await counting(conn)
+
+        await settle_chunk(conn, NOV, "s", MEMBERS // 2 + 1, MEMBERS, products)
+        items = await conn.fetchval(
+            "SELECT count(*) FROM bill_item WHERE bill_id IN "
+            "(SELECT id FROM bill WHERE member_id > $1)",
+            MEMBERS // 2,
+        )
+        calls, plans = await checked(conn)
+        assert calls >= items > MEMBERS  # every item's bill was checked…
+        assert plans <= 2, f"the item → bill check was planned {plans} times for {calls} rows"
+
+        bills = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
+        at = datetime(2026, 11, 20, tzinfo=UTC)
+        await record_plans(conn, P, [PlannedSend(b, f"notify-{b}", at) for b in bills])
+        calls, plans = await checked(conn)
+        assert calls >= len(bills)
+        assert plans <= 2, f"the notification → bill check was planned {plans} times"
+
+        await record_attempts(conn, [Attempt(b, P, "email", 1, AttemptOutcome.SENT) for b in bills])
+        calls, plans = await checked(conn)
+        assert calls >= len(bills)
+        assert plans <= 2, f"the attempt → notification check was planned {plans} times"
+    finally:
+        await conn.close()
