@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from telebill.db.connect import DbConn
 from telebill.db.delivery_store import IS_DELIVERED, ensure_notifications
+from telebill.db.reference_checks import one_plan_per_reference_check
 from telebill.domain.statuses import NotificationStatus, is_purpose
 
 
@@ -41,6 +42,7 @@ async def record_dead_letters(conn: DbConn, letters: Sequence[DeadLetterRow]) ->
     if not letters:
         return 0
     async with conn.transaction():
+        await one_plan_per_reference_check(conn)
         new = await conn.fetch(
             """
             INSERT INTO dead_letter (letter_key, event, reason, first_error, last_error, bill_id)
