@@ -199,7 +199,6 @@ class Bill(Base):
         CheckConstraint(
             "amount_due >= 0 AND amount_due % 10 = 0", name="bill_amount_due_whole_tens"
         ),
-        Index("bill_month_status_idx", "billing_month", "status"),
         CheckConstraint("status IN ('SETTLED', 'NOTHING_DUE')", name="bill_status"),
         BY_MONTH,
     )

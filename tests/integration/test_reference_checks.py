@@ -25,10 +25,13 @@ from tests.integration.conftest import Databases
 
 NOV = date(2026, 11, 1)
 MEMBERS = 60
+BIG = 2000  # a month of this many bills spans some 30 pages
 P = "MONTHLY_BILL"
-# the queries PostgreSQL runs for a foreign key (ri_triggers.c), and how often each was planned
+# the queries PostgreSQL runs for a foreign key (ri_triggers.c): how often each ran, was planned,
+# and the blocks they read
 CHECKS = """
-SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(plans), 0) AS plans
+SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(plans), 0) AS plans,
+       coalesce(sum(shared_blks_hit + shared_blks_read), 0) AS blocks
 FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND query LIKE '%FOR KEY SHARE OF%'
@@ -50,21 +53,30 @@ async def counting(conn: asyncpg.Connection) -> None:
     await conn.execute("SET pg_stat_statements.track_planning = on")
 
 
-async def checked(conn: asyncpg.Connection) -> tuple[int, int]:
+async def checks(conn: asyncpg.Connection) -> asyncpg.Record:
+    """The checks since the last call: calls, plans and blocks."""
     row = await conn.fetchrow(CHECKS)
     assert row is not None
     await conn.execute("SELECT pg_stat_statements_reset()")
+    return row
+
+
+async def checked(conn: asyncpg.Connection) -> tuple[int, int]:
+    row = await checks(conn)
     return int(row["calls"]), int(row["plans"])
+
+
+async def superuser(settings: Settings, databases: Databases) -> asyncpg.Connection:
+    """A superuser's connection to a fresh database: it alone may count nested statements."""
+    name = make_url(await databases.create()).database
+    assert name is not None
+    return await Postgres(settings).admin(name)
 
 
 async def test_each_reference_check_is_planned_once_not_per_row(
     settings: Settings, databases: Databases
 ) -> None:
-    url = await databases.create()
-    name = make_url(url).database
-    assert name is not None
-    # a superuser's connection: it alone may count nested statements
-    conn = await Postgres(settings).admin(name)
+    conn = await superuser(settings, databases)
     try:
         await seed_population(conn, MEMBERS, NOV, None, workers=1)
         products = await load_products(conn, NOV)
@@ -106,5 +118,32 @@ async def test_each_reference_check_is_planned_once_not_per_row(
         calls, plans = await checked(conn)
         assert calls >= len(bills)
         assert plans <= 2, f"the attempt → notification check was planned {plans} times"
+    finally:
+        await conn.close()
+
+
+async def test_the_one_plan_finds_each_bill_by_its_key_whatever_the_month_held_when_made(
+    settings: Settings, databases: Databases
+) -> None:
+    """The plan is made on the first chunk and kept: made while the month's partition was tiny
+    and believed empty (vacuumed before the month), a scan of the whole partition looked
+    cheapest, and every later check of the month would have read all its bills."""
+    conn = await superuser(settings, databases)
+    try:
+        await seed_population(conn, BIG, NOV, None, workers=1)
+        products = await load_products(conn, NOV)
+        await open_months_from(conn, NOV, ahead=1)
+        await conn.execute("VACUUM bill, bill_item")  # empty, and known to be
+        await counting(conn)
+        await settle_chunk(conn, NOV, "s", 1, 20, products)  # the plan is made here
+        await checks(conn)
+
+        await settle_chunk(conn, NOV, "s", 21, BIG, products)
+        row = await checks(conn)
+        pages = await conn.fetchval("SELECT pg_relation_size('bill_2026_11') / 8192")
+        assert row["calls"] > BIG
+        # a look-up by the primary key: the index's root and leaf and the row's page
+        per_check = row["blocks"] / row["calls"]
+        assert per_check < 6, f"{per_check:.1f} blocks a check (the month: {pages} pages)"
     finally:
         await conn.close()
