@@ -61,6 +61,15 @@ class PricingPool:
                 _stop(executor)
             raise
 
+    def warm(self) -> None:
+        """Start the processes now, not on the month's first chunk: a worker that settles
+        starts them with itself, so a settlement does not wait for their start (their
+        forkserver's and their own imports, about a second of CPU here) and the worker's
+        memory is what it will be from the start (a process stays once started)."""
+        if self._executor is not None:
+            for _ in range(self.processes):
+                self._executor.submit(_ready)
+
     def pids(self) -> list[int]:
         """The pricing processes now (tests and the benchmark read them)."""
         processes = getattr(self._executor, "_processes", None) or {}
@@ -78,6 +87,11 @@ def _stop(executor: ProcessPoolExecutor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
     for process in list((getattr(executor, "_processes", None) or {}).values()):
         process.terminate()
+
+
+def _ready() -> None:
+    """Nothing: calling it in a pricing process starts it and imports this module (and the
+    pricing with it)."""
 
 
 def _serve(worker_pid: int) -> None:

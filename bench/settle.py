@@ -3,8 +3,9 @@
     python -m bench.settle --members 1000000 [--month 2026-11] [--keep] [--workers 1]
 
 1. seeds N members in its own database (telebill_bench_settle; not timed);
-2. starts `--workers` `telebill worker` processes on one task queue and times the month's
-   settlement through Temporal, with the CPU the workers and PostgreSQL took meanwhile;
+2. starts `--workers` `telebill worker` processes on one task queue, waits until they poll it
+   and are idle, and times the month's settlement through Temporal, with the CPU the workers
+   and PostgreSQL took meanwhile;
 3. dumps the bills and items it wrote, empties the tables, and times a raw COPY of those rows
    back in (the floor: the database's own ingest time for this output);
 4. prints both times, their ratio, the CPU, and each worker's peak memory (VmHWM).
@@ -41,6 +42,7 @@ from telebill.db.reference_checks import one_plan_per_reference_check
 from telebill.domain.month import parse_month
 from telebill.seed.load import seed_population
 from telebill.stack.postgres import Postgres
+from telebill.temporal_gateway import TemporalGateway
 from workflows.settlement import MonthlySettlementWorkflow, SettlementInput
 
 BENCH_DB = "telebill_bench_settle"
@@ -72,6 +74,21 @@ def family_cpu(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(p) for p in descendants(pid))
 
 
+async def ready(gateway: TemporalGateway, workers: list[int], within: float = 120) -> float:
+    """Wait until the workers poll the settlement's queue and have gone quiet (their start,
+    their pricing processes' start done), as a worker is when a Schedule starts the month;
+    returns how long that took. Before 2026-12-05 the clock started with the workers' start."""
+    started = time.perf_counter()
+    before = sum(family_cpu(pid) for pid in workers)
+    while time.perf_counter() - started < within:
+        await asyncio.sleep(0.25)
+        now = sum(family_cpu(pid) for pid in workers)
+        if now - before < 0.02 and await gateway.settlement_polled():
+            return time.perf_counter() - started
+        before = now
+    raise SystemExit(f"the workers were not ready within {within:.0f} s")
+
+
 async def main(members: int, month: str, keep: bool, workers: int) -> None:
     settings = get_settings()
     url = await fresh_database(settings, BENCH_DB)
@@ -101,8 +118,11 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
     postmaster = None if postgres.external else postgres.pid()  # its CPU: ours to read
     try:
         client = await Client.connect(settings.temporal_target)
-        print("settling…", flush=True)
+        on_queue = settings.model_copy(update={"task_queue": task_queue})
+        waited = await ready(TemporalGateway(client, on_queue), [w.pid for w in processes])
+        print(f"settling… (the worker{'s' if workers > 1 else ''} ready after {waited:.1f} s)")
         cpu_before = sum(family_cpu(w.pid) for w in processes)
+        pool_before = sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in processes)
         pg_before = tree_cpu_seconds(postmaster) if postmaster else 0.0
         roles_before = pg_cpu_by_role(postmaster) if postmaster else {}
         if stats and counting:
@@ -118,12 +138,12 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
                 notify=False,  # the settlement alone is measured
             ),
             id=f"bench-settlement-{task_queue}",
-            task_queue=task_queue,
+            task_queue=on_queue.settlement_task_queue,
         )
         settle_s = time.perf_counter() - started
         # the workers' own and their pricing processes' (activities/settlement_pool.py)
         worker_cpu = sum(family_cpu(w.pid) for w in processes) - cpu_before
-        pool_cpu = sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in processes)
+        pool_cpu = sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in processes) - pool_before
         pool_mib = (
             max((status_kib(p, "VmHWM") for w in processes for p in descendants(w.pid)), default=0)
             / 1024
@@ -164,6 +184,8 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
     if not keep:
         await drop_database(settings, BENCH_DB)
 
+    # issue 36's goals: the fixed costs weigh more in a small month
+    goal = 1.5 if members >= 1_000_000 else 2.0
     print()
     print(
         f"bills {summary.bills:,}, items {summary.items:,} "
@@ -171,7 +193,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
     )
     print(f"raw COPY of bills + items (baseline): {raw_s:7.1f} s")
     print(f"telebill settlement (Temporal):       {settle_s:7.1f} s")
-    print(f"settlement / raw COPY: {settle_s / raw_s:.2f}×  (goal ≤ 3×)")
+    print(f"settlement / raw COPY: {settle_s / raw_s:.2f}×  (goal ≤ {goal}×)")
     print(
         f"CPU during the settlement: the worker{'s' if workers > 1 else ''} {worker_cpu:.1f} s "
         f"({worker_cpu / settle_s:.0%} of one core; its pricing processes {pool_cpu:.1f} s)"
@@ -198,7 +220,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
             "s",
             raw_s,
             "raw COPY of the bills and items it wrote",
-            Goal(high=3.0, of="ratio"),
+            Goal(high=goal, of="ratio"),
             f"{summary.bills:,} bills, {summary.items:,} items; {workers} worker(s), peak RSS "
             f"{worker_mib:,.0f} MiB (a pricing process {pool_mib:,.0f} MiB); "
             f"CPU: workers {worker_cpu:.0f} s (pricing processes {pool_cpu:.0f} s)"

@@ -103,6 +103,8 @@ async def build_worker(
     if task_queue is not None:
         settings = settings.model_copy(update={"task_queue": task_queue})
     pricing = PricingPool(settings.settle_processes)
+    if WorkQueue.SETTLEMENT in queues:
+        pricing.warm()
     settlement = SettlementActivities(pool, pricing)
     notification = NotificationActivities(pool, settings, client, settings.task_queue)
     retention = RetentionActivities(pool, settings)

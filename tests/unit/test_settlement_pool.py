@@ -82,6 +82,23 @@ def test_the_pool_prices_as_the_event_loop_does(processes: int) -> None:
     assert priced == price_chunk(ROWS, PRODUCTS)
 
 
+def test_a_warmed_pool_has_its_processes_before_the_first_chunk() -> None:
+    pool = PricingPool(2)
+    try:
+        assert pool.pids() == []  # started on demand otherwise
+        pool.warm()
+
+        async def both() -> bool:
+            return len(pool.pids()) == 2
+
+        asyncio.run(eventually(both, "both pricing processes", 30))
+        assert asyncio.run(pool.price(ROWS, PRODUCTS)) == price_chunk(ROWS, PRODUCTS)
+        assert len(pool.pids()) == 2
+    finally:
+        pool.close()
+    PricingPool(0).warm()  # nothing to start
+
+
 def test_a_killed_pricing_process_fails_the_chunks_in_flight_and_the_pool_starts_again() -> None:
     pool = PricingPool(2)
 
