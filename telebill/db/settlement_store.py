@@ -57,9 +57,13 @@ async def _unbilled_members(
     """(members in first..last, each unbilled member's micro-payment limit, by id)."""
     rows = await conn.fetch(
         """
-        SELECT m.id, m.micro_payment_limit_krw, b.id IS NOT NULL AS billed
+        SELECT m.id, m.micro_payment_limit_krw, b.member_id IS NOT NULL AS billed
         FROM member m
-        LEFT JOIN bill b ON b.member_id = m.id AND b.billing_month = $3
+        -- the range on bill too: one scan of its (member_id, billing_month) index merged
+        -- with the members', where a probe per member read 150 times the blocks (and the
+        -- planner sent it to parallel workers)
+        LEFT JOIN (SELECT member_id FROM bill WHERE billing_month = $3
+                   AND member_id BETWEEN $1 AND $2) b ON b.member_id = m.id
         WHERE m.id BETWEEN $1 AND $2
         ORDER BY m.id
         """,
