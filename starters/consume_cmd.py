@@ -31,7 +31,7 @@ console = Console()
 
 async def _run(kind: str) -> None:
     # lazy: prometheus_client, ~30 ms of a command's start
-    from telebill.metrics import serve_metrics
+    from telebill.probe_server import serve_metrics
 
     # lazy: temporalio and aiokafka's consumer, ~0.25 s of a command's start
     from workers.dead_letter_consumer import DeadLetterConsumer
@@ -73,7 +73,7 @@ Max = Annotated[int, typer.Option("--max", help="With --scale auto: most process
 
 async def _scale(kind: str, minimum: int, maximum: int) -> None:
     # lazy: prometheus_client, ~30 ms of a command's start
-    from telebill.metrics import serve_metrics
+    from telebill.probe_server import serve_metrics
 
     # lazy: prometheus_client and aiokafka.admin, ~40 ms of a command's start
     from workers.consumer_scaler import ConsumerScaler

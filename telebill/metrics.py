@@ -1,4 +1,4 @@
-"""What the processes count for Prometheus, and serving it (TELEBILL_METRICS_PORT).
+"""What the processes count for Prometheus (served by telebill/probe_server.py).
 
 The metrics live in prometheus-client's default registry, defined once here so that every
 process exposes the same names; a process that does not use one simply leaves it at zero.
@@ -7,14 +7,9 @@ process exposes the same names; a process that does not use one simply leaves it
 
 from __future__ import annotations
 
-import logging
+from prometheus_client import Counter, Gauge, Histogram
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
-
-from telebill.config import Settings
 from telebill.domain.send_window import DeferralKind
-
-log = logging.getLogger(__name__)
 
 # The channel consumers (and the dead-letter consumer, channel="dlq")
 EVENTS = Counter("telebill_consumer_events", "Events taken from Kafka and handled", ["channel"])
@@ -108,21 +103,6 @@ OVERDUE_OLDEST = Gauge(
     "telebill_notifications_overdue_oldest_seconds",
     "Age of the oldest overdue bill's planned send instant (0: none overdue)",
 )
-
-
-def serve_metrics(settings: Settings, offset: int = 0) -> int | None:
-    """Serve this process's metrics on TELEBILL_METRICS_PORT + offset; None when off. A port
-    taken by another process is logged, and the process runs on without metrics."""
-    if settings.metrics_port is None:
-        return None
-    port = settings.metrics_port + offset
-    try:
-        start_http_server(port, addr=settings.metrics_host)
-    except OSError as exc:
-        log.error("metrics not served: %s:%d: %s", settings.metrics_host, port, exc.strerror)
-        return None
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
-    return port
 
 
 def deferral_reason(reason: str) -> str:

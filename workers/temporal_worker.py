@@ -41,9 +41,9 @@ from telebill.metrics import (
     SCHEDULE_PAUSED,
     SCHEDULE_SKIPPED,
     STUCK,
-    serve_metrics,
 )
 from telebill.notify_search import stuck_count
+from telebill.probe_server import serve_metrics
 from telebill.queues import WorkQueue
 from telebill.resilience import supervise
 from telebill.service.bootstrap import worker_process
