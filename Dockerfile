@@ -11,5 +11,7 @@ COPY requirements.lock pyproject.toml ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY . .
 RUN pip install --no-cache-dir --no-deps -e .
+# the retention's archives (a volume in docker-compose.yml takes this folder's owner)
+RUN mkdir -p /var/lib/telebill/archive && chown -R nobody /var/lib/telebill
 USER nobody
 ENTRYPOINT ["telebill"]

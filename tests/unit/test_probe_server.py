@@ -4,7 +4,6 @@ metrics (telebill/probe_server.py)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -12,7 +11,7 @@ from wsgiref.util import setup_testing_defaults
 
 from telebill.config import Settings
 from telebill.probe_server import STALE_S, Heartbeat, probe_app, serve_metrics
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 
 
 class Clock:
@@ -51,12 +50,6 @@ def test_every_other_path_is_the_metrics() -> None:
     assert status.startswith("200")
     assert b"telebill_consumer_events_total" in body
     assert call(probe_app(None), "/healthz")[0] == "200 OK"  # no loop to watch
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, bytes]:

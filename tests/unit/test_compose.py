@@ -1,0 +1,173 @@
+"""docker-compose.yml, the whole installation on one Docker host, checked without Docker: against
+the Compose specification's schema, and against the code it runs (every task queue has its
+worker, every consumer kind its service, every command parses, every variable is a setting),
+with PostgreSQL, Kafka and Temporal kept off the public side."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import typer
+import yaml
+
+from starters.cli import app
+from telebill.config import PROJECT_ROOT
+from telebill.domain.db_roles import DbRole
+from telebill.queues import WorkQueue
+from tests.deploy_files import setting_env_names
+
+COMPOSE = PROJECT_ROOT / "docker-compose.yml"
+DEV_PORTS = PROJECT_ROOT / "deploy" / "compose" / "dev-ports.yml"
+PROMETHEUS = PROJECT_ROOT / "deploy" / "compose" / "prometheus.yml"
+ROLES_SCRIPT = PROJECT_ROOT / "deploy" / "compose" / "postgres-roles.sh"
+NGINX = PROJECT_ROOT / "deploy" / "nginx" / "telebill.conf"
+BACKING = ("postgres", "kafka-1", "kafka-2", "kafka-3", "temporal")
+
+
+def load(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load(COMPOSE)
+
+
+def telebill_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run Telebill's own image (the one `setup` excepted)."""
+    return {
+        name: s
+        for name, s in compose["services"].items()
+        if s.get("image") == "telebill:local" and name != "setup"
+    }
+
+
+@pytest.mark.parametrize("path", [COMPOSE, DEV_PORTS], ids=lambda p: p.name)
+def test_the_files_follow_the_compose_specification(path: Path) -> None:
+    text = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+    schema = json.loads(text.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(load(path))]
+    assert errors == []
+
+
+def test_every_task_queue_has_its_worker_and_every_consumer_kind_its_service(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for queue in WorkQueue:
+        assert services[f"worker-{queue.value}"]["command"] == ["worker", "--queues", queue.value]
+    consume = typer.main.get_command(app).commands["consume"]  # type: ignore[attr-defined]
+    for kind in consume.commands:
+        command = services[f"consumer-{kind}"]["command"]
+        assert command[:2] == ["consume", kind]
+        assert "--scale" in command  # each service scales its own processes on its lag
+
+
+def resolve(words: list[str]) -> tuple[Any, list[str]]:
+    """The CLI's command named by the leading words, and the arguments left for it."""
+    command: Any = typer.main.get_command(app)
+    words = list(words)
+    while hasattr(command, "commands") and words and words[0] in command.commands:
+        command = command.commands[words.pop(0)]
+    return command, words
+
+
+def test_every_command_is_one_the_cli_takes(compose: dict[str, Any]) -> None:
+    setup = compose["services"]["setup"]["command"][0]
+    commands = {name: s["command"] for name, s in telebill_services(compose).items()}
+    for line in setup.split("&&"):
+        assert line.split()[0] == "telebill"
+        commands[f"setup: {line.strip()}"] = line.split()[1:]
+    for name, words in commands.items():
+        command, args = resolve(words)
+        assert not hasattr(command, "commands"), f"{name}: {words} names no command"
+        command.make_context(name, args)  # a wrong option or argument raises
+
+
+def test_every_variable_given_to_telebill_is_a_setting(compose: dict[str, Any]) -> None:
+    known = setting_env_names()
+    for name, service in {
+        **telebill_services(compose),
+        "setup": compose["services"]["setup"],
+    }.items():
+        unknown = set(service["environment"]) - known
+        assert not unknown, f"{name}: {sorted(unknown)} are no setting of telebill (ignored)"
+
+
+def test_the_database_the_broker_and_temporal_are_off_the_public_side(
+    compose: dict[str, Any],
+) -> None:
+    networks = compose["networks"]
+    services = compose["services"]
+    for name in BACKING:
+        assert services[name].get("ports") is None, f"{name} publishes a port"
+        joined = services[name]["networks"]
+        assert all(networks[n].get("internal") for n in joined), f"{name} on {joined}"
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            if not str(port).startswith("127.0.0.1:"):
+                assert name == "nginx", f"{name} publishes {port} beyond the host"
+    # the processes that reach providers outside have a way out; the rest do not
+    for name, service in telebill_services(compose).items():
+        outside = [n for n in service["networks"] if not networks[n].get("internal")]
+        if name.startswith("consumer-"):
+            assert outside, f"{name} cannot reach its provider"
+        elif name.startswith("worker-"):
+            assert not outside, f"{name} is reachable from outside the data network"
+
+
+def test_every_process_is_probed_on_its_own_port_and_scraped(compose: dict[str, Any]) -> None:
+    prometheus = load(PROMETHEUS)
+    targets = {
+        t
+        for job in prometheus["scrape_configs"]
+        for c in job["static_configs"]
+        for t in c["targets"]
+    }
+    for name, service in telebill_services(compose).items():
+        env = service["environment"]
+        port = env.get("TELEBILL_API_PORT") or env.get("TELEBILL_WEB_PORT")
+        port = port or env["TELEBILL_METRICS_PORT"]
+        probe = " ".join(service["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/" in probe, f"{name}: {probe}"
+        if name.startswith(("worker-", "consumer-")):
+            assert env["TELEBILL_METRICS_HOST"] == "0.0.0.0"
+            assert f"{name}:{env['TELEBILL_METRICS_PORT']}" in targets, f"{name} is not scraped"
+    assert prometheus["rule_files"] == ["alerts.yml"]
+    mounted = compose["services"]["prometheus"]["volumes"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounted
+
+
+def test_nginx_is_pointed_at_the_two_services(compose: dict[str, Any]) -> None:
+    """The compose command rewrites the single-host upstreams; a changed conf would leave it
+    proxying to the container's own loopback."""
+    command = compose["services"]["nginx"]["command"]
+    conf = NGINX.read_text()
+    for old, new in re.findall(r"s/(server [^/]+;)/(server [^/]+;)/", command):
+        assert old in conf
+        conf = conf.replace(old, new)
+    upstreams = re.findall(r"upstream \w+ \{\s*server ([^;]+);", conf)
+    assert sorted(upstreams) == ["api:58080", "web:58081"]
+
+
+def test_the_database_gets_every_role_the_processes_connect_as(compose: dict[str, Any]) -> None:
+    script = ROLES_SCRIPT.read_text()
+    for role in DbRole:
+        assert f"CREATE ROLE {role.login} LOGIN" in script
+    assert "CREATE DATABASE telebill OWNER telebill_owner" in script
+    urls = [
+        v
+        for s in telebill_services(compose).values()
+        for k, v in s["environment"].items()
+        if k.startswith(("DATABASE_URL", "TELEBILL_DATABASE_URL"))
+    ]
+    users = {re.match(r"postgresql://(\w+):", u).group(1) for u in urls}  # type: ignore[union-attr]
+    assert users == {role.login for role in DbRole}
