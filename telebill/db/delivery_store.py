@@ -79,7 +79,8 @@ async def ensure_notifications(conn: DbConn, keys: Sequence[tuple[int, str]]) ->
         "INSERT INTO notification (billing_month, bill_id, purpose) "
         "SELECT DISTINCT b.billing_month, k.bill_id, k.purpose "
         "FROM unnest($1::bigint[], $2::text[]) AS k(bill_id, purpose) "
-        "JOIN bill b ON b.id = k.bill_id ON CONFLICT DO NOTHING",
+        "JOIN bill b ON b.id = k.bill_id ORDER BY k.bill_id, k.purpose "  # one lock order
+        "ON CONFLICT DO NOTHING",
         [k[0] for k in keys],
         [k[1] for k in keys],
     )
@@ -193,6 +194,7 @@ async def mark_published(conn: DbConn, rows: Sequence[Published]) -> None:
         SELECT bill.billing_month, b, p, w, s, now()
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(b, p, w, s)
         JOIN bill ON bill.id = u.b
+        ORDER BY u.b, u.p  -- one lock order for writers at once (record_plans)
         ON CONFLICT {DELIVERY_KEY} DO UPDATE
         SET workflow_id = excluded.workflow_id, send_at = excluded.send_at,
             published_at = excluded.published_at, reported_at = NULL, plan_problem = NULL

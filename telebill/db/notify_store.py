@@ -95,6 +95,9 @@ async def _insert_plans(conn: DbConn, purpose: str, plans: Sequence[PlannedSend]
         "SELECT bill.billing_month, b, $1, w, s "
         "FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS p(b, w, s) "
         "JOIN bill ON bill.id = p.b "
+        # by bill, whatever the plan: two pages written at once lock their common rows in one
+        # order, never each waiting for the other's (a deadlock)
+        "ORDER BY p.b "
         f"ON CONFLICT {DELIVERY_KEY} DO UPDATE "
         "SET workflow_id = excluded.workflow_id, send_at = excluded.send_at, plan_problem = NULL "
         f"WHERE notification.status = '{NotificationStatus.PENDING}' "
