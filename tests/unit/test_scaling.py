@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from telebill.config import Settings
 from telebill.domain.scaling import Decision, LagReading, ScalePolicy, decide
-from workers.consumer_scaler import ConsumerScaler
+from telebill.messaging.lag import expected_topics
+from telebill.messaging.topics import MAX_RETRY_TIERS, Topics
+from workers.consumer_scaler import ConsumerScaler, main_topic
 
 POLICY = ScalePolicy(minimum=1, maximum=4, drain_s=60, idle_s=30, cool_down_s=20, rate_window_s=15)
 
@@ -80,3 +82,15 @@ def test_the_supervisor_never_runs_more_processes_than_partitions() -> None:
     scaler = ConsumerScaler(Settings(), "email", minimum=2, maximum=20)
     assert (scaler.policy(12).minimum, scaler.policy(12).maximum) == (2, 12)
     assert (scaler.policy(1).minimum, scaler.policy(1).maximum) == (1, 1)
+
+
+@given(st.sampled_from(["email", "sms", "alimtalk", "push", "dlq"]), st.sampled_from(["", "t1."]))
+def test_every_kind_scales_on_its_own_topic(kind: str, prefix: str) -> None:
+    """A channel the installation adds (AlimTalk, push) has its topic and tiers like e-mail's:
+    `--scale auto` on it once failed with an IndexError, its topics unknown."""
+    topics = Topics(prefix)
+    main = main_topic(kind, topics)
+    assert main == (topics.dlq if kind == "dlq" else f"{prefix}billing.{kind}")
+    assert main in expected_topics(topics, kind)
+    if kind != "dlq":
+        assert topics.retry(kind, MAX_RETRY_TIERS) in expected_topics(topics, kind)
