@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
-.PHONY: help deps system-deps stack-up stack-down demo test test-fast test-dated bench test-production-temporal drills drills-cluster lint format lock clean
+.PHONY: help deps tools system-deps stack-up stack-down demo test test-fast test-dated bench test-production-temporal drills drills-cluster lint format lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -24,7 +24,16 @@ $(INSTALLED): requirements.lock pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-deps: system-deps $(INSTALLED) ## Everything installed (system packages and .venv)
+# kustomize renders deploy/kubernetes in the tests: kubectl's own where it is installed, else
+# kustomize built from the Go module proxy into .tools (Go is needed then; about a minute once)
+KUSTOMIZE_VERSION := v5.5.0
+tools: ## kustomize for the Kubernetes files' test, where kubectl is missing
+	@command -v kubectl >/dev/null || test -x .tools/kustomize \
+	  || { command -v go >/dev/null || { echo "kubectl or Go is needed to render deploy/kubernetes" >&2; exit 1; }; \
+	       echo "building kustomize $(KUSTOMIZE_VERSION) into .tools"; \
+	       GOBIN=$(CURDIR)/.tools go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); }
+
+deps: system-deps $(INSTALLED) tools ## Everything installed (system packages, .venv, kustomize)
 
 stack-up: deps ## Start PostgreSQL, Kafka and Temporal (reuses running ones)
 	$(BIN)/telebill stack up
@@ -88,4 +97,4 @@ lock: ## Re-pin requirements.lock, with every file's hash, from the current .ven
 	rm -rf .lock.in .lock-tools
 
 clean: stack-down ## Remove .venv (the stack's data stays; `telebill stack down --purge` deletes it)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ from starters.cli import app
 from telebill.config import PROJECT_ROOT
 from telebill.domain.db_roles import DbRole
 from telebill.queues import WorkQueue
-from tests.deploy_files import setting_env_names
+from tests.deploy_files import setting_names
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 DEV_PORTS = PROJECT_ROOT / "deploy" / "compose" / "dev-ports.yml"
@@ -93,7 +93,7 @@ def test_every_command_is_one_the_cli_takes(compose: dict[str, Any]) -> None:
 
 
 def test_every_variable_given_to_telebill_is_a_setting(compose: dict[str, Any]) -> None:
-    known = setting_env_names()
+    known = setting_names()
     for name, service in {
         **telebill_services(compose),
         "setup": compose["services"]["setup"],
