@@ -17,9 +17,10 @@ import typer
 import yaml
 
 from starters.cli import app
-from telebill.config import PROJECT_ROOT
+from telebill.config import PROJECT_ROOT, Settings
 from telebill.domain.db_roles import DbRole
 from telebill.queues import WorkQueue
+from telebill.stack import postgres
 from tests.deploy_files import setting_names
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
@@ -171,3 +172,91 @@ def test_the_database_gets_every_role_the_processes_connect_as(compose: dict[str
     ]
     users = {re.match(r"postgresql://(\w+):", u).group(1) for u in urls}  # type: ignore[union-attr]
     assert users == {role.login for role in DbRole}
+
+
+def host_ports(service: dict[str, Any]) -> dict[int, int]:
+    """{host port: container port}; every port is bound to loopback only."""
+    out = {}
+    for spec in service["ports"]:
+        ip, host, container = spec.split(":")
+        assert ip == "127.0.0.1", spec
+        out[int(host)] = int(container)
+    return out
+
+
+def test_the_dev_override_publishes_the_data_services_where_the_code_looks(
+    compose: dict[str, Any],
+) -> None:
+    """A checkout's `telebill` with its default ports finds them (the stack's own ports)."""
+    default = {name: f.default for name, f in Settings.model_fields.items()}
+    dev = load(DEV_PORTS)["services"]
+    assert host_ports(dev["postgres"]) == {default["pg_port"]: 5432}
+    assert default["kafka_port"] in host_ports(dev["kafka-1"])
+    advertised = dev["kafka-1"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"127.0.0.1:{default['kafka_port']}" in advertised
+    assert host_ports(dev["temporal"]) == {default["temporal_port"]: 7233}
+    assert default["temporal_ui_port"] in host_ports(compose["services"]["temporal-ui"])
+
+
+def test_credentials_versions_and_search_attributes_are_the_stacks(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    env = services["postgres"]["environment"]
+    assert env["POSTGRES_USER"] == postgres.SUPERUSER
+    # every password comes from the environment; none is written in the file
+    secrets = [v for k, v in env.items() if "PASSWORD" in k]
+    assert secrets and all(v.startswith("${TELEBILL_PG_") for v in secrets)
+    assert f"CREATE DATABASE {postgres.DB_NAME} OWNER" in ROLES_SCRIPT.read_text()
+    temporal = services["temporal"]["environment"]
+    assert (temporal["DB"], temporal["POSTGRES_SEEDS"]) == ("postgres12", "postgres")
+    assert temporal["POSTGRES_USER"] == postgres.SUPERUSER
+    assert temporal["POSTGRES_PWD"].startswith("${TELEBILL_PG_PASSWORD:?")
+    version = Settings.model_fields["kafka_version"].default
+    for n in (1, 2, 3):
+        kafka = services[f"kafka-{n}"]
+        assert kafka["image"].endswith(f":{version}")
+        assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    # the search attributes and topics: `telebill stack up`, in `setup`
+    assert "telebill stack up" in services["setup"]["command"][0]
+
+
+def test_prometheus_and_grafana_run_the_deploy_files(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    for service in (prometheus, grafana, services["nginx"], services["postgres"]):
+        for volume in service["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (PROJECT_ROOT / source).exists(), volume
+    source = load(PROJECT_ROOT / "deploy/compose/grafana-datasource.yml")["datasources"][0]
+    assert source["url"] == "http://prometheus:9090"  # Prometheus's own port, on `tools`
+    assert "tools" in prometheus["networks"] and "tools" in grafana["networks"]
+    provider = load(PROJECT_ROOT / "deploy/grafana/provisioning/dashboards/telebill.yml")
+    dashboard_mount = next(v for v in grafana["volumes"] if v.endswith(".json:ro"))
+    assert dashboard_mount.split(":")[1].startswith(provider["providers"][0]["options"]["path"])
+
+
+def test_telebills_processes_get_longer_than_their_own_stop_deadline(
+    compose: dict[str, Any],
+) -> None:
+    """Docker kills a container 10 s after SIGTERM unless told otherwise: a Telebill process
+    must have its whole TELEBILL_SHUTDOWN_TIMEOUT_S to hand back what it has in flight."""
+    ours = {n: s for n, s in compose["services"].items() if s.get("build") == "."}
+    assert len(ours) > 10, "the services that run Telebill"
+    for name, service in ours.items():
+        grace = service.get("stop_grace_period", "10s")
+        assert grace.endswith("s"), grace
+        assert float(grace[:-1]) > Settings().shutdown_timeout_s, name
+
+
+def test_the_image_gets_no_key_history_or_local_data() -> None:
+    """`COPY . .` takes whatever .dockerignore lets through: a private key, the git history or
+    the local stack's data (its passwords) must not be in an image pushed to a registry."""
+    ignored = {
+        line.strip()
+        for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for needed in (".git", "*.key", "*.pem", "deploy/nginx/certs", ".stack", ".env", ".venv"):
+        assert needed in ignored, needed
