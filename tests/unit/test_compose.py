@@ -5,6 +5,7 @@ with PostgreSQL, Kafka and Temporal kept off the public side."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from importlib import resources
@@ -159,19 +160,42 @@ def test_nginx_is_pointed_at_the_two_services(compose: dict[str, Any]) -> None:
     assert sorted(upstreams) == ["api:58080", "web:58081"]
 
 
-def test_the_database_gets_every_role_the_processes_connect_as(compose: dict[str, Any]) -> None:
+def test_each_process_connects_as_its_own_role_and_only_setup_as_the_owner(
+    compose: dict[str, Any],
+) -> None:
+    """The owner may run DDL: its URL is `setup`'s alone (it migrates); PostgreSQL gets every
+    role the processes connect as."""
     script = ROLES_SCRIPT.read_text()
     for role in DbRole:
         assert f"CREATE ROLE {role.login} LOGIN" in script
     assert "CREATE DATABASE telebill OWNER telebill_owner" in script
-    urls = [
-        v
-        for s in telebill_services(compose).values()
-        for k, v in s["environment"].items()
-        if k.startswith(("DATABASE_URL", "TELEBILL_DATABASE_URL"))
-    ]
-    users = {re.match(r"postgresql://(\w+):", u).group(1) for u in urls}  # type: ignore[union-attr]
-    assert users == {role.login for role in DbRole}
+
+    def users(service: dict[str, Any]) -> set[str]:
+        urls = [v for k, v in service["environment"].items() if "DATABASE_URL" in k]
+        return {re.match(r"postgresql://(\w+):", u).group(1) for u in urls}  # type: ignore[union-attr]
+
+    assert users(compose["services"]["setup"]) == {DbRole.OWNER.login}
+    role_of = {"worker": DbRole.WORKER, "consumer": DbRole.CONSUMER, "api": DbRole.API}
+    for name, service in telebill_services(compose).items():
+        kind = "api" if name in ("api", "web") else name.split("-")[0]
+        assert users(service) == {role_of[kind].login}, name
+
+
+def test_the_brokers_keep_their_data_and_form_one_cluster(compose: dict[str, Any]) -> None:
+    """A KRaft cluster id is 16 bytes in base64url (kafka-storage refuses another, and every
+    broker would restart for ever); the log directory is the mounted volume."""
+    brokers = {n: s for n, s in compose["services"].items() if n.startswith("kafka-")}
+    assert len(brokers) == 3
+    ids = {b["environment"]["CLUSTER_ID"] for b in brokers.values()}
+    (cluster_id,) = ids
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+    for name, broker in brokers.items():
+        logs = broker["environment"]["KAFKA_LOG_DIRS"]
+        assert any(v.split(":")[1] == logs for v in broker["volumes"]), name
+        assert (
+            f"{broker['environment']['KAFKA_NODE_ID']}@{name}:9093"
+            in (broker["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"])
+        )
 
 
 def host_ports(service: dict[str, Any]) -> dict[int, int]:
