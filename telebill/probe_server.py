@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -83,6 +84,14 @@ class _Quiet(WSGIRequestHandler):
         """Every scrape and probe is not a line in the log."""
 
 
+def _family(host: str, port: int) -> tuple[socket.AddressFamily, str]:
+    """The address family and address to listen on for `host` (a name, IPv4 or IPv6)."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return family, str(address[0])
+
+
 def serve_metrics(settings: Settings, offset: int = 0, stale_s: float = STALE_S) -> int | None:
     """Serve this process's metrics and health on TELEBILL_METRICS_PORT + offset; None when
     off. A port taken by another process is logged, and the process runs on without them.
@@ -97,12 +106,13 @@ def serve_metrics(settings: Settings, offset: int = 0, stale_s: float = STALE_S)
     except RuntimeError:  # no loop here: nothing to watch
         pass
     try:
+        family, host = _family(settings.metrics_host, port)
+
+        class Server(ThreadingWSGIServer):
+            address_family = family  # IPv6 for `::` or `::1`, as prometheus-client's own
+
         server = make_server(
-            settings.metrics_host,
-            port,
-            probe_app(heartbeat, stale_s),
-            ThreadingWSGIServer,
-            handler_class=_Quiet,
+            host, port, probe_app(heartbeat, stale_s), Server, handler_class=_Quiet
         )
     except OSError as exc:
         log.error("metrics not served: %s:%d: %s", settings.metrics_host, port, exc.strerror)

@@ -4,10 +4,13 @@ metrics (telebill/probe_server.py)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import urllib.error
 import urllib.request
 from wsgiref.util import setup_testing_defaults
+
+import pytest
 
 from telebill.config import Settings
 from telebill.probe_server import STALE_S, Heartbeat, probe_app, serve_metrics
@@ -81,3 +84,16 @@ def test_a_served_port_watches_the_loop_it_was_started_on() -> None:
         await eventually(beating, "the heartbeat again", 10)
 
     asyncio.run(run())
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this machine")
+def test_an_ipv6_host_is_served_too() -> None:
+    """`TELEBILL_METRICS_HOST=::` (every address of a dual-stack pod) or `::1`."""
+    port = free_port()
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("IPv6 is not configured on loopback here")
+    assert serve_metrics(Settings(metrics_port=port, metrics_host="::1")) == port
+    assert get(f"http://[::1]:{port}/healthz")[0] == 200

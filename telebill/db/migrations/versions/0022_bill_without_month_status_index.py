@@ -25,7 +25,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # dropping the parent's index drops each month's partition's too
+    # dropping the parent's index drops each month's partition's too, under an exclusive lock
+    # on bill and every partition: behind a long reader (a month's archive) it would queue
+    # every other access to bill meanwhile, so it gives up after 30 s instead (run it again)
+    op.execute("SET LOCAL lock_timeout = '30s'")
     op.execute("DROP INDEX IF EXISTS bill_month_status_idx")
 
 
