@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from telebill.db.connect import DbConn
+from telebill.db.reference_checks import one_plan_per_reference_check, planners_choice_again
 from telebill.domain.statuses import NotificationStatus, SettlementStatus
 
 # The tables partitioned by month (migration 0017), parents before children: restored in this
@@ -189,10 +190,13 @@ async def archives(conn: DbConn, month: date | None = None) -> list[ArchiveRecor
 async def restore_rows(
     conn: DbConn, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
 ) -> None:
-    """Put archived rows back (inside the caller's transaction)."""
+    """Put archived rows back (inside the caller's transaction), their foreign keys checked
+    with one plan (reference_checks.py); the caller's counts after it plan as usual."""
     if table not in ORDER:
         raise ValueError(f"not a month table: {table!r}")
+    await one_plan_per_reference_check(conn)
     await conn.copy_records_to_table(table, records=records, columns=list(columns))
+    await planners_choice_again(conn)
 
 
 async def forget_archive(conn: DbConn, month: date) -> None:

@@ -18,8 +18,9 @@ from telebill.db.connect import DbConn
 
 async def one_plan_per_reference_check(conn: DbConn) -> None:
     """For the rest of the current transaction: call inside one, before writing many rows that
-    refer to a partitioned table (`SET LOCAL` ends with the transaction, so the connection's
-    other queries keep PostgreSQL's own choice between plans).
+    refer to a partitioned table (`SET LOCAL` ends with the transaction, the outer one where
+    this runs in a savepoint, so the connection's other queries keep PostgreSQL's own choice
+    between plans; `planners_choice_again` ends it sooner).
 
     The one plan is made once and kept for the connection's life, so it must not depend on
     how many rows the month held when it was made: planned while a partition is small (a
@@ -31,5 +32,15 @@ async def one_plan_per_reference_check(conn: DbConn) -> None:
     size. Migration 0022 removed the one other index the check could have used."""
     await conn.execute(
         "SET LOCAL plan_cache_mode = force_generic_plan; "
-        "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
+        "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
+        # a plan the connection cached before (PostgreSQL's own choice for a single-row write,
+        # made while the month was small) would be kept as the one plan: made again, now
+        "DISCARD PLANS"
     )
+
+
+async def planners_choice_again(conn: DbConn) -> None:
+    """Undo `one_plan_per_reference_check` for the rest of the transaction: for a caller
+    whose later statements need PostgreSQL's own choice (a count of a whole month is a
+    sequential scan). `SET LOCAL` inside a savepoint would outlive the savepoint's release."""
+    await conn.execute("RESET plan_cache_mode; RESET enable_seqscan; RESET enable_bitmapscan")

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from telebill.config import Settings
 from telebill.db.dead_letter_store import record_dead_letters
 from telebill.db.delivery_store import Attempt, record_attempts
-from telebill.db.notify_store import PlannedSend, record_plans
+from telebill.db.notify_store import PlannedSend, record_plan, record_plans
 from telebill.db.partition_store import open_months_from
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.attempt import AttemptOutcome
@@ -145,5 +145,33 @@ async def test_the_one_plan_finds_each_bill_by_its_key_whatever_the_month_held_w
         # a look-up by the primary key: the index's root and leaf and the row's page
         per_check = row["blocks"] / row["calls"]
         assert per_check < 6, f"{per_check:.1f} blocks a check (the month: {pages} pages)"
+    finally:
+        await conn.close()
+
+
+async def test_a_plan_cached_before_the_bulk_write_is_not_kept_for_it(
+    settings: Settings, databases: Databases
+) -> None:
+    """Single-row writes (a bill's own plan) leave PostgreSQL's own choice of plan cached for
+    the check, made while the month was tiny; the bulk write after them must not reuse it."""
+    conn = await superuser(settings, databases)
+    try:
+        await seed_population(conn, BIG, NOV, None, workers=1)
+        products = await load_products(conn, NOV)
+        await open_months_from(conn, NOV, ahead=1)
+        await conn.execute("VACUUM bill, bill_item, notification")
+        await settle_chunk(conn, NOV, "s", 1, 20, products)
+        first = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
+        at = datetime(2026, 11, 20, tzinfo=UTC)
+        for b in first:  # one at a time, as a bill's workflow records its plan
+            await record_plan(conn, b, P, f"notify-{b}", at)
+        await settle_chunk(conn, NOV, "s", 21, BIG, products)
+        rest = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")][20:]
+        await counting(conn)
+        await record_plans(conn, P, [PlannedSend(b, f"notify-{b}", at) for b in rest])
+        row = await checks(conn)
+        assert row["calls"] >= len(rest)
+        per_check = row["blocks"] / row["calls"]
+        assert per_check < 6, f"{per_check:.1f} blocks a check"
     finally:
         await conn.close()
