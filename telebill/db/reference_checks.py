@@ -22,14 +22,14 @@ async def one_plan_per_reference_check(conn: DbConn) -> None:
     this runs in a savepoint, so the connection's other queries keep PostgreSQL's own choice
     between plans; `planners_choice_again` ends it sooner).
 
-    The one plan is made once and kept for the connection's life, so it must not depend on
-    how many rows the month held when it was made: planned while a partition is small (a
-    first chunk) or believed empty (vacuumed before its month was written), a scan of the
-    whole partition costs less than the primary key's index, and each later check would read
+    The one plan is made at the first check of the write and kept for all its rows, so it must
+    not depend on how many rows the month held when it was made: planned while a partition is
+    small (a first chunk) or believed empty (vacuumed before its month was written), a scan of
+    the whole partition costs less than the primary key's index, and each later check would read
     every bill of the month. Sequential and bitmap scans are therefore ruled out while these
-    settings last; the statements that run meanwhile are key lookups (the checks, the joins
-    of a page of keys to their bills or notifications), for which the index is right at any
-    size. Migration 0022 removed the one other index the check could have used."""
+    settings last; the statements that run meanwhile are key lookups (the checks, the joins of a
+    page of keys to their bills or notifications), for which the index is right at any size.
+    Migration 0022 removed the one other index the check could have used."""
     await conn.execute(
         "SET LOCAL plan_cache_mode = force_generic_plan; "
         "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
