@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
+import subprocess
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -284,3 +286,23 @@ def test_the_image_gets_no_key_history_or_local_data() -> None:
     }
     for needed in (".git", "*.key", "*.pem", "deploy/nginx/certs", ".stack", ".env", ".venv"):
         assert needed in ignored, needed
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_accepts_the_compose_scrape_config_with_the_rules_as_mounted(
+    tmp_path: Path,
+) -> None:
+    """Laid out as the container sees them: the config and, beside it, deploy/prometheus's
+    rules; every job an alert names is scraped."""
+    shutil.copy(PROMETHEUS, tmp_path / "prometheus.yml")
+    shutil.copy(PROJECT_ROOT / "deploy" / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
+    done = subprocess.run(
+        ["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    jobs = {c["job_name"] for c in load(PROMETHEUS)["scrape_configs"]}
+    named = set(re.findall(r'job="([^"]+)"', (tmp_path / "alerts.yml").read_text()))
+    assert named and named <= jobs
