@@ -6,7 +6,6 @@ elsewhere these helpers say so and the benchmark goes on without them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import asyncpg
@@ -84,7 +83,6 @@ async def top(conn: asyncpg.Connection) -> list[Statement]:
 
 
 def _short(text: str, width: int) -> str:
-    text = re.sub(r"\s+", " ", text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

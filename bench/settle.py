@@ -74,6 +74,11 @@ def family_cpu(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(p) for p in descendants(pid))
 
 
+def pool_cpu_now(workers: list[asyncio.subprocess.Process]) -> float:
+    """The CPU of the workers' pricing processes so far (activities/settlement_pool.py)."""
+    return sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in workers)
+
+
 async def ready(gateway: TemporalGateway, workers: list[int], within: float = 120) -> float:
     """Wait until the workers poll the settlement's queue and have gone quiet (their start,
     their pricing processes' start done), as a worker is when a Schedule starts the month;
@@ -100,7 +105,9 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
     # a superuser's view: the workers' statements run as their own role (started before the
     # workers, whose sessions then count nested statements too)
     stats = None if postgres.external else await postgres.admin(BENCH_DB)
-    counting = stats is not None and await pg_statements.start(stats)
+    if stats and not await pg_statements.start(stats):
+        await stats.close()  # the module is not loaded: nothing to count
+        stats = None
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     processes = [
         await asyncio.create_subprocess_exec(
@@ -122,10 +129,10 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         waited = await ready(TemporalGateway(client, on_queue), [w.pid for w in processes])
         print(f"settling… (the worker{'s' if workers > 1 else ''} ready after {waited:.1f} s)")
         cpu_before = sum(family_cpu(w.pid) for w in processes)
-        pool_before = sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in processes)
+        pool_before = pool_cpu_now(processes)
         pg_before = tree_cpu_seconds(postmaster) if postmaster else 0.0
         roles_before = pg_cpu_by_role(postmaster) if postmaster else {}
-        if stats and counting:
+        if stats:
             await pg_statements.reset(stats)
         started = time.perf_counter()
         summary = await client.execute_workflow(
@@ -143,7 +150,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         settle_s = time.perf_counter() - started
         # the workers' own and their pricing processes' (activities/settlement_pool.py)
         worker_cpu = sum(family_cpu(w.pid) for w in processes) - cpu_before
-        pool_cpu = sum(family_cpu(w.pid) - cpu_seconds(w.pid) for w in processes) - pool_before
+        pool_cpu = pool_cpu_now(processes) - pool_before
         pool_mib = (
             max((status_kib(p, "VmHWM") for w in processes for p in descendants(w.pid)), default=0)
             / 1024
@@ -152,7 +159,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         roles = pg_cpu_by_role(postmaster) if postmaster else {}
         pg_roles = {k: v - roles_before.get(k, 0.0) for k, v in roles.items()}
         worker_mib = max(status_kib(w.pid, "VmHWM") for w in processes) / 1024
-        statements = await pg_statements.top(stats) if stats and counting else None
+        statements = await pg_statements.top(stats) if stats else None
     finally:
         for w in processes:
             w.terminate()
@@ -167,7 +174,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
         await conn.copy_from_query("SELECT * FROM bill_item", output=items, format="binary")
         await conn.execute("TRUNCATE bill CASCADE")
         await conn.execute("VACUUM bill, bill_item")
-        if stats and counting:
+        if stats:
             await pg_statements.reset(stats)
         started = time.perf_counter()
         async with conn.transaction():
@@ -177,7 +184,7 @@ async def main(members: int, month: str, keep: bool, workers: int) -> None:
             await conn.copy_to_table("bill", source=bills, format="binary")
             await conn.copy_to_table("bill_item", source=items, format="binary")
         raw_s = time.perf_counter() - started
-        raw_statements = await pg_statements.top(stats) if stats and counting else None
+        raw_statements = await pg_statements.top(stats) if stats else None
     await conn.close()
     if stats:
         await stats.close()
