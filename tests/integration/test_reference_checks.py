@@ -18,6 +18,7 @@ from telebill.db.notify_store import PlannedSend, record_plan, record_plans
 from telebill.db.partition_store import open_months_from
 from telebill.db.settlement_store import load_products, settle_chunk
 from telebill.domain.attempt import AttemptOutcome
+from telebill.domain.pricing import Product
 from telebill.messaging.dead_letter import DeadLetterRecord
 from telebill.seed.load import seed_population
 from telebill.stack.postgres import Postgres
@@ -26,6 +27,7 @@ from tests.integration.conftest import Databases
 NOV = date(2026, 11, 1)
 MEMBERS = 60
 BIG = 2000  # a month of this many bills spans some 30 pages
+AT = datetime(2026, 11, 20, tzinfo=UTC)
 P = "MONTHLY_BILL"
 # the queries PostgreSQL runs for a foreign key (ri_triggers.c): how often each ran, was planned,
 # and the blocks they read
@@ -73,6 +75,26 @@ async def superuser(settings: Settings, databases: Databases) -> asyncpg.Connect
     return await Postgres(settings).admin(name)
 
 
+async def bill_ids(conn: asyncpg.Connection) -> list[int]:
+    return [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
+
+
+async def tiny_month_believed_empty(conn: asyncpg.Connection) -> dict[int, Product]:
+    """BIG members to settle, their month and the next opened and vacuumed while empty (known
+    to be): a plan made now costs a scan of the whole month below the index. The products."""
+    await seed_population(conn, BIG, NOV, None, workers=1)
+    products = await load_products(conn, NOV)
+    await open_months_from(conn, NOV, ahead=1)
+    await conn.execute("VACUUM bill, bill_item, notification")
+    return products
+
+
+def assert_found_by_key(row: asyncpg.Record, what: str) -> None:
+    """A look-up by the primary key reads the index's root and leaf and the row's page."""
+    per_check = row["blocks"] / row["calls"]
+    assert per_check < 6, f"{per_check:.1f} blocks a check ({what})"
+
+
 async def test_each_reference_check_is_planned_once_not_per_row(
     settings: Settings, databases: Databases
 ) -> None:
@@ -97,7 +119,7 @@ async def test_each_reference_check_is_planned_once_not_per_row(
         assert calls >= items > MEMBERS  # every item's bill was checked…
         assert plans <= 2, f"the item → bill check was planned {plans} times for {calls} rows"
 
-        bills = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
+        bills = await bill_ids(conn)
         half = len(bills) // 2
         letters = [
             DeadLetterRecord(f"k{b}", {"bill_id": b}, "failed", b, P, "451", "550")
@@ -108,8 +130,7 @@ async def test_each_reference_check_is_planned_once_not_per_row(
         assert calls >= half
         assert plans <= 2, f"a dead letter's notification → bill check was planned {plans} times"
 
-        at = datetime(2026, 11, 20, tzinfo=UTC)
-        await record_plans(conn, P, [PlannedSend(b, f"notify-{b}", at) for b in bills])
+        await record_plans(conn, P, [PlannedSend(b, f"notify-{b}", AT) for b in bills])
         calls, plans = await checked(conn)
         assert calls >= len(bills) - half
         assert plans <= 2, f"the notification → bill check was planned {plans} times"
@@ -130,10 +151,7 @@ async def test_the_one_plan_finds_each_bill_by_its_key_whatever_the_month_held_w
     cheapest, and every later check of the month would have read all its bills."""
     conn = await superuser(settings, databases)
     try:
-        await seed_population(conn, BIG, NOV, None, workers=1)
-        products = await load_products(conn, NOV)
-        await open_months_from(conn, NOV, ahead=1)
-        await conn.execute("VACUUM bill, bill_item")  # empty, and known to be
+        products = await tiny_month_believed_empty(conn)
         await counting(conn)
         await settle_chunk(conn, NOV, "s", 1, 20, products)  # the plan is made here
         await checks(conn)
@@ -142,9 +160,7 @@ async def test_the_one_plan_finds_each_bill_by_its_key_whatever_the_month_held_w
         row = await checks(conn)
         pages = await conn.fetchval("SELECT pg_relation_size('bill_2026_11') / 8192")
         assert row["calls"] > BIG
-        # a look-up by the primary key: the index's root and leaf and the row's page
-        per_check = row["blocks"] / row["calls"]
-        assert per_check < 6, f"{per_check:.1f} blocks a check (the month: {pages} pages)"
+        assert_found_by_key(row, f"the month: {pages} pages")
     finally:
         await conn.close()
 
@@ -156,22 +172,16 @@ async def test_a_plan_cached_before_the_bulk_write_is_not_kept_for_it(
     the check, made while the month was tiny; the bulk write after them must not reuse it."""
     conn = await superuser(settings, databases)
     try:
-        await seed_population(conn, BIG, NOV, None, workers=1)
-        products = await load_products(conn, NOV)
-        await open_months_from(conn, NOV, ahead=1)
-        await conn.execute("VACUUM bill, bill_item, notification")
+        products = await tiny_month_believed_empty(conn)
         await settle_chunk(conn, NOV, "s", 1, 20, products)
-        first = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")]
-        at = datetime(2026, 11, 20, tzinfo=UTC)
-        for b in first:  # one at a time, as a bill's workflow records its plan
-            await record_plan(conn, b, P, f"notify-{b}", at)
+        for b in await bill_ids(conn):  # one at a time, as a bill's workflow records its plan
+            await record_plan(conn, b, P, f"notify-{b}", AT)
         await settle_chunk(conn, NOV, "s", 21, BIG, products)
-        rest = [r[0] for r in await conn.fetch("SELECT id FROM bill ORDER BY id")][20:]
+        rest = (await bill_ids(conn))[20:]
         await counting(conn)
-        await record_plans(conn, P, [PlannedSend(b, f"notify-{b}", at) for b in rest])
+        await record_plans(conn, P, [PlannedSend(b, f"notify-{b}", AT) for b in rest])
         row = await checks(conn)
         assert row["calls"] >= len(rest)
-        per_check = row["blocks"] / row["calls"]
-        assert per_check < 6, f"{per_check:.1f} blocks a check"
+        assert_found_by_key(row, "notification → bill")
     finally:
         await conn.close()
