@@ -8,10 +8,10 @@ INSTALLED := $(VENV)/.installed
 DEMO_MEMBERS ?= 2000
 DEMO_MONTH ?= 2026-11
 
-.PHONY: help deps tools system-deps stack-up stack-down demo test test-fast test-dated bench test-production-temporal drills drills-cluster lint format lock clean
+.PHONY: help deps tools system-deps stack-up stack-down demo test test-fast test-dated bench test-production-temporal staging staging-down drills drills-cluster lint format lock clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 system-deps: ## Install PostgreSQL, Java 17 and Maven with apt-get where missing
 	@bash scripts/system-deps.sh
@@ -67,6 +67,17 @@ bench: stack-up ## Every benchmark (under 20 min; BENCH_MEMBERS=n for more): ben
 
 test-production-temporal: stack-up ## The production Temporal server: built once from the Go module proxy, its UI queries
 	$(BIN)/python -m pytest -m production tests/production
+
+# The production layout run whole on this machine (telebill/staging): three brokers, the
+# production Temporal server, a process per role, Nginx, Prometheus; then a month through it.
+STAGING_MEMBERS ?= 100000
+staging: deps ## The staging installation from scratch, then a month of STAGING_MEMBERS with faults
+	$(BIN)/telebill staging down
+	$(BIN)/telebill staging up
+	$(BIN)/python -m bench.staging --members $(STAGING_MEMBERS)
+
+staging-down: ## Stop the staging installation and delete it
+	@test -x $(BIN)/telebill && $(BIN)/telebill staging down || true
 
 drills: stack-up ## Fault drills: the month by real processes, one fault each (SEED=n ONLY="a b" ROUNDS=3)
 	$(BIN)/python -m tests.drills $(if $(SEED),--seed $(SEED)) $(if $(ROUNDS),--rounds $(ROUNDS)) $(foreach d,$(ONLY),--only $(d))

@@ -22,6 +22,7 @@ from starters import (
     seed_cmd,
     settle_cmd,
     stack_cmd,
+    staging_cmd,
     status_cmd,
     templates_cmd,
     web_cmd,
@@ -38,6 +39,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(staging_cmd.app, name="staging")
 app.add_typer(db_cmd.app, name="db")
 app.command("seed")(seed_cmd.command)
 app.command("settle")(settle_cmd.settle)

@@ -6,19 +6,36 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+import asyncpg
 from temporalio.client import Client
 
 from telebill import clock
+from telebill.config import Settings
 from telebill.db.blackout_store import blackout_windows
 from telebill.db.month_views import month_status
 from telebill.domain.attempt import AttemptOutcome
 from telebill.domain.month import parse_month
 from telebill.domain.send_window import quiet_hours
 from telebill.messaging.lag import consumer_lag
-from tests.drills.installation import MONTH, Installation
 
 STATUSES = ("DELIVERED_EMAIL", "DELIVERED_SMS", "DEAD_LETTER")
+
+
+class Audited(Protocol):
+    """A month of an installation: a drill's, or the staging month's (bench/staging.py)."""
+
+    conn: asyncpg.Connection
+    settings: Settings
+    month: str
+
+
+@dataclass
+class AuditedMonth:
+    conn: asyncpg.Connection
+    settings: Settings
+    month: str
 
 
 @dataclass(frozen=True)
@@ -28,13 +45,13 @@ class Check:
     detail: str
 
 
-async def settled(inst: Installation) -> bool:
+async def settled(inst: Audited) -> bool:
     """Every bill that is due has an outcome (the rest wait for a later instant)."""
-    s = await month_status(inst.conn, parse_month(MONTH), clock.now(inst.settings))
+    s = await month_status(inst.conn, parse_month(inst.month), clock.now(inst.settings))
     return s.bills > 0 and s.caught_up
 
 
-async def sleeping(inst: Installation) -> int:
+async def sleeping(inst: Audited) -> int:
     """Notifications planned for later that are not published yet (their workflows sleep)."""
     n = await inst.conn.fetchval(
         "SELECT count(*) FROM notification WHERE status = 'PENDING' AND published_at IS NULL "
@@ -44,7 +61,7 @@ async def sleeping(inst: Installation) -> int:
     return int(n)
 
 
-async def progress(inst: Installation) -> str:
+async def progress(inst: Audited) -> str:
     """How far the month is: for the report, when a fault strikes."""
     r = await inst.conn.fetchrow(
         "SELECT (SELECT count(*) FROM bill) AS bills, "
@@ -58,7 +75,7 @@ async def progress(inst: Installation) -> str:
     )
 
 
-async def longest_pause(inst: Installation, since: datetime) -> float:
+async def longest_pause(inst: Audited, since: datetime) -> float:
     """The longest time from `since` (the strike) without a send attempt, up to the last one:
     how long the fault held delivery up."""
     rows = await inst.conn.fetch(
@@ -74,7 +91,7 @@ async def longest_pause(inst: Installation, since: datetime) -> float:
     )
 
 
-async def bills(inst: Installation) -> Check:
+async def bills(inst: Audited) -> Check:
     r = await inst.conn.fetchrow(
         """
         SELECT (SELECT count(DISTINCT member_id) FROM usage_monthly WHERE billing_month = $1)
@@ -89,7 +106,7 @@ async def bills(inst: Installation) -> Check:
                (SELECT count(*) FROM bill_item i LEFT JOIN bill b ON b.id = i.bill_id
                 WHERE b.id IS NULL) AS orphans
         """,
-        parse_month(MONTH),
+        parse_month(inst.month),
     )
     assert r is not None
     ok = (
@@ -105,21 +122,21 @@ async def bills(inst: Installation) -> Check:
     return Check("one bill per member, items sum to it", ok, detail)
 
 
-async def notifications(inst: Installation, client: Client) -> Check:
+async def notifications(inst: Audited, client: Client) -> Check:
     """Each bill in exactly one terminal state or scheduled later, the same in PostgreSQL and
     in Temporal's NotifyStatus."""
     rows = await inst.conn.fetch(
         "SELECT coalesce(n.status, 'NONE') AS status, count(*) AS n FROM bill b "
         "LEFT JOIN notification n ON n.bill_id = b.id AND n.purpose = 'MONTHLY_BILL' "
         "WHERE b.billing_month = $1 GROUP BY 1",
-        parse_month(MONTH),
+        parse_month(inst.month),
     )
     db = {r["status"]: r["n"] for r in rows}
     later = await inst.conn.fetchval(
         "SELECT count(*) FROM notification WHERE status = 'PENDING' AND send_at > $1",
         clock.now(inst.settings),
     )
-    query = f'BillingMonth="{MONTH}" AND TaskQueue="{inst.settings.task_queue}"'
+    query = f'BillingMonth="{inst.month}" AND TaskQueue="{inst.settings.task_queue}"'
     temporal = {
         st: (await client.count_workflows(f'{query} AND NotifyStatus="{st}"')).count
         for st in STATUSES
@@ -134,7 +151,7 @@ async def notifications(inst: Installation, client: Client) -> Check:
     )
 
 
-async def provider(inst: Installation) -> Check:
+async def provider(inst: Audited) -> Check:
     """What the providers accepted, against what PostgreSQL says was delivered: a key accepted
     is a message a member received, so one per delivered bill and channel."""
     rows = await inst.conn.fetch(
@@ -158,7 +175,7 @@ async def provider(inst: Installation) -> Check:
     return Check("each delivered once by the provider", ok, detail)
 
 
-async def windows(inst: Installation) -> Check:
+async def windows(inst: Audited) -> Check:
     """No bill sent inside its member's quiet hours or a system blackout window, by the
     installation's clock when the send started."""
     rows = await inst.conn.fetch(
@@ -181,7 +198,7 @@ async def windows(inst: Installation) -> Check:
     return Check("no send inside a window", not inside, detail)
 
 
-async def lag(inst: Installation) -> Check:
+async def lag(inst: Audited) -> Check:
     s = inst.settings
     left = {
         r.topic.removeprefix(s.topic_prefix): r.lag
@@ -191,7 +208,7 @@ async def lag(inst: Installation) -> Check:
     return Check("every event handled (lag 0)", not left, str(left) if left else "0")
 
 
-async def check_all(inst: Installation, client: Client) -> list[Check]:
+async def check_all(inst: Audited, client: Client) -> list[Check]:
     return [
         await bills(inst),
         await notifications(inst, client),

@@ -42,6 +42,7 @@ class Installation:
     wake_at: datetime | None = None  # when the sleepers' quiet hours end
     email_consumers: int = 1
     election_s: float | None = None  # set by a broker kill: until every partition had a leader
+    month: str = MONTH
 
     async def reconnect(self) -> None:
         """A new connection (after PostgreSQL was stopped, the old one is gone)."""

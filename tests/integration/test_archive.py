@@ -107,7 +107,8 @@ async def test_an_archived_month_leaves_the_database_and_comes_back_the_same(
 
         done = await asyncio.to_thread(run_cli, "archive", "--before", "2026-12", env=env)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "2026-11:" in done.stdout and "partitions dropped" in done.stdout
+        said = " ".join(done.stdout.split())  # the console wraps a long path at its width
+        assert "2026-11:" in said and "partitions dropped" in said
         assert await db.fetchval("SELECT to_regclass('bill_2026_11')") is None
         assert await db.fetchval("SELECT count(*) FROM bill") == MEMBERS  # December's
         # its counts went with its rows (a drop fires no trigger)

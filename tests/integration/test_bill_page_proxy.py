@@ -15,9 +15,10 @@ import pytest
 
 from telebill.channels.links import PAGE_PATH
 from telebill.config import Settings
+from telebill.staging.proxy import certificate, proxy_conf
 from tests.helpers import free_low_ports
 from tests.integration.conftest import Databases
-from tests.integration.test_proxy import CONF, certificate, proxy_conf
+from tests.integration.test_proxy import CONF
 from tests.integration.web_server import Billed, billed, web_server
 
 
@@ -59,10 +60,9 @@ async def test_the_proxy_serves_the_page_on_its_own_host_name(
     path = next(iter(b.contexts.values())).link.removeprefix(b.url)
     await asyncio.to_thread(certificate, tmp_path)
     https, http, nobody = free_low_ports(2), free_low_ports(1), free_low_ports(1)
-    conf = proxy_conf(tmp_path, https, http, nobody)
-    shipped = "server 127.0.0.1:58081;"
-    assert shipped in conf.read_text()
-    conf.write_text(conf.read_text().replace(shipped, f"server {b.url.removeprefix('http://')};"))
+    web_port = int(b.url.rsplit(":", 1)[1])
+    assert b.url == f"http://127.0.0.1:{web_port}"
+    conf = proxy_conf(CONF, tmp_path, https, http, nobody, web_port)
     checked = await asyncio.to_thread(
         subprocess.run,
         [nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],

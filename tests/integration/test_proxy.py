@@ -17,39 +17,13 @@ import pytest
 
 from telebill.config import PROJECT_ROOT, Settings
 from telebill.domain.roles import Role
+from telebill.staging.proxy import certificate, proxy_conf
 from tests.helpers import free_low_ports
 from tests.integration.api_server import api_server
 from tests.integration.conftest import Databases
 from tests.integration.test_api import settled
 
 CONF = PROJECT_ROOT / "deploy" / "nginx" / "telebill.conf"
-
-
-def certificate(folder: Path) -> None:
-    """A self-signed certificate where the configuration expects it, readable by nginx's
-    workers (another user)."""
-    folder.chmod(0o755)
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=telebill.example.com",
-            "-keyout",
-            str(folder / "telebill.key"),
-            "-out",
-            str(folder / "telebill.crt"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (folder / "telebill.key").chmod(0o644)
 
 
 def handshake(port: int, ciphers: str) -> str | None:
@@ -69,25 +43,6 @@ def handshake(port: int, ciphers: str) -> str | None:
         return None
 
 
-def proxy_conf(folder: Path, https: int, http: int, api: int) -> Path:
-    site = CONF.read_text()
-    for shipped, here in (
-        ("listen 443 ", f"listen 127.0.0.1:{https} "),
-        ("listen 80;", f"listen 127.0.0.1:{http};"),
-        ("127.0.0.1:58080", f"127.0.0.1:{api}"),
-        ("/etc/nginx/certs", str(folder)),
-        ("/var/log/nginx", str(folder)),
-    ):
-        assert shipped in site, shipped
-        site = site.replace(shipped, here)
-    main = folder / "nginx.conf"
-    main.write_text(
-        f"worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
-        f"events {{}}\nhttp {{\n{site}\n}}\n"
-    )
-    return main
-
-
 async def test_the_api_behind_nginx(
     databases: Databases, settings: Settings, tmp_path: Path
 ) -> None:
@@ -99,7 +54,7 @@ async def test_the_api_behind_nginx(
     https, http = free_low_ports(2), free_low_ports(1)
     async with api_server(stack, "proxied") as api:
         api_port = int(api.url.rsplit(":", 1)[1])
-        conf = proxy_conf(tmp_path, https, http, api_port)
+        conf = proxy_conf(CONF, tmp_path, https, http, api_port)
         checked = await asyncio.to_thread(
             subprocess.run,
             [nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],

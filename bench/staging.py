@@ -1,0 +1,288 @@
+"""A month on the staging layout (`telebill staging up`), end to end through its front door, with
+a worker, a Kafka broker and the Temporal server each killed once on the way.
+
+    python -m bench.staging --members 100000          (`make staging` runs it after `up`)
+
+1. seed N members and the default templates (not timed); the installation's clock set to the
+   send month's first day, 10:00 Seoul (every role started again with that offset);
+2. the settlement, asked of the API through Nginx with TLS (`POST /api/months/M/settlement`);
+   the settlement worker is SIGKILLed once a quarter of the bills are written and started again
+   5 s later (as a restart policy would): the settlement resumes from its last chunk;
+3. the schedule (the settlement's own dispatch) plans every bill; the first day's bills are due
+   at once: the send day. A Kafka broker is SIGKILLed a third of the way and started 20 s later;
+4. the rest sent now (`POST /api/months/M/send-now`); the Temporal server is SIGKILLed a third of
+   the way and started 10 s later;
+5. the promises checked (one bill per member, one outcome each in PostgreSQL and in Temporal,
+   each message accepted once by the provider, none inside a window, no lag), the alerts that
+   Prometheus raised and cleared on the way, and the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+
+from bench.common import run_bench
+from bench.figures import Figure, record
+from bench.staging_watch import Timeline, watch_alerts
+from telebill import clock
+from telebill.config import Settings, asyncpg_dsn
+from telebill.db.month_views import MonthStatus, month_status
+from telebill.domain.month import parse_month
+from telebill.stack.kafka import Kafka
+from telebill.stack.process import stop_pid
+from telebill.stack.temporal_server import TemporalServer
+from telebill.staging import layout
+from telebill.staging.installation import Staging
+from telebill.temporal_client import connect_client
+from tests.drills.checks import AuditedMonth, check_all
+
+SEOUL = ZoneInfo("Asia/Seoul")
+WORKER_DOWN_S, BROKER_DOWN_S, TEMPORAL_DOWN_S = 5.0, 20.0, 10.0
+POLL_S = 1.0
+
+
+def staging_settings(root: Path, clock_offset_s: float) -> Settings:
+    """This process as a client of the staging installation (its settings, nobody else's)."""
+    env = layout.process_env(root, clock_offset_s)
+    for name in set(os.environ) - set(env):
+        del os.environ[name]
+    os.environ.update(env)
+    return Settings()
+
+
+class Front:
+    """The admin API behind Nginx, as an operator's script reaches it."""
+
+    def __init__(self, token: str) -> None:
+        # the trial's self-signed certificate: TLS is checked by the proxy tests, not here
+        self.client = httpx.AsyncClient(
+            base_url=f"https://127.0.0.1:{layout.HTTPS_PORT}",
+            headers={"Host": layout.API_HOST, "Authorization": f"Bearer {token}"},
+            verify=False,
+            timeout=60,
+        )
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.client.post(path, json=body)
+        if answer.status_code >= 300:
+            raise SystemExit(f"POST {path}: {answer.status_code} {answer.text[:300]}")
+        return dict(answer.json())
+
+
+async def until(
+    probe: Callable[[], Awaitable[bool]], what: str, within: float, timeline: Timeline
+) -> float:
+    """Poll `probe` every second; the run seconds when it held."""
+    deadline = time.perf_counter() + within
+    while not await probe():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"{what}: not within {within:,.0f} s")
+        await asyncio.sleep(POLL_S)
+    return timeline.now()
+
+
+async def status(conn: asyncpg.Connection, s: Settings, month: date) -> MonthStatus:
+    return await month_status(conn, month, clock.now(s))
+
+
+async def main(members: int, month_text: str, keep: bool) -> None:
+    base = Settings()
+    root = layout.folder(base.stack_dir)
+    staging = Staging(root, base.stack_dir)
+    timeline = Timeline()
+    timeline.say(f"bringing the staging installation up ({root})")
+    await staging.up()
+    s = staging_settings(root, staging.clock_offset_s())
+    month = parse_month(month_text)
+    send_month = (month + timedelta(days=32)).replace(day=1)
+    conn = await asyncpg.connect(asyncpg_dsn(s.db_url))
+    if await conn.fetchval("SELECT count(*) FROM bill WHERE billing_month = $1", month):
+        raise SystemExit(f"{month_text} is settled already here: `make staging-down` first")
+    timeline.say(f"seeding {members:,} members (not timed)")
+    await asyncio.to_thread(
+        staging.telebill, "seed", "--members", str(members), "--month", month_text, what="seed"
+    )
+    await asyncio.to_thread(
+        staging.telebill, "templates", "install-defaults", what="templates install-defaults"
+    )
+    day_one = datetime(send_month.year, send_month.month, 1, 10, tzinfo=SEOUL)
+    await staging.set_clock(clock.offset_to(day_one))
+    s = staging_settings(root, staging.clock_offset_s())
+    timeline.say(f"the installation's clock set to {day_one.isoformat()}; every role restarted")
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_alerts(timeline, stop))
+    front = Front(staging.api_token())
+    client = await connect_client(s)
+    try:
+        figures = await run_month(staging, s, conn, front, month_text, members, timeline)
+        checks = await check_all(AuditedMonth(conn, s, month_text), client)
+        timeline.say("waiting for the alerts to clear (at most 5 minutes)")
+        if not await timeline.cleared(300):
+            timeline.say("alerts still open after 5 minutes")
+    finally:
+        stop.set()
+        await watcher
+        await front.client.aclose()
+        await conn.close()
+    report(figures, checks, timeline)
+
+
+async def run_month(
+    staging: Staging,
+    s: Settings,
+    conn: asyncpg.Connection,
+    front: Front,
+    month_text: str,
+    members: int,
+    timeline: Timeline,
+) -> dict[str, float]:
+    month = parse_month(month_text)
+
+    async def bills() -> int:
+        return int(await conn.fetchval("SELECT count(*) FROM bill WHERE billing_month = $1", month))
+
+    # 2. the settlement, its worker killed a quarter of the way
+    began = timeline.now()
+    await front.post(f"/api/months/{month_text}/settlement", {"notify": True})
+    timeline.say("settlement asked of the API through Nginx")
+    await until(lambda: _at_least(bills, members // 4), "a quarter settled", 1800, timeline)
+    pid = staging.kill("worker-settlement")
+    timeline.say(f"worker-settlement (pid {pid}) SIGKILLed at {await bills():,} bills")
+    await asyncio.sleep(WORKER_DOWN_S)
+    await staging.up()
+    timeline.say("worker-settlement started again")
+    settled_at = await until(
+        lambda: _settled(conn, s, month, members), "the settlement", 3600, timeline
+    )
+    timeline.say(f"settled: {await bills():,} bills")
+
+    # 3. the schedule and the send day: the first day's bills are due at once
+    scheduled_at = await until(lambda: _scheduled(conn, s, month), "the schedule", 3600, timeline)
+    st = await status(conn, s, month)
+    timeline.say(f"scheduled: {st.scheduled:,} planned, {st.due:,} due now")
+    day_bills = st.due + st.settled
+    kafka = Kafka(s)
+    victim = kafka.nodes[1]
+    await until(
+        lambda: _delivered_at_least(conn, s, month, day_bills // 3), "a third", 3600, timeline
+    )
+    victim_pid = victim.pid()
+    if victim_pid is not None:
+        stop_pid(victim_pid, victim.marker, signal.SIGKILL, timeout=30)
+        timeline.say(f"Kafka node {victim.id} (pid {victim_pid}) SIGKILLed")
+        await asyncio.sleep(BROKER_DOWN_S)
+        await kafka.up()
+        timeline.say(f"Kafka node {victim.id} started again")
+    day_done_at = await until(lambda: _caught_up(conn, s, month), "the send day", 7200, timeline)
+    day = await status(conn, s, month)
+    timeline.say(f"send day done: {day.settled:,} decided, {day.workflow_later:,} later")
+
+    # 4. the rest sent now, the Temporal server killed a third of the way
+    now_began = timeline.now()
+    rest = day.bills - day.settled
+    await front.post(f"/api/months/{month_text}/send-now", {})
+    timeline.say(f"send now asked of the API for the {rest:,} others")
+    target = day.settled + rest // 3
+    await until(lambda: _delivered_at_least(conn, s, month, target), "a third", 7200, timeline)
+    temporal = TemporalServer(s)
+    tpid = temporal.pid()
+    if tpid is not None:
+        stop_pid(tpid, temporal.marker, signal.SIGKILL, timeout=30)
+        timeline.say(f"the Temporal server (pid {tpid}) SIGKILLed")
+        await asyncio.sleep(TEMPORAL_DOWN_S)
+        await temporal.up()
+        timeline.say("the Temporal server started again")
+    now_done_at = await until(lambda: _all_decided(conn, s, month), "send now", 14400, timeline)
+    end = await status(conn, s, month)
+    emails = await conn.fetchval("SELECT count(*) FROM provider_message WHERE channel = 'email'")
+    return {
+        "members": members,
+        "settle_s": settled_at - began,
+        "schedule_s": scheduled_at - settled_at,
+        "planned": st.scheduled,
+        "day_bills": day_bills,
+        "day_s": day_done_at - settled_at,
+        "rest": rest,
+        "now_s": now_done_at - now_began,
+        "emails": int(emails),
+        "run_s": now_done_at - began,
+        "deferred": end.bills - end.settled,
+    }
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
+    return await count() >= n
+
+
+async def _settled(conn: asyncpg.Connection, s: Settings, month: date, members: int) -> bool:
+    r = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM bill WHERE billing_month = $1) AS bills, "
+        "(SELECT count(*) FROM settlement_error WHERE billing_month = $1) AS refused",
+        month,
+    )
+    assert r is not None
+    return bool(r["bills"] + r["refused"] >= members)
+
+
+async def _scheduled(conn: asyncpg.Connection, s: Settings, month: date) -> bool:
+    st = await status(conn, s, month)
+    return st.bills > 0 and st.not_scheduled == 0
+
+
+async def _caught_up(conn: asyncpg.Connection, s: Settings, month: date) -> bool:
+    return (await status(conn, s, month)).caught_up
+
+
+async def _all_decided(conn: asyncpg.Connection, s: Settings, month: date) -> bool:
+    st = await status(conn, s, month)
+    return st.caught_up and st.workflow_later == 0
+
+
+async def _delivered_at_least(conn: asyncpg.Connection, s: Settings, month: date, n: int) -> bool:
+    return (await status(conn, s, month)).settled >= n
+
+
+def report(figures: dict[str, float], checks: list[Any], timeline: Timeline) -> None:
+    f = figures
+    rows = [
+        ("settlement", f"{f['members']:,.0f} members in {f['settle_s']:,.1f} s", None),
+        ("schedule", f"{f['planned']:,.0f} bills planned", f["planned"] / f["schedule_s"]),
+        ("send day", f"{f['day_bills']:,.0f} bills decided", f["day_bills"] / f["day_s"]),
+        ("send now", f"{f['rest']:,.0f} bills decided", f["rest"] / f["now_s"]),
+        ("e-mails", f"{f['emails']:,.0f} accepted by the provider", f["emails"] / f["run_s"]),
+    ]
+    print("\nthe staging month")
+    for name, what, rate in rows:
+        per = f"{rate:,.1f}/s" if rate is not None else ""
+        print(f"  {name:<11} {what:<40} {per}")
+        if rate is not None:
+            record(Figure("staging", f"{name}: {what}", rate, "/s"))
+    record(Figure("staging", "settlement", f["settle_s"], "s"))
+    print(f"  still waiting for their window: {f['deferred']:,.0f}")
+    print("\nthe promises")
+    for c in checks:
+        print(f"  {'ok    ' if c.ok else 'BROKEN'} {c.name}: {c.detail}")
+    print("\nalerts (run seconds)")
+    for seen in timeline.alerts.values():
+        print(f"  {seen.line()}")
+    if not timeline.alerts:
+        print("  none")
+    if timeline.unanswered:
+        print(f"  Prometheus did not answer {timeline.unanswered} polls")
+    if not all(c.ok for c in checks):
+        raise SystemExit("a promise was broken (above)")
+
+
+if __name__ == "__main__":
+    run_bench(main, __doc__)

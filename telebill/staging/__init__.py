@@ -1,0 +1,1 @@
+"""The staging installation: the production layout run whole on one machine (`telebill staging`)."""

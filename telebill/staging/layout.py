@@ -1,0 +1,131 @@
+"""The staging installation's shape: its folder, ports and settings, and its roles, one process
+each as in docker-compose.yml (a worker per task queue, a consumer service per channel under
+`--scale auto`, the API and the bill page), with the ports Prometheus scrapes them on."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from telebill.config import PROJECT_ROOT
+from telebill.credentials import ensure_link_key
+
+# Ports apart from the main stack's (5x233, 55432, 59092) and from the broker drills' cluster.
+PG_PORT = 56432
+KAFKA_PORT = 60092  # nodes on 60092, 60094, 60096; their controllers one above each
+TEMPORAL_PORT = 57433
+TEMPORAL_MEMBERSHIP_PORT = 28933
+API_PORT = 58480  # loopback, behind Nginx
+WEB_PORT = 58481
+HTTPS_PORT = 58443  # Nginx: the API's host name and the bill page's
+HTTP_PORT = 58088  # Nginx: redirects to https
+PROMETHEUS_PORT = 59490
+API_HOST = "telebill.example.com"
+WEB_HOST = "bills.telebill.example"
+BROKERS = 3
+
+# Settings an operator may tune for a trial (kept when set in the environment); the rest of
+# the staging settings are the layout's own.
+TUNABLE = {
+    "TELEBILL_TEMPORAL_HISTORY_SHARDS": "4",
+    "TELEBILL_TEMPORAL_PERSISTENCE_CONNS": "20",
+    "TELEBILL_TEMPORAL_VISIBILITY_CONNS": "10",
+    "TELEBILL_NOTIFY_START_HORIZON_H": "36",
+}
+
+
+@dataclass(frozen=True)
+class Role:
+    """One long-running process of the installation, started as `telebill <argv>`."""
+
+    name: str
+    argv: tuple[str, ...]
+    port: int  # its metrics and /healthz (workers, consumers) or its HTTP port (API, page)
+    slots: int = 0  # --scale auto: the most processes, each on port + n (n = 1…slots)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def serves_http(self) -> bool:
+        return self.argv[-1] == "serve"
+
+
+def folder(base_stack_dir: Path) -> Path:
+    """The staging installation's folder, beside the main stack's (.stack → .stack-staging)."""
+    return base_stack_dir.with_name(base_stack_dir.name + "-staging")
+
+
+def settings_env(root: Path, clock_offset_s: float = 0.0) -> dict[str, str]:
+    """The TELEBILL_* settings every process of the installation gets (each derives its own
+    database role's URL from the installation's folder). The bill links are published at a
+    host name of their own, so the processes share one key: generated into the folder once."""
+    tuned = {k: os.environ.get(k, v) for k, v in TUNABLE.items()}
+    return tuned | {
+        "TELEBILL_STACK_DIR": str(root),
+        "TELEBILL_PG_PORT": str(PG_PORT),
+        "TELEBILL_KAFKA_PORT": str(KAFKA_PORT),
+        "TELEBILL_KAFKA_CONTROLLER_PORT": str(KAFKA_PORT + 1),
+        "TELEBILL_KAFKA_BROKERS": str(BROKERS),
+        "TELEBILL_KAFKA_REPLICATION_FACTOR": str(BROKERS),
+        "TELEBILL_TEMPORAL_SERVER": "production",
+        "TELEBILL_TEMPORAL_SERVER_MTLS": "true",
+        "TELEBILL_TEMPORAL_PORT": str(TEMPORAL_PORT),
+        "TELEBILL_TEMPORAL_UI_PORT": str(TEMPORAL_PORT + 1000),
+        "TELEBILL_TEMPORAL_MEMBERSHIP_PORT": str(TEMPORAL_MEMBERSHIP_PORT),
+        "TELEBILL_API_HOST": "127.0.0.1",
+        "TELEBILL_API_PORT": str(API_PORT),
+        "TELEBILL_API_TRUSTED_PROXIES": "127.0.0.1",
+        "TELEBILL_WEB_HOST": "127.0.0.1",
+        "TELEBILL_WEB_PORT": str(WEB_PORT),
+        "TELEBILL_WEB_TRUSTED_PROXIES": "127.0.0.1",
+        "TELEBILL_WEB_BASE_URL": f"https://{WEB_HOST}",
+        "TELEBILL_WEB_LINK_KEY": ensure_link_key(root),
+        "TELEBILL_METRICS_HOST": "127.0.0.1",
+        "TELEBILL_CLOCK_OFFSET_S": repr(clock_offset_s),
+    }
+
+
+def process_env(root: Path, clock_offset_s: float = 0.0) -> dict[str, str]:
+    """The environment of a process of the installation: this machine's, without any setting
+    meant for another installation, and the staging ones."""
+    return without_settings(dict(os.environ)) | settings_env(root, clock_offset_s)
+
+
+# Read by the settings besides the TELEBILL_* names (telebill/settings/).
+UNPREFIXED = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+
+
+def without_settings(env: dict[str, str]) -> dict[str, str]:
+    """`env` without the installation settings it holds (the operator's TUNABLE ones kept)."""
+    return {
+        k: v
+        for k, v in env.items()
+        if k in TUNABLE or not (k.startswith(("TELEBILL_", "TEMPORAL_")) or k in UNPREFIXED)
+    }
+
+
+def roles() -> list[Role]:
+    """docker-compose.yml's services that run Telebill, with their ports on this machine."""
+    workers = [
+        Role(f"worker-{queue}", ("worker", "--queues", queue), 59500 + 2 * i)  # SDK's on +1
+        for i, queue in enumerate(("settlement", "dispatch", "notification"))
+    ]
+    consumers = [
+        Role(
+            f"consumer-{kind}",
+            ("consume", kind, "--scale", "auto", "--min", "1", "--max", str(most)),
+            port,
+            slots=most,
+        )
+        for kind, port, most in (("email", 59510, 4), ("sms", 59520, 2), ("dlq", 59530, 2))
+    ]
+    front = [Role("api", ("api", "serve"), API_PORT), Role("web", ("web", "serve"), WEB_PORT)]
+    return [*workers, *consumers, *front]
+
+
+def deploy_file(*parts: str) -> Path:
+    """A file of the repository's deploy/ folder (the staging layout runs from a checkout)."""
+    path = PROJECT_ROOT.joinpath("deploy", *parts)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the staging layout from a checkout")
+    return path

@@ -1,0 +1,141 @@
+"""The staging layout (`telebill staging`) checked without starting it: its roles are
+docker-compose.yml's, its ports are its own, its processes get its settings and no other
+installation's, and what it writes for Nginx and Prometheus is what those programs accept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from telebill.config import Settings
+from telebill.domain.db_roles import DbRole
+from telebill.settings.stack import StackSettings
+from telebill.staging import layout, monitoring, proxy
+from tests.unit.test_compose import COMPOSE, load, telebill_services
+
+DEFAULTS = StackSettings()
+
+
+def compose_commands() -> dict[str, tuple[str, ...]]:
+    """Each Telebill service of docker-compose.yml (not those of an optional profile) and the
+    `telebill` arguments it runs."""
+    services = telebill_services(load(COMPOSE))
+    return {n: tuple(s["command"]) for n, s in services.items() if not s.get("profiles")}
+
+
+def test_the_roles_are_the_compose_services_with_their_commands() -> None:
+    staged = {r.name: r.argv for r in layout.roles()}
+    shipped = compose_commands()
+    assert set(staged) == set(shipped)
+    for name, argv in staged.items():
+        kind = argv[:2] if argv[0] == "consume" else argv
+        assert shipped[name][: len(kind)] == kind, name
+        assert ("--scale" in argv) == ("--scale" in shipped[name]), name
+
+
+def every_port(root: Path) -> list[int]:
+    temporal = layout.TEMPORAL_PORT
+    member = layout.TEMPORAL_MEMBERSHIP_PORT
+    ports = [layout.PG_PORT, layout.HTTPS_PORT, layout.HTTP_PORT, layout.PROMETHEUS_PORT]
+    ports += [layout.KAFKA_PORT + 2 * n + c for n in range(layout.BROKERS) for c in (0, 1)]
+    ports += [temporal + d for d in (0, 1, 2, 6, 10)] + [member + d for d in (0, 1, 2, 6)]
+    for r in layout.roles():
+        ports += [r.port + n for n in range(r.slots + 1)]
+        if r.name.startswith("worker-"):
+            ports.append(r.port + 1)  # the Temporal SDK's metrics
+    return ports
+
+
+def test_no_two_parts_share_a_port_nor_one_of_the_main_stack(tmp_path: Path) -> None:
+    ports = every_port(tmp_path)
+    assert len(ports) == len(set(ports))
+    main = {
+        DEFAULTS.pg_port,
+        DEFAULTS.kafka_port,
+        DEFAULTS.kafka_controller_port,
+        DEFAULTS.temporal_port,
+        DEFAULTS.temporal_ui_port,
+        58080,
+        58081,
+    }
+    assert not main & set(ports)
+
+
+def test_a_process_gets_the_staging_settings_and_none_of_another_installation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    foreign = {
+        "TELEBILL_DATABASE_URL": "postgresql://someone@db.example/prod",
+        "DATABASE_URL": "postgresql://someone@db.example/prod",
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka.example:9092",
+        "TEMPORAL_ADDRESS": "temporal.example:7233",
+        "TELEBILL_TOPIC_PREFIX": "prod.",
+    }
+    for name, value in foreign.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TELEBILL_TEMPORAL_HISTORY_SHARDS", "16")  # a trial's own tuning
+    env = layout.process_env(tmp_path, clock_offset_s=3600.0)
+    assert not set(foreign) & set(env)
+    assert env["TELEBILL_TEMPORAL_HISTORY_SHARDS"] == "16"
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = Settings()
+    assert s.kafka_servers == "127.0.0.1:60092,127.0.0.1:60094,127.0.0.1:60096"
+    assert s.temporal_server == "production" and s.temporal_server_mtls
+    assert s.stack_dir == tmp_path and s.clock_offset_s == 3600.0
+    assert f"127.0.0.1:{layout.PG_PORT}/telebill" in s.db_url_for(DbRole.CONSUMER)
+    # the links are published at their own host name, so every process shares one key
+    assert s.web_base_url == f"https://{layout.WEB_HOST}"
+    assert s.bill_link_key() == layout.settings_env(tmp_path)["TELEBILL_WEB_LINK_KEY"].encode()
+
+
+def scraped(config: dict[str, Any]) -> dict[str, set[int]]:
+    return {
+        job["job_name"]: {
+            int(t.rsplit(":", 1)[1]) for c in job["static_configs"] for t in c["targets"]
+        }
+        for job in config["scrape_configs"]
+    }
+
+
+def test_prometheus_scrapes_every_process_and_loads_the_rules(tmp_path: Path) -> None:
+    path = monitoring.write_config(tmp_path, layout.roles())
+    jobs = scraped(yaml.safe_load(path.read_text()))
+    for r in layout.roles():
+        if r.name.startswith("worker-"):
+            assert r.port in jobs["telebill-worker"] and r.port + 1 in jobs["temporal-sdk"]
+        elif r.name.startswith("consumer-"):
+            assert set(range(r.port, r.port + r.slots + 1)) <= jobs["telebill-consumers"]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool missing: `make test` installs it (scripts/system-deps.sh)")
+    checked = subprocess.run(
+        [promtool, "check", "config", str(path)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 1 rule files found" in checked.stdout + checked.stderr
+
+
+def test_nginx_accepts_the_shipped_site_moved_to_the_staging_ports(tmp_path: Path) -> None:
+    proxy.certificate(tmp_path)
+    main = proxy.proxy_conf(
+        layout.deploy_file("nginx", "telebill.conf"),
+        tmp_path,
+        layout.HTTPS_PORT,
+        layout.HTTP_PORT,
+        layout.API_PORT,
+        layout.WEB_PORT,
+    )
+    site = "\n".join(line.split("#")[0] for line in main.read_text().splitlines())
+    assert f"server 127.0.0.1:{layout.API_PORT};" in site
+    assert f"server 127.0.0.1:{layout.WEB_PORT};" in site
+    assert "/etc/nginx" not in site and "/var/log" not in site
+    proxy.check_conf(main, tmp_path)  # `nginx -t`: raises with its reason if it refuses
