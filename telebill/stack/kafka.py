@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -192,6 +194,11 @@ class Kafka(Service):
             return super().down(purge)
         every = self.nodes + self._other_nodes()  # whichever layout runs, it stops
         pids = [p for n in every if (p := n.pid()) is not None]
+        # Every node told at once: stopped one after another, the last ones wait out their
+        # controlled shutdown without a quorum of controllers (a minute each) before the kill.
+        for told in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(told, signal.SIGTERM)
         for node in every:
             if (pid := node.pid()) is not None:
                 stop_pid(pid, node.marker)

@@ -10,6 +10,7 @@ on purpose comes back with the next `up`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import httpx
 from telebill.stack.process import (
     StackError,
     port_answers,
+    port_is_free,
     running_pid,
     spawn,
     stop_pid,
@@ -132,6 +134,13 @@ class Staging:
     async def start_role(self, role: layout.Role) -> None:
         if running_pid(self.pid_file(role.name), TELEBILL) is not None:
             return
+        ports = [role.port + n for n in range(role.slots + 1)]
+        for _ in range(60):  # a process of an earlier run may still be letting go of one
+            if all_free(ports):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise StackError(f"{role.name}: a port of {ports[0]}–{ports[-1]} is in use")
         env = self.env() | role.env
         if not role.serves_http:
             env["TELEBILL_METRICS_PORT"] = str(role.port)
@@ -242,6 +251,8 @@ class Staging:
             pid = self.pid(role.name)
             if pid is not None:
                 stop_pid(pid, TELEBILL, timeout=60)
+                with contextlib.suppress(ProcessLookupError):  # a scaler's processes too
+                    os.killpg(pid, signal.SIGKILL)
 
     def down(self, purge: bool) -> None:
         for name in ("prometheus", "nginx"):
@@ -253,6 +264,10 @@ class Staging:
             self.telebill("stack", "down", *(["--purge"] if purge else []), what="stack down")
         if purge:  # the folder, its logs and secrets too (the shared cache is only linked)
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def all_free(ports: list[int]) -> bool:
+    return all(port_is_free(p) for p in ports)
 
 
 async def answers(port: int, path: str) -> bool:

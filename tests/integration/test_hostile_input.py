@@ -233,7 +233,14 @@ async def test_bad_input_of_every_kind_harms_only_itself(platform: Platform) -> 
         # No group lags: every event handled and committed, so nothing can be sent or
         # dead-lettered twice after this. The commits' own time, not what a slow machine's
         # settling left of the first deadline.
-        await caught_up(platform, [*CHANNELS, "dlq"], within=90, alive=procs)
+        try:
+            await caught_up(platform, [*CHANNELS, "dlq"], within=90, alive=procs)
+        except AssertionError as exc:  # what each process said last: the why, for next time
+            said = "\n".join(
+                f"-- process {p.pid}:\n" + "".join(o.lines[-12:])
+                for p, o in zip(procs, outs, strict=True)
+            )
+            raise AssertionError(f"{exc}\n{said[-6000:]}") from None
         assert all(p.poll() is None for p in procs), "a consumer process exited"
     finally:
         for p in procs:
