@@ -35,6 +35,7 @@ import httpx
 
 from bench.common import run_bench
 from bench.figures import Figure, record
+from bench.staging_figures import Phase, phases
 from bench.staging_watch import Timeline, watch_alerts
 from telebill import clock
 from telebill.config import Settings, asyncpg_dsn
@@ -123,8 +124,9 @@ async def main(members: int, month_text: str, keep: bool) -> None:
     client = await connect_client(s)
     try:
         m = Month(conn, s, month, timeline)
-        figures = await run_month(staging, m, front, month_text, members)
+        run = await run_month(staging, m, front, month_text, members)
         checks = await check_all(AuditedMonth(conn, s, month_text), client)
+        figures = await phases(conn, client, month, run.settlement_id, run.send_now_id)
         timeline.say("waiting for the alerts to clear (at most 5 minutes)")
         if not await timeline.cleared(300):
             timeline.say("alerts still open after 5 minutes")
@@ -133,11 +135,11 @@ async def main(members: int, month_text: str, keep: bool) -> None:
         await watcher
         await front.client.aclose()
         await conn.close()
-    report(figures, checks, timeline)
+    report(run, figures, checks, timeline)
 
 
-SHARE = 0.98  # a phase's rate is taken when this share of its bills is decided (the last ones
-# wait out their retry tiers' delays, minutes apart: the final wait below covers them)
+SHARE = 0.98  # the driver moves on when this share of a phase's bills is decided (the last
+# ones wait out their retry tiers' delays: the final wait below covers them)
 
 
 @dataclass
@@ -162,13 +164,19 @@ class Month:
         return await until(enough, what, within, self.timeline)
 
 
-async def run_month(
-    staging: Staging, m: Month, front: Front, month_text: str, members: int
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class Run:
+    settlement_id: str
+    send_now_id: str
+    all_s: float  # from the settlement's request until every bill was decided (nan: not seen)
+    later: int  # bills waiting for their member's window at the end
+
+
+async def run_month(staging: Staging, m: Month, front: Front, month_text: str, members: int) -> Run:
     t = m.timeline
     # 2. the settlement, its worker killed a quarter of the way
     began = t.now()
-    await front.post(f"/api/months/{month_text}/settlement", {"notify": True})
+    settlement = await front.post(f"/api/months/{month_text}/settlement", {"notify": True})
     t.say("settlement asked of the API through Nginx")
 
     async def settled(share: float) -> bool:
@@ -181,7 +189,7 @@ async def run_month(
         await asyncio.sleep(WORKER_DOWN_S)
         await staging.up()
         t.say("worker-settlement started again")
-    settled_at = await until(lambda: settled(1.0), "the settlement", 3600, t)
+    await until(lambda: settled(1.0), "the settlement", 3600, t)
     t.say(f"settled: {await m.bills():,} bills")
 
     # 3. the schedule and the send day: the first day's bills are due at once
@@ -189,23 +197,22 @@ async def run_month(
         st = await m.status()
         return st.bills > 0 and st.not_scheduled == 0
 
-    scheduled_at = await until(scheduled, "the schedule", 3600, t)
+    await until(scheduled, "the schedule", 3600, t)
     st = await m.status()
     day_bills = st.due + st.settled
     t.say(f"scheduled: {st.bills:,} bills, {day_bills:,} of them due today")
     await m.decided(day_bills / 3, "a third of the send day", 3600)
     await kill_broker(m.settings, t)
-    day_at = await m.decided(day_bills * SHARE, "the send day", 7200)
+    await m.decided(day_bills * SHARE, "the send day", 7200)
 
     # 4. the rest sent now, the Temporal server killed a third of the way
-    now_began = t.now()
     done = (await m.status()).settled
     rest = st.bills - done
-    await front.post(f"/api/months/{month_text}/send-now", {})
+    send_now = await front.post(f"/api/months/{month_text}/send-now", {})
     t.say(f"send now asked of the API for the {rest:,} bills not decided yet")
     await m.decided(done + rest / 3, "a third of send now", 7200)
     await kill_temporal(m.settings, t)
-    now_at = await m.decided(done + rest * SHARE, "send now", 14400)
+    await m.decided(done + rest * SHARE, "send now", 14400)
     t.say(f"{SHARE:.0%} decided; waiting for the rest (their retry tiers), at most 45 minutes")
 
     async def all_decided() -> bool:
@@ -218,21 +225,12 @@ async def run_month(
         t.say(str(exc))
         all_at = float("nan")
     end = await m.status()
-    emails = await m.conn.fetchval("SELECT count(*) FROM provider_message WHERE channel = 'email'")
-    return {
-        "members": members,
-        "settle_s": settled_at - began,
-        "schedule_s": scheduled_at - settled_at,
-        "planned": st.bills,
-        "day_bills": day_bills * SHARE,
-        "day_s": day_at - settled_at,
-        "rest": rest * SHARE,
-        "now_s": now_at - now_began,
-        "emails": int(emails),
-        "emails_s": now_at - settled_at,
-        "all_s": all_at - began,
-        "later": end.bills - end.settled,
-    }
+    return Run(
+        settlement["workflow_id"],
+        send_now["workflow_id"],
+        all_at - began,
+        end.bills - end.settled,
+    )
 
 
 async def kill_broker(s: Settings, t: Timeline) -> None:
@@ -270,30 +268,14 @@ async def _settled(conn: asyncpg.Connection, month: date, n: float) -> bool:
     return bool(r["bills"] + r["refused"] >= n)
 
 
-def report(figures: dict[str, float], checks: list[Any], timeline: Timeline) -> None:
-    f = figures
-    share = f"{SHARE:.0%} of "
-    rows = [
-        ("settlement", f"{f['members']:,.0f} members in {f['settle_s']:,.1f} s", None),
-        ("schedule", f"{f['planned']:,.0f} bills planned", f["planned"] / f["schedule_s"]),
-        (
-            "send day",
-            f"{share}its bills decided: {f['day_bills']:,.0f}",
-            f["day_bills"] / f["day_s"],
-        ),
-        ("send now", f"{share}the rest decided: {f['rest']:,.0f}", f["rest"] / f["now_s"]),
-        ("e-mails", f"{f['emails']:,.0f} accepted by the provider", f["emails"] / f["emails_s"]),
-    ]
-    print("\nthe staging month")
-    for name, what, rate in rows:
-        per = f"{rate:,.1f}/s" if rate is not None else ""
-        print(f"  {name:<11} {what:<48} {per}")
-        if rate is not None:
-            record(Figure("staging", f"{name}: {what}", rate, "/s"))
-    record(Figure("staging", "settlement", f["settle_s"], "s"))
+def report(run: Run, figures: list[Phase], checks: list[Any], timeline: Timeline) -> None:
+    print("\nthe staging month (from Temporal's and PostgreSQL's own times)")
+    for p in figures:
+        print(f"  {p.name:<11} {p.what:<44} {p.seconds:8,.1f} s {p.rate:10,.1f}/s")
+        record(Figure("staging", f"{p.name}: {p.what}", p.rate, "/s"))
     print(
-        f"  every bill decided {f['all_s']:,.0f} s after the settlement began; "
-        f"{f['later']:,.0f} wait for their member's window"
+        f"  every bill decided {run.all_s:,.0f} s after the settlement was asked for; "
+        f"{run.later:,} wait for their member's window"
     )
     print("\nthe promises")
     for c in checks:

@@ -205,6 +205,10 @@ class ChannelConsumer:
 
     def _hold(self, consumer: AIOKafkaConsumer, hold: Hold) -> None:
         tp = TopicPartition(*hold.partition)
+        if tp not in consumer.assignment():
+            # Moved by a rebalance since the poll: its new owner (or this process's new
+            # assignment) starts from the last commit, which a seek here would override.
+            return
         consumer.seek(tp, hold.offset)
         consumer.pause(tp)
 

@@ -88,14 +88,30 @@ def refused_message(m: Message, exc: Exception, topics: Topics) -> Message:
 async def commit_handled(
     consumer: AIOKafkaConsumer, offsets: dict[Partition, int] | None = None
 ) -> None:
-    """Commit what was handled. When a rebalance gave the partitions to another process
-    meanwhile, the commit is refused: that process handles the events again and their
-    delivery keys keep them from being sent twice."""
+    """Commit what was handled (`offsets`; None: every position consumed so far).
+
+    Only the partitions this process still owns are committed. A batch may hold records read
+    before a rebalance that moved some of its partitions away and records read after it, on
+    partitions it kept: aiokafka refuses a commit naming a partition it no longer owns as a
+    whole, and the kept partitions, whose positions are already past those records, would
+    then never be committed (nothing reads them again). What moved away is read again from
+    its last commit by its new owner, and the delivery keys keep it from being sent twice.
+    When the broker refuses the commit (a rebalance under way), it is the same: the group's
+    new assignment starts every partition at its last commit."""
+
+    async def once() -> None:
+        if offsets is None:
+            await consumer.commit()
+            return
+        owned = consumer.assignment()
+        mine = {tp: o for p, o in offsets.items() if (tp := TopicPartition(*p)) in owned}
+        if mine:  # never commit({}): aiokafka reads it as "every consumed position"
+            await consumer.commit(mine)
+
     try:
-        commit = {TopicPartition(*p): o for p, o in offsets.items()} if offsets else None
-        await wait_out("Kafka (commit)", lambda: consumer.commit(commit))
+        await wait_out("Kafka (commit)", once)
     except (CommitFailedError, IllegalStateError) as exc:
-        log.warning("offsets not committed (%s); the new owner re-handles them", exc)
+        log.warning("offsets not committed (%s); they are handled again", exc)
 
 
 class AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]
