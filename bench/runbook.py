@@ -54,17 +54,17 @@ class Entry:
 def entries() -> list[Entry]:
     lag = ("lag",)
     return [
-        Entry(a, [lag], f"telebill consume {r.split('-')[1]} (here: telebill staging up)")
+        Entry(a, [lag], f"telebill consume {r.split('-')[1]} (here: its role started again)")
         for a, r in STOPPED.items()
         if r.startswith("consumer-")
     ] + [
         Entry(
             "TelebillWorkerDown",
             [("schedules", "status")],
-            "telebill worker --queues notification (here: telebill staging up)",
+            "telebill worker --queues notification (here: its role started again)",
         ),
         *(Entry(a, [("schedules", "status")], "telebill schedules install") for a in SCHEDULES),
-        Entry("TelebillDeadLettersRising", [("dlq", "list")], "telebill dlq replay"),
+        Entry("TelebillDeadLettersRising", [("dlq", "list")], "telebill dlq replay --all"),
     ]
 
 
@@ -111,9 +111,9 @@ async def rehearse(staging: Staging, e: Entry, t: Timeline, restart: asyncio.Loc
     for argv in e.look:
         out = await asyncio.to_thread(staging.telebill, *argv, what=f"telebill {argv[0]}")
         e.said.append(next((line for line in out.splitlines() if line.strip()), ""))
-    if "staging up" in e.do:
-        async with restart:
-            await staging.up()
+    if "role started again" in e.do:
+        async with restart:  # only the stopped roles: `up` would install the Schedules again
+            await staging.start_roles()
     else:
         await asyncio.to_thread(staging.telebill, *e.do.split()[1:], what=e.do)
     t.say(f"{e.alert}: {e.do}")
@@ -125,7 +125,7 @@ async def main() -> None:
     staging = Staging(layout.folder(base.stack_dir), base.stack_dir)
     if any(not r.healthy for r in await staging.status()):
         raise SystemExit("the staging installation is not all up: `make staging` first")
-    s = staging_settings(staging.root, staging.clock_offset_s())
+    s = staging_settings(staging)
     t = Timeline()
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_alerts(t, stop))

@@ -46,7 +46,8 @@ async def delivered(
     """The bills of the first day (or the others) delivered, and the seconds from `since` to
     the QUANTILE-th of their deliveries."""
     r = await conn.fetchrow(
-        "SELECT count(*) AS n, percentile_disc($3::float8) WITHIN GROUP (ORDER BY n.delivered_at) AS at "
+        "SELECT count(*) AS n, "
+        "percentile_disc($3::float8) WITHIN GROUP (ORDER BY n.delivered_at) AS at "
         "FROM notification n JOIN bill b ON b.id = n.bill_id AND b.billing_month = n.billing_month "
         "JOIN member m ON m.id = b.member_id "
         "WHERE n.billing_month = $1 AND n.purpose = 'MONTHLY_BILL' "

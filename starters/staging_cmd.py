@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from starters.errors import fail
 from telebill.config import get_settings
+from telebill.credentials import link_key_file
 from telebill.stack.process import StackError
 from telebill.staging import layout
 from telebill.staging.installation import Staging
@@ -85,7 +87,15 @@ def status() -> None:
 @app.command()
 def env() -> None:
     """The installation's settings as shell exports: `eval "$(telebill staging env)"`, then any
-    `telebill` command acts on the staging installation."""
+    `telebill` command acts on the staging installation. Settings naming another installation
+    are unset; the bill links' key is read from its file, not printed."""
     staging = _staging()
-    for name, value in layout.settings_env(staging.root, staging.clock_offset_s()).items():
-        print(f"export {name}={shlex.quote(value)}")
+    for name in sorted(set(os.environ) - set(layout.without_settings(dict(os.environ)))):
+        if name not in layout.TUNABLE:
+            print(f"unset {name}")
+    values = layout.settings_env(staging.root, staging.clock_offset_s(), staging.tuned())
+    for name, value in values.items():
+        if name == "TELEBILL_WEB_LINK_KEY":
+            print(f'export {name}="$(cat {shlex.quote(str(link_key_file(staging.root)))})"')
+        else:
+            print(f"export {name}={shlex.quote(value)}")

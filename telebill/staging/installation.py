@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -73,8 +74,22 @@ class Staging:
         except (OSError, ValueError):
             return 0.0
 
+    @property
+    def tuned_file(self) -> Path:
+        return self.root / "tuned.json"
+
+    def tuned(self) -> dict[str, str]:
+        """The TUNABLE settings the installation was brought up with (kept in its folder, so
+        that a process started again later, from another shell, gets the same)."""
+        try:
+            kept = json.loads(self.tuned_file.read_text())
+        except (OSError, ValueError):
+            return layout.tuned_now()
+        return {k: str(kept.get(k, v)) for k, v in layout.TUNABLE.items()}
+
     def env(self) -> dict[str, str]:
-        return layout.process_env(self.root, self.clock_offset_s()) | {"COLUMNS": "400"}
+        own = layout.process_env(self.root, self.clock_offset_s(), self.tuned())
+        return own | {"COLUMNS": "400"}  # one line per message in what `telebill` prints
 
     def role(self, name: str) -> layout.Role:
         for r in self.roles:
@@ -103,16 +118,23 @@ class Staging:
 
     async def up(self) -> None:
         self.share_cache()
+        if not self.tuned_file.exists():
+            self.tuned_file.write_text(json.dumps(layout.tuned_now(), indent=2))
         self.say("the stack: PostgreSQL, three Kafka brokers, the production Temporal server…")
         await asyncio.to_thread(self.telebill, "stack", "up", what="telebill stack up")
         await asyncio.to_thread(
             self.telebill, "schedules", "install", what="telebill schedules install"
         )
         self.api_token()
-        for role in self.roles:
-            await self.start_role(role)
+        await self.start_roles()
         await self.start_proxy()
         await self.start_prometheus()
+
+    async def start_roles(self) -> None:
+        """Every role that is not running started again (the services and Schedules as they
+        are): what a restart policy does."""
+        for role in self.roles:
+            await self.start_role(role)
 
     def api_token(self) -> str:
         """An admin user of the API for the staging runs, its token kept 0600 in the folder."""
@@ -149,9 +171,8 @@ class Staging:
         proc = spawn(
             [TELEBILL, *role.argv], log_file=log, pid_file=self.pid_file(role.name), env=env
         )
-        path = "/" if role.serves_http else "/healthz"
         await wait_until(
-            lambda: answers(role.port, path),
+            lambda: answers(role.port, role.health),
             within=120,
             what=f"{role.name} (telebill {' '.join(role.argv)})",
             proc=proc,
@@ -229,15 +250,13 @@ class Staging:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "clock-offset").write_text(repr(offset_s))
         await asyncio.to_thread(self.stop_roles)
-        for role in self.roles:
-            await self.start_role(role)
+        await self.start_roles()
 
     async def status(self) -> list[Running]:
         out = []
         for r in self.roles:
             pid = self.pid(r.name)
-            path = "/" if r.serves_http else "/healthz"
-            healthy = pid is not None and await answers(r.port, path)
+            healthy = pid is not None and await answers(r.port, r.health)
             out.append(Running(r.name, pid, healthy, f"127.0.0.1:{r.port}"))
         for name, port in (("nginx", layout.HTTPS_PORT), ("prometheus", layout.PROMETHEUS_PORT)):
             pid = self.pid(name)
@@ -271,10 +290,10 @@ def all_free(ports: list[int]) -> bool:
 
 
 async def answers(port: int, path: str) -> bool:
-    """The process on `port` answers `path` with 200 (a /healthz, or a server's first page)."""
+    """The process on `port` answers its health `path` with 200."""
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             answer = await client.get(f"http://127.0.0.1:{port}{path}")
     except httpx.HTTPError:
         return False
-    return answer.status_code < 500
+    return answer.status_code == 200

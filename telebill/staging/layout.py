@@ -14,7 +14,7 @@ from telebill.credentials import ensure_link_key
 # Ports apart from the main stack's (5x233, 55432, 59092) and from the broker drills' cluster.
 PG_PORT = 56432
 KAFKA_PORT = 60092  # nodes on 60092, 60094, 60096; their controllers one above each
-TEMPORAL_PORT = 57433
+TEMPORAL_PORT = 57633  # bench/server_knobs.py has 57433
 TEMPORAL_MEMBERSHIP_PORT = 28933
 API_PORT = 58480  # loopback, behind Nginx
 WEB_PORT = 58481
@@ -47,6 +47,7 @@ class Role:
     argv: tuple[str, ...]
     port: int  # its metrics and /healthz (workers, consumers) or its HTTP port (API, page)
     slots: int = 0  # --scale auto: the most processes, each on port + n (n = 1…slots)
+    health: str = "/healthz"  # the path its probe asks (200: healthy)
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -55,16 +56,28 @@ class Role:
 
 
 def folder(base_stack_dir: Path) -> Path:
-    """The staging installation's folder, beside the main stack's (.stack → .stack-staging)."""
-    return base_stack_dir.with_name(base_stack_dir.name + "-staging")
+    """The staging installation's folder, beside the main stack's (.stack → .stack-staging);
+    itself when the stack's folder already is it (`eval "$(telebill staging env)"`)."""
+    if base_stack_dir.name.endswith(SUFFIX):
+        return base_stack_dir
+    return base_stack_dir.with_name(base_stack_dir.name + SUFFIX)
 
 
-def settings_env(root: Path, clock_offset_s: float = 0.0) -> dict[str, str]:
+SUFFIX = "-staging"
+
+
+def tuned_now() -> dict[str, str]:
+    """The TUNABLE settings as this environment sets them (else the layout's)."""
+    return {k: os.environ.get(k, v) for k, v in TUNABLE.items()}
+
+
+def settings_env(
+    root: Path, clock_offset_s: float = 0.0, tuned: dict[str, str] | None = None
+) -> dict[str, str]:
     """The TELEBILL_* settings every process of the installation gets (each derives its own
     database role's URL from the installation's folder). The bill links are published at a
     host name of their own, so the processes share one key: generated into the folder once."""
-    tuned = {k: os.environ.get(k, v) for k, v in TUNABLE.items()}
-    return tuned | {
+    return (tuned or tuned_now()) | {
         "TELEBILL_STACK_DIR": str(root),
         "TELEBILL_PG_PORT": str(PG_PORT),
         "TELEBILL_KAFKA_PORT": str(KAFKA_PORT),
@@ -89,10 +102,12 @@ def settings_env(root: Path, clock_offset_s: float = 0.0) -> dict[str, str]:
     }
 
 
-def process_env(root: Path, clock_offset_s: float = 0.0) -> dict[str, str]:
+def process_env(
+    root: Path, clock_offset_s: float = 0.0, tuned: dict[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a process of the installation: this machine's, without any setting
     meant for another installation, and the staging ones."""
-    return without_settings(dict(os.environ)) | settings_env(root, clock_offset_s)
+    return without_settings(dict(os.environ)) | settings_env(root, clock_offset_s, tuned)
 
 
 # Read by the settings besides the TELEBILL_* names (telebill/settings/).
@@ -123,7 +138,10 @@ def roles() -> list[Role]:
         )
         for kind, port, most in (("email", 59510, 4), ("sms", 59520, 2), ("dlq", 59530, 2))
     ]
-    front = [Role("api", ("api", "serve"), API_PORT), Role("web", ("web", "serve"), WEB_PORT)]
+    front = [
+        Role("api", ("api", "serve"), API_PORT, health="/api/health"),
+        Role("web", ("web", "serve"), WEB_PORT),
+    ]
     return [*workers, *consumers, *front]
 
 

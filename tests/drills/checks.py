@@ -133,8 +133,10 @@ async def notifications(inst: Audited, client: Client) -> Check:
     )
     db = {r["status"]: r["n"] for r in rows}
     later = await inst.conn.fetchval(
-        "SELECT count(*) FROM notification WHERE status = 'PENDING' AND send_at > $1",
+        "SELECT count(*) FROM notification WHERE status = 'PENDING' AND send_at > $1 "
+        "AND billing_month = $2 AND purpose = 'MONTHLY_BILL'",
         clock.now(inst.settings),
+        parse_month(inst.month),
     )
     query = f'BillingMonth="{inst.month}" AND TaskQueue="{inst.settings.task_queue}"'
     temporal = {
