@@ -77,7 +77,7 @@ staging: deps ## The staging installation from scratch, then a month of STAGING_
 	$(BIN)/python -m bench.staging --members $(STAGING_MEMBERS)
 
 staging-down: ## Stop the staging installation and delete it
-	@test -x $(BIN)/telebill && $(BIN)/telebill staging down || true
+	@if [ -x $(BIN)/telebill ]; then $(BIN)/telebill staging down; fi
 
 drills: stack-up ## Fault drills: the month by real processes, one fault each (SEED=n ONLY="a b" ROUNDS=3)
 	$(BIN)/python -m tests.drills $(if $(SEED),--seed $(SEED)) $(if $(ROUNDS),--rounds $(ROUNDS)) $(foreach d,$(ONLY),--only $(d))

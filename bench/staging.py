@@ -47,7 +47,7 @@ from telebill.stack.temporal_server import TemporalServer
 from telebill.staging import layout
 from telebill.staging.installation import Staging
 from telebill.temporal_client import connect_client
-from tests.drills.checks import AuditedMonth, check_all
+from tests.drills.checks import AuditedMonth, Check, check_all
 
 SEOUL = ZoneInfo("Asia/Seoul")
 WORKER_DOWN_S, BROKER_DOWN_S, TEMPORAL_DOWN_S = 5.0, 20.0, 10.0
@@ -269,7 +269,7 @@ async def _settled(conn: asyncpg.Connection, month: date, n: float) -> bool:
     return bool(r["bills"] + r["refused"] >= n)
 
 
-def report(run: Run, figures: list[Phase], checks: list[Any], timeline: Timeline) -> None:
+def report(run: Run, figures: list[Phase], checks: list[Check], timeline: Timeline) -> None:
     print("\nthe staging month (from Temporal's and PostgreSQL's own times)")
     for p in figures:
         print(f"  {p.name:<11} {p.what:<44} {p.seconds:8,.1f} s {p.rate:10,.1f}/s")

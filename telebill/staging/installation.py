@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,14 +157,14 @@ class Staging:
     async def start_role(self, role: layout.Role) -> None:
         if running_pid(self.pid_file(role.name), TELEBILL) is not None:
             return
-        ports = [role.port + n for n in range(role.slots + 1)]
+        ports = role.ports
         for _ in range(60):  # a process of an earlier run may still be letting go of one
             if all_free(ports):
                 break
             await asyncio.sleep(0.5)
         else:
             raise StackError(f"{role.name}: a port of {ports[0]}–{ports[-1]} is in use")
-        env = self.env() | role.env
+        env = self.env()
         if not role.serves_http:
             env["TELEBILL_METRICS_PORT"] = str(role.port)
         log = self.log_file(role.name)
@@ -266,12 +267,17 @@ class Staging:
 
     # -- taking it down --------------------------------------------------------------------
     def stop_roles(self) -> None:
-        for role in reversed(self.roles):
-            pid = self.pid(role.name)
-            if pid is not None:
-                stop_pid(pid, TELEBILL, timeout=60)
-                with contextlib.suppress(ProcessLookupError):  # a scaler's processes too
-                    os.killpg(pid, signal.SIGKILL)
+        """Every role stopped at once (each given its shutdown time), then its group killed:
+        a scaler's processes too."""
+
+        def stop(pid: int) -> None:
+            stop_pid(pid, TELEBILL, timeout=60)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+        pids = [p for r in self.roles if (p := self.pid(r.name)) is not None]
+        with ThreadPoolExecutor(max(len(pids), 1)) as pool:
+            list(pool.map(stop, pids))
 
     def down(self, purge: bool) -> None:
         for name in ("prometheus", "nginx"):

@@ -5,7 +5,7 @@ each as in docker-compose.yml (a worker per task queue, a consumer service per c
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from telebill.config import PROJECT_ROOT
@@ -48,11 +48,16 @@ class Role:
     port: int  # its metrics and /healthz (workers, consumers) or its HTTP port (API, page)
     slots: int = 0  # --scale auto: the most processes, each on port + n (n = 1…slots)
     health: str = "/healthz"  # the path its probe asks (200: healthy)
-    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def serves_http(self) -> bool:
         return self.argv[-1] == "serve"
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port it listens on: its own, its processes' (port + n), a worker's SDK one."""
+        extra = 1 if self.argv[0] == "worker" else self.slots
+        return [self.port + n for n in range(extra + 1)]
 
 
 def folder(base_stack_dir: Path) -> Path:

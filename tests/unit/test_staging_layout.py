@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench import server_knobs
 from telebill.config import Settings
 from telebill.domain.db_roles import DbRole
 from telebill.settings.stack import StackSettings
@@ -46,9 +47,9 @@ def every_port(root: Path) -> list[int]:
     ports += [layout.KAFKA_PORT + 2 * n + c for n in range(layout.BROKERS) for c in (0, 1)]
     ports += [temporal + d for d in (0, 1, 2, 6, 10)] + [member + d for d in (0, 1, 2, 6)]
     for r in layout.roles():
-        ports += [r.port + n for n in range(r.slots + 1)]
+        ports += r.ports
         if r.name.startswith("worker-"):
-            ports.append(r.port + 1)  # the Temporal SDK's metrics
+            assert r.port + 1 in r.ports  # the Temporal SDK's metrics
     return ports
 
 
@@ -65,6 +66,7 @@ def test_no_two_parts_share_a_port_nor_one_of_the_main_stack(tmp_path: Path) -> 
         58081,
     }
     assert not main & set(ports)
+    assert server_knobs.PORT not in ports  # the benchmark's own dev server
 
 
 def test_a_process_gets_the_staging_settings_and_none_of_another_installation(
