@@ -188,14 +188,7 @@ class Staging:
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / "telebill.crt").exists():
             await asyncio.to_thread(proxy.certificate, folder)
-        main = proxy.proxy_conf(
-            layout.deploy_file("nginx", "telebill.conf"),
-            folder,
-            layout.HTTPS_PORT,
-            layout.HTTP_PORT,
-            layout.API_PORT,
-            layout.WEB_PORT,
-        )
+        main = proxy_site(folder)
         await asyncio.to_thread(proxy.check_conf, main, folder)
         proc = spawn(
             proxy.nginx_argv(main, folder),
@@ -289,6 +282,18 @@ class Staging:
             self.telebill("stack", "down", *(["--purge"] if purge else []), what="stack down")
         if purge:  # the folder, its logs and secrets too (the shared cache is only linked)
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def proxy_site(folder: Path) -> Path:
+    """The shipped Nginx site on the layout's ports, in `folder`: its main configuration."""
+    return proxy.proxy_conf(
+        layout.deploy_file("nginx", "telebill.conf"),
+        folder,
+        layout.HTTPS_PORT,
+        layout.HTTP_PORT,
+        layout.API_PORT,
+        layout.WEB_PORT,
+    )
 
 
 def all_free(ports: list[int]) -> bool:

@@ -18,6 +18,7 @@ from telebill.config import Settings
 from telebill.domain.db_roles import DbRole
 from telebill.settings.stack import StackSettings
 from telebill.staging import layout, monitoring, proxy
+from telebill.staging.installation import proxy_site
 from tests.unit.test_compose import COMPOSE, load, telebill_services
 
 DEFAULTS = StackSettings()
@@ -128,14 +129,7 @@ def test_prometheus_scrapes_every_process_and_loads_the_rules(tmp_path: Path) ->
 
 def test_nginx_accepts_the_shipped_site_moved_to_the_staging_ports(tmp_path: Path) -> None:
     proxy.certificate(tmp_path)
-    main = proxy.proxy_conf(
-        layout.deploy_file("nginx", "telebill.conf"),
-        tmp_path,
-        layout.HTTPS_PORT,
-        layout.HTTP_PORT,
-        layout.API_PORT,
-        layout.WEB_PORT,
-    )
+    main = proxy_site(tmp_path)
     site = "\n".join(line.split("#")[0] for line in main.read_text().splitlines())
     assert f"server 127.0.0.1:{layout.API_PORT};" in site
     assert f"server 127.0.0.1:{layout.WEB_PORT};" in site
