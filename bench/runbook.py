@@ -111,9 +111,9 @@ async def rehearse(staging: Staging, e: Entry, t: Timeline, restart: asyncio.Loc
     for argv in e.look:
         out = await asyncio.to_thread(staging.telebill, *argv, what=f"telebill {argv[0]}")
         e.said.append(next((line for line in out.splitlines() if line.strip()), ""))
-    if "role started again" in e.do:
-        async with restart:  # only the stopped roles: `up` would install the Schedules again
-            await staging.start_roles()
+    if e.alert in STOPPED:
+        async with restart:  # its role alone: `up` would start the others and the Schedules
+            await staging.start_role(staging.role(STOPPED[e.alert]))
     else:
         await asyncio.to_thread(staging.telebill, *e.do.split()[1:], what=e.do)
     t.say(f"{e.alert}: {e.do}")
@@ -131,6 +131,12 @@ async def main() -> None:
     watcher = asyncio.create_task(watch_alerts(t, stop))
     book = entries()
     try:
+        await asyncio.to_thread(
+            staging.telebill, "schedules", "install", what="telebill schedules install"
+        )
+        t.say("from a quiet installation: waiting for no alert to be pending or firing")
+        if not await t.cleared(600):
+            raise SystemExit("alerts were still open after 10 minutes: look at them first")
         await cause(staging, s, t)
         restart = asyncio.Lock()
         await asyncio.gather(*(rehearse(staging, e, t, restart) for e in book))
