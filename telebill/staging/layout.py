@@ -11,16 +11,19 @@ from pathlib import Path
 from telebill.config import PROJECT_ROOT
 from telebill.credentials import ensure_link_key
 
-# Ports apart from the main stack's (5x233, 55432, 59092) and from the broker drills' cluster.
-PG_PORT = 56432
-KAFKA_PORT = 60092  # nodes on 60092, 60094, 60096; their controllers one above each
-TEMPORAL_PORT = 57633  # bench/server_knobs.py has 57433
+# Ports below the kernel's ephemeral range (32768 and up): a role started again after a fault
+# must find its port free, and a client connection may take any port of that range as its own
+# (the runbook's rehearsal once found 59505 taken so). Apart from the main stack's, from the
+# tests' production servers (26233, 27233: up to +706) and from the benchmarks' (27433, 27533).
+PG_PORT = 30432
+KAFKA_PORT = 30092  # nodes on 30092, 30094, 30096; their controllers one above each
+TEMPORAL_PORT = 30233  # and +1, +2, +6, +10
 TEMPORAL_MEMBERSHIP_PORT = 28933
-API_PORT = 58480  # loopback, behind Nginx
-WEB_PORT = 58481
-HTTPS_PORT = 58443  # Nginx: the API's host name and the bill page's
-HTTP_PORT = 58088  # Nginx: redirects to https
-PROMETHEUS_PORT = 59490
+API_PORT = 30480  # loopback, behind Nginx
+WEB_PORT = 30481
+HTTPS_PORT = 30443  # Nginx: the API's host name and the bill page's
+HTTP_PORT = 30088  # Nginx: redirects to https (port 443 of the same host)
+PROMETHEUS_PORT = 30490
 API_HOST = "telebill.example.com"
 WEB_HOST = "bills.telebill.example"
 BROKERS = 3
@@ -131,7 +134,7 @@ def without_settings(env: dict[str, str]) -> dict[str, str]:
 def roles() -> list[Role]:
     """docker-compose.yml's services that run Telebill, with their ports on this machine."""
     workers = [
-        Role(f"worker-{queue}", ("worker", "--queues", queue), 59500 + 2 * i)  # SDK's on +1
+        Role(f"worker-{queue}", ("worker", "--queues", queue), 30500 + 2 * i)  # SDK's on +1
         for i, queue in enumerate(("settlement", "dispatch", "notification"))
     ]
     consumers = [
@@ -141,7 +144,7 @@ def roles() -> list[Role]:
             port,
             slots=most,
         )
-        for kind, port, most in (("email", 59510, 4), ("sms", 59520, 2), ("dlq", 59530, 2))
+        for kind, port, most in (("email", 30510, 4), ("sms", 30520, 2), ("dlq", 30530, 2))
     ]
     front = [
         Role("api", ("api", "serve"), API_PORT, health="/api/health"),
