@@ -67,7 +67,8 @@ class Timeline:
                 self.say(f"alert {a.name}{key[1]} {a.state}")
             if a.state == "firing" and seen.firing is None:
                 seen.firing = t
-                self.say(f"alert {a.name}{key[1]} firing")
+                if seen.pending != t:  # said just above otherwise
+                    self.say(f"alert {a.name}{key[1]} firing")
         for key, seen in self.alerts.items():
             if key not in keys and seen.pending is not None and seen.cleared is None:
                 seen.cleared = t
