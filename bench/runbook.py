@@ -68,6 +68,14 @@ def entries() -> list[Entry]:
     ]
 
 
+def first_row(out: str) -> str:
+    """What a command printed first: a table's first row, else its first line."""
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    rows = [line for line in lines if line.startswith("│")]
+    first = rows[0] if rows else (lines[0] if lines else "")
+    return " ".join(first.replace("│", " ").split())
+
+
 async def firing(t: Timeline, alert: str, within: float) -> float:
     deadline = time.perf_counter() + within
     while True:
@@ -110,7 +118,7 @@ async def rehearse(staging: Staging, e: Entry, t: Timeline, restart: asyncio.Loc
     e.fired = await firing(t, e.alert, 900)
     for argv in e.look:
         out = await asyncio.to_thread(staging.telebill, *argv, what=f"telebill {argv[0]}")
-        e.said.append(next((line for line in out.splitlines() if line.strip()), ""))
+        e.said.append(first_row(out))
     if e.alert in STOPPED:
         async with restart:  # its role alone: `up` would start the others and the Schedules
             await staging.start_role(staging.role(STOPPED[e.alert]))
