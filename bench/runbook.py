@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
-from bench.staging import staging_settings
-from bench.staging_watch import Timeline, watch_alerts
+from bench.staging import staging_settings, until
+from bench.staging_watch import Seen, Timeline, watch_alerts
 from telebill.config import Settings
 from telebill.messaging.kafka_auth import kafka_client_kwargs
 from telebill.messaging.topics import Topics
@@ -76,25 +75,32 @@ def first_row(out: str) -> str:
     return " ".join(first.replace("│", " ").split())
 
 
+def episodes(t: Timeline, alert: str) -> list[Seen]:
+    return [s for s in t.alerts.values() if s.name == alert]
+
+
 async def firing(t: Timeline, alert: str, within: float) -> float:
-    deadline = time.perf_counter() + within
-    while True:
-        for seen in t.alerts.values():
-            if seen.name == alert and seen.firing is not None and seen.cleared is None:
-                return seen.firing
-        if time.perf_counter() > deadline:
-            raise SystemExit(f"{alert} did not fire within {within:,.0f} s")
-        await asyncio.sleep(2)
+    """When the alert fired (an episode firing and not cleared), waited for `within` s."""
+
+    async def fired() -> bool:
+        return any(s.firing is not None and s.cleared is None for s in episodes(t, alert))
+
+    await until(fired, f"{alert} firing", within, t)
+    return min(s.firing for s in episodes(t, alert) if s.firing is not None and s.cleared is None)
 
 
 async def cleared(t: Timeline, alert: str, within: float) -> float | None:
-    deadline = time.perf_counter() + within
-    while time.perf_counter() < deadline:
-        episodes = [s for s in t.alerts.values() if s.name == alert]
-        if episodes and all(s.cleared is not None for s in episodes):
-            return max(s.cleared for s in episodes if s.cleared is not None)
-        await asyncio.sleep(2)
-    return None
+    """When every episode of the alert had cleared; None if not within `within` s."""
+
+    async def gone() -> bool:
+        seen = episodes(t, alert)
+        return bool(seen) and all(s.cleared is not None for s in seen)
+
+    try:
+        await until(gone, f"{alert} cleared", within, t)
+    except SystemExit:
+        return None
+    return max(s.cleared for s in episodes(t, alert) if s.cleared is not None)
 
 
 async def cause(staging: Staging, s: Settings, t: Timeline) -> None:

@@ -91,8 +91,7 @@ def env() -> None:
     are unset; the bill links' key is read from its file, not printed."""
     staging = _staging()
     for name in sorted(set(os.environ) - set(layout.without_settings(dict(os.environ)))):
-        if name not in layout.TUNABLE:
-            print(f"unset {name}")
+        print(f"unset {name}")
     values = layout.settings_env(staging.root, staging.clock_offset_s(), staging.tuned())
     for name, value in values.items():
         if name == "TELEBILL_WEB_LINK_KEY":

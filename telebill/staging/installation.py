@@ -27,8 +27,8 @@ import httpx
 
 from telebill.stack.process import (
     StackError,
+    claim_ports,
     port_answers,
-    port_is_free,
     running_pid,
     spawn,
     stop_pid,
@@ -155,15 +155,17 @@ class Staging:
         return found.group(1)
 
     async def start_role(self, role: layout.Role) -> None:
-        if running_pid(self.pid_file(role.name), TELEBILL) is not None:
+        if self.pid(role.name) is not None:
             return
-        ports = role.ports
-        for _ in range(60):  # a process of an earlier run may still be letting go of one
-            if all_free(ports):
+        # a process of an earlier run may still be letting go of one: 30 s, then its port named
+        for tries_left in reversed(range(60)):
+            try:
+                claim_ports(role.ports)
                 break
-            await asyncio.sleep(0.5)
-        else:
-            raise StackError(f"{role.name}: a port of {ports[0]}–{ports[-1]} is in use")
+            except StackError as exc:
+                if not tries_left:
+                    raise StackError(f"{role.name}: {exc}") from None
+                await asyncio.sleep(0.5)
         env = self.env()
         if not role.serves_http:
             env["TELEBILL_METRICS_PORT"] = str(role.port)
@@ -183,7 +185,7 @@ class Staging:
 
     async def start_proxy(self) -> None:
         folder = self.root / "nginx"
-        if running_pid(self.pid_file("nginx"), "nginx") is not None:
+        if self.pid("nginx") is not None:
             return
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / "telebill.crt").exists():
@@ -206,7 +208,7 @@ class Staging:
 
     async def start_prometheus(self) -> None:
         folder = self.root / "prometheus"
-        if running_pid(self.pid_file("prometheus"), "prometheus") is not None:
+        if self.pid("prometheus") is not None:
             return
         config = monitoring.write_config(folder, self.roles)
         proc = spawn(
@@ -225,9 +227,6 @@ class Staging:
         self.say(f"{'prometheus':<22} pid {proc.pid}, http://127.0.0.1:{layout.PROMETHEUS_PORT}")
 
     # -- while it runs ---------------------------------------------------------------------
-    def names(self) -> list[str]:
-        return [r.name for r in self.roles] + ["nginx", "prometheus"]
-
     def pid(self, name: str) -> int | None:
         return running_pid(self.pid_file(name), MARKERS.get(name, TELEBILL))
 
@@ -294,10 +293,6 @@ def proxy_site(folder: Path) -> Path:
         layout.API_PORT,
         layout.WEB_PORT,
     )
-
-
-def all_free(ports: list[int]) -> bool:
-    return all(port_is_free(p) for p in ports)
 
 
 async def answers(port: int, path: str) -> bool:

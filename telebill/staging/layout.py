@@ -63,15 +63,15 @@ class Role:
         return [self.port + n for n in range(extra + 1)]
 
 
+SUFFIX = "-staging"
+
+
 def folder(base_stack_dir: Path) -> Path:
     """The staging installation's folder, beside the main stack's (.stack → .stack-staging);
     itself when the stack's folder already is it (`eval "$(telebill staging env)"`)."""
     if base_stack_dir.name.endswith(SUFFIX):
         return base_stack_dir
     return base_stack_dir.with_name(base_stack_dir.name + SUFFIX)
-
-
-SUFFIX = "-staging"
 
 
 def tuned_now() -> dict[str, str]:
