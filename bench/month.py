@@ -180,7 +180,9 @@ async def main(
             port = base.temporal_port
             client = await Client.connect(base.temporal_target)
             temporal_pid = stack_pids(base)["temporal"]
-            folder = base.stack_dir / "temporal"
+            # the production server keeps its data in PostgreSQL, not in a folder
+            production = base.temporal_server == "production"
+            folder: Path | None = None if production else base.stack_dir / "temporal"
         else:
             port = FRESH_PORT
             client, temporal_pid, folder = await scope.enter_async_context(
@@ -269,7 +271,7 @@ async def main(
                             now_n - before_n,
                             time.perf_counter() - began,
                         )
-                    per = temporal_disk(folder) / max(now_n, 1) / 1024
+                    per = await temporal_disk(folder, conn) / max(now_n, 1) / 1024
                     print(
                         f"   {scheduled:,} scheduled in all; "
                         f"Temporal's disk {per:.1f} KiB per workflow"
@@ -307,17 +309,16 @@ async def main(
                         }
                     )
                     wake = time.perf_counter() + lead  # the day's start by that clock
-                    disk = temporal_disk(folder)
+                    disk = await temporal_disk(folder, conn)
                     async with build_worker(client, pool, s3):
                         mark, cpu = time.perf_counter(), cpu_seconds(roots)
                         held = await dispatch(client, s3, month_text, "send-day")
-                        grown = temporal_disk(folder) - disk
+                        grown = await temporal_disk(folder, conn) - disk
                         print(
                             f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
                             f"waking in {wake - time.perf_counter():.0f} s"
                         )
-                        # the production server keeps its data in PostgreSQL, not in a folder
-                        if folder.exists():
+                        if folder is None or folder.exists():
                             per = grown / max(held, 1) / 1024
                             print(
                                 f"   Temporal's disk +{grown / 2**20:,.0f} MiB, "

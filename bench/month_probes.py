@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -24,6 +25,7 @@ from telebill.config import Settings
 from telebill.stack.manager import Stack
 from telebill.stack.service import folder_size
 from telebill.stack.temporal import dev_server_argv, ensure_search_attributes
+from telebill.stack.temporal_server import DATABASES as TEMPORAL_DATABASES
 from telebill.temporal_gateway import initial_search_attributes
 
 STARTS_AT_ONCE = 50
@@ -91,8 +93,16 @@ def stack_memory(settings: Settings) -> dict[str, tuple[float, float]]:
     return found
 
 
-def temporal_disk(folder: Path) -> int:
-    return folder_size(folder)
+async def temporal_disk(folder: Path | None, conn: asyncpg.Connection) -> int:
+    """Bytes the Temporal server keeps: the dev server's folder, or (`folder` None) the
+    production server's two PostgreSQL databases."""
+    if folder is not None:
+        return folder_size(folder)
+    size = await conn.fetchval(
+        "SELECT sum(pg_database_size(name))::bigint FROM unnest($1::text[]) AS name",
+        list(TEMPORAL_DATABASES),
+    )
+    return int(size or 0)
 
 
 async def delayed_starts(client: Client, queue: str, tag: str, month: str, n: int) -> float:
