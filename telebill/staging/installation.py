@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,32 @@ class Staging:
             self.root.mkdir(parents=True, exist_ok=True)
             cache.symlink_to((self.main_stack / "cache").resolve())
 
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """One `up` or `down` at a time: two at once would start every role twice or remove
+        what the other starts. The second one is refused, naming the first one's pid."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "changing.lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "?"
+                raise StackError(
+                    f"another `telebill staging` command (pid {holder}) is changing "
+                    f"{self.root}: wait for it to end"
+                ) from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(str(os.getpid()))
+            lock.flush()
+            yield
+
     async def up(self) -> None:
+        with self.changing():
+            await self._up()
+
+    async def _up(self) -> None:
         self.share_cache()
         if not self.tuned_file.exists():
             self.tuned_file.write_text(json.dumps(layout.tuned_now(), indent=2))
@@ -272,6 +298,12 @@ class Staging:
             list(pool.map(stop, pids))
 
     def down(self, purge: bool) -> None:
+        if not self.root.exists():
+            return
+        with self.changing():
+            self._down(purge)
+
+    def _down(self, purge: bool) -> None:
         for name in ("prometheus", "nginx"):
             pid = self.pid(name)
             if pid is not None:

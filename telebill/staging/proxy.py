@@ -21,8 +21,8 @@ def nginx_binary() -> str:
 
 
 def certificate(folder: Path, days: int = 30) -> None:
-    """A self-signed certificate where the configuration expects it, readable by nginx's
-    workers (another user when nginx starts as root)."""
+    """A self-signed certificate where the configuration expects it. The key stays 0600:
+    nginx's master process reads it before its workers drop to another user."""
     folder.chmod(0o755)
     run_checked(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days),
@@ -31,7 +31,7 @@ def certificate(folder: Path, days: int = 30) -> None:
          "-keyout", str(folder / "telebill.key"), "-out", str(folder / "telebill.crt")],
         what="making the proxy's certificate",
     )  # fmt: skip
-    (folder / "telebill.key").chmod(0o644)
+    (folder / "telebill.key").chmod(0o600)
 
 
 def proxy_conf(

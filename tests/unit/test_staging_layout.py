@@ -17,8 +17,9 @@ from bench import server_knobs
 from telebill.config import Settings
 from telebill.domain.db_roles import DbRole
 from telebill.settings.stack import StackSettings
+from telebill.stack.process import StackError
 from telebill.staging import layout, monitoring, proxy
-from telebill.staging.installation import proxy_site
+from telebill.staging.installation import Staging, proxy_site
 from tests.unit.test_compose import COMPOSE, load, telebill_services
 
 DEFAULTS = StackSettings()
@@ -137,3 +138,19 @@ def test_nginx_accepts_the_shipped_site_moved_to_the_staging_ports(tmp_path: Pat
     assert f"server 127.0.0.1:{layout.WEB_PORT};" in site
     assert "/etc/nginx" not in site and "/var/log" not in site
     proxy.check_conf(main, tmp_path)  # `nginx -t`: raises with its reason if it refuses
+
+
+def test_one_change_at_a_time(tmp_path: Path) -> None:
+    """A second `up` or `down` while one runs is refused with the first one's pid, and the
+    installation can be changed again once it ends."""
+    staging = Staging(tmp_path / ".stack-staging", tmp_path / ".stack")
+    refused = pytest.raises(StackError, match=f"pid {os.getpid()}")
+    with staging.changing(), refused, staging.changing():
+        pass
+    with staging.changing():
+        pass
+
+
+def test_proxy_key_kept_private(tmp_path: Path) -> None:
+    proxy.certificate(tmp_path, days=1)
+    assert (tmp_path / "telebill.key").stat().st_mode & 0o777 == 0o600
