@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from telebill.config import Settings, asyncpg_dsn
 from telebill.db.month_views import MonthStatus, month_status
 from telebill.domain.month import parse_month
 from telebill.stack.kafka import Kafka
-from telebill.stack.process import stop_pid
+from telebill.stack.process import Owned, StackError, signal_owned
 from telebill.stack.temporal_server import TemporalServer
 from telebill.staging import layout
 from telebill.staging.installation import Staging
@@ -252,26 +251,25 @@ async def run_month(staging: Staging, m: Month, front: Front, month_text: str, m
 async def kill_broker(s: Settings, t: Timeline) -> None:
     kafka = Kafka(s)
     victim = kafka.nodes[1]
-    pid = victim.pid()
-    if pid is None:
-        raise SystemExit(f"Kafka node {victim.id} is not running")
-    stop_pid(pid, victim.marker, signal.SIGKILL, timeout=30)
-    t.say(f"Kafka node {victim.id} (pid {pid}) SIGKILLed")
-    await asyncio.sleep(BROKER_DOWN_S)
-    await kafka.up()
-    t.say(f"Kafka node {victim.id} started again")
+    await kill_then_start(t, victim, f"Kafka node {victim.id}", BROKER_DOWN_S, kafka.up)
 
 
 async def kill_temporal(s: Settings, t: Timeline) -> None:
     temporal = TemporalServer(s)
-    pid = temporal.pid()
-    if pid is None:
-        raise SystemExit("the Temporal server is not running")
-    stop_pid(pid, temporal.marker, signal.SIGKILL, timeout=30)
-    t.say(f"the Temporal server (pid {pid}) SIGKILLed")
-    await asyncio.sleep(TEMPORAL_DOWN_S)
-    await temporal.up()
-    t.say("the Temporal server started again")
+    await kill_then_start(t, temporal, "the Temporal server", TEMPORAL_DOWN_S, temporal.up)
+
+
+async def kill_then_start(
+    t: Timeline, target: Owned, what: str, down_s: float, up: Callable[[], Awaitable[object]]
+) -> None:
+    try:
+        pid = signal_owned(target, what)
+    except StackError as exc:
+        raise SystemExit(str(exc)) from None
+    t.say(f"{what} (pid {pid}) SIGKILLed")
+    await asyncio.sleep(down_s)
+    await up()
+    t.say(f"{what} started again")
 
 
 async def _settled(conn: asyncpg.Connection, month: date, n: float) -> bool:

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from telebill.errors import TelebillError
 
@@ -113,6 +114,25 @@ def stop_pid(
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+class Owned(Protocol):
+    """One of the stack's processes: a service or one Kafka node."""
+
+    @property
+    def marker(self) -> str: ...
+
+    def pid(self) -> int | None: ...
+
+
+def signal_owned(target: Owned, what: str, sig: signal.Signals = signal.SIGKILL) -> int:
+    """Signal one of the stack's processes as a fault does and wait for it to end; its pid.
+    StackError, naming `what`, when it is not running."""
+    pid = target.pid()
+    if pid is None:
+        raise StackError(f"{what} is not running")
+    stop_pid(pid, target.marker, sig, timeout=30)
+    return pid
 
 
 def log_tail(log_file: Path, lines: int = 1) -> str:

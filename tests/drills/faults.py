@@ -17,7 +17,7 @@ from telebill.config import Settings
 from telebill.messaging.topics import Topics
 from telebill.stack.kafka import Kafka, quiet_kafka_logs
 from telebill.stack.postgres import Postgres
-from telebill.stack.process import stop_pid
+from telebill.stack.process import signal_owned
 from telebill.stack.service import Service
 from telebill.stack.temporal import Temporal
 from tests.drills.installation import Installation
@@ -55,10 +55,9 @@ def kill_process(role: str) -> Strike:
 def kill_service(service: Callable[[Settings], Service], sig: signal.Signals) -> Strike:
     async def strike(_: Installation, base: Settings) -> None:
         s = service(base)
-        pid = s.pid()
-        if s.external or pid is None:
+        if s.external:
             raise RuntimeError(f"{s.name} is not this stack's own: the drill cannot kill it")
-        stop_pid(pid, s.marker, sig, timeout=30)
+        signal_owned(s, s.name, sig)
         await asyncio.sleep(DOWN_S)
         await s.up()
         return None
@@ -106,12 +105,9 @@ async def kill_leading_broker(inst: Installation, base: Settings) -> str:
     topic = Topics(inst.settings.topic_prefix).channel("email")
     led = await leaders(base.kafka_servers, topic)
     victim = next(n for n in kafka.nodes if n.id == led[0])
-    pid = victim.pid()
-    if pid is None:
-        raise RuntimeError(f"Kafka node {victim.id} is not running")
     loop = asyncio.get_running_loop()
     struck = loop.time()
-    stop_pid(pid, victim.marker, signal.SIGKILL, timeout=30)
+    signal_owned(victim, f"Kafka node {victim.id}")
     while True:
         with contextlib.suppress(Exception):  # a client may first ask the dead node
             now = await leaders(base.kafka_servers, topic)

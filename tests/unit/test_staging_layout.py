@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from bench import server_knobs
 from telebill.config import Settings
 from telebill.domain.db_roles import DbRole
 from telebill.settings.stack import StackSettings
-from telebill.stack.process import StackError
+from telebill.stack.process import StackError, signal_owned
 from telebill.staging import layout, monitoring, proxy
 from telebill.staging.installation import Staging, proxy_site
 from tests.unit.test_compose import COMPOSE, load, telebill_services
@@ -154,3 +155,23 @@ def test_one_change_at_a_time(tmp_path: Path) -> None:
 def test_proxy_key_kept_private(tmp_path: Path) -> None:
     proxy.certificate(tmp_path, days=1)
     assert (tmp_path / "telebill.key").stat().st_mode & 0o777 == 0o600
+
+
+class Sleeper:
+    """An owned process as the stack's services are: a pid and a marker in its command line."""
+
+    def __init__(self, argv: list[str] | None) -> None:
+        self.process = subprocess.Popen(argv) if argv else None
+        self.marker = "3600"
+
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+def test_a_fault_kills_the_owned_process_and_names_a_missing_one() -> None:
+    sleeper = Sleeper(["sleep", "3600"])
+    assert sleeper.process is not None
+    assert signal_owned(sleeper, "the sleeper") == sleeper.process.pid
+    assert sleeper.process.wait(timeout=5) == -signal.SIGKILL
+    with pytest.raises(StackError, match="the broker is not running"):
+        signal_owned(Sleeper(None), "the broker")
