@@ -86,11 +86,15 @@ async def settle(client: Client, pool: asyncpg.Pool, s: Settings, month: str) ->
 
 
 async def prepare(
-    base: Settings, members: int, month_text: str, send_day_share: float | None
+    base: Settings,
+    members: int,
+    month_text: str,
+    send_day_share: float | None,
+    database: str = BENCH_DB,
 ) -> tuple[str, asyncpg.Connection]:
     """The bench database: N members seeded (not settled), all in Seoul, no blackout windows,
     `send_day_share` of them (or the seed's share) preferring day SEND_DAY."""
-    url, conn = await deliverable_month(base, BENCH_DB, members, month_text, settle=False)
+    url, conn = await deliverable_month(base, database, members, month_text, settle=False)
     await conn.execute("UPDATE member SET timezone = 'Asia/Seoul'")
     await conn.execute("DELETE FROM blackout_window")
     if send_day_share:  # a bigger send day than the seed's (about 1/28 of the members)
@@ -163,6 +167,8 @@ class SendDay:
             f"   {held:,} started in {time.perf_counter() - mark:.1f} s, "
             f"waking in {wake - time.perf_counter():.0f} s"
         )
+        if time.perf_counter() > wake:  # the first woke while the last were being started
+            print("   (the starts ran past the wake: the figures below include starting)")
         if self.folder is None or self.folder.exists():
             per = grown / max(held, 1) / 1024
             grown_mib = grown / 2**20

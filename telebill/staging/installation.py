@@ -121,9 +121,10 @@ class Staging:
     @contextlib.contextmanager
     def changing(self) -> Iterator[None]:
         """One `up` or `down` at a time: two at once would start every role twice or remove
-        what the other starts. The second one is refused, naming the first one's pid."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "changing.lock", "a+") as lock:
+        what the other starts. The second one is refused, naming the first one's pid. The lock
+        is beside the main stack's data, not in the folder a `down` deletes while holding it."""
+        self.main_stack.mkdir(parents=True, exist_ok=True)
+        with open(self.main_stack / "staging.lock", "a+") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -216,6 +217,7 @@ class Staging:
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / "telebill.crt").exists():
             await asyncio.to_thread(proxy.certificate, folder)
+        (folder / "telebill.key").chmod(0o600)  # an installation made before it was kept so
         main = proxy_site(folder)
         await asyncio.to_thread(proxy.check_conf, main, folder)
         proc = spawn(

@@ -148,6 +148,11 @@ def test_one_change_at_a_time(tmp_path: Path) -> None:
     refused = pytest.raises(StackError, match=f"pid {os.getpid()}")
     with staging.changing(), refused, staging.changing():
         pass
+    with staging.changing():  # a `down` deleting the folder still holds the installation
+        staging.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging.root)
+        with pytest.raises(StackError), staging.changing():
+            pass
     with staging.changing():
         pass
 
