@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench.knobs import Rates, report, rounds, workload
+from bench.month_workflows import DelayedNoop
 from telebill.config import Settings, get_settings
 from telebill.db.cluster_admin import create_database
 from telebill.stack.postgres import Postgres
 from telebill.stack.temporal_server import DATABASES, TemporalServer
+from telebill.temporal_gateway import initial_search_attributes
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,31 @@ async def fresh_server(base: Settings, variant: Variant) -> Settings:
     return s
 
 
+async def attributes_known(client: Client) -> None:
+    """A new cluster's history service learns the search attributes' mapping a while after
+    the namespace has it: until then a start that names them is refused."""
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            handle = await client.start_workflow(
+                DelayedNoop.run,
+                id=f"knobs-probe-{uuid.uuid4().hex[:6]}",
+                task_queue="knobs-probe",
+                start_delay=timedelta(days=1),
+                search_attributes=initial_search_attributes("2026-11", 1),
+            )
+            await handle.terminate("probe")
+            return
+        except RPCError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(2)
+
+
 async def one_variant(base: Settings, variant: Variant, starts: int, workflows: int) -> Rates:
     s = await fresh_server(base, variant)
     client = await Client.connect(s.temporal_target)
+    await attributes_known(client)
     return await workload(client, s, starts, workflows)
 
 
