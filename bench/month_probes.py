@@ -77,8 +77,8 @@ async def wait_closed(client: Client, query: str, n: int, mark: float, already: 
         if done >= n:
             return Closed(n, first or now, now, p99 or now, p10 or now, p90 or now)
         # A count is a scan of the visibility rows: on the production server's PostgreSQL it
-        # reached 83 ms at 132,000 workflows, and counting every half second took 490 s of its statement
-        # time in a 1M month. At most a twentieth of the time goes to counting.
+        # reached 83 ms at 132,000 workflows, and counting every half second took 490 s of
+        # its statement time in a 1M month. At most a twentieth of the time goes to counting.
         await asyncio.sleep(max(POLL_S, 20 * (time.perf_counter() - asked)))
 
 
