@@ -5,6 +5,7 @@ instant (completed/s: what a send day costs); variants in rounds that alternate 
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable
@@ -69,3 +70,16 @@ def report(bench: str, results: dict[str, list[Rates]], starts: int, workflows: 
             (f"{workflows:,} timer+activity workflows", w, base_woke, "workflows/s"),
         ):
             record(Figure(bench, f"{name}: {what}", value, unit, base, "today's settings"))
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The workload's size and the rounds, for either benchmark's command line."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--starts", type=int, default=2_000, help="bare delayed starts")
+    parser.add_argument(
+        "--workflows", type=int, default=600, help="timer + activity workflows woken at once"
+    )
+    parser.add_argument("--rounds", dest="rounds_n", type=int, default=2)
+    return parser

@@ -52,6 +52,7 @@ from bench.month_steps import (
     SendDay,
     dispatch,
     line,
+    month_options,
     planned_later,
     prepare,
     settle,
@@ -221,12 +222,7 @@ async def main(
 if __name__ == "__main__":
 
     def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--send-day-share",
-            type=float,
-            help="the share of the members whose preferred day is the send day "
-            "(default: the seed's, about 1/28)",
-        )
+        month_options(parser)
         parser.add_argument(
             "--until",
             choices=("schedule", "send-day"),
@@ -244,11 +240,6 @@ if __name__ == "__main__":
             action="store_true",
             help="run the send day's baseline outside the workflow sandbox, as the notification "
             "runs (by default it has Temporal's default, the sandbox)",
-        )
-        parser.add_argument(
-            "--stack-server",
-            action="store_true",
-            help="use the stack's Temporal server instead of a fresh dev server of the bench's own",
         )
 
     run_bench(main, __doc__, members=100_000, options=options)

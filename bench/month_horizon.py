@@ -20,7 +20,6 @@ server they go with it; on the stack's, `telebill stack down --purge` removes th
 
 from __future__ import annotations
 
-import argparse
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from bench.month_steps import (
     SendDay,
     dispatch,
     line,
+    month_options,
     planned_later,
     prepare,
     settle,
@@ -140,19 +140,4 @@ async def main(
 
 
 if __name__ == "__main__":
-
-    def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--send-day-share",
-            type=float,
-            help="the share of the members whose preferred day is the send day "
-            "(default: the seed's, about 1/28)",
-        )
-        parser.add_argument(
-            "--stack-server",
-            action="store_true",
-            help="use the stack's Temporal server (dev or production, as the stack runs it) "
-            "instead of a fresh dev server of the bench's own",
-        )
-
-    run_bench(main, __doc__, members=100_000, options=options)
+    run_bench(main, __doc__, members=100_000, options=month_options)

@@ -4,6 +4,7 @@ once and followed to completion, beside as many minimal workflows doing the same
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -224,3 +225,19 @@ class SendDay:
         our_wake = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - wake)
         print("   " + (await task_waits(self.client, ids, our_wake)).line())
         return held
+
+
+def month_options(parser: argparse.ArgumentParser) -> None:
+    """The options both month benchmarks take beside run_bench's."""
+    parser.add_argument(
+        "--send-day-share",
+        type=float,
+        help="the share of the members whose preferred day is the send day "
+        "(default: the seed's, about 1/28)",
+    )
+    parser.add_argument(
+        "--stack-server",
+        action="store_true",
+        help="use the stack's Temporal server (dev or production, as the stack runs it) "
+        "instead of a fresh dev server of the bench's own",
+    )

@@ -12,7 +12,6 @@ server is started again, empty, with the stack's own settings.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 import uuid
@@ -22,7 +21,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from bench.knobs import Rates, report, rounds, workload
+from bench.knobs import Rates, arguments, report, rounds, workload
 from bench.month_workflows import DelayedNoop
 from telebill.config import Settings, get_settings
 from telebill.db.cluster_admin import create_database
@@ -118,12 +117,7 @@ async def main(starts: int, workflows: int, rounds_n: int, replace_server_data: 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--starts", type=int, default=2_000)
-    parser.add_argument("--workflows", type=int, default=600)
-    parser.add_argument("--rounds", dest="rounds_n", type=int, default=2)
+    parser = arguments(__doc__)
     parser.add_argument(
         "--replace-server-data",
         action="store_true",

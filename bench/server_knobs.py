@@ -11,10 +11,9 @@ send day costs). The variants add to the stack's own settings (`DEV_SERVER_TUNIN
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
-from bench.knobs import Rates, report, workload
+from bench.knobs import Rates, arguments, report, workload
 from bench.knobs import rounds as run_rounds
 from bench.month_probes import fresh_dev_server
 from telebill.config import get_settings
@@ -36,18 +35,13 @@ async def one_variant(extra: list[str], starts: int, workflows: int) -> Rates:
         return await workload(client, get_settings(), starts, workflows)
 
 
-async def main(starts: int, workflows: int, rounds: int) -> None:
+async def main(starts: int, workflows: int, rounds_n: int) -> None:
     results = await run_rounds(
-        list(VARIANTS), rounds, lambda name: one_variant(VARIANTS[name], starts, workflows)
+        list(VARIANTS), rounds_n, lambda name: one_variant(VARIANTS[name], starts, workflows)
     )
     report("server_knobs", results, starts, workflows)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--starts", type=int, default=2_000)
-    parser.add_argument("--workflows", type=int, default=600)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser = arguments(__doc__)
     asyncio.run(main(**vars(parser.parse_args())))
