@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from bench import server_knobs
 from telebill.config import Settings
 from telebill.domain.db_roles import DbRole
 from telebill.settings.stack import StackSettings
-from telebill.stack.process import StackError, signal_owned
+from telebill.stack.process import StackError, pid_alive, signal_owned
 from telebill.staging import layout, monitoring, proxy
 from telebill.staging.installation import Staging, proxy_site
 from tests.unit.test_compose import COMPOSE, load, telebill_services
@@ -176,7 +177,15 @@ class Sleeper:
 def test_a_fault_kills_the_owned_process_and_names_a_missing_one() -> None:
     sleeper = Sleeper(["sleep", "3600"])
     assert sleeper.process is not None
-    assert signal_owned(sleeper, "the sleeper") == sleeper.process.pid
-    assert sleeper.process.wait(timeout=5) == -signal.SIGKILL
+    try:
+        # until the child has exec'd, its command line is still pytest's (not ours to kill)
+        deadline = time.monotonic() + 30
+        while not pid_alive(sleeper.process.pid, sleeper.marker):
+            assert time.monotonic() < deadline, "sleep never started"
+            time.sleep(0.01)
+        assert signal_owned(sleeper, "the sleeper") == sleeper.process.pid
+        assert sleeper.process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        sleeper.process.kill()
     with pytest.raises(StackError, match="the broker is not running"):
         signal_owned(Sleeper(None), "the broker")
