@@ -122,9 +122,10 @@ class Staging:
     def changing(self) -> Iterator[None]:
         """One `up` or `down` at a time: two at once would start every role twice or remove
         what the other starts. The second one is refused, naming the first one's pid. The lock
-        is beside the main stack's data, not in the folder a `down` deletes while holding it."""
-        self.main_stack.mkdir(parents=True, exist_ok=True)
-        with open(self.main_stack / "staging.lock", "a+") as lock:
+        is beside the installation's folder (the same file whichever stack folder the command
+        was given), not in the folder a `down` deletes while holding it."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.root.with_name(self.root.name + ".lock"), "a+") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -149,6 +149,10 @@ def test_one_change_at_a_time(tmp_path: Path) -> None:
     refused = pytest.raises(StackError, match=f"pid {os.getpid()}")
     with staging.changing(), refused, staging.changing():
         pass
+    # after `eval "$(telebill staging env)"` the stack folder given is the installation's own
+    as_own = Staging(staging.root, staging.root)
+    with staging.changing(), pytest.raises(StackError), as_own.changing():
+        pass
     with staging.changing():  # a `down` deleting the folder still holds the installation
         staging.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging.root)
