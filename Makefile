@@ -70,10 +70,12 @@ test-production-temporal: stack-up ## The production Temporal server: built once
 
 # The production layout run whole on this machine (telebill/staging): three brokers, the
 # production Temporal server, a process per role, Nginx, Prometheus; then a month through it.
+# STAGING_INFRASTRUCTURE=dev: the same on the dev Temporal server and one broker, to compare.
 STAGING_MEMBERS ?= 100000
+STAGING_INFRASTRUCTURE ?= production
 staging: deps ## The staging installation from scratch, then a month of STAGING_MEMBERS with faults
 	$(BIN)/telebill staging down
-	$(BIN)/telebill staging up
+	$(BIN)/telebill staging up --infrastructure $(STAGING_INFRASTRUCTURE)
 	$(BIN)/python -m bench.staging --members $(STAGING_MEMBERS)
 
 staging-down: ## Stop the staging installation and delete it

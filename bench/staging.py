@@ -3,6 +3,10 @@ a worker, a Kafka broker and the Temporal server each killed once on the way.
 
     python -m bench.staging --members 100000          (`make staging` runs it after `up`)
 
+The installation's servers are the ones it was brought up on: `telebill staging up
+--infrastructure dev` (`make staging STAGING_INFRASTRUCTURE=dev`) runs the same roles, Nginx and
+month on the dev Temporal server and one broker, whose figures are then the dev layout's.
+
 1. seed N members and the default templates (not timed); the installation's clock set to the
    send month's first day, 10:00 Seoul (every role started again with that offset);
 2. the settlement, asked of the API through Nginx with TLS (`POST /api/months/M/settlement`);
@@ -42,8 +46,8 @@ from telebill.config import Settings, asyncpg_dsn
 from telebill.db.month_views import MonthStatus, month_status
 from telebill.domain.month import parse_month
 from telebill.stack.kafka import Kafka
+from telebill.stack.manager import temporal_service
 from telebill.stack.process import Owned, StackError, signal_owned
-from telebill.stack.temporal_server import TemporalServer
 from telebill.staging import layout
 from telebill.staging.installation import Staging
 from telebill.temporal_client import connect_client
@@ -135,7 +139,7 @@ async def main(members: int, month_text: str, keep: bool) -> None:
         await watcher
         await front.client.aclose()
         await conn.close()
-    report(run, figures, checks, timeline)
+    report(run, figures, checks, timeline, staging.infrastructure())
 
 
 async def agreed_checks(month: AuditedMonth, client: Client, t: Timeline) -> list[Check]:
@@ -250,12 +254,12 @@ async def run_month(staging: Staging, m: Month, front: Front, month_text: str, m
 
 async def kill_broker(s: Settings, t: Timeline) -> None:
     kafka = Kafka(s)
-    victim = kafka.nodes[1]
+    victim = kafka.nodes[min(1, len(kafka.nodes) - 1)]  # the dev layout's one broker: an outage
     await kill_then_start(t, victim, f"Kafka node {victim.id}", BROKER_DOWN_S, kafka.up)
 
 
 async def kill_temporal(s: Settings, t: Timeline) -> None:
-    temporal = TemporalServer(s)
+    temporal = temporal_service(s)
     await kill_then_start(t, temporal, "the Temporal server", TEMPORAL_DOWN_S, temporal.up)
 
 
@@ -282,11 +286,21 @@ async def _settled(conn: asyncpg.Connection, month: date, n: float) -> bool:
     return bool(r["bills"] + r["refused"] >= n)
 
 
-def report(run: Run, figures: list[Phase], checks: list[Check], timeline: Timeline) -> None:
-    print("\nthe staging month (from Temporal's and PostgreSQL's own times)")
+def report(
+    run: Run,
+    figures: list[Phase],
+    checks: list[Check],
+    timeline: Timeline,
+    infrastructure: layout.Infrastructure,
+) -> None:
+    print(
+        f"\nthe staging month on {layout.describe(infrastructure)} "
+        "(from Temporal's and PostgreSQL's own times)"
+    )
+    bench = "staging" if infrastructure is layout.Infrastructure.PRODUCTION else "staging-dev"
     for p in figures:
         print(f"  {p.name:<11} {p.what:<44} {p.seconds:8,.1f} s {p.rate:10,.1f}/s")
-        record(Figure("staging", f"{p.name}: {p.what}", p.rate, "/s"))
+        record(Figure(bench, f"{p.name}: {p.what}", p.rate, "/s"))
     print(
         f"  every bill decided {run.all_s:,.0f} s after the settlement was asked for; "
         f"{run.later:,} wait for their member's window"

@@ -41,12 +41,25 @@ def _say(line: str) -> None:
 
 
 @app.command()
-def up() -> None:
+def up(
+    infrastructure: Annotated[
+        layout.Infrastructure | None,
+        typer.Option(
+            "--infrastructure",
+            help=(
+                "production: the production Temporal server and three brokers; dev: the dev "
+                "server and one broker (what `make demo` runs on), the roles and Nginx the "
+                "same, to compare. Kept in the folder (default: what it was brought up on, "
+                "production the first time); changing it needs `staging down` first."
+            ),
+        ),
+    ] = None,
+) -> None:
     """Bring every part up (idempotent: what runs is kept, what does not is started), each
     waited for until it answers. The first time builds the Temporal server (minutes)."""
     staging = _staging()
     try:
-        asyncio.run(staging.up())
+        asyncio.run(staging.up(infrastructure))
     except StackError as exc:
         fail(f"{exc} (logs: {staging.root / 'logs'})")
     _say(

@@ -23,6 +23,13 @@ class Outcome:
     message: str
 
 
+def temporal_service(settings: Settings) -> Temporal:
+    """The stack's Temporal server: the dev one or the production one, as settings choose."""
+    if settings.temporal_server == "dev":
+        return Temporal(settings)
+    return TemporalServer(settings)
+
+
 class Stack:
     def __init__(self, settings: Settings, only: Sequence[str] = ()) -> None:
         unknown = [n for n in only if n not in SERVICE_NAMES]
@@ -30,8 +37,7 @@ class Stack:
             raise StackError(
                 f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICE_NAMES)}"
             )
-        temporal = Temporal if settings.temporal_server == "dev" else TemporalServer
-        every: list[Service] = [Postgres(settings), Kafka(settings), temporal(settings)]
+        every: list[Service] = [Postgres(settings), Kafka(settings), temporal_service(settings)]
         self.services = [s for s in every if not only or s.name in only]
         self.settings = settings
 

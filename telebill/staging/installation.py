@@ -1,6 +1,7 @@
 """The staging installation on this machine, brought up, reported and removed: the stack in the
-production layout (`telebill stack up` with the production Temporal server and three brokers),
-the set-up the compose file's `setup` service runs, each role's process, Nginx and Prometheus.
+production layout (`telebill stack up` with the production Temporal server and three brokers;
+or, to compare, on the dev layout's servers), the set-up the compose file's `setup` service
+runs, each role's process, Nginx and Prometheus.
 
 Everything is started as a plain process of the images' entry point (`telebill …`) with the
 installation's environment, detached, its pid and log in the installation's folder; `up` is
@@ -80,6 +81,31 @@ class Staging:
     def tuned_file(self) -> Path:
         return self.root / "tuned.json"
 
+    @property
+    def infrastructure_file(self) -> Path:
+        return self.root / "infrastructure"
+
+    def infrastructure(self) -> layout.Infrastructure:
+        """What the installation was brought up on (kept in its folder: production until then)."""
+        try:
+            return layout.Infrastructure(self.infrastructure_file.read_text().strip())
+        except (OSError, ValueError):
+            return layout.Infrastructure.PRODUCTION
+
+    def keep_infrastructure(self, asked: layout.Infrastructure | None) -> layout.Infrastructure:
+        """The servers the installation runs on: `asked` (production when None) the first time,
+        kept in its folder; then the same, and another refused (its data is on the first)."""
+        if not self.infrastructure_file.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.infrastructure_file.write_text((asked or layout.Infrastructure.PRODUCTION).value)
+        was = self.infrastructure()
+        if asked is not None and asked is not was:
+            raise StackError(
+                f"the installation runs on the {was} servers: `telebill staging down` "
+                f"before bringing it up on the {asked} ones"
+            )
+        return was
+
     def tuned(self) -> dict[str, str]:
         """The TUNABLE settings the installation was brought up with (kept in its folder, so
         that a process started again later, from another shell, gets the same)."""
@@ -90,7 +116,9 @@ class Staging:
         return {k: str(kept.get(k, v)) for k, v in layout.TUNABLE.items()}
 
     def env(self) -> dict[str, str]:
-        own = layout.process_env(self.root, self.clock_offset_s(), self.tuned())
+        own = layout.process_env(
+            self.root, self.clock_offset_s(), self.tuned(), self.infrastructure()
+        )
         return own | {"COLUMNS": "400"}  # one line per message in what `telebill` prints
 
     def role(self, name: str) -> layout.Role:
@@ -141,15 +169,17 @@ class Staging:
             lock.flush()
             yield
 
-    async def up(self) -> None:
+    async def up(self, infrastructure: layout.Infrastructure | None = None) -> None:
+        """`infrastructure` None: the one it was brought up on (production the first time)."""
         with self.changing():
-            await self._up()
+            await self._up(infrastructure)
 
-    async def _up(self) -> None:
+    async def _up(self, infrastructure: layout.Infrastructure | None) -> None:
         self.share_cache()
+        chosen = self.keep_infrastructure(infrastructure)
         if not self.tuned_file.exists():
             self.tuned_file.write_text(json.dumps(layout.tuned_now(), indent=2))
-        self.say("the stack: PostgreSQL, three Kafka brokers, the production Temporal server…")
+        self.say(f"the stack: {layout.describe(chosen)}…")
         await asyncio.to_thread(self.telebill, "stack", "up", what="telebill stack up")
         await asyncio.to_thread(
             self.telebill, "schedules", "install", what="telebill schedules install"

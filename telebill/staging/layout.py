@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from telebill.config import PROJECT_ROOT
@@ -26,7 +27,37 @@ HTTP_PORT = 30088  # Nginx: redirects to https (port 443 of the same host)
 PROMETHEUS_PORT = 30490
 API_HOST = "telebill.example.com"
 WEB_HOST = "bills.telebill.example"
-BROKERS = 3
+
+
+class Infrastructure(StrEnum):
+    """What the roles run on. The dev one is the layout `make demo` and the benchmarks use:
+    with the same roles, Nginx and month on both, their figures differ by the servers alone."""
+
+    PRODUCTION = "production"  # the production Temporal server (mTLS), three brokers
+    DEV = "dev"  # the dev Temporal server (SQLite, plaintext), one broker
+
+
+INFRASTRUCTURE_SETTINGS: dict[Infrastructure, dict[str, str]] = {
+    Infrastructure.PRODUCTION: {
+        "TELEBILL_TEMPORAL_SERVER": "production",
+        "TELEBILL_TEMPORAL_SERVER_MTLS": "true",
+        "TELEBILL_KAFKA_BROKERS": "3",
+        "TELEBILL_KAFKA_REPLICATION_FACTOR": "3",
+    },
+    Infrastructure.DEV: {
+        "TELEBILL_TEMPORAL_SERVER": "dev",
+        "TELEBILL_TEMPORAL_SERVER_MTLS": "false",
+        "TELEBILL_KAFKA_BROKERS": "1",
+        "TELEBILL_KAFKA_REPLICATION_FACTOR": "1",
+    },
+}
+
+
+def describe(infrastructure: Infrastructure) -> str:
+    if infrastructure is Infrastructure.DEV:
+        return "PostgreSQL, one Kafka broker, the Temporal dev server"
+    return "PostgreSQL, three Kafka brokers, the production Temporal server"
+
 
 # Settings an operator may tune for a trial (kept when set in the environment); the rest of
 # the staging settings are the layout's own. The retry ladder is compressed (5 s, doubling,
@@ -80,42 +111,49 @@ def tuned_now() -> dict[str, str]:
 
 
 def settings_env(
-    root: Path, clock_offset_s: float = 0.0, tuned: dict[str, str] | None = None
+    root: Path,
+    clock_offset_s: float = 0.0,
+    tuned: dict[str, str] | None = None,
+    infrastructure: Infrastructure = Infrastructure.PRODUCTION,
 ) -> dict[str, str]:
     """The TELEBILL_* settings every process of the installation gets (each derives its own
     database role's URL from the installation's folder). The bill links are published at a
     host name of their own, so the processes share one key: generated into the folder once."""
-    return (tuned or tuned_now()) | {
-        "TELEBILL_STACK_DIR": str(root),
-        "TELEBILL_PG_PORT": str(PG_PORT),
-        "TELEBILL_KAFKA_PORT": str(KAFKA_PORT),
-        "TELEBILL_KAFKA_CONTROLLER_PORT": str(KAFKA_PORT + 1),
-        "TELEBILL_KAFKA_BROKERS": str(BROKERS),
-        "TELEBILL_KAFKA_REPLICATION_FACTOR": str(BROKERS),
-        "TELEBILL_TEMPORAL_SERVER": "production",
-        "TELEBILL_TEMPORAL_SERVER_MTLS": "true",
-        "TELEBILL_TEMPORAL_PORT": str(TEMPORAL_PORT),
-        "TELEBILL_TEMPORAL_UI_PORT": str(TEMPORAL_PORT + 1000),
-        "TELEBILL_TEMPORAL_MEMBERSHIP_PORT": str(TEMPORAL_MEMBERSHIP_PORT),
-        "TELEBILL_API_HOST": "127.0.0.1",
-        "TELEBILL_API_PORT": str(API_PORT),
-        "TELEBILL_API_TRUSTED_PROXIES": "127.0.0.1",
-        "TELEBILL_WEB_HOST": "127.0.0.1",
-        "TELEBILL_WEB_PORT": str(WEB_PORT),
-        "TELEBILL_WEB_TRUSTED_PROXIES": "127.0.0.1",
-        "TELEBILL_WEB_BASE_URL": f"https://{WEB_HOST}",
-        "TELEBILL_WEB_LINK_KEY": ensure_link_key(root),
-        "TELEBILL_METRICS_HOST": "127.0.0.1",
-        "TELEBILL_CLOCK_OFFSET_S": repr(clock_offset_s),
-    }
+    return (
+        (tuned or tuned_now())
+        | INFRASTRUCTURE_SETTINGS[infrastructure]
+        | {
+            "TELEBILL_STACK_DIR": str(root),
+            "TELEBILL_PG_PORT": str(PG_PORT),
+            "TELEBILL_KAFKA_PORT": str(KAFKA_PORT),
+            "TELEBILL_KAFKA_CONTROLLER_PORT": str(KAFKA_PORT + 1),
+            "TELEBILL_TEMPORAL_PORT": str(TEMPORAL_PORT),
+            "TELEBILL_TEMPORAL_UI_PORT": str(TEMPORAL_PORT + 1000),
+            "TELEBILL_TEMPORAL_MEMBERSHIP_PORT": str(TEMPORAL_MEMBERSHIP_PORT),
+            "TELEBILL_API_HOST": "127.0.0.1",
+            "TELEBILL_API_PORT": str(API_PORT),
+            "TELEBILL_API_TRUSTED_PROXIES": "127.0.0.1",
+            "TELEBILL_WEB_HOST": "127.0.0.1",
+            "TELEBILL_WEB_PORT": str(WEB_PORT),
+            "TELEBILL_WEB_TRUSTED_PROXIES": "127.0.0.1",
+            "TELEBILL_WEB_BASE_URL": f"https://{WEB_HOST}",
+            "TELEBILL_WEB_LINK_KEY": ensure_link_key(root),
+            "TELEBILL_METRICS_HOST": "127.0.0.1",
+            "TELEBILL_CLOCK_OFFSET_S": repr(clock_offset_s),
+        }
+    )
 
 
 def process_env(
-    root: Path, clock_offset_s: float = 0.0, tuned: dict[str, str] | None = None
+    root: Path,
+    clock_offset_s: float = 0.0,
+    tuned: dict[str, str] | None = None,
+    infrastructure: Infrastructure = Infrastructure.PRODUCTION,
 ) -> dict[str, str]:
     """The environment of a process of the installation: this machine's, without any setting
     meant for another installation, and the staging ones."""
-    return without_settings(dict(os.environ)) | settings_env(root, clock_offset_s, tuned)
+    own = settings_env(root, clock_offset_s, tuned, infrastructure)
+    return without_settings(dict(os.environ)) | own
 
 
 # Read by the settings besides the TELEBILL_* names (telebill/settings/).

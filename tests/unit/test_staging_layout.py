@@ -48,7 +48,8 @@ def every_port(root: Path) -> list[int]:
     temporal = layout.TEMPORAL_PORT
     member = layout.TEMPORAL_MEMBERSHIP_PORT
     ports = [layout.PG_PORT, layout.HTTPS_PORT, layout.HTTP_PORT, layout.PROMETHEUS_PORT]
-    ports += [layout.KAFKA_PORT + 2 * n + c for n in range(layout.BROKERS) for c in (0, 1)]
+    most = max(int(s["TELEBILL_KAFKA_BROKERS"]) for s in layout.INFRASTRUCTURE_SETTINGS.values())
+    ports += [layout.KAFKA_PORT + 2 * n + c for n in range(most) for c in (0, 1)]
     ports += [temporal + d for d in (0, 1, 2, 6, 10)] + [member + d for d in (0, 1, 2, 6)]
     for r in layout.roles():
         ports += r.ports
@@ -103,6 +104,30 @@ def test_a_process_gets_the_staging_settings_and_none_of_another_installation(
     # the links are published at their own host name, so every process shares one key
     assert s.web_base_url == f"https://{layout.WEB_HOST}"
     assert s.bill_link_key() == layout.settings_env(tmp_path)["TELEBILL_WEB_LINK_KEY"].encode()
+
+
+def test_the_dev_infrastructure_gives_the_same_roles_the_dev_server_and_one_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging = Staging(tmp_path / ".stack-staging", tmp_path / ".stack")
+    assert staging.infrastructure() is layout.Infrastructure.PRODUCTION  # before any `up`
+    assert staging.keep_infrastructure(layout.Infrastructure.DEV) is layout.Infrastructure.DEV
+    # kept for every later command, whichever shell it comes from
+    assert Staging(staging.root, tmp_path / ".stack").keep_infrastructure(None) == "dev"
+    with pytest.raises(StackError, match="runs on the dev servers"):
+        staging.keep_infrastructure(layout.Infrastructure.PRODUCTION)
+    monkeypatch.setenv("TELEBILL_TEMPORAL_SERVER", "production")  # another installation's
+    env = staging.env()
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = Settings()
+    assert s.temporal_server == "dev" and not s.temporal_server_mtls
+    assert s.kafka_servers == f"127.0.0.1:{layout.KAFKA_PORT}"
+    assert s.kafka_replication_factor == 1
+    assert s.stack_dir == staging.root
+    assert [r.name for r in staging.roles] == [r.name for r in layout.roles()]
 
 
 def scraped(config: dict[str, Any]) -> dict[str, set[int]]:
