@@ -23,7 +23,8 @@ app = typer.Typer(
         "A staging installation on this machine, laid out as docker-compose.yml: PostgreSQL "
         "with the application's roles, three Kafka brokers, the production Temporal server, a "
         "worker per task queue, each channel's consumers under --scale auto, the API and the "
-        "bill page behind Nginx with TLS, and Prometheus with the alert rules. Its data, pids "
+        "bill page behind Nginx with TLS, and Prometheus with the alert rules (or, to compare, "
+        "the same on the dev server and one broker: up --infrastructure dev). Its data, pids "
         "and logs are in .stack-staging/ beside the stack's folder; its ports are its own."
     ),
     no_args_is_help=True,
@@ -56,7 +57,7 @@ def up(
     ] = None,
 ) -> None:
     """Bring every part up (idempotent: what runs is kept, what does not is started), each
-    waited for until it answers. The first time builds the Temporal server (minutes)."""
+    waited for until it answers. The production server is built the first time (minutes)."""
     staging = _staging()
     try:
         asyncio.run(staging.up(infrastructure))
@@ -105,8 +106,7 @@ def env() -> None:
     staging = _staging()
     for name in sorted(set(os.environ) - set(layout.without_settings(dict(os.environ)))):
         print(f"unset {name}")
-    values = layout.settings_env(staging.root, staging.clock_offset_s(), staging.tuned())
-    for name, value in values.items():
+    for name, value in staging.settings().items():
         if name == "TELEBILL_WEB_LINK_KEY":
             print(f'export {name}="$(cat {shlex.quote(str(link_key_file(staging.root)))})"')
         else:

@@ -96,8 +96,11 @@ class Staging:
         """The servers the installation runs on: `asked` (production when None) the first time,
         kept in its folder; then the same, and another refused (its data is on the first)."""
         if not self.infrastructure_file.exists():
+            # a folder with data and no choice recorded was made before there was one: production
+            made = any((self.root / part).exists() for part in ("postgres", "kafka"))
+            first = layout.Infrastructure.PRODUCTION if made or asked is None else asked
             self.root.mkdir(parents=True, exist_ok=True)
-            self.infrastructure_file.write_text((asked or layout.Infrastructure.PRODUCTION).value)
+            self.infrastructure_file.write_text(first.value)
         was = self.infrastructure()
         if asked is not None and asked is not was:
             raise StackError(
@@ -115,10 +118,16 @@ class Staging:
             return layout.tuned_now()
         return {k: str(kept.get(k, v)) for k, v in layout.TUNABLE.items()}
 
-    def env(self) -> dict[str, str]:
-        own = layout.process_env(
+    def settings(self) -> dict[str, str]:
+        """Its TELEBILL_* settings, as each of its processes gets them (`telebill staging env`)."""
+        return layout.settings_env(
             self.root, self.clock_offset_s(), self.tuned(), self.infrastructure()
         )
+
+    def env(self) -> dict[str, str]:
+        """The environment of its processes: this machine's without another installation's
+        settings, and its own."""
+        own = layout.without_settings(dict(os.environ)) | self.settings()
         return own | {"COLUMNS": "400"}  # one line per message in what `telebill` prints
 
     def role(self, name: str) -> layout.Role:

@@ -30,8 +30,9 @@ WEB_HOST = "bills.telebill.example"
 
 
 class Infrastructure(StrEnum):
-    """What the roles run on. The dev one is the layout `make demo` and the benchmarks use:
-    with the same roles, Nginx and month on both, their figures differ by the servers alone."""
+    """What the roles run on. The dev one is what `make demo` and the benchmarks run on: the
+    roles, Nginx and the month are the same on both, the servers differ (and with them what a
+    broker's kill means: one of three, or all of Kafka for the while)."""
 
     PRODUCTION = "production"  # the production Temporal server (mTLS), three brokers
     DEV = "dev"  # the dev Temporal server (SQLite, plaintext), one broker
@@ -142,18 +143,6 @@ def settings_env(
             "TELEBILL_CLOCK_OFFSET_S": repr(clock_offset_s),
         }
     )
-
-
-def process_env(
-    root: Path,
-    clock_offset_s: float = 0.0,
-    tuned: dict[str, str] | None = None,
-    infrastructure: Infrastructure = Infrastructure.PRODUCTION,
-) -> dict[str, str]:
-    """The environment of a process of the installation: this machine's, without any setting
-    meant for another installation, and the staging ones."""
-    own = settings_env(root, clock_offset_s, tuned, infrastructure)
-    return without_settings(dict(os.environ)) | own
 
 
 # Read by the settings besides the TELEBILL_* names (telebill/settings/).

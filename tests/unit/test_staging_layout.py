@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from bench import server_knobs
-from telebill.config import Settings
+from starters import staging_cmd
+from telebill.config import Settings, get_settings
 from telebill.domain.db_roles import DbRole
 from telebill.settings.stack import StackSettings
 from telebill.stack.process import StackError, pid_alive, signal_owned
@@ -51,6 +53,7 @@ def every_port(root: Path) -> list[int]:
     most = max(int(s["TELEBILL_KAFKA_BROKERS"]) for s in layout.INFRASTRUCTURE_SETTINGS.values())
     ports += [layout.KAFKA_PORT + 2 * n + c for n in range(most) for c in (0, 1)]
     ports += [temporal + d for d in (0, 1, 2, 6, 10)] + [member + d for d in (0, 1, 2, 6)]
+    ports.append(temporal + 1000)  # the dev server's Web UI (infrastructure dev)
     for r in layout.roles():
         ports += r.ports
         if r.name.startswith("worker-"):
@@ -89,7 +92,9 @@ def test_a_process_gets_the_staging_settings_and_none_of_another_installation(
     for name, value in foreign.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TELEBILL_TEMPORAL_HISTORY_SHARDS", "16")  # a trial's own tuning
-    env = layout.process_env(tmp_path, clock_offset_s=3600.0)
+    staging = Staging(tmp_path, tmp_path.with_name(".stack"))
+    (tmp_path / "clock-offset").write_text("3600.0")
+    env = staging.env()
     assert not set(foreign) & set(env)
     assert env["TELEBILL_TEMPORAL_HISTORY_SHARDS"] == "16"
     for name in list(os.environ):
@@ -103,7 +108,7 @@ def test_a_process_gets_the_staging_settings_and_none_of_another_installation(
     assert f"127.0.0.1:{layout.PG_PORT}/telebill" in s.db_url_for(DbRole.CONSUMER)
     # the links are published at their own host name, so every process shares one key
     assert s.web_base_url == f"https://{layout.WEB_HOST}"
-    assert s.bill_link_key() == layout.settings_env(tmp_path)["TELEBILL_WEB_LINK_KEY"].encode()
+    assert s.bill_link_key() == staging.settings()["TELEBILL_WEB_LINK_KEY"].encode()
 
 
 def test_the_dev_infrastructure_gives_the_same_roles_the_dev_server_and_one_broker(
@@ -127,7 +132,29 @@ def test_the_dev_infrastructure_gives_the_same_roles_the_dev_server_and_one_brok
     assert s.kafka_servers == f"127.0.0.1:{layout.KAFKA_PORT}"
     assert s.kafka_replication_factor == 1
     assert s.stack_dir == staging.root
-    assert [r.name for r in staging.roles] == [r.name for r in layout.roles()]
+    # and what `eval "$(telebill staging env)"` gives another shell is the same
+    monkeypatch.setenv("TELEBILL_STACK_DIR", str(tmp_path / ".stack"))
+    get_settings.cache_clear()
+    printed = CliRunner().invoke(staging_cmd.app, ["env"])
+    get_settings.cache_clear()
+    assert printed.exit_code == 0, printed.output
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in printed.output.splitlines()
+        if line.startswith("export ")
+    )
+    for name in layout.INFRASTRUCTURE_SETTINGS[layout.Infrastructure.DEV]:
+        assert exported[name] == env[name], name
+
+
+def test_an_installation_made_before_the_choice_stays_on_the_production_servers(
+    tmp_path: Path,
+) -> None:
+    staging = Staging(tmp_path / ".stack-staging", tmp_path / ".stack")
+    (staging.root / "postgres").mkdir(parents=True)  # its data, and no choice recorded
+    with pytest.raises(StackError, match="runs on the production servers"):
+        staging.keep_infrastructure(layout.Infrastructure.DEV)
+    assert staging.keep_infrastructure(None) is layout.Infrastructure.PRODUCTION
 
 
 def scraped(config: dict[str, Any]) -> dict[str, set[int]]:
