@@ -41,6 +41,8 @@ def assert_linear(f: Callable[[], Any], n: int, per_byte: float = 30, memory: in
     a quadratic decoder took 19 s; 20,000 characters of a quadratic pattern 1 s)."""
     elapsed = seconds(f)
     allowed = per_byte * linear_pass(n) + 0.25
+    if elapsed > allowed:  # a pause of the machine's (CI saw 0.286 s against 0.274): best of 3
+        elapsed = min(elapsed, *(seconds(f) for _ in range(2)))
     assert elapsed <= allowed, f"{elapsed:.3f} s for {n:,} bytes (allowed {allowed:.3f} s)"
     held = peak_bytes(f)
     assert held <= memory * n + 4_000_000, f"{held:,} bytes held for {n:,} bytes"
