@@ -6,12 +6,9 @@ reservations), each page of bills planned at once and started delayed until its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -19,6 +16,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import Pulse, heartbeating
 from telebill import clock
 from telebill.config import Settings
 from telebill.contracts.notification import (
@@ -75,43 +73,6 @@ __all__ = [  # the payloads, for those who import them from here
 ]
 
 START_PAGE = 500
-
-
-@dataclass
-class Pulse:
-    """What `heartbeating` sends: the activity's latest progress (the server keeps only the
-    last heartbeat's details, so each repeats them)."""
-
-    details: tuple[Any, ...] = ()
-
-
-@contextlib.asynccontextmanager
-async def heartbeating(*details: Any) -> AsyncIterator[Pulse]:
-    """Heartbeat every quarter of the activity's heartbeat timeout for as long as the block
-    runs, whatever it waits on (a send to Kafka, the outcome, a page of workflow starts): the
-    server then tells a dead worker's activity from a slow one within that timeout and hands
-    it to a live worker, instead of waiting out start_to_close. Nothing to do for a local
-    activity (its workflow task is what the server watches), one without a timeout, or a call
-    outside any activity (a test calling the method)."""
-    pulse = Pulse(details)
-    info = activity.info() if activity.in_activity() else None
-    if info is None or info.is_local or info.heartbeat_timeout is None:
-        yield pulse
-        return
-    every = info.heartbeat_timeout.total_seconds() / 4
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat(*pulse.details)
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield pulse
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def remaining_wait(budget_s: float, since: datetime, now: datetime) -> float:

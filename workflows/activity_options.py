@@ -13,7 +13,7 @@ SHORT = timedelta(minutes=2)
 QUICK = timedelta(seconds=20)
 # Activities that run for long (the regular plan-and-publish waiting for its outcome, a range
 # of workflow starts) heartbeat every quarter of this from a task of their own
-# (activities/notification.py `heartbeating`), so the server sees a dead worker's activity as
+# (activities/heartbeat.py `heartbeating`), so the server sees a dead worker's activity as
 # lost this long after its last heartbeat and hands it to a live worker.
 HEARTBEAT = timedelta(seconds=10)
 START_HEARTBEAT = timedelta(seconds=15)
