@@ -8,11 +8,12 @@ neither (only telebill.errors, for the one-line failures)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from telebill.errors import TelebillError
@@ -32,20 +33,40 @@ def read_credentials(stack_dir: Path) -> dict[str, str]:
 
 
 def ensure_credentials(stack_dir: Path, roles: Iterable[str]) -> dict[str, str]:
-    """The passwords of `roles`, generating those missing (the file is written whole, 0600)."""
+    """The passwords of `roles`, generating those missing (the file is written whole, 0600).
+
+    `stack up` starts PostgreSQL and the Temporal server at once, and both ask for the
+    passwords: unguarded, each read an empty file and generated its own, initdb got one and the
+    file kept the other (the staging `up` of 2026-12-05 failed so). The read, the generation and
+    the write are one step under an exclusive lock on a file beside it, across processes."""
+    roles = list(roles)
     known = read_credentials(stack_dir)
-    missing = [r for r in roles if r not in known]
-    if missing:
-        known |= {r: secrets.token_urlsafe(24) for r in missing}
-        path = credentials_file(stack_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(known, out, indent=2)
-        tmp.replace(path)
+    if all(r in known for r in roles):
+        return known
+    path = credentials_file(stack_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    with _locked(path.with_suffix(".lock")):
+        known = read_credentials(stack_dir)  # again: another may have written it meanwhile
+        missing = [r for r in roles if r not in known]
+        if missing:
+            known |= {r: secrets.token_urlsafe(24) for r in missing}
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(known, out, indent=2)
+            tmp.replace(path)
     return known
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor, also if the process dies
+        yield
+    finally:
+        os.close(fd)
 
 
 def link_key_file(stack_dir: Path) -> Path:
